@@ -1,0 +1,166 @@
+//! Throughput figures for `peergrid bench` and the criterion benchmarks: the hold
+//! model (pop the earliest event, push one at now + an exponential delay, with a
+//! fixed number pending) through the full engine, and the same work on a plain
+//! `std::collections::BinaryHeap`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+use std::time::Instant;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1};
+
+use crate::engine::rng::{Stream, stream};
+use crate::engine::{
+    Ctx, Message, NodeId, Protocol, QueryId, Rate, ServiceTime, SimConfig, SimTime, Simulation,
+};
+use crate::workload::{Workload, WorkloadSpec};
+use crate::world::{LatencySpec, ResourceType, ResourcesSpec, TopologySpec, World};
+
+/// Mean hold delay: 1 ms of simulated time.
+const MEAN_DELAY_NS: f64 = 1e6;
+
+fn delay(rng: &mut ChaCha8Rng) -> u64 {
+    let x: f64 = Exp1.sample(rng);
+    (x * MEAN_DELAY_NS) as u64
+}
+
+/// One hold-model measurement.
+#[derive(Clone, Copy, Debug)]
+pub struct Hold {
+    pub events: u64,
+    pub seconds: f64,
+    pub checksum: u64,
+}
+
+impl Hold {
+    pub fn per_second(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+}
+
+/// The baseline: a `BinaryHeap` of (time, sequence, node) with FIFO ties.
+pub fn hold_binary_heap(pending: usize, holds: u64, seed: u64) -> Hold {
+    let mut rng = stream(seed, Stream::Protocol);
+    let mut heap = BinaryHeap::with_capacity(pending);
+    let mut seq = 0u64;
+    for _ in 0..pending {
+        let node = rng.random_range(0..1024u32);
+        heap.push(Reverse((delay(&mut rng), seq, node)));
+        seq += 1;
+    }
+    let started = Instant::now();
+    let mut checksum = 0u64;
+    for _ in 0..holds {
+        let Some(Reverse((t, _, node))) = heap.pop() else {
+            break;
+        };
+        checksum = checksum.wrapping_add(t ^ node as u64);
+        heap.push(Reverse((t + delay(&mut rng), seq, node)));
+        seq += 1;
+    }
+    Hold {
+        events: holds,
+        seconds: started.elapsed().as_secs_f64(),
+        checksum,
+    }
+}
+
+/// A protocol that only re-arms timers: the engine's raw event cost.
+struct HoldProtocol {
+    pending: usize,
+    checksum: u64,
+}
+
+/// Never sent; the hold model has timers only.
+#[derive(Clone, Copy)]
+struct NoMsg;
+
+impl Message for NoMsg {
+    const KINDS: &'static [&'static str] = &["none"];
+    fn kind(&self) -> usize {
+        0
+    }
+    fn query(&self) -> Option<QueryId> {
+        None
+    }
+}
+
+impl Protocol for HoldProtocol {
+    type Msg = NoMsg;
+    type Timer = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for _ in 0..self.pending {
+            let node = NodeId(ctx.rng().random_range(0..1024u32));
+            let d = SimTime(delay(ctx.rng()));
+            ctx.set_timer(node, d, ());
+        }
+    }
+    fn query(&mut self, _: &mut Ctx<'_, Self>, _: QueryId, _: NodeId, _: ResourceType) {}
+    fn message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NodeId, _: NoMsg) {}
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: ()) {
+        self.checksum = self.checksum.wrapping_add(ctx.now().0 ^ at.0 as u64);
+        let d = SimTime(delay(ctx.rng()));
+        ctx.set_timer(at, d, ());
+    }
+}
+
+/// The same hold model through [`Simulation`]: timers in the arena, events in the
+/// engine's queue, the fingerprint folded per event. Runs about `holds` events.
+pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
+    let world = World::build(
+        &TopologySpec::Ring {},
+        Some(1024),
+        false,
+        &LatencySpec::default(),
+        &ResourcesSpec {
+            types: 1,
+            replicas: 0,
+            ..Default::default()
+        },
+        Path::new("."),
+        seed,
+    )
+    .expect("a ring of 1024 nodes is valid");
+    // `pending` timers with mean delay d fire at pending/d per unit of time.
+    let duration = SimTime((holds as f64 * MEAN_DELAY_NS / pending as f64) as u64);
+    let config = SimConfig {
+        seed,
+        duration,
+        warmup: SimTime::ZERO,
+        timeout: SimTime(1),
+        sample_every: duration.saturating_add(SimTime(2)),
+        service: ServiceTime::Constant(SimTime::ZERO),
+        loss: 0.0,
+    };
+    let workload = Workload::new(
+        &WorkloadSpec {
+            rate: Rate(0.0),
+            ..Default::default()
+        },
+        1024,
+        1,
+        duration,
+        seed,
+    );
+    let sim = Simulation::new(
+        &world,
+        HoldProtocol {
+            pending,
+            checksum: 0,
+        },
+        workload,
+        &config,
+    );
+    let started = Instant::now();
+    let out = sim.run();
+    let seconds = started.elapsed().as_secs_f64();
+    Hold {
+        events: out.events,
+        seconds,
+        checksum: out.fingerprint,
+    }
+}

@@ -1,0 +1,486 @@
+//! One run: the event loop, generic over its protocol.
+//!
+//! The flow of one message: a handler calls [`Ctx::send`]; the underlay draws a
+//! latency, loss may drop it, and an `Arrive` event is queued. On arrival the message
+//! joins the receiving node's FIFO queue; when the node has served it (a service time
+//! drawn per message) the protocol's [`Protocol::message`] handler runs. Queueing at
+//! busy nodes is what turns a central index into a bottleneck.
+
+use std::collections::VecDeque;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1};
+use serde::{Deserialize, Deserializer};
+
+use super::queue::{EventQueue, RadixQueue};
+use super::rng::{Stream, stream};
+use super::{NodeId, QueryId, SimTime};
+use crate::metrics::Recorder;
+use crate::workload::Workload;
+use crate::world::{ResourceType, World};
+
+/// A protocol message: its accounting kind and the query it works for, if any.
+pub trait Message {
+    /// Names of the message kinds, used as `messages_<kind>` columns.
+    const KINDS: &'static [&'static str];
+    /// Index into `KINDS`.
+    fn kind(&self) -> usize;
+    /// The query this message is part of; `None` for maintenance traffic.
+    fn query(&self) -> Option<QueryId>;
+}
+
+/// A resource-discovery protocol: per-node state lives inside the implementing type
+/// (as `Vec`s indexed by `NodeId`), messages and timers are its own types.
+pub trait Protocol: Sized {
+    type Msg: Message;
+    type Timer;
+
+    /// Called once at time zero, before any query.
+    fn start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+    /// A query for a resource of type `want` is issued at `origin`.
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType);
+    /// Node `at` has served a message from `from`.
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Self::Msg);
+    /// A timer set with [`Ctx::set_timer`] fired at `at`.
+    fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _timer: Self::Timer) {}
+    /// The protocol's own result columns, appended after the core metrics.
+    fn extra_metrics(&self, _out: &mut Vec<(String, Option<f64>)>) {}
+}
+
+/// How long a node takes to serve one message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ServiceTime {
+    Constant(SimTime),
+    Exponential { mean: SimTime },
+}
+
+impl Default for ServiceTime {
+    fn default() -> Self {
+        ServiceTime::Constant(SimTime::ZERO)
+    }
+}
+
+const SERVICE_EXPECTED: &str = "a duration such as \"1ms\", or { dist = \"exponential\", mean = \"1ms\" }, or { dist = \"constant\", value = \"1ms\" }";
+
+impl<'de> Deserialize<'de> for ServiceTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        let dur = |v: Option<&toml::Value>, key: &str| -> Result<SimTime, D::Error> {
+            match v {
+                Some(toml::Value::String(s)) => {
+                    super::parse_duration(s).map_err(|e| D::Error::custom(format!("{key}: {e}")))
+                }
+                _ => Err(D::Error::custom(format!(
+                    "{key} is missing or not a string; expected {SERVICE_EXPECTED}"
+                ))),
+            }
+        };
+        match &v {
+            toml::Value::String(s) => super::parse_duration(s)
+                .map(ServiceTime::Constant)
+                .map_err(D::Error::custom),
+            toml::Value::Table(t) => {
+                if let Some(k) = t
+                    .keys()
+                    .find(|k| !["dist", "mean", "value"].contains(&k.as_str()))
+                {
+                    return Err(D::Error::custom(format!(
+                        "unknown key `{k}`; expected {SERVICE_EXPECTED}"
+                    )));
+                }
+                match t.get("dist").and_then(|d| d.as_str()) {
+                    Some("exponential") => Ok(ServiceTime::Exponential {
+                        mean: dur(t.get("mean"), "mean")?,
+                    }),
+                    Some("constant") => Ok(ServiceTime::Constant(dur(t.get("value"), "value")?)),
+                    _ => Err(D::Error::custom(format!(
+                        "dist must be \"exponential\" or \"constant\"; expected {SERVICE_EXPECTED}"
+                    ))),
+                }
+            }
+            _ => Err(D::Error::custom(format!(
+                "expected {SERVICE_EXPECTED}, found {v}"
+            ))),
+        }
+    }
+}
+
+impl ServiceTime {
+    #[inline]
+    fn sample(self, rng: &mut ChaCha8Rng) -> SimTime {
+        match self {
+            ServiceTime::Constant(t) => t,
+            ServiceTime::Exponential { mean } => {
+                let x: f64 = Exp1.sample(rng);
+                SimTime((x * mean.0 as f64).round() as u64)
+            }
+        }
+    }
+
+    fn is_zero(self) -> bool {
+        matches!(
+            self,
+            ServiceTime::Constant(SimTime(0)) | ServiceTime::Exponential { mean: SimTime(0) }
+        )
+    }
+}
+
+/// The engine settings of one run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Queries are issued in [0, duration); the run continues for one `timeout` more
+    /// so that the last queries can finish.
+    pub duration: SimTime,
+    pub warmup: SimTime,
+    pub timeout: SimTime,
+    pub sample_every: SimTime,
+    pub service: ServiceTime,
+    pub loss: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Arrive,
+    Served,
+    Timer,
+    Query,
+}
+
+/// One pending event: 12 bytes, 32 with its key in the queue.
+#[derive(Clone, Copy, Debug)]
+struct Event {
+    kind: Kind,
+    node: NodeId,
+    /// Arena slot of the message or timer; script index for scripted queries.
+    idx: u32,
+}
+
+/// Slots for payloads in flight, reused through a free list, so events stay small.
+struct Arena<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Arena<T> {
+    fn new() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+    #[inline]
+    fn put(&mut self, value: T) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(value);
+                i
+            }
+            None => {
+                self.slots.push(Some(value));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+    #[inline]
+    fn take(&mut self, i: u32) -> T {
+        self.free.push(i);
+        self.slots[i as usize]
+            .take()
+            .expect("arena slot taken twice")
+    }
+}
+
+struct Envelope<M> {
+    from: NodeId,
+    msg: M,
+}
+
+#[derive(Default)]
+struct NodeQueue {
+    busy: bool,
+    waiting: VecDeque<u32>,
+}
+
+/// What a protocol handler can do: send, set timers, draw random numbers, read the
+/// world, and report query outcomes.
+pub struct Ctx<'w, P: Protocol> {
+    now: SimTime,
+    end: SimTime,
+    queue: RadixQueue<Event>,
+    messages: Arena<Envelope<P::Msg>>,
+    timers: Arena<P::Timer>,
+    nodes: Vec<NodeQueue>,
+    service: ServiceTime,
+    /// Per-node service overrides (e.g. a slower index server), rarely used.
+    service_override: Vec<(NodeId, ServiceTime)>,
+    loss: f64,
+    net_rng: ChaCha8Rng,
+    rng: ChaCha8Rng,
+    /// The run's static world.
+    pub world: &'w World,
+    pub(crate) recorder: Recorder,
+    fingerprint: u64,
+    events: u64,
+}
+
+impl<P: Protocol> Ctx<'_, P> {
+    /// The current simulated time.
+    #[inline]
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// The neighbours of `v` in the overlay.
+    #[inline]
+    pub fn neighbours(&self, v: NodeId) -> &[NodeId] {
+        self.world.overlay.neighbours(v)
+    }
+
+    /// The protocol's own random stream.
+    #[inline]
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// Sends `msg` from `from` to `to` through the underlay.
+    #[inline]
+    pub fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
+        self.recorder.sent(self.now, msg.kind(), msg.query());
+        if self.loss > 0.0 && self.net_rng.random_bool(self.loss) {
+            self.recorder.lost();
+            return;
+        }
+        let at = self.now + self.world.underlay.latency(from, to, &mut self.net_rng);
+        let idx = self.messages.put(Envelope { from, msg });
+        self.queue.push(
+            at,
+            Event {
+                kind: Kind::Arrive,
+                node: to,
+                idx,
+            },
+        );
+    }
+
+    /// Fires `timer` at node `at` after `delay`.
+    pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) {
+        let idx = self.timers.put(timer);
+        self.queue.push(
+            self.now + delay,
+            Event {
+                kind: Kind::Timer,
+                node: at,
+                idx,
+            },
+        );
+    }
+
+    /// Gives node `v` its own service time (for instance an index server).
+    pub fn set_service_time(&mut self, v: NodeId, service: ServiceTime) {
+        self.service_override.retain(|(n, _)| *n != v);
+        self.service_override.push((v, service));
+    }
+
+    /// `count` resources matching query `q` were found, `hops` overlay hops from the
+    /// origin; call when the answer reaches the origin.
+    pub fn report_hit(&mut self, q: QueryId, hops: u32, count: u32) {
+        self.recorder.hit(self.now, q, hops, count);
+    }
+
+    /// Notes that query `q` reached a node (for `nodes_reached`).
+    pub fn report_reached(&mut self, q: QueryId) {
+        self.recorder.reached(q);
+    }
+
+    /// How long a query may take before it counts as failed.
+    pub fn timeout(&self) -> SimTime {
+        self.recorder.timeout()
+    }
+
+    /// True once query `q` is past its timeout: its answers no longer count.
+    pub fn expired(&self, q: QueryId) -> bool {
+        self.recorder.expired(self.now, q)
+    }
+
+    #[inline]
+    fn service_of(&self, v: NodeId) -> ServiceTime {
+        if self.service_override.is_empty() {
+            return self.service;
+        }
+        self.service_override
+            .iter()
+            .find(|(n, _)| *n == v)
+            .map_or(self.service, |(_, s)| *s)
+    }
+
+    #[inline]
+    fn begin_service(&mut self, v: NodeId, idx: u32) {
+        let s = self.service_of(v).sample(&mut self.net_rng);
+        self.queue.push(
+            self.now + s,
+            Event {
+                kind: Kind::Served,
+                node: v,
+                idx,
+            },
+        );
+    }
+}
+
+/// What a finished run hands back.
+pub struct RunOutput {
+    pub recorder: Recorder,
+    pub events: u64,
+    /// A hash over (time, kind, node) of every processed event.
+    pub fingerprint: u64,
+    pub extra: Vec<(String, Option<f64>)>,
+    /// Names of the protocol's message kinds.
+    pub kinds: &'static [&'static str],
+}
+
+/// One run of protocol `P` on a world.
+pub struct Simulation<'w, P: Protocol> {
+    ctx: Ctx<'w, P>,
+    protocol: P,
+    workload: Workload,
+}
+
+const FP_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[inline]
+fn fold(h: u64, x: u64) -> u64 {
+    (h.rotate_left(23) ^ x).wrapping_mul(FP_MUL)
+}
+
+impl<'w, P: Protocol> Simulation<'w, P> {
+    pub fn new(world: &'w World, protocol: P, workload: Workload, config: &SimConfig) -> Self {
+        let nodes = world.nodes();
+        let end = config.duration.saturating_add(config.timeout);
+        let recorder = Recorder::new(nodes, P::Msg::KINDS.len(), config);
+        let mut ctx = Ctx {
+            now: SimTime::ZERO,
+            end,
+            queue: RadixQueue::default(),
+            messages: Arena::new(),
+            timers: Arena::new(),
+            nodes: if config.service.is_zero() {
+                Vec::new()
+            } else {
+                (0..nodes).map(|_| NodeQueue::default()).collect()
+            },
+            service: config.service,
+            service_override: Vec::new(),
+            loss: config.loss,
+            net_rng: stream(config.seed, Stream::Network),
+            rng: stream(config.seed, Stream::Protocol),
+            world,
+            recorder,
+            fingerprint: 0,
+            events: 0,
+        };
+        for (at, idx) in workload.initial() {
+            ctx.queue.push(
+                at,
+                Event {
+                    kind: Kind::Query,
+                    node: NodeId(0),
+                    idx,
+                },
+            );
+        }
+        Simulation {
+            ctx,
+            protocol,
+            workload,
+        }
+    }
+
+    /// Runs to the end and returns the recorded metrics.
+    pub fn run(mut self) -> RunOutput {
+        let ctx = &mut self.ctx;
+        let protocol = &mut self.protocol;
+        protocol.start(ctx);
+        // Service queues are only needed when some node takes time to serve.
+        if ctx.nodes.is_empty() && !ctx.service_override.is_empty() {
+            ctx.nodes = (0..ctx.world.nodes())
+                .map(|_| NodeQueue::default())
+                .collect();
+        }
+        while let Some((t, ev)) = ctx.queue.pop() {
+            if t > ctx.end {
+                break;
+            }
+            ctx.now = t;
+            ctx.events += 1;
+            ctx.fingerprint = fold(
+                fold(ctx.fingerprint, t.0),
+                (ev.kind as u64) << 32 | ev.node.0 as u64,
+            );
+            match ev.kind {
+                Kind::Arrive => {
+                    if ctx.nodes.is_empty() {
+                        deliver(ctx, protocol, ev.node, ev.idx);
+                        continue;
+                    }
+                    let node = &mut ctx.nodes[ev.node.index()];
+                    if node.busy {
+                        node.waiting.push_back(ev.idx);
+                        let len = node.waiting.len() as u32;
+                        ctx.recorder.queue_length(t, len);
+                    } else if ctx.service_of(ev.node).is_zero() {
+                        deliver(ctx, protocol, ev.node, ev.idx);
+                    } else {
+                        ctx.nodes[ev.node.index()].busy = true;
+                        ctx.begin_service(ev.node, ev.idx);
+                    }
+                }
+                Kind::Served => {
+                    match ctx.nodes[ev.node.index()].waiting.pop_front() {
+                        Some(next) => ctx.begin_service(ev.node, next),
+                        None => ctx.nodes[ev.node.index()].busy = false,
+                    }
+                    deliver(ctx, protocol, ev.node, ev.idx);
+                }
+                Kind::Timer => {
+                    let timer = ctx.timers.take(ev.idx);
+                    protocol.timer(ctx, ev.node, timer);
+                }
+                Kind::Query => {
+                    let (origin, want) = self.workload.draw(ev.idx);
+                    let q = ctx.recorder.issue(t, origin, want);
+                    if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx) {
+                        ctx.queue.push(
+                            at,
+                            Event {
+                                kind: Kind::Query,
+                                node: NodeId(0),
+                                idx,
+                            },
+                        );
+                    }
+                    protocol.query(ctx, q, origin, want);
+                }
+            }
+        }
+        let mut extra = Vec::new();
+        self.protocol.extra_metrics(&mut extra);
+        RunOutput {
+            recorder: self.ctx.recorder,
+            events: self.ctx.events,
+            fingerprint: self.ctx.fingerprint,
+            extra,
+            kinds: P::Msg::KINDS,
+        }
+    }
+}
+
+#[inline]
+fn deliver<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, at: NodeId, idx: u32) {
+    let env = ctx.messages.take(idx);
+    ctx.recorder.handled(ctx.now, at);
+    protocol.message(ctx, at, env.from, env.msg);
+}

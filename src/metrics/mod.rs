@@ -1,0 +1,340 @@
+//! Metrics: what a run records while it runs (`Recorder`), the per-run results it
+//! turns into (`RunMetrics`, time series), and the statistics over replicates.
+
+pub mod stats;
+
+use crate::engine::{NodeId, QueryId, SimConfig, SimTime};
+use crate::world::ResourceType;
+
+/// The core result columns of runs.csv, in order. Protocols append their own.
+pub const CORE_METRICS: [&str; 15] = [
+    "queries",
+    "success_rate",
+    "hits_per_query",
+    "messages_per_query",
+    "messages_total",
+    "maintenance_messages",
+    "first_hit_latency_mean_ms",
+    "first_hit_latency_p50_ms",
+    "first_hit_latency_p95_ms",
+    "first_hit_latency_p99_ms",
+    "hops_to_first_hit_mean",
+    "max_node_load",
+    "load_gini",
+    "stale_answer_rate",
+    "events",
+];
+
+const NO_HIT: SimTime = SimTime::MAX;
+
+/// One query's outcome.
+#[derive(Clone, Debug)]
+pub struct QueryRecord {
+    pub issued: SimTime,
+    pub origin: NodeId,
+    pub want: ResourceType,
+    /// Time the first answer reached the origin within the timeout, or `SimTime::MAX`.
+    pub first_hit: SimTime,
+    pub hops: u32,
+    pub hits: u32,
+    pub messages: u32,
+    pub reached: u32,
+}
+
+impl QueryRecord {
+    pub fn succeeded(&self) -> bool {
+        self.first_hit != NO_HIT
+    }
+    pub fn latency(&self) -> Option<SimTime> {
+        self.succeeded().then(|| self.first_hit - self.issued)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    messages: u64,
+    max_queue: u32,
+}
+
+/// Counters a run updates as it goes; cheap enough for the hot loop.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    warmup: SimTime,
+    duration: SimTime,
+    timeout: SimTime,
+    sample_every: SimTime,
+    pub queries: Vec<QueryRecord>,
+    /// Messages served per node while measuring, [warmup, duration).
+    pub handled: Vec<u32>,
+    kinds: Vec<u64>,
+    messages_total: u64,
+    maintenance: u64,
+    lost: u64,
+    buckets: Vec<Bucket>,
+}
+
+impl Recorder {
+    pub fn new(nodes: usize, kinds: usize, config: &SimConfig) -> Recorder {
+        Recorder {
+            warmup: config.warmup,
+            duration: config.duration,
+            timeout: config.timeout,
+            sample_every: if config.sample_every.0 == 0 {
+                SimTime::from_secs(1)
+            } else {
+                config.sample_every
+            },
+            queries: Vec::new(),
+            handled: vec![0; nodes],
+            kinds: vec![0; kinds],
+            messages_total: 0,
+            maintenance: 0,
+            lost: 0,
+            buckets: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn bucket(&mut self, t: SimTime) -> &mut Bucket {
+        let b = (t.0 / self.sample_every.0) as usize;
+        if b >= self.buckets.len() {
+            self.buckets.resize(b + 1, Bucket::default());
+        }
+        &mut self.buckets[b]
+    }
+
+    pub(crate) fn issue(&mut self, now: SimTime, origin: NodeId, want: ResourceType) -> QueryId {
+        self.queries.push(QueryRecord {
+            issued: now,
+            origin,
+            want,
+            first_hit: NO_HIT,
+            hops: 0,
+            hits: 0,
+            messages: 0,
+            reached: 0,
+        });
+        QueryId((self.queries.len() - 1) as u32)
+    }
+
+    #[inline]
+    pub(crate) fn sent(&mut self, now: SimTime, kind: usize, query: Option<QueryId>) {
+        self.messages_total += 1;
+        self.kinds[kind] += 1;
+        match query {
+            Some(q) => self.queries[q.index()].messages += 1,
+            None => self.maintenance += 1,
+        }
+        self.bucket(now).messages += 1;
+    }
+
+    pub(crate) fn lost(&mut self) {
+        self.lost += 1;
+    }
+
+    #[inline]
+    pub(crate) fn handled(&mut self, now: SimTime, at: NodeId) {
+        if now >= self.warmup && now < self.duration {
+            self.handled[at.index()] += 1;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn queue_length(&mut self, now: SimTime, len: u32) {
+        let b = self.bucket(now);
+        b.max_queue = b.max_queue.max(len);
+    }
+
+    pub(crate) fn timeout(&self) -> SimTime {
+        self.timeout
+    }
+
+    pub(crate) fn expired(&self, now: SimTime, q: QueryId) -> bool {
+        now - self.queries[q.index()].issued > self.timeout
+    }
+
+    pub(crate) fn hit(&mut self, now: SimTime, q: QueryId, hops: u32, count: u32) {
+        let timeout = self.timeout;
+        let r = &mut self.queries[q.index()];
+        if now - r.issued > timeout || count == 0 {
+            return;
+        }
+        r.hits += count;
+        if r.first_hit == NO_HIT {
+            r.first_hit = now;
+            r.hops = hops;
+        }
+    }
+
+    pub(crate) fn reached(&mut self, q: QueryId) {
+        self.queries[q.index()].reached += 1;
+    }
+
+    /// Queries issued after the warm-up: the ones the metrics describe.
+    pub fn measured(&self) -> impl Iterator<Item = &QueryRecord> {
+        let warmup = self.warmup;
+        self.queries.iter().filter(move |q| q.issued >= warmup)
+    }
+
+    /// The run's result columns: the core metrics, then `messages_<kind>` and `messages_lost`.
+    pub fn finish(&self, kinds: &[&str], events: u64) -> Vec<(String, Option<f64>)> {
+        let measured: Vec<&QueryRecord> = self.measured().collect();
+        let n = measured.len() as f64;
+        let per_query = |f: &dyn Fn(&QueryRecord) -> f64| {
+            (n > 0.0).then(|| measured.iter().map(|q| f(q)).sum::<f64>() / n)
+        };
+        let mut latency: Vec<u64> = measured
+            .iter()
+            .filter_map(|q| q.latency())
+            .map(|t| t.0)
+            .collect();
+        latency.sort_unstable();
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let successes: Vec<&&QueryRecord> = measured.iter().filter(|q| q.succeeded()).collect();
+        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
+        let max_load = self.handled.iter().copied().max().unwrap_or(0) as f64;
+        let mut out: Vec<(String, Option<f64>)> = vec![
+            ("queries".into(), Some(n)),
+            (
+                "success_rate".into(),
+                per_query(&|q| q.succeeded() as u8 as f64),
+            ),
+            ("hits_per_query".into(), per_query(&|q| q.hits as f64)),
+            (
+                "messages_per_query".into(),
+                per_query(&|q| q.messages as f64),
+            ),
+            ("messages_total".into(), Some(self.messages_total as f64)),
+            ("maintenance_messages".into(), Some(self.maintenance as f64)),
+            (
+                "first_hit_latency_mean_ms".into(),
+                (!latency.is_empty())
+                    .then(|| latency.iter().map(|&l| ms(l)).sum::<f64>() / latency.len() as f64),
+            ),
+            (
+                "first_hit_latency_p50_ms".into(),
+                percentile(&latency, 0.50).map(ms),
+            ),
+            (
+                "first_hit_latency_p95_ms".into(),
+                percentile(&latency, 0.95).map(ms),
+            ),
+            (
+                "first_hit_latency_p99_ms".into(),
+                percentile(&latency, 0.99).map(ms),
+            ),
+            (
+                "hops_to_first_hit_mean".into(),
+                (!successes.is_empty()).then(|| {
+                    successes.iter().map(|q| q.hops as f64).sum::<f64>() / successes.len() as f64
+                }),
+            ),
+            (
+                "max_node_load".into(),
+                (window > 0.0).then(|| max_load / window),
+            ),
+            ("load_gini".into(), Some(gini(&self.handled))),
+            ("stale_answer_rate".into(), Some(0.0)),
+            ("events".into(), Some(events as f64)),
+        ];
+        for (name, count) in kinds.iter().zip(&self.kinds) {
+            out.push((format!("messages_{name}"), Some(*count as f64)));
+        }
+        out.push(("messages_lost".into(), Some(self.lost as f64)));
+        out
+    }
+
+    /// One row per `sample_every` of simulated time.
+    pub fn series(&self) -> Vec<SeriesRow> {
+        let step = self.sample_every.0;
+        let end = self.duration.saturating_add(self.timeout).0;
+        let count = (end / step + 1) as usize;
+        let mut rows: Vec<SeriesRow> = (0..count)
+            .map(|b| SeriesRow {
+                time_s: (b as u64 * step) as f64 / 1e9,
+                ..SeriesRow::default()
+            })
+            .collect();
+        let mut latency_sum = vec![0.0; count];
+        for q in &self.queries {
+            let b = ((q.issued.0 / step) as usize).min(count - 1);
+            rows[b].queries += 1;
+            if let Some(l) = q.latency() {
+                rows[b].successes += 1;
+                latency_sum[b] += l.as_millis_f64();
+            }
+        }
+        for (b, bucket) in self.buckets.iter().enumerate().take(count) {
+            rows[b].messages = bucket.messages;
+            rows[b].max_queue_length = bucket.max_queue;
+        }
+        for (row, sum) in rows.iter_mut().zip(latency_sum) {
+            row.first_hit_latency_mean_ms = (row.successes > 0).then(|| sum / row.successes as f64);
+        }
+        rows
+    }
+}
+
+/// One sample of a run's time series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesRow {
+    pub time_s: f64,
+    /// Queries issued in this interval, and how many of them succeeded.
+    pub queries: u64,
+    pub successes: u64,
+    pub first_hit_latency_mean_ms: Option<f64>,
+    /// Messages sent in this interval.
+    pub messages: u64,
+    /// Longest service queue seen at any node in this interval.
+    pub max_queue_length: u32,
+}
+
+/// Nearest-rank percentile of sorted data: the smallest value with at least a
+/// fraction `p` of the data at or below it.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
+/// The Gini coefficient of non-negative loads: 0 when all are equal, → 1 when one
+/// node carries everything.
+pub fn gini(loads: &[u32]) -> f64 {
+    let mut x: Vec<u64> = loads.iter().map(|&l| l as u64).collect();
+    x.sort_unstable();
+    let n = x.len() as f64;
+    let total: f64 = x.iter().map(|&v| v as f64).sum();
+    if n == 0.0 || total == 0.0 {
+        return 0.0;
+    }
+    let weighted: f64 = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as f64 + 1.0) * v as f64)
+        .sum();
+    2.0 * weighted / (n * total) - (n + 1.0) / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let d: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&d, 0.5), Some(50));
+        assert_eq!(percentile(&d, 0.95), Some(95));
+        assert_eq!(percentile(&d, 0.99), Some(99));
+        assert_eq!(percentile(&[7], 0.99), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn gini_of_equal_and_concentrated_loads() {
+        assert_eq!(gini(&[5, 5, 5, 5]), 0.0);
+        assert!((gini(&[0, 0, 0, 12]) - 0.75).abs() < 1e-12);
+        assert_eq!(gini(&[0, 0]), 0.0);
+    }
+}

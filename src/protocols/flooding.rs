@@ -1,0 +1,339 @@
+//! `flooding`: Gnutella 0.4 Query/QueryHit.
+//!
+//! The origin sends a Query with TTL `ttl` and Hops 0 to all its neighbours. A node
+//! that sees a Query's GUID for the first time remembers the neighbour it came from,
+//! answers with a QueryHit if it holds the wanted resource, and, if TTL − 1 > 0,
+//! forwards it with TTL − 1 and Hops + 1 to every neighbour but the sender. Copies
+//! whose GUID was already seen are dropped. A QueryHit travels back hop by hop along
+//! the remembered reverse path. With constant latency and no loss the Query reaches
+//! exactly the BFS ball of radius `ttl` around the origin (tested below against
+//! petgraph).
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::world::{ResourceType, World};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "flooding",
+    source: "Gnutella 0.4 protocol specification",
+    summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
+    extra_columns: &["duplicate_queries"],
+    params: &[(
+        "ttl",
+        "7",
+        "hops a Query may travel (Gnutella's default is 7)",
+    )],
+};
+
+/// `[protocol]` with `name = "flooding"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+}
+
+fn default_ttl() -> u32 {
+    7
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { ttl: default_ttl() }
+    }
+}
+
+impl Params {
+    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
+        if !(1..=255).contains(&self.ttl) {
+            return Err(ParamError::new(
+                "ttl",
+                format!(
+                    "ttl {} is out of range; expected 1 ≤ ttl ≤ 255 (Gnutella carries it in one byte)",
+                    self.ttl
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    Query {
+        q: QueryId,
+        want: ResourceType,
+        ttl: u8,
+        hops: u8,
+    },
+    /// `hops`: how far the responder is from the origin.
+    Hit { q: QueryId, hops: u8 },
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["query", "query_hit"];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::Query { .. } => 0,
+            Msg::Hit { .. } => 1,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::Query { q, .. } | Msg::Hit { q, .. } => Some(q),
+        }
+    }
+}
+
+/// Forget a query's routing entries once it can no longer succeed.
+pub struct Purge(QueryId);
+
+pub struct Flooding {
+    ttl: u8,
+    /// (query, node) → the neighbour the Query first came from; the origin maps to itself.
+    reverse: FxHashMap<u64, NodeId>,
+    /// The nodes holding a routing entry for each live query, for purging.
+    touched: Vec<Vec<NodeId>>,
+    duplicates: u64,
+}
+
+#[inline]
+fn key(q: QueryId, v: NodeId) -> u64 {
+    (q.0 as u64) << 32 | v.0 as u64
+}
+
+impl Flooding {
+    pub fn new(params: &Params, _world: &World) -> Flooding {
+        Flooding {
+            ttl: params.ttl.min(255) as u8,
+            reverse: FxHashMap::default(),
+            touched: Vec::new(),
+            duplicates: 0,
+        }
+    }
+
+    fn remember(&mut self, q: QueryId, v: NodeId, parent: NodeId) {
+        self.reverse.insert(key(q, v), parent);
+        self.touched[q.index()].push(v);
+    }
+}
+
+impl Protocol for Flooding {
+    type Msg = Msg;
+    type Timer = Purge;
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        if self.touched.len() <= q.index() {
+            self.touched.resize_with(q.index() + 1, Vec::new);
+        }
+        self.remember(q, origin, origin);
+        ctx.report_reached(q);
+        let ttl = self.ttl;
+        for i in 0..ctx.neighbours(origin).len() {
+            let to = ctx.neighbours(origin)[i];
+            ctx.send(
+                origin,
+                to,
+                Msg::Query {
+                    q,
+                    want,
+                    ttl,
+                    hops: 0,
+                },
+            );
+        }
+        // One timeout later no answer counts; one more latency-free margin is not needed
+        // because answers after the timeout are ignored by the recorder anyway.
+        let timeout = ctx.timeout();
+        ctx.set_timer(origin, timeout, Purge(q));
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Query { q, want, ttl, hops } => {
+                if self.touched[q.index()].is_empty() || self.reverse.contains_key(&key(q, at)) {
+                    // A duplicate GUID, or a query already purged.
+                    self.duplicates += 1;
+                    return;
+                }
+                self.remember(q, at, from);
+                ctx.report_reached(q);
+                let hops = hops.saturating_add(1);
+                if ctx.world.resources.holds(at, want) {
+                    ctx.send(at, from, Msg::Hit { q, hops });
+                }
+                let ttl = ttl - 1;
+                if ttl > 0 {
+                    for i in 0..ctx.neighbours(at).len() {
+                        let to = ctx.neighbours(at)[i];
+                        if to != from {
+                            ctx.send(at, to, Msg::Query { q, want, ttl, hops });
+                        }
+                    }
+                }
+            }
+            Msg::Hit { q, hops } => match self.reverse.get(&key(q, at)) {
+                Some(&parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
+                Some(&parent) => ctx.send(at, parent, Msg::Hit { q, hops }),
+                None => {}
+            },
+        }
+    }
+
+    fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, Purge(q): Purge) {
+        for v in std::mem::take(&mut self.touched[q.index()]) {
+            self.reverse.remove(&key(q, v));
+        }
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
+    use crate::protocols::ProtocolSpec;
+    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::world::{LatencySpec, ResourcesSpec, TopologySpec};
+    use petgraph::graph::{NodeIndex, UnGraph};
+    use std::path::Path;
+
+    fn world(topology: TopologySpec, n: u32) -> World {
+        World::build(
+            &topology,
+            Some(n),
+            false,
+            &LatencySpec::Constant {
+                value: SimTime::from_millis(20),
+            },
+            &ResourcesSpec {
+                types: 1,
+                replicas: 0,
+                ..Default::default()
+            },
+            Path::new("."),
+            21,
+        )
+        .unwrap()
+    }
+
+    /// One scripted query from `origin`; returns (nodes reached, Query messages).
+    fn flood(world: &World, origin: u32, ttl: u32) -> (f64, f64) {
+        let config = SimConfig {
+            seed: 1,
+            duration: SimTime::from_secs(10),
+            warmup: SimTime::ZERO,
+            timeout: SimTime::from_secs(10),
+            sample_every: SimTime::from_secs(1),
+            service: ServiceTime::Constant(SimTime::ZERO),
+            loss: 0.0,
+        };
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![ScriptedQuery {
+                at: SimTime::from_secs(1),
+                origin,
+                rtype: 0,
+            }],
+            ..Default::default()
+        };
+        let workload = Workload::new(&spec, world.nodes(), 1, config.duration, 1);
+        let out = ProtocolSpec::Flooding(Params { ttl }).run(world, workload, &config);
+        let q = &out.recorder.queries[0];
+        let metrics = out.recorder.finish(Msg::KINDS, out.events);
+        let query_msgs = metrics
+            .iter()
+            .find(|(n, _)| n == "messages_query")
+            .and_then(|(_, v)| *v)
+            .unwrap();
+        (q.reached as f64, query_msgs)
+    }
+
+    /// The closed form: the BFS ball of radius ttl, and deg(origin) + Σ (deg(v) − 1)
+    /// over nodes at distance 1..ttl−1, computed with petgraph on the same graph.
+    fn expected(world: &World, origin: u32, ttl: u32) -> (f64, f64) {
+        let g = UnGraph::<(), ()>::from_edges(world.overlay.edge_list());
+        let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
+        let reached = dist.values().filter(|&&d| d <= ttl).count();
+        let degree = |v: NodeIndex| g.neighbors(v).count() as f64;
+        let forwards: f64 = dist
+            .iter()
+            .filter(|&(_, &d)| d >= 1 && d < ttl)
+            .map(|(&v, _)| degree(v) - 1.0)
+            .sum();
+        (
+            reached as f64,
+            degree(NodeIndex::new(origin as usize)) + forwards,
+        )
+    }
+
+    #[test]
+    fn reaches_exactly_the_bfs_ball_with_the_predicted_messages() {
+        let cases = [
+            (TopologySpec::RandomRegular { degree: 4 }, 2000),
+            (TopologySpec::BarabasiAlbert { m: 2 }, 1500),
+            (
+                TopologySpec::WattsStrogatz {
+                    degree: 6,
+                    rewire: 0.2,
+                },
+                1000,
+            ),
+            (TopologySpec::ErdosRenyi { mean_degree: 12.0 }, 1000),
+        ];
+        for (topology, n) in cases {
+            let w = world(topology.clone(), n);
+            for ttl in 1..=5 {
+                for origin in [0, 7, n / 2] {
+                    assert_eq!(
+                        flood(&w, origin, ttl),
+                        expected(&w, origin, ttl),
+                        "{topology:?} ttl {ttl} origin {origin}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hits_come_back_along_the_reverse_path() {
+        // On a ring of 20 with the resource only at node 5, a query from 0 with TTL 5
+        // finds it 5 hops away after 5 hops out and 5 back.
+        let mut w = world(TopologySpec::Ring {}, 20);
+        w.resources = crate::world::Resources::from_holders(20, vec![vec![5]]);
+        let config = SimConfig {
+            seed: 1,
+            duration: SimTime::from_secs(10),
+            warmup: SimTime::ZERO,
+            timeout: SimTime::from_secs(10),
+            sample_every: SimTime::from_secs(1),
+            service: ServiceTime::Constant(SimTime::ZERO),
+            loss: 0.0,
+        };
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![ScriptedQuery {
+                at: SimTime::ZERO,
+                origin: 0,
+                rtype: 0,
+            }],
+            ..Default::default()
+        };
+        for (ttl, found) in [(4, false), (5, true)] {
+            let workload = Workload::new(&spec, 20, 1, config.duration, 1);
+            let out = ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
+            let q = &out.recorder.queries[0];
+            assert_eq!(q.succeeded(), found, "ttl {ttl}");
+            if found {
+                assert_eq!(q.hops, 5);
+                assert_eq!(q.latency(), Some(SimTime::from_millis(200)));
+            }
+        }
+    }
+}

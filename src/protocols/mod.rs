@@ -1,0 +1,148 @@
+//! The protocol registry. Each protocol is one file in this folder: its parameters,
+//! node state, messages, handlers and tests. Adding one = the file, a variant of
+//! [`ProtocolSpec`], a row of [`PROTOCOLS`] and an arm in [`ProtocolSpec::run`].
+
+pub mod central;
+pub mod flooding;
+
+use serde::de::DeserializeOwned;
+
+use crate::engine::{Message, Protocol, RunOutput, SimConfig, Simulation};
+use crate::workload::Workload;
+use crate::world::World;
+
+/// A protocol chosen by `protocol.name`, with its typed parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProtocolSpec {
+    Central(central::Params),
+    Flooding(flooding::Params),
+}
+
+/// What `peergrid list` and error messages say about a protocol.
+pub struct ProtocolInfo {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub summary: &'static str,
+    /// Result columns of its own besides `messages_<kind>`.
+    pub extra_columns: &'static [&'static str],
+    /// (key, default, meaning)
+    pub params: &'static [(&'static str, &'static str, &'static str)],
+}
+
+pub const PROTOCOLS: [ProtocolInfo; 2] = [central::INFO, flooding::INFO];
+
+/// A parameter that is wrong: its key below `protocol` and what was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ParamError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn params<T: DeserializeOwned>(table: &toml::Table) -> Result<T, ParamError> {
+    let mut rest = table.clone();
+    rest.remove("name");
+    serde_path_to_error::deserialize(toml::Value::Table(rest)).map_err(|e| {
+        let path = e.path().to_string();
+        ParamError::new(
+            if path == "." { String::new() } else { path },
+            e.inner().to_string(),
+        )
+    })
+}
+
+impl ProtocolSpec {
+    /// Reads `[protocol]`: `name` picks the protocol, the other keys are its parameters.
+    pub fn from_table(table: &toml::Table) -> Result<ProtocolSpec, ParamError> {
+        let names = || {
+            PROTOCOLS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let name = match table.get("name") {
+            Some(toml::Value::String(s)) => s.as_str(),
+            Some(other) => {
+                return Err(ParamError::new(
+                    "name",
+                    format!(
+                        "expected a protocol name (one of {}), found {other}",
+                        names()
+                    ),
+                ));
+            }
+            None => {
+                return Err(ParamError::new(
+                    "name",
+                    format!("missing; expected one of {}", names()),
+                ));
+            }
+        };
+        match name {
+            "central" => Ok(ProtocolSpec::Central(params(table)?)),
+            "flooding" => Ok(ProtocolSpec::Flooding(params(table)?)),
+            _ => Err(ParamError::new(
+                "name",
+                format!("unknown protocol \"{name}\"; expected one of {}", names()),
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProtocolSpec::Central(_) => "central",
+            ProtocolSpec::Flooding(_) => "flooding",
+        }
+    }
+
+    /// Result columns this protocol adds: `messages_<kind>` per message kind, then its own.
+    pub fn columns(&self) -> Vec<String> {
+        let (kinds, info) = match self {
+            ProtocolSpec::Central(_) => (<central::Msg as Message>::KINDS, &central::INFO),
+            ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
+        };
+        kinds
+            .iter()
+            .map(|k| format!("messages_{k}"))
+            .chain(info.extra_columns.iter().map(|c| c.to_string()))
+            .collect()
+    }
+
+    /// Checks the parameters against the network size.
+    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
+        match self {
+            ProtocolSpec::Central(p) => p.validate(nodes),
+            ProtocolSpec::Flooding(p) => p.validate(nodes),
+        }
+    }
+
+    /// Runs one simulation of this protocol.
+    pub fn run(&self, world: &World, workload: Workload, config: &SimConfig) -> RunOutput {
+        match self {
+            ProtocolSpec::Central(p) => {
+                simulate(world, central::Central::new(p, world), workload, config)
+            }
+            ProtocolSpec::Flooding(p) => {
+                simulate(world, flooding::Flooding::new(p, world), workload, config)
+            }
+        }
+    }
+}
+
+fn simulate<P: Protocol>(
+    world: &World,
+    protocol: P,
+    workload: Workload,
+    config: &SimConfig,
+) -> RunOutput {
+    Simulation::new(world, protocol, workload, config).run()
+}

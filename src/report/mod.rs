@@ -1,0 +1,357 @@
+//! Plots drawn from a results folder's summary.csv with plotters: one SVG and one
+//! PNG per `[[plot]]` entry, mean with 95% confidence bars, one line per series.
+//! Text is rendered with the DejaVu Sans font shipped in this repository, so plots
+//! look the same on a host without any fonts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{Context, Result, anyhow, bail};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::engine::{parse_duration, parse_rate};
+use crate::scenario::PlotSpec;
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The font is compiled in and known to be valid.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// A sweep value as a number: plain numbers, rates (per second) and durations (seconds).
+pub fn numeric(text: &str) -> Option<f64> {
+    text.parse::<f64>()
+        .ok()
+        .or_else(|| {
+            parse_rate(text)
+                .ok()
+                .filter(|_| text.contains('/'))
+                .map(|r| r.per_second())
+        })
+        .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
+}
+
+/// Axis label with its unit.
+pub fn label(name: &str) -> String {
+    let known: &[(&str, &str)] = &[
+        ("success_rate", "success rate (fraction of queries)"),
+        ("hits_per_query", "hits per query"),
+        ("messages_per_query", "messages per query"),
+        ("messages_total", "messages (total)"),
+        ("maintenance_messages", "maintenance messages"),
+        ("first_hit_latency_mean_ms", "first-hit latency, mean (ms)"),
+        ("first_hit_latency_p50_ms", "first-hit latency, median (ms)"),
+        (
+            "first_hit_latency_p95_ms",
+            "first-hit latency, 95th percentile (ms)",
+        ),
+        (
+            "first_hit_latency_p99_ms",
+            "first-hit latency, 99th percentile (ms)",
+        ),
+        ("hops_to_first_hit_mean", "hops to first hit (mean)"),
+        ("max_node_load", "busiest node's load (messages/s)"),
+        ("load_gini", "load Gini coefficient"),
+        ("stale_answer_rate", "stale answers (fraction)"),
+        ("events", "events"),
+        ("workload.rate", "query rate (queries/s)"),
+        ("network.nodes", "nodes"),
+        ("protocol.ttl", "TTL (hops)"),
+        ("network.loss", "message loss probability"),
+        ("resources.replicas", "replicas per resource type"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
+}
+
+struct Series {
+    label: String,
+    /// (x, mean, ci low, ci high)
+    points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// Draws every plot of `plots` from `dir/summary.csv` into `dir/plots/`.
+pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
+    register_font();
+    let summary = dir.join("summary.csv");
+    let mut reader = csv::Reader::from_path(&summary)
+        .with_context(|| format!("reading {}", summary.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.map(|r| r.iter().map(String::from).collect()))
+        .collect::<Result<_, _>>()?;
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow!("{} has no column {name}", summary.display()))
+    };
+    let (metric, mean, lo, hi) = (
+        col("metric")?,
+        col("mean")?,
+        col("ci95_low")?,
+        col("ci95_high")?,
+    );
+    let params: Vec<usize> = (2..metric).collect();
+    fs_create(&dir.join("plots"))?;
+    let mut written = Vec::new();
+    for spec in plots {
+        let x = col(&spec.x)?;
+        let series_col = spec.series.as_deref().map(col).transpose()?;
+        let mut groups: BTreeMap<Vec<String>, Series> = BTreeMap::new();
+        let mut order: Vec<Vec<String>> = Vec::new();
+        let selected: Vec<&Vec<String>> = rows.iter().filter(|r| r[metric] == spec.y).collect();
+        // Other parameters name a line only where they take more than one value.
+        let varying: Vec<usize> = params
+            .iter()
+            .copied()
+            .filter(|&c| c != x && Some(c) != series_col)
+            .filter(|&c| {
+                let mut seen: Vec<&str> = selected
+                    .iter()
+                    .map(|r| r[c].as_str())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                seen.len() > 1
+            })
+            .collect();
+        for row in selected {
+            let Some(xv) = numeric(&row[x]) else {
+                bail!(
+                    "plot of {} against {}: x value {:?} is not a number",
+                    spec.y,
+                    spec.x,
+                    row[x]
+                )
+            };
+            let Ok(m) = row[mean].parse::<f64>() else {
+                continue;
+            };
+            let l = row[lo].parse::<f64>().unwrap_or(m);
+            let h = row[hi].parse::<f64>().unwrap_or(m);
+            // One line per combination of the other parameters, the series key first.
+            let mut key: Vec<String> = series_col.map(|c| row[c].clone()).into_iter().collect();
+            key.extend(
+                varying
+                    .iter()
+                    .filter(|&&c| !row[c].is_empty())
+                    .map(|&c| format!("{}={}", header[c], row[c])),
+            );
+            if !groups.contains_key(&key) {
+                order.push(key.clone());
+            }
+            let label = key
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            groups
+                .entry(key)
+                .or_insert_with(|| Series {
+                    label,
+                    points: Vec::new(),
+                })
+                .points
+                .push((xv, m, l, h));
+        }
+        let mut series: Vec<Series> = order
+            .into_iter()
+            .filter_map(|k| groups.remove(&k))
+            .collect();
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
+        let title = spec
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
+        let svg = dir.join("plots").join(format!("{stem}.svg"));
+        let png = dir.join("plots").join(format!("{stem}.png"));
+        {
+            let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
+            chart(&root, spec, &title, &series)?;
+            root.present()
+                .map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+        }
+        {
+            let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
+            chart(&root, spec, &title, &series)?;
+            root.present()
+                .map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+        }
+        written.push(svg);
+        written.push(png);
+    }
+    Ok(written)
+}
+
+fn fs_create(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))
+}
+
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = values
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return if log { (1.0, 10.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        return (lo / 1.5, hi * 1.5);
+    }
+    if hi - lo < 1e-12 {
+        lo -= 0.5_f64.max(lo.abs() * 0.1);
+        hi += 0.5_f64.max(hi.abs() * 0.1);
+    }
+    let pad = (hi - lo) * 0.06;
+    (
+        (lo - pad).min(if lo >= 0.0 { 0.0 } else { lo - pad }),
+        hi + pad,
+    )
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x17, 0xbe, 0xcf),
+];
+
+fn chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    spec: &PlotSpec,
+    title: &str,
+    series: &[Series],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plotting {}: {e:?}", spec.y);
+    root.fill(&WHITE).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let scale = w as f64 / 800.0;
+    let px = |v: f64| (v * scale) as u32;
+    let font = |size: f64| ("sans-serif", size * scale).into_font();
+    let (x0, x1) = range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        spec.logx,
+    );
+    let (y0, y1) = range(
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().flat_map(|p| [p.2, p.3, p.1])),
+        spec.logy,
+    );
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, font(20.0))
+        .margin(px(16.0))
+        .x_label_area_size(px(48.0))
+        .y_label_area_size(px(72.0));
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(label(&spec.x))
+                .y_desc(label(&spec.y))
+                .label_style(font(13.0))
+                .axis_desc_style(font(15.0))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(err)?;
+            for (i, s) in series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let style = ShapeStyle::from(&color).stroke_width(px(2.0).max(1));
+                chart
+                    .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
+                    .map_err(err)?
+                    .label(if s.label.is_empty() {
+                        spec.y.clone()
+                    } else {
+                        s.label.clone()
+                    })
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                chart
+                    .draw_series(
+                        s.points
+                            .iter()
+                            .map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())),
+                    )
+                    .map_err(err)?;
+                chart
+                    .draw_series(s.points.iter().map(|p| {
+                        ErrorBar::new_vertical(
+                            p.0,
+                            p.2,
+                            p.1,
+                            p.3,
+                            ShapeStyle::from(&color).stroke_width(px(1.0).max(1)),
+                            px(8.0),
+                        )
+                    }))
+                    .map_err(err)?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(font(13.0))
+                .draw()
+                .map_err(err)?;
+        }};
+    }
+    match (spec.logx, spec.logy) {
+        (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+        (true, false) => draw!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .map_err(err)?
+        ),
+        (false, true) => draw!(
+            builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(err)?
+        ),
+        (true, true) => draw!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(err)?
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_values_become_numbers() {
+        assert_eq!(numeric("5000"), Some(5000.0));
+        assert_eq!(numeric("20/s"), Some(20.0));
+        assert_eq!(numeric("1/ms"), Some(1000.0));
+        assert_eq!(numeric("250ms"), Some(0.25));
+        assert_eq!(numeric("flooding"), None);
+    }
+}

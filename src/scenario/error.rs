@@ -1,0 +1,54 @@
+//! Errors in what the user gave us: they name the file, the key path, the line and
+//! what was expected, and make the process exit with code 2.
+
+use std::fmt;
+
+/// A mistake in user input (scenario file, `--set`, flags, data files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub file: Option<String>,
+    /// Dotted key path, e.g. `network.topology.degree` or `plot[0].y`.
+    pub key: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(message: impl Into<String>) -> Self {
+        InputError {
+            file: None,
+            key: None,
+            line: None,
+            message: message.into(),
+        }
+    }
+    pub fn file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        let k = key.into();
+        self.key = (!k.is_empty()).then_some(k);
+        self
+    }
+    pub fn line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}, line {line}")?,
+            (Some(file), None) => write!(f, "{file}")?,
+            (None, _) => write!(f, "input")?,
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for InputError {}

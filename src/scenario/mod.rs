@@ -1,0 +1,723 @@
+//! Scenario files: TOML with unknown keys rejected, `--set` overrides, the `[sweep]`
+//! expansion into points, and validation that names file, key path and line.
+
+pub mod error;
+pub mod locate;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use error::InputError;
+use locate::{Seg, locate, split_path};
+
+use crate::engine::{ServiceTime, SimConfig, SimTime};
+use crate::metrics::CORE_METRICS;
+use crate::protocols::ProtocolSpec;
+use crate::workload::WorkloadSpec;
+use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
+
+/// `[network]`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Required for generated topologies; taken from the file for `edges`.
+    #[serde(default)]
+    pub nodes: Option<u32>,
+    #[serde(default)]
+    pub service_time: ServiceTime,
+    #[serde(default)]
+    pub loss: f64,
+    /// Run on a generated overlay even if it is not connected.
+    #[serde(default)]
+    pub allow_disconnected: bool,
+    pub topology: TopologySpec,
+    #[serde(default)]
+    pub latency: LatencySpec,
+}
+
+/// One `[[plot]]` entry: `y` against `x`, one line per value of `series`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    pub x: String,
+    pub y: String,
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub logx: bool,
+    #[serde(default)]
+    pub logy: bool,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// `[output]`: optional extra files.
+#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Write queries.csv, one row per query.
+    #[serde(default)]
+    pub queries: bool,
+    /// Write nodes.csv, messages served per node.
+    #[serde(default)]
+    pub nodes: bool,
+}
+
+/// The file as written, before the protocol table is interpreted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    seed: u64,
+    duration: SimTime,
+    #[serde(default)]
+    warmup: SimTime,
+    #[serde(default = "one")]
+    replicates: u32,
+    #[serde(default = "ten_seconds")]
+    sample_every: SimTime,
+    network: NetworkSpec,
+    #[serde(default)]
+    resources: ResourcesSpec,
+    #[serde(default)]
+    workload: WorkloadSpec,
+    protocol: toml::Table,
+    #[serde(default)]
+    #[allow(dead_code)]
+    sweep: toml::Table,
+    #[serde(default)]
+    plot: Vec<PlotSpec>,
+    #[serde(default)]
+    output: OutputSpec,
+}
+
+fn one() -> u32 {
+    1
+}
+fn ten_seconds() -> SimTime {
+    SimTime::from_secs(10)
+}
+
+/// One fully specified, validated configuration (a sweep point).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: SimTime,
+    pub warmup: SimTime,
+    pub replicates: u32,
+    pub sample_every: SimTime,
+    pub network: NetworkSpec,
+    pub resources: ResourcesSpec,
+    pub workload: WorkloadSpec,
+    pub protocol: ProtocolSpec,
+    pub plots: Vec<PlotSpec>,
+    pub output: OutputSpec,
+}
+
+impl Scenario {
+    /// Engine settings for one run with the given seed.
+    pub fn sim_config(&self, seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            duration: self.duration,
+            warmup: self.warmup,
+            timeout: self.workload.timeout,
+            sample_every: self.sample_every,
+            service: self.network.service_time,
+            loss: self.network.loss,
+        }
+    }
+}
+
+/// One point of the sweep: the values it assigns and the scenario they give.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub index: usize,
+    /// (column, value as text), one per parameter column of the plan.
+    pub params: Vec<(String, String)>,
+    pub scenario: Scenario,
+}
+
+/// A parsed scenario file: its sweep expanded into points.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub file: String,
+    /// The folder relative paths in the scenario resolve against.
+    pub base_dir: PathBuf,
+    pub text: String,
+    pub name: String,
+    pub seed: u64,
+    pub replicates: u32,
+    /// Sweep keys, in file order, each with its values.
+    pub axes: Vec<(String, Vec<toml::Value>)>,
+    /// Parameter columns of runs.csv and summary.csv.
+    pub columns: Vec<String>,
+    pub points: Vec<Point>,
+    pub plots: Vec<PlotSpec>,
+    pub output: OutputSpec,
+    /// Result columns: the core metrics, then every protocol's own, in point order.
+    pub metrics: Vec<String>,
+}
+
+impl Plan {
+    pub fn runs(&self) -> usize {
+        self.points.len() * self.replicates as usize
+    }
+}
+
+/// Reads, overrides, expands and validates a scenario file.
+pub fn load(path: &Path, sets: &[String], seed: Option<u64>) -> Result<Plan, InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("cannot read the scenario file: {e}")).file(&file))?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    plan_from_str(&text, &file, &base_dir, sets, seed)
+}
+
+/// Like [`load`], from text already in memory.
+pub fn plan_from_str(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    sets: &[String],
+    seed: Option<u64>,
+) -> Result<Plan, InputError> {
+    let err = |e: InputError| e.file(file);
+    let mut root: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e.span().map(|s| locate::line_of(text, s.start));
+        err(InputError::new(format!("not valid TOML: {}", e.message().trim())).line(line))
+    })?;
+    for set in sets {
+        apply_set(&mut root, set).map_err(|e| e.file(format!("--set {set}")))?;
+    }
+    if let Some(s) = seed {
+        root.insert("seed".into(), toml::Value::Integer(s as i64));
+    }
+    let sweep = match root.remove("sweep") {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => {
+            return Err(err(InputError::new(
+                "expected a table of key path = [values]",
+            )
+            .key("sweep")
+            .line(locate(text, &split_path("sweep")))));
+        }
+    };
+    let mut axes = Vec::new();
+    for (key, values) in sweep {
+        let at = || locate(text, &[Seg::Key("sweep".into()), Seg::Key(key.clone())]);
+        let k = format!("sweep.\"{key}\"");
+        match values {
+            toml::Value::Array(v) if !v.is_empty() => {
+                if split_path(&key).iter().any(|s| matches!(s, Seg::Index(_)))
+                    || matches!(key.as_str(), "sweep" | "name" | "replicates" | "seed")
+                {
+                    return Err(err(InputError::new(format!("`{key}` cannot be swept; sweep a scenario key such as \"network.nodes\" or \"protocol\"")).key(k).line(at())));
+                }
+                axes.push((key, v));
+            }
+            _ => {
+                return Err(err(InputError::new(
+                    "expected a non-empty list of values, e.g. [\"5/s\", \"20/s\"]",
+                )
+                .key(k)
+                .line(at())));
+            }
+        }
+    }
+    let base: Raw = deserialize(&root, text, file, None)?;
+    let columns = param_columns(&axes);
+    let mut points = Vec::new();
+    let count: usize = axes.iter().map(|(_, v)| v.len()).product();
+    if count > 1_000_000 {
+        return Err(err(InputError::new(format!(
+            "the sweep expands to {count} points; expected at most 1,000,000"
+        ))
+        .key("sweep")));
+    }
+    for index in 0..count {
+        let mut table = root.clone();
+        let mut rest = index;
+        let mut chosen = Vec::new();
+        for (key, values) in axes.iter().rev() {
+            let v = &values[rest % values.len()];
+            rest /= values.len();
+            chosen.push((key.clone(), v.clone(), rest));
+        }
+        chosen.reverse();
+        for (key, v, _) in &chosen {
+            set_path(&mut table, &split_path(key), v.clone())
+                .map_err(|m| err(InputError::new(m).key(format!("sweep.\"{key}\""))))?;
+        }
+        let sweep_note = |key: &str| {
+            chosen
+                .iter()
+                .find(|(k, _, _)| key == k || key.starts_with(&format!("{k}.")))
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+        };
+        let raw: Raw = deserialize(&table, text, file, Some(&sweep_note))?;
+        let scenario = validate(raw, base_dir).map_err(|(key, e)| {
+            let mut e = e.file(file).key(&key);
+            if let Some((k, v)) = sweep_note(&key) {
+                e.message = format!("{} (with sweep value {k} = {v})", e.message);
+                e.line = locate(text, &[Seg::Key("sweep".into()), Seg::Key(k)]);
+            } else {
+                e.line = locate(text, &split_path(&key));
+            }
+            e
+        })?;
+        let params = columns
+            .iter()
+            .map(|c| (c.clone(), column_value(&table, c)))
+            .collect();
+        points.push(Point {
+            index,
+            params,
+            scenario,
+        });
+    }
+    let first = &points[0].scenario;
+    let mut metrics: Vec<String> = CORE_METRICS.iter().map(|s| s.to_string()).collect();
+    metrics.push("messages_lost".into());
+    for p in &points {
+        for c in p.scenario.protocol.columns() {
+            if !metrics.contains(&c) {
+                metrics.push(c);
+            }
+        }
+    }
+    let plan = Plan {
+        file: file.to_string(),
+        base_dir: base_dir.to_path_buf(),
+        text: text.to_string(),
+        name: base.name.clone(),
+        seed: first.seed,
+        replicates: first.replicates,
+        axes,
+        columns,
+        plots: first.plots.clone(),
+        output: first.output.clone(),
+        metrics,
+        points,
+    };
+    check_plots(&plan, text)?;
+    Ok(plan)
+}
+
+type SweepNote<'a> = &'a dyn Fn(&str) -> Option<(String, toml::Value)>;
+
+/// Deserializes a table, turning serde's error into one with key path and line.
+fn deserialize(
+    table: &toml::Table,
+    text: &str,
+    file: &str,
+    note: Option<SweepNote>,
+) -> Result<Raw, InputError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let mut path = e.path().to_string();
+        // The toml error repeats the path on a line of its own ("in `network`").
+        let full = e.inner().to_string();
+        let message = full
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string();
+        // Some serde errors name an unknown key only in the message; point at the key itself.
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or("");
+            if !path.ends_with(field) {
+                path = if path == "." {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+            }
+        }
+        if path == "." {
+            path.clear();
+        }
+        let message = message
+            .replace("unknown field", "unknown key")
+            .replace("missing field", "missing key");
+        let mut out = InputError::new(message)
+            .file(file)
+            .key(&path)
+            .line(locate(text, &split_path(&path)));
+        if let Some((k, v)) = note.and_then(|n| n(&path)) {
+            out.message = format!("{} (with sweep value {k} = {v})", out.message);
+            out.line = locate(text, &[Seg::Key("sweep".into()), Seg::Key(k)]);
+        }
+        out
+    })
+}
+
+type Invalid = (String, InputError);
+
+fn bad(key: &str, message: impl Into<String>) -> Invalid {
+    (key.to_string(), InputError::new(message))
+}
+
+/// Semantic checks that the types alone cannot express.
+fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
+    if raw.name.is_empty()
+        || raw.name.len() > 100
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || raw.name.starts_with('.')
+    {
+        return Err(bad(
+            "name",
+            format!(
+                "\"{}\" cannot name a results folder; expected 1-100 letters, digits, '-', '_' or '.', not starting with '.'",
+                raw.name
+            ),
+        ));
+    }
+    if raw.duration == SimTime::ZERO {
+        return Err(bad("duration", "expected a duration above zero"));
+    }
+    if raw.warmup >= raw.duration {
+        return Err(bad(
+            "warmup",
+            format!(
+                "warmup {} is not shorter than duration {}; expected warmup < duration",
+                raw.warmup, raw.duration
+            ),
+        ));
+    }
+    if !(1..=100_000).contains(&raw.replicates) {
+        return Err(bad(
+            "replicates",
+            format!(
+                "{} is out of range; expected 1 ≤ replicates ≤ 100000",
+                raw.replicates
+            ),
+        ));
+    }
+    let end = raw.duration.saturating_add(raw.workload.timeout);
+    if raw.sample_every == SimTime::ZERO || end.0 / raw.sample_every.0 > 1_000_000 {
+        return Err(bad(
+            "sample_every",
+            format!(
+                "{} gives more than 1,000,000 samples over duration + timeout = {end}; expected a longer interval",
+                raw.sample_every
+            ),
+        ));
+    }
+    let net = &raw.network;
+    if !(0.0..1.0).contains(&net.loss) {
+        return Err(bad(
+            "network.loss",
+            format!(
+                "{} is out of range; expected a probability 0 ≤ loss < 1",
+                net.loss
+            ),
+        ));
+    }
+    if let ServiceTime::Exponential { mean: SimTime(0) } = net.service_time {
+        return Err(bad(
+            "network.service_time.mean",
+            "expected a mean above zero",
+        ));
+    }
+    if let LatencySpec::Uniform { min, max } = net.latency
+        && min > max
+    {
+        return Err(bad(
+            "network.latency.max",
+            format!("max {max} is below min {min}; expected min ≤ max"),
+        ));
+    }
+    let nodes = match (&net.topology, net.nodes) {
+        (
+            TopologySpec::Edges {
+                path,
+                largest_component,
+            },
+            _,
+        ) => {
+            let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
+                .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
+            if let Some(n) = net.nodes.filter(|&n| n as usize != overlay.nodes()) {
+                return Err(bad(
+                    "network.nodes",
+                    format!(
+                        "the edge file has {} nodes, but nodes = {n}; remove network.nodes or set it to {}",
+                        overlay.nodes(),
+                        overlay.nodes()
+                    ),
+                ));
+            }
+            overlay.nodes()
+        }
+        (_, None) => {
+            return Err(bad(
+                "network.nodes",
+                "missing; expected the number of nodes (required for a generated topology)",
+            ));
+        }
+        (_, Some(n)) if n > 100_000_000 => {
+            return Err(bad(
+                "network.nodes",
+                format!("{n} is out of range; expected at most 100,000,000"),
+            ));
+        }
+        (spec, Some(n)) => {
+            topology::check(spec, n as usize).map_err(|e| {
+                let key = if e.key == "nodes" {
+                    "network.nodes".to_string()
+                } else {
+                    format!("network.topology.{}", e.key)
+                };
+                bad(&key, e.message)
+            })?;
+            n as usize
+        }
+    };
+    let res = &raw.resources;
+    if res.types == 0 || res.types > 10_000_000 {
+        return Err(bad(
+            "resources.types",
+            format!(
+                "{} is out of range; expected 1 ≤ types ≤ 10,000,000",
+                res.types
+            ),
+        ));
+    }
+    if res.replicas as usize > nodes {
+        return Err(bad(
+            "resources.replicas",
+            format!(
+                "{} copies cannot sit on distinct nodes of {nodes}; expected replicas ≤ nodes",
+                res.replicas
+            ),
+        ));
+    }
+    if (res.types as u64) * (res.replicas as u64) > 1_000_000_000 {
+        return Err(bad(
+            "resources.replicas",
+            "types × replicas exceeds 10^9 resource copies; expected fewer",
+        ));
+    }
+    let wl = &raw.workload;
+    if wl.timeout == SimTime::ZERO {
+        return Err(bad("workload.timeout", "expected a timeout above zero"));
+    }
+    let expected_queries = wl.rate.per_second() * raw.duration.as_secs_f64();
+    if expected_queries > 2e9 {
+        return Err(bad(
+            "workload.rate",
+            format!(
+                "rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"
+            ),
+        ));
+    }
+    for (i, q) in wl.script.iter().enumerate() {
+        if q.origin as usize >= nodes {
+            return Err(bad(
+                &format!("workload.script[{i}].origin"),
+                format!(
+                    "node {} does not exist; expected 0 ≤ origin < {nodes}",
+                    q.origin
+                ),
+            ));
+        }
+        if q.rtype >= res.types {
+            return Err(bad(
+                &format!("workload.script[{i}].type"),
+                format!(
+                    "type {} does not exist; expected 0 ≤ type < resources.types = {}",
+                    q.rtype, res.types
+                ),
+            ));
+        }
+        if q.at >= raw.duration {
+            return Err(bad(
+                &format!("workload.script[{i}].at"),
+                format!(
+                    "{} is not before duration {}; expected at < duration",
+                    q.at, raw.duration
+                ),
+            ));
+        }
+    }
+    let protocol = ProtocolSpec::from_table(&raw.protocol)
+        .map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    protocol
+        .validate(nodes)
+        .map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        seed: raw.seed,
+        duration: raw.duration,
+        warmup: raw.warmup,
+        replicates: raw.replicates,
+        sample_every: raw.sample_every,
+        network: raw.network,
+        resources: raw.resources,
+        workload: raw.workload,
+        protocol,
+        plots: raw.plot,
+        output: raw.output,
+    })
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if key.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// Applies `key.path=value`; the value is TOML (`5000`, `"5/s"`, `{ name = "central" }`),
+/// and a bare word that is not TOML is taken as a string (`workload.rate=20/s`).
+pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
+    let Some((key, value)) = set.split_once('=') else {
+        return Err(InputError::new(
+            "expected key.path=value, e.g. network.nodes=5000",
+        ));
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(InputError::new(
+            "the key path before '=' is empty; expected key.path=value",
+        ));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    let value = match parsed {
+        Some(v) => v,
+        None if !value.is_empty() && !value.contains(['{', '[', '"', '\'']) => {
+            toml::Value::String(value.to_string())
+        }
+        None => return Err(InputError::new(format!(
+            "`{value}` is not a TOML value; expected e.g. 5000, \"5/s\" or {{ name = \"central\" }}"
+        ))
+        .key(key)),
+    };
+    set_path(root, &split_path(key), value).map_err(|m| InputError::new(m).key(key))
+}
+
+fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = match path.split_last() {
+        Some((Seg::Key(k), parents)) => (k, parents),
+        _ => return Err("expected a key path such as network.nodes".into()),
+    };
+    let mut table = root;
+    for seg in parents {
+        let Seg::Key(k) = seg else {
+            return Err("list indices cannot be set; set the whole list".into());
+        };
+        let entry = table
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            other => {
+                return Err(format!(
+                    "`{k}` holds {}, not a table, so it has no keys below it",
+                    other.type_str()
+                ));
+            }
+        };
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Parameter columns: each swept key, with tables (like `protocol`) split into one
+/// column per key they set (`protocol.name`, `protocol.ttl`).
+fn param_columns(axes: &[(String, Vec<toml::Value>)]) -> Vec<String> {
+    let mut cols = Vec::new();
+    for (key, values) in axes {
+        if values.iter().all(|v| v.is_table()) {
+            for v in values {
+                for k in v.as_table().into_iter().flat_map(|t| t.keys()) {
+                    let c = format!("{key}.{k}");
+                    if !cols.contains(&c) {
+                        cols.push(c);
+                    }
+                }
+            }
+        } else {
+            cols.push(key.clone());
+        }
+    }
+    cols
+}
+
+fn column_value(table: &toml::Table, column: &str) -> String {
+    let mut v: Option<&toml::Value> = None;
+    let mut t = Some(table);
+    for seg in split_path(column) {
+        let Seg::Key(k) = seg else {
+            return String::new();
+        };
+        v = t.and_then(|t| t.get(&k));
+        t = v.and_then(|v| v.as_table());
+    }
+    match v {
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
+    for (i, p) in plan.plots.iter().enumerate() {
+        let key = |k: &str| format!("plot[{i}].{k}");
+        let fail = |k: &str, m: String| {
+            InputError::new(m)
+                .file(&plan.file)
+                .key(key(k))
+                .line(locate(text, &split_path(&key(k))))
+        };
+        let cols = if plan.columns.is_empty() {
+            "none: the scenario has no [sweep]".to_string()
+        } else {
+            plan.columns.join(", ")
+        };
+        if !plan.columns.contains(&p.x) {
+            return Err(fail(
+                "x",
+                format!(
+                    "\"{}\" is not a swept parameter; expected one of {cols}",
+                    p.x
+                ),
+            ));
+        }
+        if let Some(s) = &p.series
+            && !plan.columns.contains(s)
+        {
+            return Err(fail(
+                "series",
+                format!("\"{s}\" is not a swept parameter; expected one of {cols}"),
+            ));
+        }
+        if !plan.metrics.contains(&p.y) {
+            return Err(fail(
+                "y",
+                format!(
+                    "\"{}\" is not a metric of this scenario; expected one of {}",
+                    p.y,
+                    plan.metrics.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The query workload: a Poisson process of queries at a global rate, each from a
+//! uniformly chosen node for a uniformly or Zipf-popular resource type, plus any
+//! exactly scripted queries.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp1};
+use serde::Deserialize;
+
+use crate::engine::rng::{Stream, stream};
+use crate::engine::{NodeId, Rate, SimTime};
+use crate::world::{ResourceType, Skew};
+
+/// `[workload]`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Global Poisson query rate.
+    #[serde(default = "default_rate")]
+    pub rate: Rate,
+    /// Which resource types queries ask for: type 0 is the most popular under zipf.
+    #[serde(default)]
+    pub popularity: Skew,
+    /// A query counts as failed if no answer reaches its origin within this time.
+    #[serde(default = "default_timeout")]
+    pub timeout: SimTime,
+    /// Exact queries, issued besides the Poisson ones.
+    #[serde(default)]
+    pub script: Vec<ScriptedQuery>,
+}
+
+fn default_rate() -> Rate {
+    Rate(10.0)
+}
+fn default_timeout() -> SimTime {
+    SimTime::from_secs(30)
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            rate: default_rate(),
+            popularity: Skew::Uniform,
+            timeout: default_timeout(),
+            script: Vec::new(),
+        }
+    }
+}
+
+/// One query issued at an exact time.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedQuery {
+    pub at: SimTime,
+    pub origin: u32,
+    #[serde(rename = "type")]
+    pub rtype: u32,
+}
+
+/// Marks the Poisson chain; other indices point into the script.
+const POISSON: u32 = u32::MAX;
+
+/// The workload generator of one run.
+pub struct Workload {
+    rate: f64,
+    popularity: Skew,
+    nodes: u32,
+    types: u32,
+    duration: SimTime,
+    script: Vec<ScriptedQuery>,
+    rng: ChaCha8Rng,
+    first_poisson: Option<SimTime>,
+}
+
+impl Workload {
+    pub fn new(
+        spec: &WorkloadSpec,
+        nodes: usize,
+        types: u32,
+        duration: SimTime,
+        seed: u64,
+    ) -> Workload {
+        let mut script = spec.script.clone();
+        script.sort_by_key(|q| q.at);
+        let mut w = Workload {
+            rate: spec.rate.per_second(),
+            popularity: spec.popularity,
+            nodes: nodes as u32,
+            types,
+            duration,
+            script,
+            rng: stream(seed, Stream::Workload),
+            first_poisson: None,
+        };
+        w.first_poisson = w.next_poisson(SimTime::ZERO);
+        w
+    }
+
+    fn next_poisson(&mut self, after: SimTime) -> Option<SimTime> {
+        if self.rate <= 0.0 || self.types == 0 {
+            return None;
+        }
+        let gap: f64 = Exp1.sample(&mut self.rng);
+        let at = after.saturating_add(SimTime::from_secs_f64(gap / self.rate));
+        (at < self.duration).then_some(at)
+    }
+
+    /// The first arrival of each chain (Poisson and script).
+    pub fn initial(&self) -> Vec<(SimTime, u32)> {
+        let mut out: Vec<(SimTime, u32)> = self
+            .first_poisson
+            .map(|t| (t, POISSON))
+            .into_iter()
+            .collect();
+        if let Some(q) = self.script.first() {
+            out.push((q.at, 0));
+        }
+        out
+    }
+
+    /// The arrival after the one at `now` on the same chain.
+    pub fn next_arrival(&mut self, now: SimTime, idx: u32) -> Option<(SimTime, u32)> {
+        if idx == POISSON {
+            self.next_poisson(now).map(|t| (t, POISSON))
+        } else {
+            let next = idx as usize + 1;
+            self.script.get(next).map(|q| (q.at, next as u32))
+        }
+    }
+
+    /// Origin and wanted type of the arrival `idx`.
+    pub fn draw(&mut self, idx: u32) -> (NodeId, ResourceType) {
+        if idx == POISSON {
+            let origin = NodeId(self.rng.random_range(0..self.nodes));
+            let want = ResourceType(self.popularity.sample(self.types, &mut self.rng));
+            (origin, want)
+        } else {
+            let q = &self.script[idx as usize];
+            (NodeId(q.origin), ResourceType(q.rtype))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_arrivals_have_the_configured_rate() {
+        let spec = WorkloadSpec {
+            rate: Rate(50.0),
+            ..WorkloadSpec::default()
+        };
+        let duration = SimTime::from_secs(200);
+        let mut w = Workload::new(&spec, 100, 10, duration, 9);
+        let (mut t, idx) = w.initial()[0];
+        let mut n = 1;
+        while let Some((next, _)) = w.next_arrival(t, idx) {
+            assert!(next >= t && next < duration);
+            t = next;
+            n += 1;
+        }
+        // 10,000 expected; Poisson std is 100.
+        assert!((n as f64 - 10_000.0).abs() < 400.0, "{n}");
+    }
+
+    #[test]
+    fn script_runs_in_time_order() {
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![
+                ScriptedQuery {
+                    at: SimTime::from_secs(2),
+                    origin: 3,
+                    rtype: 1,
+                },
+                ScriptedQuery {
+                    at: SimTime::from_secs(1),
+                    origin: 5,
+                    rtype: 2,
+                },
+            ],
+            ..WorkloadSpec::default()
+        };
+        let mut w = Workload::new(&spec, 10, 10, SimTime::from_secs(10), 1);
+        assert_eq!(w.initial(), vec![(SimTime::from_secs(1), 0)]);
+        assert_eq!(w.draw(0), (NodeId(5), ResourceType(2)));
+        assert_eq!(
+            w.next_arrival(SimTime::from_secs(1), 0),
+            Some((SimTime::from_secs(2), 1))
+        );
+        assert_eq!(w.next_arrival(SimTime::from_secs(2), 1), None);
+    }
+}

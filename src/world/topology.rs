@@ -1,0 +1,627 @@
+//! Overlay topologies: generators, the edge-list loader, and the compressed-sparse-row
+//! overlay the engine reads in its hot loop.
+
+use std::path::Path;
+
+use petgraph::graph::UnGraph;
+use petgraph::visit::EdgeRef;
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashSet;
+use serde::Deserialize;
+
+use crate::NodeId;
+
+/// How the overlay is built; the `kind` key of `network.topology`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TopologySpec {
+    /// Every node has exactly `degree` neighbours, uniformly at random.
+    RandomRegular { degree: u32 },
+    /// G(n, p) with p = mean_degree / (n − 1).
+    ErdosRenyi { mean_degree: f64 },
+    /// Preferential attachment: each new node links to `m` existing ones.
+    BarabasiAlbert { m: u32 },
+    /// Ring lattice of even `degree`, each edge rewired with probability `rewire`.
+    WattsStrogatz { degree: u32, rewire: f64 },
+    /// A cycle through all nodes.
+    Ring {},
+    /// An edge-list file (`a b` per line, `#` comments), relabelled to 0..n−1.
+    Edges {
+        path: String,
+        /// Keep only the largest connected component (on by default).
+        #[serde(default = "yes")]
+        largest_component: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The topology names `peergrid list` and error messages show.
+pub const TOPOLOGY_KINDS: [(&str, &str); 6] = [
+    (
+        "random-regular",
+        "degree: every node has exactly this many neighbours",
+    ),
+    (
+        "erdos-renyi",
+        "mean_degree: G(n,p) with p = mean_degree/(n-1)",
+    ),
+    (
+        "barabasi-albert",
+        "m: each new node attaches to m existing nodes (mean degree ≈ 2m)",
+    ),
+    (
+        "watts-strogatz",
+        "degree (even), rewire (0..1): small-world ring lattice",
+    ),
+    ("ring", "(none): a cycle through all nodes"),
+    (
+        "edges",
+        "path, largest_component = true: edge-list file, `a b` per line, relative to the scenario",
+    ),
+];
+
+/// A topology that cannot be built: the offending key (below `network.topology`,
+/// or `network.nodes`) and what was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopologyError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn err<T>(key: &'static str, message: impl Into<String>) -> Result<T, TopologyError> {
+    Err(TopologyError {
+        key,
+        message: message.into(),
+    })
+}
+
+/// An undirected overlay in compressed-sparse-row form: neighbours of `v` are
+/// `targets[offsets[v]..offsets[v+1]]`, sorted.
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    offsets: Vec<u32>,
+    targets: Vec<NodeId>,
+}
+
+impl Overlay {
+    /// Builds from undirected edges; self-loops and duplicates are dropped.
+    pub fn from_edges(n: usize, edges: impl IntoIterator<Item = (u32, u32)>) -> Overlay {
+        let mut list: Vec<(u32, u32)> = edges
+            .into_iter()
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect();
+        list.sort_unstable();
+        list.dedup();
+        let mut degree = vec![0u32; n + 1];
+        for &(a, b) in &list {
+            degree[a as usize + 1] += 1;
+            degree[b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            degree[i + 1] += degree[i];
+        }
+        let offsets = degree;
+        let mut fill = offsets.clone();
+        let mut targets = vec![NodeId(0); list.len() * 2];
+        for &(a, b) in &list {
+            targets[fill[a as usize] as usize] = NodeId(b);
+            fill[a as usize] += 1;
+            targets[fill[b as usize] as usize] = NodeId(a);
+            fill[b as usize] += 1;
+        }
+        for v in 0..n {
+            targets[offsets[v] as usize..offsets[v + 1] as usize].sort_unstable();
+        }
+        Overlay { offsets, targets }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    pub fn edges(&self) -> usize {
+        self.targets.len() / 2
+    }
+
+    #[inline]
+    pub fn neighbours(&self, v: NodeId) -> &[NodeId] {
+        let i = v.index();
+        &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    #[inline]
+    pub fn degree(&self, v: NodeId) -> usize {
+        let i = v.index();
+        (self.offsets[i + 1] - self.offsets[i]) as usize
+    }
+
+    pub fn mean_degree(&self) -> f64 {
+        if self.nodes() == 0 {
+            0.0
+        } else {
+            self.targets.len() as f64 / self.nodes() as f64
+        }
+    }
+
+    /// Hop distances from `src` (u32::MAX where unreachable).
+    pub fn bfs(&self, src: NodeId) -> Vec<u32> {
+        let mut dist = vec![u32::MAX; self.nodes()];
+        let mut frontier = std::collections::VecDeque::from([src]);
+        dist[src.index()] = 0;
+        while let Some(v) = frontier.pop_front() {
+            for &w in self.neighbours(v) {
+                if dist[w.index()] == u32::MAX {
+                    dist[w.index()] = dist[v.index()] + 1;
+                    frontier.push_back(w);
+                }
+            }
+        }
+        dist
+    }
+
+    /// Component label of every node, labels numbered in order of lowest member.
+    pub fn components(&self) -> Vec<u32> {
+        let mut label = vec![u32::MAX; self.nodes()];
+        let mut next = 0;
+        let mut stack = Vec::new();
+        for s in 0..self.nodes() {
+            if label[s] != u32::MAX {
+                continue;
+            }
+            label[s] = next;
+            stack.push(NodeId(s as u32));
+            while let Some(v) = stack.pop() {
+                for &w in self.neighbours(v) {
+                    if label[w.index()] == u32::MAX {
+                        label[w.index()] = next;
+                        stack.push(w);
+                    }
+                }
+            }
+            next += 1;
+        }
+        label
+    }
+
+    /// Size of the largest connected component.
+    pub fn largest_component_size(&self) -> usize {
+        let label = self.components();
+        let mut count = vec![0usize; label.iter().map(|&l| l as usize + 1).max().unwrap_or(0)];
+        for l in label {
+            count[l as usize] += 1;
+        }
+        count.into_iter().max().unwrap_or(0)
+    }
+
+    /// Undirected edge list (a < b), for analysis with petgraph.
+    pub fn edge_list(&self) -> Vec<(u32, u32)> {
+        (0..self.nodes() as u32)
+            .flat_map(|a| {
+                self.neighbours(NodeId(a))
+                    .iter()
+                    .filter(move |b| b.0 > a)
+                    .map(move |b| (a, b.0))
+            })
+            .collect()
+    }
+}
+
+/// Builds the overlay for `nodes` nodes (ignored by `edges`, which takes its size
+/// from the file). `base` resolves a relative edge-file path.
+///
+/// A generated overlay that is not connected is an error unless `allow_disconnected`:
+/// queries from a small component would fail for reasons that have nothing to do with
+/// the protocol under study.
+pub fn build(
+    spec: &TopologySpec,
+    nodes: Option<u32>,
+    allow_disconnected: bool,
+    base: &Path,
+    rng: &mut ChaCha8Rng,
+) -> Result<Overlay, TopologyError> {
+    if let TopologySpec::Edges {
+        path,
+        largest_component,
+    } = spec
+    {
+        let overlay = load_edges(&base.join(path), *largest_component)?;
+        if let Some(n) = nodes
+            && n as usize != overlay.nodes()
+        {
+            return err(
+                "nodes",
+                format!(
+                    "the edge file {path} has {} nodes{}, but network.nodes = {n}; remove network.nodes or set it to {}",
+                    overlay.nodes(),
+                    if *largest_component {
+                        " in its largest component"
+                    } else {
+                        ""
+                    },
+                    overlay.nodes()
+                ),
+            );
+        }
+        return Ok(overlay);
+    }
+    let Some(n) = nodes else {
+        return err(
+            "nodes",
+            "network.nodes is required for a generated topology",
+        );
+    };
+    let n = n as usize;
+    check(spec, n)?;
+    let seed = rng.next_u64();
+    let ok = |g: Result<UnGraph<(), ()>, _>, what: &str| match g {
+        Ok(g) => Ok(Overlay::from_edges(
+            n,
+            g.edge_references()
+                .map(|e| (e.source().index() as u32, e.target().index() as u32)),
+        )),
+        Err(_) => err(
+            "kind",
+            format!("the {what} generator rejected its parameters"),
+        ),
+    };
+    use rustworkx_core::generators as generate;
+    let overlay = match *spec {
+        TopologySpec::RandomRegular { degree } => ok(
+            generate::random_regular_graph(n, degree as usize, Some(seed), || (), || ()),
+            "random-regular",
+        )?,
+        TopologySpec::ErdosRenyi { mean_degree } => {
+            let p = if n > 1 {
+                mean_degree / (n - 1) as f64
+            } else {
+                0.0
+            };
+            ok(
+                generate::gnp_random_graph(n, p, Some(seed), || (), || ()),
+                "erdos-renyi",
+            )?
+        }
+        TopologySpec::BarabasiAlbert { m } => ok(
+            generate::barabasi_albert_graph(n, m as usize, Some(seed), None, || (), || ()),
+            "barabasi-albert",
+        )?,
+        TopologySpec::WattsStrogatz { degree, rewire } => {
+            watts_strogatz(n, degree as usize, rewire, rng)
+        }
+        TopologySpec::Ring {} => {
+            Overlay::from_edges(n, (0..n as u32).map(|i| (i, (i + 1) % n as u32)))
+        }
+        TopologySpec::Edges { .. } => unreachable!("handled above"),
+    };
+    let largest = if allow_disconnected {
+        n
+    } else {
+        overlay.largest_component_size()
+    };
+    if largest != n {
+        let hint = match spec {
+            TopologySpec::ErdosRenyi { .. } => format!(
+                "; raise mean_degree (G(n,p) is connected with high probability above ln n ≈ {:.1})",
+                (n as f64).ln()
+            ),
+            TopologySpec::WattsStrogatz { .. } => "; lower rewire or raise degree".to_string(),
+            _ => "; raise the degree".to_string(),
+        };
+        return err(
+            "kind",
+            format!(
+                "the generated overlay is disconnected: its largest component has {largest} of {n} nodes{hint}, or set network.allow_disconnected = true"
+            ),
+        );
+    }
+    Ok(overlay)
+}
+
+/// Checks generator parameters against the node count without building anything.
+pub fn check(spec: &TopologySpec, n: usize) -> Result<(), TopologyError> {
+    if n < 2 {
+        return err(
+            "nodes",
+            format!("{n} nodes cannot form an overlay; expected at least 2"),
+        );
+    }
+    match *spec {
+        TopologySpec::RandomRegular { degree } => {
+            let d = degree as usize;
+            if d == 0 || d >= n {
+                return err(
+                    "degree",
+                    format!("degree {d} is impossible with {n} nodes; expected 1 ≤ degree < nodes"),
+                );
+            }
+            if (n * d) % 2 == 1 {
+                return err(
+                    "degree",
+                    format!(
+                        "a {d}-regular graph on {n} nodes does not exist because nodes × degree is odd; make one of them even"
+                    ),
+                );
+            }
+        }
+        TopologySpec::ErdosRenyi { mean_degree }
+            if !(mean_degree > 0.0 && mean_degree <= (n - 1) as f64) =>
+        {
+            return err(
+                "mean_degree",
+                format!(
+                    "mean_degree {mean_degree} is out of range; expected 0 < mean_degree ≤ nodes − 1 = {}",
+                    n - 1
+                ),
+            );
+        }
+        TopologySpec::BarabasiAlbert { m } if m == 0 || m as usize >= n => {
+            return err(
+                "m",
+                format!("m = {m} is out of range; expected 1 ≤ m < nodes = {n}"),
+            );
+        }
+        TopologySpec::WattsStrogatz { degree, rewire } => {
+            let d = degree as usize;
+            if d < 2 || d % 2 == 1 || d >= n {
+                return err(
+                    "degree",
+                    format!(
+                        "degree {d} is out of range; expected an even number with 2 ≤ degree < nodes = {n}"
+                    ),
+                );
+            }
+            if !(0.0..=1.0).contains(&rewire) {
+                return err(
+                    "rewire",
+                    format!(
+                        "rewire {rewire} is out of range; expected a probability between 0 and 1"
+                    ),
+                );
+            }
+        }
+        TopologySpec::Ring {} if n < 3 => {
+            return err("nodes", format!("a ring needs at least 3 nodes, not {n}"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Watts–Strogatz (Nature 1998): a ring lattice where each node links to its `k/2`
+/// nearest neighbours on either side, then every lattice edge (u, u+j) keeps u and
+/// moves its other end to a uniformly chosen node with probability `p`, avoiding
+/// self-loops and duplicate edges.
+fn watts_strogatz(n: usize, k: usize, p: f64, rng: &mut ChaCha8Rng) -> Overlay {
+    let mut present: FxHashSet<(u32, u32)> = FxHashSet::default();
+    let norm = |a: u32, b: u32| (a.min(b), a.max(b));
+    let mut edges = Vec::with_capacity(n * k / 2);
+    for u in 0..n {
+        for j in 1..=k / 2 {
+            let e = norm(u as u32, ((u + j) % n) as u32);
+            present.insert(e);
+            edges.push(e);
+        }
+    }
+    for j in 1..=k / 2 {
+        for u in 0..n {
+            if !rng.random_bool(p) {
+                continue;
+            }
+            let old = norm(u as u32, ((u + j) % n) as u32);
+            // A node adjacent to everyone cannot be rewired.
+            let mut choice = None;
+            for _ in 0..64 {
+                let w = rng.random_range(0..n as u32);
+                if w != u as u32 && !present.contains(&norm(u as u32, w)) {
+                    choice = Some(w);
+                    break;
+                }
+            }
+            if let Some(w) = choice {
+                present.remove(&old);
+                present.insert(norm(u as u32, w));
+            }
+        }
+    }
+    edges.clear();
+    edges.extend(present);
+    Overlay::from_edges(n, edges)
+}
+
+/// Loads an edge-list file: `a b` per line (tabs or spaces), `#` comments, ids any
+/// non-negative integers, relabelled to 0..n−1 in ascending order of id.
+pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
+        key: "path",
+        message: format!("cannot read the edge file {}: {e}", path.display()),
+    })?;
+    let mut raw = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let mut id = || parts.next().and_then(|s| s.parse::<u64>().ok());
+        match (id(), id()) {
+            (Some(a), Some(b)) => raw.push((a, b)),
+            _ => {
+                return err(
+                    "path",
+                    format!(
+                        "{}:{}: expected two non-negative integer node ids `a b`, found {line:?}",
+                        path.display(),
+                        i + 1
+                    ),
+                );
+            }
+        }
+    }
+    if raw.is_empty() {
+        return err(
+            "path",
+            format!("the edge file {} has no edges", path.display()),
+        );
+    }
+    let mut ids: Vec<u64> = raw.iter().flat_map(|&(a, b)| [a, b]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let index = |x: u64| ids.binary_search(&x).map(|i| i as u32).unwrap_or(0);
+    let edges: Vec<(u32, u32)> = raw.iter().map(|&(a, b)| (index(a), index(b))).collect();
+    let overlay = Overlay::from_edges(ids.len(), edges.iter().copied());
+    if !largest_component {
+        return Ok(overlay);
+    }
+    let label = overlay.components();
+    let mut size = vec![0usize; label.iter().map(|&l| l as usize + 1).max().unwrap_or(0)];
+    for &l in &label {
+        size[l as usize] += 1;
+    }
+    let keep = size
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, s)| (*s, std::cmp::Reverse(i)))
+        .map(|(i, _)| i as u32)
+        .unwrap_or(0);
+    let mut renumber = vec![u32::MAX; label.len()];
+    let mut next = 0;
+    for (v, &l) in label.iter().enumerate() {
+        if l == keep {
+            renumber[v] = next;
+            next += 1;
+        }
+    }
+    let kept = edges
+        .into_iter()
+        .filter(|&(a, _)| renumber[a as usize] != u32::MAX)
+        .map(|(a, b)| (renumber[a as usize], renumber[b as usize]));
+    Ok(Overlay::from_edges(next as usize, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rng::{Stream, stream};
+
+    fn make(spec: TopologySpec, n: u32) -> Result<Overlay, TopologyError> {
+        build(
+            &spec,
+            Some(n),
+            false,
+            Path::new("."),
+            &mut stream(1, Stream::Topology),
+        )
+    }
+
+    #[test]
+    fn random_regular_has_exact_degrees() {
+        let o = make(TopologySpec::RandomRegular { degree: 4 }, 500).unwrap();
+        assert!((0..500).all(|v| o.degree(NodeId(v)) == 4));
+        assert_eq!(o.edges(), 1000);
+    }
+
+    #[test]
+    fn generators_reach_their_mean_degree() {
+        let er = make(TopologySpec::ErdosRenyi { mean_degree: 10.0 }, 2000).unwrap();
+        assert!(
+            (er.mean_degree() - 10.0).abs() < 0.5,
+            "{}",
+            er.mean_degree()
+        );
+        let ba = make(TopologySpec::BarabasiAlbert { m: 3 }, 2000).unwrap();
+        assert!((ba.mean_degree() - 6.0).abs() < 0.1, "{}", ba.mean_degree());
+        let ws = make(
+            TopologySpec::WattsStrogatz {
+                degree: 6,
+                rewire: 0.1,
+            },
+            2000,
+        )
+        .unwrap();
+        assert_eq!(ws.edges(), 6000);
+        let ring = make(TopologySpec::Ring {}, 10).unwrap();
+        assert!((0..10).all(|v| ring.degree(NodeId(v)) == 2));
+    }
+
+    #[test]
+    fn watts_strogatz_without_rewiring_is_the_lattice() {
+        let ws = make(
+            TopologySpec::WattsStrogatz {
+                degree: 4,
+                rewire: 0.0,
+            },
+            20,
+        )
+        .unwrap();
+        assert_eq!(
+            ws.neighbours(NodeId(0)),
+            &[NodeId(1), NodeId(2), NodeId(18), NodeId(19)]
+        );
+    }
+
+    #[test]
+    fn impossible_parameters_name_the_key() {
+        assert_eq!(
+            make(TopologySpec::RandomRegular { degree: 3 }, 11)
+                .unwrap_err()
+                .key,
+            "degree"
+        );
+        assert_eq!(
+            make(TopologySpec::RandomRegular { degree: 10 }, 10)
+                .unwrap_err()
+                .key,
+            "degree"
+        );
+        assert_eq!(
+            make(
+                TopologySpec::WattsStrogatz {
+                    degree: 3,
+                    rewire: 0.1
+                },
+                10
+            )
+            .unwrap_err()
+            .key,
+            "degree"
+        );
+        assert_eq!(
+            make(
+                TopologySpec::WattsStrogatz {
+                    degree: 4,
+                    rewire: 1.5
+                },
+                10
+            )
+            .unwrap_err()
+            .key,
+            "rewire"
+        );
+        let sparse = make(TopologySpec::ErdosRenyi { mean_degree: 0.5 }, 1000).unwrap_err();
+        assert!(
+            sparse.message.contains("disconnected"),
+            "{}",
+            sparse.message
+        );
+    }
+
+    #[test]
+    fn csr_matches_petgraph_bfs() {
+        let o = make(TopologySpec::BarabasiAlbert { m: 2 }, 300).unwrap();
+        let g = UnGraph::<(), ()>::from_edges(o.edge_list());
+        let mut bfs = petgraph::visit::Bfs::new(&g, petgraph::graph::NodeIndex::new(5));
+        let mut count = 0;
+        while bfs.next(&g).is_some() {
+            count += 1;
+        }
+        assert_eq!(
+            count,
+            o.bfs(NodeId(5)).iter().filter(|&&d| d != u32::MAX).count()
+        );
+    }
+}

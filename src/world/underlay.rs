@@ -1,0 +1,90 @@
+//! The underlay: how long a message takes between two nodes, and whether it is lost.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::NodeId;
+use crate::engine::SimTime;
+
+/// `network.latency`: one of the latency models, chosen by its `model` key.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "model", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum LatencySpec {
+    /// Every message takes exactly `value`.
+    Constant { value: SimTime },
+    /// Each message draws its latency uniformly from [min, max].
+    Uniform { min: SimTime, max: SimTime },
+    /// Nodes sit uniformly at random in a unit square; latency = base + distance × per_unit.
+    Euclidean { base: SimTime, per_unit: SimTime },
+}
+
+impl Default for LatencySpec {
+    fn default() -> Self {
+        LatencySpec::Constant {
+            value: SimTime::from_millis(20),
+        }
+    }
+}
+
+/// The latency models `peergrid list` shows.
+pub const LATENCY_MODELS: [(&str, &str); 3] = [
+    (
+        "constant",
+        "value = \"20ms\": every message takes exactly this long (the default)",
+    ),
+    (
+        "uniform",
+        "min, max: each message draws its latency uniformly from [min, max]",
+    ),
+    (
+        "euclidean",
+        "base, per_unit: nodes placed uniformly in a unit square; latency = base + distance × per_unit",
+    ),
+];
+
+/// The latency model of one run, with node positions drawn when it needs them.
+#[derive(Clone, Debug)]
+pub enum Underlay {
+    Constant(SimTime),
+    Uniform(u64, u64),
+    Euclidean {
+        base: u64,
+        per_unit: f64,
+        position: Vec<(f32, f32)>,
+    },
+}
+
+impl Underlay {
+    pub fn new(spec: &LatencySpec, nodes: usize, rng: &mut ChaCha8Rng) -> Underlay {
+        match *spec {
+            LatencySpec::Constant { value } => Underlay::Constant(value),
+            LatencySpec::Uniform { min, max } => Underlay::Uniform(min.0, max.0),
+            LatencySpec::Euclidean { base, per_unit } => Underlay::Euclidean {
+                base: base.0,
+                per_unit: per_unit.0 as f64,
+                position: (0..nodes)
+                    .map(|_| (rng.random::<f32>(), rng.random::<f32>()))
+                    .collect(),
+            },
+        }
+    }
+
+    /// The one-way latency of a message from `a` to `b`.
+    #[inline]
+    pub fn latency(&self, a: NodeId, b: NodeId, rng: &mut ChaCha8Rng) -> SimTime {
+        match self {
+            Underlay::Constant(t) => *t,
+            Underlay::Uniform(lo, hi) => SimTime(rng.random_range(*lo..=*hi)),
+            Underlay::Euclidean {
+                base,
+                per_unit,
+                position,
+            } => {
+                let (pa, pb) = (position[a.index()], position[b.index()]);
+                let d = ((pa.0 - pb.0) as f64).hypot((pa.1 - pb.1) as f64);
+                SimTime(base + (d * per_unit).round() as u64)
+            }
+        }
+    }
+}

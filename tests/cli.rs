@@ -1,0 +1,436 @@
+//! End-to-end tests of the command line: every class of bad input exits 2 with a
+//! message naming file, key path and line; results are byte-identical across
+//! thread counts; the quickstart's event-trace fingerprint is pinned.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+fn peergrid() -> Command {
+    Command::cargo_bin("peergrid").expect("binary built")
+}
+
+/// A small valid scenario to mutate.
+const SMALL: &str = r#"name = "small"
+seed = 7
+duration = "20s"
+warmup = "2s"
+replicates = 2
+sample_every = "2s"
+
+[network]
+nodes = 200
+service_time = { dist = "exponential", mean = "1ms" }
+topology = { kind = "random-regular", degree = 4 }
+latency = { model = "uniform", min = "10ms", max = "30ms" }
+
+[resources]
+types = 20
+replicas = 4
+
+[workload]
+rate = "30/s"
+timeout = "3s"
+
+[protocol]
+name = "flooding"
+ttl = 3
+
+[sweep]
+"workload.rate" = ["20/s", "60/s"]
+protocol = [{ name = "central" }, { name = "flooding", ttl = 3 }]
+
+[output]
+queries = true
+nodes = true
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs `check` on `text` and returns stderr, asserting exit code 2.
+fn bad(text: &str) -> String {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {err}");
+    assert!(err.contains("s.toml"), "message must name the file: {err}");
+    err
+}
+
+fn replace(from: &str, to: &str) -> String {
+    assert!(SMALL.contains(from), "{from}");
+    SMALL.replacen(from, to, 1)
+}
+
+/// The small scenario without its sweep, so that `[protocol]` is the one used.
+fn unswept(from: &str, to: &str) -> String {
+    let text = replace(from, to);
+    let start = text.find("[sweep]").unwrap();
+    let end = text.find("[output]").unwrap();
+    format!("{}{}", &text[..start], &text[end..])
+}
+
+/// Asserts that `err` names the line of `text` that contains `needle`.
+fn names_line(err: &str, text: &str, needle: &str) {
+    let n = text
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in text"))
+        + 1;
+    assert!(
+        err.contains(&format!("line {n},")) || err.contains(&format!("line {n}:")),
+        "expected line {n}: {err}"
+    );
+}
+
+#[test]
+fn the_small_scenario_is_valid() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 points × 2 replicates = 8 runs"), "{text}");
+}
+
+#[test]
+fn missing_file() {
+    let out = peergrid()
+        .args(["check", "no/such/file.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no/such/file.toml") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let text = replace("ttl = 3\n", "ttl = = 3\n");
+    let err = bad(&text);
+    names_line(&err, &text, "ttl = = 3");
+    assert!(err.contains("not valid TOML"), "{err}");
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = replace("nodes = 200", "nodez = 200");
+    let err = bad(&text);
+    names_line(&err, &text, "nodez");
+    assert!(
+        err.contains("key `network.nodez`:") && err.contains("unknown key"),
+        "{err}"
+    );
+    let text = unswept("ttl = 3\n", "ttl = 3\ntll = 4\n");
+    let err = bad(&text);
+    names_line(&err, &text, "tll");
+    assert!(err.contains("key `protocol.tll`:"), "{err}");
+    let text = replace("[resources]\n", "[resource]\n");
+    let err = bad(&text);
+    names_line(&err, &text, "[resource]");
+    assert!(err.contains("key `resource`:"), "{err}");
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let text = replace("nodes = 200", "nodes = \"many\"");
+    let err = bad(&text);
+    names_line(&err, &text, "many");
+    assert!(
+        err.contains("`network.nodes`") && err.contains("invalid type"),
+        "{err}"
+    );
+    let text = replace("duration = \"20s\"", "duration = 20");
+    let err = bad(&text);
+    names_line(&err, &text, "duration");
+    assert!(
+        err.contains("`duration`") && err.contains("has no unit"),
+        "{err}"
+    );
+    let text = replace("rate = \"30/s\"", "rate = \"fast\"");
+    let err = bad(&text);
+    names_line(&err, &text, "fast");
+    assert!(
+        err.contains("`workload.rate`") && err.contains("a rate such as"),
+        "{err}"
+    );
+    assert!(!err.contains("\nin `"), "{err}");
+}
+
+#[test]
+fn values_out_of_range() {
+    let text = replace("[network]\n", "[network]\nloss = 1.5\n");
+    let err = bad(&text);
+    names_line(&err, &text, "loss");
+    assert!(
+        err.contains("`network.loss`") && err.contains("0 ≤ loss < 1"),
+        "{err}"
+    );
+    let text = replace("degree = 4", "degree = 200");
+    let err = bad(&text);
+    names_line(&err, &text, "degree = 200");
+    assert!(
+        err.contains("`network.topology.degree`") && err.contains("1 ≤ degree < nodes"),
+        "{err}"
+    );
+    let err = bad(&replace("nodes = 200", "nodes = 201").replace("degree = 4", "degree = 3"));
+    assert!(
+        err.contains("`network.topology.degree`") && err.contains("odd"),
+        "{err}"
+    );
+    let text = unswept("ttl = 3\n", "ttl = 0\n");
+    let err = bad(&text);
+    names_line(&err, &text, "ttl = 0");
+    assert!(
+        err.contains("`protocol.ttl`") && err.contains("1 ≤ ttl"),
+        "{err}"
+    );
+    let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
+    let err = bad(&text);
+    names_line(&err, &text, "warmup");
+    assert!(err.contains("`warmup`"), "{err}");
+    let err = bad(&replace("replicas = 4", "replicas = 500"));
+    assert!(
+        err.contains("`resources.replicas`") && err.contains("replicas ≤ nodes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_names_list_the_valid_ones() {
+    let text = unswept("name = \"flooding\"\n", "name = \"flod\"\n");
+    let err = bad(&text);
+    names_line(&err, &text, "flod");
+    assert!(
+        err.contains("`protocol.name`")
+            && err.contains("unknown protocol \"flod\"")
+            && err.contains("central, flooding"),
+        "{err}"
+    );
+    let text = replace("kind = \"random-regular\"", "kind = \"random-regualr\"");
+    let err = bad(&text);
+    names_line(&err, &text, "regualr");
+    assert!(
+        err.contains("`network.topology.kind`")
+            && err.contains("random-regular")
+            && err.contains("watts-strogatz"),
+        "{err}"
+    );
+    let err = bad(&replace("model = \"uniform\"", "model = \"gauss\""));
+    assert!(
+        err.contains("`network.latency`") && err.contains("euclidean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_sweep_value_points_at_the_sweep() {
+    let text = replace("{ name = \"central\" }", "{ name = \"centrall\" }");
+    let err = bad(&text);
+    names_line(&err, &text, "centrall");
+    assert!(
+        err.contains("`protocol.name`") && err.contains("sweep value"),
+        "{err}"
+    );
+    let text = replace(
+        "\"workload.rate\" = [\"20/s\", \"60/s\"]",
+        "\"workload.rate\" = [\"20/s\", \"x\"]",
+    );
+    let err = bad(&text);
+    names_line(&err, &text, "\"x\"");
+    assert!(
+        err.contains("`workload.rate`") && err.contains("sweep value"),
+        "{err}"
+    );
+    let err = bad(&replace(
+        "\"workload.rate\" = [\"20/s\", \"60/s\"]",
+        "\"workload.rate\" = []",
+    ));
+    assert!(
+        err.contains("sweep") && err.contains("non-empty list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn edge_files_unreadable_or_malformed() {
+    let err = bad(&replace(
+        "topology = { kind = \"random-regular\", degree = 4 }",
+        "topology = { kind = \"edges\", path = \"missing.txt\" }",
+    )
+    .replace("nodes = 200\n", ""));
+    assert!(
+        err.contains("`network.topology.path`") && err.contains("cannot read the edge file"),
+        "{err}"
+    );
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "edges.txt", "# a comment\n0 1\n1 2\n2 x\n");
+    let text = replace(
+        "topology = { kind = \"random-regular\", degree = 4 }",
+        "topology = { kind = \"edges\", path = \"edges.txt\" }",
+    )
+    .replace("nodes = 200\n", "");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("edges.txt:4") && err.contains("two non-negative integer node ids"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_set_and_flags() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out = peergrid()
+        .arg("check")
+        .arg(&file)
+        .args(["--set", "network.nodes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key.path=value"));
+    let out = peergrid()
+        .arg("check")
+        .arg(&file)
+        .args(["--set", "network.nodes=\"x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = peergrid()
+        .arg("check")
+        .arg(&file)
+        .args(["--set", "seed.x=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = peergrid()
+        .arg("run")
+        .arg(&file)
+        .args(["--threads", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = peergrid().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_existing_results_folder_is_not_overwritten_without_force() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out_dir = tmp.path().join("out");
+    fs::create_dir_all(&out_dir).unwrap();
+    fs::write(out_dir.join("runs.csv"), "precious").unwrap();
+    let out = peergrid()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(
+        fs::read_to_string(out_dir.join("runs.csv")).unwrap(),
+        "precious"
+    );
+}
+
+fn run(file: &Path, out: &Path, threads: &str) {
+    let o = peergrid()
+        .arg("run")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .args(["--threads", threads])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn same_seed_same_bytes_for_any_thread_count() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    run(&file, &a, "1");
+    run(&file, &b, "2");
+    run(&file, &c, "2");
+    for f in [
+        "runs.csv",
+        "summary.csv",
+        "timeseries.csv",
+        "queries.csv",
+        "nodes.csv",
+    ] {
+        let x = fs::read(a.join(f)).unwrap();
+        assert!(x.len() > 100, "{f} is nearly empty");
+        assert_eq!(
+            x,
+            fs::read(b.join(f)).unwrap(),
+            "{f} differs between 1 and 2 threads"
+        );
+        assert_eq!(
+            x,
+            fs::read(c.join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+    let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 9, "{runs}");
+    assert!(!a.join("runs.csv.partial").exists());
+    assert!(a.join("plots").read_dir().unwrap().count() >= 2);
+    // A different seed gives different results.
+    let d = tmp.path().join("d");
+    let o = peergrid()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&d)
+        .args(["--seed", "8"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_ne!(
+        fs::read(a.join("runs.csv")).unwrap(),
+        fs::read(d.join("runs.csv")).unwrap()
+    );
+}
+
+#[test]
+fn quickstart_event_trace_fingerprint_is_pinned() {
+    let tmp = TempDir::new().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tmp.path().join("q");
+    run(&root.join("scenarios/quickstart.toml"), &out, "2");
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let pinned = fs::read_to_string(root.join("tests/quickstart.fingerprint")).unwrap();
+    assert_eq!(
+        json["event_trace_fingerprint"].as_str().unwrap(),
+        pinned.trim(),
+        "the quickstart's event trace changed; if intended, update tests/quickstart.fingerprint"
+    );
+    assert_eq!(json["runs"], 30);
+}
