@@ -232,7 +232,7 @@ fn unknown_names_list_the_valid_ones() {
     );
     let err = bad(&replace("model = \"uniform\"", "model = \"gauss\""));
     assert!(
-        err.contains("`network.latency`") && err.contains("euclidean"),
+        err.contains("`network.latency.model`") && err.contains("euclidean"),
         "{err}"
     );
 }
