@@ -101,6 +101,7 @@ pub mod output;
 pub mod protocols;
 pub mod report;
 pub mod scenario;
+pub mod validate;
 pub mod workload;
 pub mod world;
 

@@ -59,6 +59,8 @@ enum Command {
     List,
     /// Redraw the plots of a results folder.
     Plot { dir: PathBuf },
+    /// Run the built-in validation suite against closed-form results.
+    Validate,
     /// Engine throughput: the hold model through the engine and on a plain BinaryHeap.
     Bench {
         /// Events pending in the queue.
@@ -106,6 +108,7 @@ pub fn main() -> ExitCode {
         }
         Command::Plot { dir } => plot(&dir),
         Command::Bench { pending, holds } => bench(pending, holds),
+        Command::Validate => validate(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -305,6 +308,25 @@ fn plot(dir: &Path) -> Result<(), Failure> {
         drawn.len(),
         dir.join("plots").display()
     );
+    Ok(())
+}
+
+fn validate() -> Result<(), Failure> {
+    let checks = crate::validate::suite();
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    for c in &checks {
+        let verdict = if c.pass { "ok  " } else { "FAIL" };
+        println!(
+            "{verdict} {:<58} expected {:<28} got {}",
+            c.name, c.expected, c.got
+        );
+    }
+    println!("{} checks, {failed} failed", checks.len());
+    if failed > 0 {
+        return Err(Failure::Run(anyhow::anyhow!(
+            "{failed} validation checks failed"
+        )));
+    }
     Ok(())
 }
 

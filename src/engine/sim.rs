@@ -484,3 +484,15 @@ fn deliver<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, at: NodeId, idx:
     ctx.recorder.handled(ctx.now, at);
     protocol.message(ctx, at, env.from, env.msg);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<Event>() <= 12);
+        // What the radix heap stores per pending event: key and event.
+        assert!(std::mem::size_of::<(std::cmp::Reverse<u128>, Event)>() <= 32);
+    }
+}

@@ -59,14 +59,15 @@ impl SimTime {
 
 impl Add for SimTime {
     type Output = SimTime;
+    /// Saturates: a time past the end of the representable range is simply never reached.
     fn add(self, rhs: SimTime) -> SimTime {
-        SimTime(self.0 + rhs.0)
+        SimTime(self.0.saturating_add(rhs.0))
     }
 }
 
 impl AddAssign for SimTime {
     fn add_assign(&mut self, rhs: SimTime) {
-        self.0 += rhs.0;
+        *self = *self + rhs;
     }
 }
 

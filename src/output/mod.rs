@@ -1,7 +1,7 @@
 //! The results folder: runs.csv, perf.csv, summary.csv, timeseries.csv, optional
 //! queries.csv and nodes.csv, and run.json. Rows of runs.csv are appended and flushed
 //! as runs finish, so an interrupted sweep keeps every finished run; at the end
-//! each file is rewritten in (point, replicate) order, so its bytes do not depend
+//! runs.csv is rewritten in (point, replicate) order, so its bytes do not depend
 //! on the thread count.
 
 use std::fs::{self, File, OpenOptions};
@@ -16,7 +16,7 @@ use crate::metrics::stats::summarize;
 use crate::scenario::{InputError, Plan};
 
 /// Files this program writes into a results folder.
-pub const OUTPUT_FILES: [&str; 8] = [
+pub const OUTPUT_FILES: [&str; 7] = [
     "runs.csv",
     "perf.csv",
     "summary.csv",
@@ -24,7 +24,6 @@ pub const OUTPUT_FILES: [&str; 8] = [
     "queries.csv",
     "nodes.csv",
     "run.json",
-    "runs.csv.partial",
 ];
 
 /// Makes sure `dir` can be written: refuses an existing, non-empty results folder
@@ -83,14 +82,14 @@ fn runs_row(plan: &Plan, r: &RunResult) -> Vec<String> {
     row
 }
 
-/// Appends each finished run to `runs.csv.partial` and flushes it at once.
+/// Appends each finished run to runs.csv (in completion order) and flushes it at once.
 pub struct Journal {
     writer: Mutex<csv::Writer<File>>,
 }
 
 impl Journal {
     pub fn create(dir: &Path, plan: &Plan) -> Result<Journal> {
-        let path = dir.join("runs.csv.partial");
+        let path = dir.join("runs.csv");
         let file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -168,7 +167,6 @@ pub fn write_all(
         runs_header(plan),
         results.iter().map(|r| runs_row(plan, r)),
     )?;
-    let _ = fs::remove_file(dir.join("runs.csv.partial"));
     written.push(path);
 
     let path = dir.join("perf.csv");

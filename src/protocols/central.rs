@@ -144,74 +144,11 @@ impl Protocol for Central {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::engine::{Rate, SimConfig, SimTime};
-    use crate::workload::{Workload, WorkloadSpec};
-    use crate::world::{LatencySpec, ResourcesSpec, TopologySpec};
-    use std::path::Path;
-
-    /// Mean response time of the index under Poisson arrivals at `lambda` and
-    /// exponential service at rate `mu`, against M/M/1: W = 1/(μ − λ), plus the
-    /// 2 × 10 ms round trip.
-    fn mm1(lambda: f64, mu: f64) -> (f64, f64) {
-        let world = World::build(
-            &TopologySpec::RandomRegular { degree: 4 },
-            Some(200),
-            false,
-            &LatencySpec::Constant {
-                value: SimTime::from_millis(10),
-            },
-            &ResourcesSpec {
-                types: 10,
-                replicas: 5,
-                ..Default::default()
-            },
-            Path::new("."),
-            11,
-        )
-        .unwrap();
-        let config = SimConfig {
-            seed: 5,
-            duration: SimTime::from_secs(2_000),
-            warmup: SimTime::from_secs(50),
-            timeout: SimTime::from_secs(60),
-            sample_every: SimTime::from_secs(10),
-            service: ServiceTime::Constant(SimTime::ZERO),
-            loss: 0.0,
-        };
-        let params = Params {
-            index: 0,
-            index_service_time: Some(ServiceTime::Exponential {
-                mean: SimTime::from_secs_f64(1.0 / mu),
-            }),
-        };
-        let workload = Workload::new(
-            &WorkloadSpec {
-                rate: Rate(lambda),
-                ..Default::default()
-            },
-            200,
-            10,
-            config.duration,
-            3,
-        );
-        let out = super::super::ProtocolSpec::Central(params).run(&world, workload, &config);
-        let metrics = out.recorder.finish(Msg::KINDS, out.events);
-        let get = |k: &str| {
-            metrics
-                .iter()
-                .find(|(n, _)| n == k)
-                .and_then(|(_, v)| *v)
-                .unwrap()
-        };
-        assert_eq!(get("success_rate"), 1.0);
-        let expected_ms = 1000.0 / (mu - lambda) + 20.0;
-        (get("first_hit_latency_mean_ms"), expected_ms)
-    }
+    use crate::validate::central_mm1;
 
     #[test]
     fn index_is_an_mm1_queue_at_half_load() {
-        let (got, want) = mm1(100.0, 200.0);
+        let (got, want) = central_mm1(100.0, 200.0, 5);
         assert!(
             (got - want).abs() / want < 0.05,
             "mean response {got:.2} ms, M/M/1 says {want:.2} ms"
@@ -220,7 +157,7 @@ mod tests {
 
     #[test]
     fn index_is_an_mm1_queue_at_high_load() {
-        let (got, want) = mm1(160.0, 200.0);
+        let (got, want) = central_mm1(160.0, 200.0, 5);
         assert!(
             (got - want).abs() / want < 0.05,
             "mean response {got:.2} ms, M/M/1 says {want:.2} ms"

@@ -198,80 +198,9 @@ impl Protocol for Flooding {
 mod tests {
     use super::*;
     use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
-    use crate::protocols::ProtocolSpec;
+    use crate::validate::{flooding_ball, world};
     use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
-    use crate::world::{LatencySpec, ResourcesSpec, TopologySpec};
-    use petgraph::graph::{NodeIndex, UnGraph};
-    use std::path::Path;
-
-    fn world(topology: TopologySpec, n: u32) -> World {
-        World::build(
-            &topology,
-            Some(n),
-            false,
-            &LatencySpec::Constant {
-                value: SimTime::from_millis(20),
-            },
-            &ResourcesSpec {
-                types: 1,
-                replicas: 0,
-                ..Default::default()
-            },
-            Path::new("."),
-            21,
-        )
-        .unwrap()
-    }
-
-    /// One scripted query from `origin`; returns (nodes reached, Query messages).
-    fn flood(world: &World, origin: u32, ttl: u32) -> (f64, f64) {
-        let config = SimConfig {
-            seed: 1,
-            duration: SimTime::from_secs(10),
-            warmup: SimTime::ZERO,
-            timeout: SimTime::from_secs(10),
-            sample_every: SimTime::from_secs(1),
-            service: ServiceTime::Constant(SimTime::ZERO),
-            loss: 0.0,
-        };
-        let spec = WorkloadSpec {
-            rate: Rate(0.0),
-            script: vec![ScriptedQuery {
-                at: SimTime::from_secs(1),
-                origin,
-                rtype: 0,
-            }],
-            ..Default::default()
-        };
-        let workload = Workload::new(&spec, world.nodes(), 1, config.duration, 1);
-        let out = ProtocolSpec::Flooding(Params { ttl }).run(world, workload, &config);
-        let q = &out.recorder.queries[0];
-        let metrics = out.recorder.finish(Msg::KINDS, out.events);
-        let query_msgs = metrics
-            .iter()
-            .find(|(n, _)| n == "messages_query")
-            .and_then(|(_, v)| *v)
-            .unwrap();
-        (q.reached as f64, query_msgs)
-    }
-
-    /// The closed form: the BFS ball of radius ttl, and deg(origin) + Σ (deg(v) − 1)
-    /// over nodes at distance 1..ttl−1, computed with petgraph on the same graph.
-    fn expected(world: &World, origin: u32, ttl: u32) -> (f64, f64) {
-        let g = UnGraph::<(), ()>::from_edges(world.overlay.edge_list());
-        let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
-        let reached = dist.values().filter(|&&d| d <= ttl).count();
-        let degree = |v: NodeIndex| g.neighbors(v).count() as f64;
-        let forwards: f64 = dist
-            .iter()
-            .filter(|&(_, &d)| d >= 1 && d < ttl)
-            .map(|(&v, _)| degree(v) - 1.0)
-            .sum();
-        (
-            reached as f64,
-            degree(NodeIndex::new(origin as usize)) + forwards,
-        )
-    }
+    use crate::world::TopologySpec;
 
     #[test]
     fn reaches_exactly_the_bfs_ball_with_the_predicted_messages() {
@@ -288,14 +217,11 @@ mod tests {
             (TopologySpec::ErdosRenyi { mean_degree: 12.0 }, 1000),
         ];
         for (topology, n) in cases {
-            let w = world(topology.clone(), n);
+            let w = world(&topology, n, 20, 1, 0, 21);
             for ttl in 1..=5 {
                 for origin in [0, 7, n / 2] {
-                    assert_eq!(
-                        flood(&w, origin, ttl),
-                        expected(&w, origin, ttl),
-                        "{topology:?} ttl {ttl} origin {origin}"
-                    );
+                    let (got, want) = flooding_ball(&w, origin, ttl);
+                    assert_eq!(got, want, "{topology:?} ttl {ttl} origin {origin}");
                 }
             }
         }
@@ -305,7 +231,7 @@ mod tests {
     fn hits_come_back_along_the_reverse_path() {
         // On a ring of 20 with the resource only at node 5, a query from 0 with TTL 5
         // finds it 5 hops away after 5 hops out and 5 back.
-        let mut w = world(TopologySpec::Ring {}, 20);
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
         w.resources = crate::world::Resources::from_holders(20, vec![vec![5]]);
         let config = SimConfig {
             seed: 1,
@@ -327,7 +253,8 @@ mod tests {
         };
         for (ttl, found) in [(4, false), (5, true)] {
             let workload = Workload::new(&spec, 20, 1, config.duration, 1);
-            let out = ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
+            let out =
+                crate::protocols::ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
             let q = &out.recorder.queries[0];
             assert_eq!(q.succeeded(), found, "ttl {ttl}");
             if found {

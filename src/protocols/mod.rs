@@ -32,7 +32,8 @@ pub struct ProtocolInfo {
 pub const PROTOCOLS: [ProtocolInfo; 2] = [central::INFO, flooding::INFO];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("protocol.{key}: {message}")]
 pub struct ParamError {
     pub key: String,
     pub message: String,

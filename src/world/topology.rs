@@ -66,7 +66,8 @@ pub const TOPOLOGY_KINDS: [(&str, &str); 6] = [
 
 /// A topology that cannot be built: the offending key (below `network.topology`,
 /// or `network.nodes`) and what was expected.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("network.topology.{key}: {message}")]
 pub struct TopologyError {
     pub key: &'static str,
     pub message: String,

@@ -1,0 +1,192 @@
+//! The built-in validation suite: closed-form truths a correct simulator
+//! reproduces. `peergrid validate` runs it; the protocols' unit tests call the
+//! same functions.
+
+use std::path::Path;
+
+use petgraph::graph::{NodeIndex, UnGraph};
+
+use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
+use crate::protocols::{ProtocolSpec, central, flooding};
+use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, World};
+
+/// One comparison of simulated against expected.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: String,
+    pub expected: String,
+    pub got: String,
+    pub pass: bool,
+}
+
+fn config(seed: u64, duration: SimTime, warmup: SimTime, timeout: SimTime) -> SimConfig {
+    SimConfig {
+        seed,
+        duration,
+        warmup,
+        timeout,
+        sample_every: SimTime::from_secs(10),
+        service: ServiceTime::Constant(SimTime::ZERO),
+        loss: 0.0,
+    }
+}
+
+/// A world with constant latency `latency_ms` and `types` × `replicas` resources.
+pub fn world(
+    topology: &TopologySpec,
+    nodes: u32,
+    latency_ms: u64,
+    types: u32,
+    replicas: u32,
+    seed: u64,
+) -> World {
+    World::build(
+        topology,
+        Some(nodes),
+        false,
+        &LatencySpec::Constant {
+            value: SimTime::from_millis(latency_ms),
+        },
+        &ResourcesSpec {
+            types,
+            replicas,
+            ..Default::default()
+        },
+        Path::new("."),
+        seed,
+    )
+    .expect("validation worlds are valid")
+}
+
+/// The central index under Poisson queries at `lambda`/s with exponential service at
+/// `mu`/s, no other delay but 10 ms each way: returns (simulated mean response in
+/// ms, M/M/1's 1/(μ − λ) + 20 ms).
+pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
+    let nodes = 200;
+    let w = world(
+        &TopologySpec::RandomRegular { degree: 4 },
+        nodes,
+        10,
+        10,
+        5,
+        seed,
+    );
+    let cfg = config(
+        seed,
+        SimTime::from_secs(2_000),
+        SimTime::from_secs(50),
+        SimTime::from_secs(60),
+    );
+    let params = central::Params {
+        index: 0,
+        index_service_time: Some(ServiceTime::Exponential {
+            mean: SimTime::from_secs_f64(1.0 / mu),
+        }),
+    };
+    let spec = WorkloadSpec {
+        rate: Rate(lambda),
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, nodes as usize, 10, cfg.duration, seed);
+    let out = ProtocolSpec::Central(params).run(&w, workload, &cfg);
+    // Queries issued at the index itself skip the network and the queue.
+    let latencies: Vec<f64> = out
+        .recorder
+        .measured()
+        .filter(|q| q.origin.0 != 0)
+        .filter_map(|q| q.latency())
+        .map(|l| l.as_millis_f64())
+        .collect();
+    let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
+    (mean, 1000.0 / (mu - lambda) + 20.0)
+}
+
+/// One flooding query from `origin` with `ttl`, no service time, constant latency:
+/// returns ((nodes reached, Query messages) simulated, the same from petgraph's
+/// BFS: the ball of radius ttl, and deg(origin) + Σ (deg(v) − 1) over nodes at
+/// distance 1..ttl−1).
+pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64)) {
+    let cfg = config(
+        1,
+        SimTime::from_secs(10),
+        SimTime::ZERO,
+        SimTime::from_secs(10),
+    );
+    let spec = WorkloadSpec {
+        rate: Rate(0.0),
+        script: vec![ScriptedQuery {
+            at: SimTime::from_secs(1),
+            origin,
+            rtype: 0,
+        }],
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, 1);
+    let out = ProtocolSpec::Flooding(flooding::Params { ttl }).run(w, workload, &cfg);
+    let reached = out.recorder.queries[0].reached as u64;
+    let metrics = out.recorder.finish(out.kinds, out.events);
+    let sent = metrics
+        .iter()
+        .find(|(n, _)| n == "messages_query")
+        .and_then(|(_, v)| *v)
+        .unwrap_or(0.0) as u64;
+
+    let g = UnGraph::<(), ()>::from_edges(w.overlay.edge_list());
+    let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
+    let ball = dist.values().filter(|&&d| d <= ttl).count() as u64;
+    let degree = |v: NodeIndex| g.neighbors(v).count() as u64;
+    let forwards: u64 = dist
+        .iter()
+        .filter(|&(_, &d)| d >= 1 && d < ttl)
+        .map(|(&v, _)| degree(v) - 1)
+        .sum();
+    (
+        (reached, sent),
+        (ball, degree(NodeIndex::new(origin as usize)) + forwards),
+    )
+}
+
+/// Runs every check.
+pub fn suite() -> Vec<Check> {
+    let mut checks = Vec::new();
+    let topologies = [
+        (TopologySpec::RandomRegular { degree: 4 }, 10_000),
+        (TopologySpec::BarabasiAlbert { m: 2 }, 5_000),
+        (
+            TopologySpec::WattsStrogatz {
+                degree: 6,
+                rewire: 0.2,
+            },
+            5_000,
+        ),
+        (TopologySpec::ErdosRenyi { mean_degree: 12.0 }, 2_000),
+    ];
+    for (t, n) in topologies {
+        let w = world(&t, n, 20, 1, 0, 7);
+        let name = format!("{t:?}")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        for ttl in 1..=6 {
+            let (got, want) = flooding_ball(&w, 0, ttl);
+            checks.push(Check {
+                name: format!("flooding BFS ball, {name} n={n} ttl={ttl}"),
+                expected: format!("{} reached, {} queries", want.0, want.1),
+                got: format!("{} reached, {} queries", got.0, got.1),
+                pass: got == want,
+            });
+        }
+    }
+    for (lambda, mu) in [(100.0, 200.0), (160.0, 200.0)] {
+        let (got, want) = central_mm1(lambda, mu, 5);
+        checks.push(Check {
+            name: format!("central index = M/M/1, ρ = {:.1}", lambda / mu),
+            expected: format!("{want:.2} ms ± 5%"),
+            got: format!("{got:.2} ms"),
+            pass: (got - want).abs() / want < 0.05,
+        });
+    }
+    checks
+}
