@@ -433,3 +433,92 @@ fn quickstart_event_trace_fingerprint_is_pinned() {
     );
     assert_eq!(json["runs"], 30);
 }
+
+#[test]
+fn set_overrides_and_pins_swept_keys() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out = peergrid()
+        .arg("check")
+        .arg(&file)
+        .args([
+            "--set",
+            "protocol={name=\"central\", index=5}",
+            "--set",
+            "network.nodes=300",
+            "--set",
+            "workload.rate=5/s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 point × 2 replicates = 2 runs"), "{text}");
+    assert!(text.contains("central\t300"), "{text}");
+    assert!(!text.contains("flooding"), "{text}");
+}
+
+#[test]
+fn list_and_validate() {
+    let out = peergrid().arg("list").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "central",
+        "flooding",
+        "random-regular",
+        "erdos-renyi",
+        "barabasi-albert",
+        "watts-strogatz",
+        "ring",
+        "edges",
+        "euclidean",
+        "ttl",
+    ] {
+        assert!(text.contains(name), "list lacks {name}");
+    }
+    let out = peergrid().arg("validate").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(", 0 failed") && text.contains("M/M/1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_real_gnutella_overlay_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = TempDir::new().unwrap();
+    let text = SMALL.replace("nodes = 200\n", "").replace(
+        "topology = { kind = \"random-regular\", degree = 4 }",
+        &format!(
+            "topology = {{ kind = \"edges\", path = \"{}\" }}",
+            root.join("scenarios/data/p2p-gnutella08.txt").display()
+        ),
+    );
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("from file"), "{text}");
+    let overlay = peergrid::world::topology::load_edges(
+        &root.join("scenarios/data/p2p-gnutella08.txt"),
+        true,
+    )
+    .unwrap();
+    assert_eq!(overlay.nodes(), 6299);
+    assert!(
+        (overlay.mean_degree() - 6.6).abs() < 0.05,
+        "{}",
+        overlay.mean_degree()
+    );
+}

@@ -147,10 +147,10 @@ fn run(
     let total = plan.runs();
     let done = std::sync::atomic::AtomicUsize::new(0);
     eprintln!(
-        "{}: {} points × {} replicates = {total} runs on {threads} threads",
+        "{}: {} × {} = {total} runs on {threads} threads",
         plan.name,
-        plan.points.len(),
-        plan.replicates
+        count(plan.points.len(), "point"),
+        count(plan.replicates as usize, "replicate")
     );
     let results = experiment::run_all(&plan, threads, &|r| {
         if let Err(e) = journal.append(&plan, r) {
@@ -219,14 +219,23 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
     .collect()
 }
 
+/// "1 point", "3 points".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
     let plan = scenario::load(file, set, seed)?;
     println!("{}: {} — valid", plan.name, plan.file);
     println!(
-        "master seed {}, {} points × {} replicates = {} runs",
+        "master seed {}, {} × {} = {} runs",
         plan.seed,
-        plan.points.len(),
-        plan.replicates,
+        count(plan.points.len(), "point"),
+        count(plan.replicates as usize, "replicate"),
         plan.runs()
     );
     let mut header = vec!["point".to_string()];

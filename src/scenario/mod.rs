@@ -195,6 +195,11 @@ pub fn plan_from_str(
     })?;
     for set in sets {
         apply_set(&mut root, set).map_err(|e| e.file(format!("--set {set}")))?;
+        // A value set on the command line pins a swept key: it replaces the sweep's list.
+        let key = set.split_once('=').map_or("", |(k, _)| k.trim());
+        if let Some(toml::Value::Table(sweep)) = root.get_mut("sweep") {
+            sweep.retain(|k, _| k != key && !k.starts_with(&format!("{key}.")));
+        }
     }
     if let Some(s) = seed {
         root.insert("seed".into(), toml::Value::Integer(s as i64));
