@@ -18,17 +18,11 @@ fn hold(c: &mut Criterion) {
     // Setup (filling the queue) is excluded: each function times only its holds.
     group.bench_function("binary_heap", |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|i| Duration::from_secs_f64(hold_binary_heap(PENDING, HOLDS, i).seconds))
-                .sum()
+            (0..iters).map(|i| Duration::from_secs_f64(hold_binary_heap(PENDING, HOLDS, i).seconds)).sum()
         })
     });
     group.bench_function("engine", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|i| Duration::from_secs_f64(hold_engine(PENDING, HOLDS, i).seconds))
-                .sum()
-        })
+        b.iter_custom(|iters| (0..iters).map(|i| Duration::from_secs_f64(hold_engine(PENDING, HOLDS, i).seconds)).sum())
     });
     group.finish();
 }

@@ -13,9 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 
 use crate::engine::rng::{Stream, stream};
-use crate::engine::{
-    Ctx, Message, NodeId, Protocol, QueryId, Rate, ServiceTime, SimConfig, SimTime, Simulation,
-};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, ServiceTime, SimConfig, SimTime, Simulation};
 use crate::workload::{Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourceType, ResourcesSpec, TopologySpec, World};
 
@@ -61,11 +59,7 @@ pub fn hold_binary_heap(pending: usize, holds: u64, seed: u64) -> Hold {
         heap.push(Reverse((t + delay(&mut rng), seq, node)));
         seq += 1;
     }
-    Hold {
-        events: holds,
-        seconds: started.elapsed().as_secs_f64(),
-        checksum,
-    }
+    Hold { events: holds, seconds: started.elapsed().as_secs_f64(), checksum }
 }
 
 /// A protocol that only re-arms timers: the engine's raw event cost.
@@ -116,11 +110,7 @@ pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
         Some(1024),
         false,
         &LatencySpec::default(),
-        &ResourcesSpec {
-            types: 1,
-            replicas: 0,
-            ..Default::default()
-        },
+        &ResourcesSpec { types: 1, replicas: 0, ..Default::default() },
         Path::new("."),
         seed,
     )
@@ -136,31 +126,10 @@ pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
         service: ServiceTime::Constant(SimTime::ZERO),
         loss: 0.0,
     };
-    let workload = Workload::new(
-        &WorkloadSpec {
-            rate: Rate(0.0),
-            ..Default::default()
-        },
-        1024,
-        1,
-        duration,
-        seed,
-    );
-    let sim = Simulation::new(
-        &world,
-        HoldProtocol {
-            pending,
-            checksum: 0,
-        },
-        workload,
-        &config,
-    );
+    let workload = Workload::new(&WorkloadSpec { rate: Rate(0.0), ..Default::default() }, 1024, 1, duration, seed);
+    let sim = Simulation::new(&world, HoldProtocol { pending, checksum: 0 }, workload, &config);
     let started = Instant::now();
     let out = sim.run();
     let seconds = started.elapsed().as_secs_f64();
-    Hold {
-        events: out.events,
-        seconds,
-        checksum: out.fingerprint,
-    }
+    Hold { events: out.events, seconds, checksum: out.fingerprint }
 }

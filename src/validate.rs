@@ -33,26 +33,13 @@ fn config(seed: u64, duration: SimTime, warmup: SimTime, timeout: SimTime) -> Si
 }
 
 /// A world with constant latency `latency_ms` and `types` × `replicas` resources.
-pub fn world(
-    topology: &TopologySpec,
-    nodes: u32,
-    latency_ms: u64,
-    types: u32,
-    replicas: u32,
-    seed: u64,
-) -> World {
+pub fn world(topology: &TopologySpec, nodes: u32, latency_ms: u64, types: u32, replicas: u32, seed: u64) -> World {
     World::build(
         topology,
         Some(nodes),
         false,
-        &LatencySpec::Constant {
-            value: SimTime::from_millis(latency_ms),
-        },
-        &ResourcesSpec {
-            types,
-            replicas,
-            ..Default::default()
-        },
+        &LatencySpec::Constant { value: SimTime::from_millis(latency_ms) },
+        &ResourcesSpec { types, replicas, ..Default::default() },
         Path::new("."),
         seed,
     )
@@ -64,30 +51,13 @@ pub fn world(
 /// ms, M/M/1's 1/(μ − λ) + 20 ms).
 pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
     let nodes = 200;
-    let w = world(
-        &TopologySpec::RandomRegular { degree: 4 },
-        nodes,
-        10,
-        10,
-        5,
-        seed,
-    );
-    let cfg = config(
-        seed,
-        SimTime::from_secs(2_000),
-        SimTime::from_secs(50),
-        SimTime::from_secs(60),
-    );
+    let w = world(&TopologySpec::RandomRegular { degree: 4 }, nodes, 10, 10, 5, seed);
+    let cfg = config(seed, SimTime::from_secs(2_000), SimTime::from_secs(50), SimTime::from_secs(60));
     let params = central::Params {
         index: 0,
-        index_service_time: Some(ServiceTime::Exponential {
-            mean: SimTime::from_secs_f64(1.0 / mu),
-        }),
+        index_service_time: Some(ServiceTime::Exponential { mean: SimTime::from_secs_f64(1.0 / mu) }),
     };
-    let spec = WorkloadSpec {
-        rate: Rate(lambda),
-        ..Default::default()
-    };
+    let spec = WorkloadSpec { rate: Rate(lambda), ..Default::default() };
     let workload = Workload::new(&spec, nodes as usize, 10, cfg.duration, seed);
     let out = ProtocolSpec::Central(params).run(&w, workload, &cfg);
     // Queries issued at the index itself skip the network and the queue.
@@ -107,44 +77,24 @@ pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
 /// BFS: the ball of radius ttl, and deg(origin) + Σ (deg(v) − 1) over nodes at
 /// distance 1..ttl−1).
 pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64)) {
-    let cfg = config(
-        1,
-        SimTime::from_secs(10),
-        SimTime::ZERO,
-        SimTime::from_secs(10),
-    );
+    let cfg = config(1, SimTime::from_secs(10), SimTime::ZERO, SimTime::from_secs(10));
     let spec = WorkloadSpec {
         rate: Rate(0.0),
-        script: vec![ScriptedQuery {
-            at: SimTime::from_secs(1),
-            origin,
-            rtype: 0,
-        }],
+        script: vec![ScriptedQuery { at: SimTime::from_secs(1), origin, rtype: 0 }],
         ..Default::default()
     };
     let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, 1);
     let out = ProtocolSpec::Flooding(flooding::Params { ttl }).run(w, workload, &cfg);
     let reached = out.recorder.queries[0].reached as u64;
     let metrics = out.recorder.finish(out.kinds, out.events);
-    let sent = metrics
-        .iter()
-        .find(|(n, _)| n == "messages_query")
-        .and_then(|(_, v)| *v)
-        .unwrap_or(0.0) as u64;
+    let sent = metrics.iter().find(|(n, _)| n == "messages_query").and_then(|(_, v)| *v).unwrap_or(0.0) as u64;
 
     let g = UnGraph::<(), ()>::from_edges(w.overlay.edge_list());
     let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
     let ball = dist.values().filter(|&&d| d <= ttl).count() as u64;
     let degree = |v: NodeIndex| g.neighbors(v).count() as u64;
-    let forwards: u64 = dist
-        .iter()
-        .filter(|&(_, &d)| d >= 1 && d < ttl)
-        .map(|(&v, _)| degree(v) - 1)
-        .sum();
-    (
-        (reached, sent),
-        (ball, degree(NodeIndex::new(origin as usize)) + forwards),
-    )
+    let forwards: u64 = dist.iter().filter(|&(_, &d)| d >= 1 && d < ttl).map(|(&v, _)| degree(v) - 1).sum();
+    ((reached, sent), (ball, degree(NodeIndex::new(origin as usize)) + forwards))
 }
 
 /// Runs every check.
@@ -153,22 +103,12 @@ pub fn suite() -> Vec<Check> {
     let topologies = [
         (TopologySpec::RandomRegular { degree: 4 }, 10_000),
         (TopologySpec::BarabasiAlbert { m: 2 }, 5_000),
-        (
-            TopologySpec::WattsStrogatz {
-                degree: 6,
-                rewire: 0.2,
-            },
-            5_000,
-        ),
+        (TopologySpec::WattsStrogatz { degree: 6, rewire: 0.2 }, 5_000),
         (TopologySpec::ErdosRenyi { mean_degree: 12.0 }, 2_000),
     ];
     for (t, n) in topologies {
         let w = world(&t, n, 20, 1, 0, 7);
-        let name = format!("{t:?}")
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let name = format!("{t:?}").split_whitespace().next().unwrap_or("").to_string();
         for ttl in 1..=6 {
             let (got, want) = flooding_ball(&w, 0, ttl);
             checks.push(Check {

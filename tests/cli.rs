@@ -79,15 +79,8 @@ fn unswept(from: &str, to: &str) -> String {
 
 /// Asserts that `err` names the line of `text` that contains `needle`.
 fn names_line(err: &str, text: &str, needle: &str) {
-    let n = text
-        .lines()
-        .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle} not in text"))
-        + 1;
-    assert!(
-        err.contains(&format!("line {n},")) || err.contains(&format!("line {n}:")),
-        "expected line {n}: {err}"
-    );
+    let n = text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} not in text")) + 1;
+    assert!(err.contains(&format!("line {n},")) || err.contains(&format!("line {n}:")), "expected line {n}: {err}");
 }
 
 #[test]
@@ -95,27 +88,17 @@ fn the_small_scenario_is_valid() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
     let out = peergrid().arg("check").arg(&file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("4 points × 2 replicates = 8 runs"), "{text}");
 }
 
 #[test]
 fn missing_file() {
-    let out = peergrid()
-        .args(["check", "no/such/file.toml"])
-        .output()
-        .unwrap();
+    let out = peergrid().args(["check", "no/such/file.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no/such/file.toml") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("no/such/file.toml") && err.contains("cannot read"), "{err}");
 }
 
 #[test]
@@ -131,10 +114,7 @@ fn unknown_key_names_key_and_line() {
     let text = replace("nodes = 200", "nodez = 200");
     let err = bad(&text);
     names_line(&err, &text, "nodez");
-    assert!(
-        err.contains("key `network.nodez`:") && err.contains("unknown key"),
-        "{err}"
-    );
+    assert!(err.contains("key `network.nodez`:") && err.contains("unknown key"), "{err}");
     let text = unswept("ttl = 3\n", "ttl = 3\ntll = 4\n");
     let err = bad(&text);
     names_line(&err, &text, "tll");
@@ -150,24 +130,15 @@ fn wrong_type_names_key_and_line() {
     let text = replace("nodes = 200", "nodes = \"many\"");
     let err = bad(&text);
     names_line(&err, &text, "many");
-    assert!(
-        err.contains("`network.nodes`") && err.contains("invalid type"),
-        "{err}"
-    );
+    assert!(err.contains("`network.nodes`") && err.contains("invalid type"), "{err}");
     let text = replace("duration = \"20s\"", "duration = 20");
     let err = bad(&text);
     names_line(&err, &text, "duration");
-    assert!(
-        err.contains("`duration`") && err.contains("has no unit"),
-        "{err}"
-    );
+    assert!(err.contains("`duration`") && err.contains("has no unit"), "{err}");
     let text = replace("rate = \"30/s\"", "rate = \"fast\"");
     let err = bad(&text);
     names_line(&err, &text, "fast");
-    assert!(
-        err.contains("`workload.rate`") && err.contains("a rate such as"),
-        "{err}"
-    );
+    assert!(err.contains("`workload.rate`") && err.contains("a rate such as"), "{err}");
     assert!(!err.contains("\nin `"), "{err}");
 }
 
@@ -176,38 +147,23 @@ fn values_out_of_range() {
     let text = replace("[network]\n", "[network]\nloss = 1.5\n");
     let err = bad(&text);
     names_line(&err, &text, "loss");
-    assert!(
-        err.contains("`network.loss`") && err.contains("0 ≤ loss < 1"),
-        "{err}"
-    );
+    assert!(err.contains("`network.loss`") && err.contains("0 ≤ loss < 1"), "{err}");
     let text = replace("degree = 4", "degree = 200");
     let err = bad(&text);
     names_line(&err, &text, "degree = 200");
-    assert!(
-        err.contains("`network.topology.degree`") && err.contains("1 ≤ degree < nodes"),
-        "{err}"
-    );
+    assert!(err.contains("`network.topology.degree`") && err.contains("1 ≤ degree < nodes"), "{err}");
     let err = bad(&replace("nodes = 200", "nodes = 201").replace("degree = 4", "degree = 3"));
-    assert!(
-        err.contains("`network.topology.degree`") && err.contains("odd"),
-        "{err}"
-    );
+    assert!(err.contains("`network.topology.degree`") && err.contains("odd"), "{err}");
     let text = unswept("ttl = 3\n", "ttl = 0\n");
     let err = bad(&text);
     names_line(&err, &text, "ttl = 0");
-    assert!(
-        err.contains("`protocol.ttl`") && err.contains("1 ≤ ttl"),
-        "{err}"
-    );
+    assert!(err.contains("`protocol.ttl`") && err.contains("1 ≤ ttl"), "{err}");
     let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
     let err = bad(&text);
     names_line(&err, &text, "warmup");
     assert!(err.contains("`warmup`"), "{err}");
     let err = bad(&replace("replicas = 4", "replicas = 500"));
-    assert!(
-        err.contains("`resources.replicas`") && err.contains("replicas ≤ nodes"),
-        "{err}"
-    );
+    assert!(err.contains("`resources.replicas`") && err.contains("replicas ≤ nodes"), "{err}");
 }
 
 #[test]
@@ -225,16 +181,11 @@ fn unknown_names_list_the_valid_ones() {
     let err = bad(&text);
     names_line(&err, &text, "regualr");
     assert!(
-        err.contains("`network.topology.kind`")
-            && err.contains("random-regular")
-            && err.contains("watts-strogatz"),
+        err.contains("`network.topology.kind`") && err.contains("random-regular") && err.contains("watts-strogatz"),
         "{err}"
     );
     let err = bad(&replace("model = \"uniform\"", "model = \"gauss\""));
-    assert!(
-        err.contains("`network.latency.model`") && err.contains("euclidean"),
-        "{err}"
-    );
+    assert!(err.contains("`network.latency.model`") && err.contains("euclidean"), "{err}");
 }
 
 #[test]
@@ -242,28 +193,13 @@ fn a_bad_sweep_value_points_at_the_sweep() {
     let text = replace("{ name = \"central\" }", "{ name = \"centrall\" }");
     let err = bad(&text);
     names_line(&err, &text, "centrall");
-    assert!(
-        err.contains("`protocol.name`") && err.contains("sweep value"),
-        "{err}"
-    );
-    let text = replace(
-        "\"workload.rate\" = [\"20/s\", \"60/s\"]",
-        "\"workload.rate\" = [\"20/s\", \"x\"]",
-    );
+    assert!(err.contains("`protocol.name`") && err.contains("sweep value"), "{err}");
+    let text = replace("\"workload.rate\" = [\"20/s\", \"60/s\"]", "\"workload.rate\" = [\"20/s\", \"x\"]");
     let err = bad(&text);
     names_line(&err, &text, "\"x\"");
-    assert!(
-        err.contains("`workload.rate`") && err.contains("sweep value"),
-        "{err}"
-    );
-    let err = bad(&replace(
-        "\"workload.rate\" = [\"20/s\", \"60/s\"]",
-        "\"workload.rate\" = []",
-    ));
-    assert!(
-        err.contains("sweep") && err.contains("non-empty list"),
-        "{err}"
-    );
+    assert!(err.contains("`workload.rate`") && err.contains("sweep value"), "{err}");
+    let err = bad(&replace("\"workload.rate\" = [\"20/s\", \"60/s\"]", "\"workload.rate\" = []"));
+    assert!(err.contains("sweep") && err.contains("non-empty list"), "{err}");
 }
 
 #[test]
@@ -273,10 +209,7 @@ fn edge_files_unreadable_or_malformed() {
         "topology = { kind = \"edges\", path = \"missing.txt\" }",
     )
     .replace("nodes = 200\n", ""));
-    assert!(
-        err.contains("`network.topology.path`") && err.contains("cannot read the edge file"),
-        "{err}"
-    );
+    assert!(err.contains("`network.topology.path`") && err.contains("cannot read the edge file"), "{err}");
     let tmp = TempDir::new().unwrap();
     write(tmp.path(), "edges.txt", "# a comment\n0 1\n1 2\n2 x\n");
     let text = replace(
@@ -288,44 +221,21 @@ fn edge_files_unreadable_or_malformed() {
     let out = peergrid().arg("check").arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("edges.txt:4") && err.contains("two non-negative integer node ids"),
-        "{err}"
-    );
+    assert!(err.contains("edges.txt:4") && err.contains("two non-negative integer node ids"), "{err}");
 }
 
 #[test]
 fn bad_set_and_flags() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
-    let out = peergrid()
-        .arg("check")
-        .arg(&file)
-        .args(["--set", "network.nodes"])
-        .output()
-        .unwrap();
+    let out = peergrid().arg("check").arg(&file).args(["--set", "network.nodes"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("key.path=value"));
-    let out = peergrid()
-        .arg("check")
-        .arg(&file)
-        .args(["--set", "network.nodes=\"x"])
-        .output()
-        .unwrap();
+    let out = peergrid().arg("check").arg(&file).args(["--set", "network.nodes=\"x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = peergrid()
-        .arg("check")
-        .arg(&file)
-        .args(["--set", "seed.x=1"])
-        .output()
-        .unwrap();
+    let out = peergrid().arg("check").arg(&file).args(["--set", "seed.x=1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = peergrid()
-        .arg("run")
-        .arg(&file)
-        .args(["--threads", "many"])
-        .output()
-        .unwrap();
+    let out = peergrid().arg("run").arg(&file).args(["--threads", "many"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = peergrid().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -338,30 +248,14 @@ fn an_existing_results_folder_is_not_overwritten_without_force() {
     let out_dir = tmp.path().join("out");
     fs::create_dir_all(&out_dir).unwrap();
     fs::write(out_dir.join("runs.csv"), "precious").unwrap();
-    let out = peergrid()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = peergrid().arg("run").arg(&file).arg("--out").arg(&out_dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    assert_eq!(
-        fs::read_to_string(out_dir.join("runs.csv")).unwrap(),
-        "precious"
-    );
+    assert_eq!(fs::read_to_string(out_dir.join("runs.csv")).unwrap(), "precious");
 }
 
 fn run(file: &Path, out: &Path, threads: &str) {
-    let o = peergrid()
-        .arg("run")
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .args(["--threads", threads])
-        .output()
-        .unwrap();
+    let o = peergrid().arg("run").arg(file).arg("--out").arg(out).args(["--threads", threads]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -369,52 +263,24 @@ fn run(file: &Path, out: &Path, threads: &str) {
 fn same_seed_same_bytes_for_any_thread_count() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
-    let (a, b, c) = (
-        tmp.path().join("a"),
-        tmp.path().join("b"),
-        tmp.path().join("c"),
-    );
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
     run(&file, &a, "1");
     run(&file, &b, "2");
     run(&file, &c, "2");
-    for f in [
-        "runs.csv",
-        "summary.csv",
-        "timeseries.csv",
-        "queries.csv",
-        "nodes.csv",
-    ] {
+    for f in ["runs.csv", "summary.csv", "timeseries.csv", "queries.csv", "nodes.csv"] {
         let x = fs::read(a.join(f)).unwrap();
         assert!(x.len() > 100, "{f} is nearly empty");
-        assert_eq!(
-            x,
-            fs::read(b.join(f)).unwrap(),
-            "{f} differs between 1 and 2 threads"
-        );
-        assert_eq!(
-            x,
-            fs::read(c.join(f)).unwrap(),
-            "{f} differs between two runs"
-        );
+        assert_eq!(x, fs::read(b.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
+        assert_eq!(x, fs::read(c.join(f)).unwrap(), "{f} differs between two runs");
     }
     let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 9, "{runs}");
     assert!(a.join("plots").read_dir().unwrap().count() >= 2);
     // A different seed gives different results.
     let d = tmp.path().join("d");
-    let o = peergrid()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&d)
-        .args(["--seed", "8"])
-        .output()
-        .unwrap();
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&d).args(["--seed", "8"]).output().unwrap();
     assert!(o.status.success());
-    assert_ne!(
-        fs::read(a.join("runs.csv")).unwrap(),
-        fs::read(d.join("runs.csv")).unwrap()
-    );
+    assert_ne!(fs::read(a.join("runs.csv")).unwrap(), fs::read(d.join("runs.csv")).unwrap());
 }
 
 #[test]
@@ -423,8 +289,7 @@ fn quickstart_event_trace_fingerprint_is_pinned() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tmp.path().join("q");
     run(&root.join("scenarios/quickstart.toml"), &out, "2");
-    let json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     let pinned = fs::read_to_string(root.join("tests/quickstart.fingerprint")).unwrap();
     assert_eq!(
         json["event_trace_fingerprint"].as_str().unwrap(),
@@ -451,11 +316,7 @@ fn set_overrides_and_pins_swept_keys() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1 point × 2 replicates = 2 runs"), "{text}");
     assert!(text.contains("central\t300"), "{text}");
@@ -484,10 +345,7 @@ fn list_and_validate() {
     let out = peergrid().arg("validate").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(
-        text.contains(", 0 failed") && text.contains("M/M/1"),
-        "{text}"
-    );
+    assert!(text.contains(", 0 failed") && text.contains("M/M/1"), "{text}");
 }
 
 #[test]
@@ -503,22 +361,10 @@ fn the_real_gnutella_overlay_loads() {
     );
     let file = write(tmp.path(), "s.toml", &text);
     let out = peergrid().arg("check").arg(&file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("from file"), "{text}");
-    let overlay = peergrid::world::topology::load_edges(
-        &root.join("scenarios/data/p2p-gnutella08.txt"),
-        true,
-    )
-    .unwrap();
+    let overlay = peergrid::world::topology::load_edges(&root.join("scenarios/data/p2p-gnutella08.txt"), true).unwrap();
     assert_eq!(overlay.nodes(), 6299);
-    assert!(
-        (overlay.mean_degree() - 6.6).abs() < 0.05,
-        "{}",
-        overlay.mean_degree()
-    );
+    assert!((overlay.mean_degree() - 6.6).abs() < 0.05, "{}", overlay.mean_degree());
 }

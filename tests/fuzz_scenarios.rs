@@ -129,11 +129,7 @@ fn mutate(ops: &[Op]) -> String {
             Op::Swap(a, b) if !lines.is_empty() => lines.swap(a % n, b % n),
             Op::Garbage(l, g) if !lines.is_empty() => {
                 let line = &mut lines[l % n];
-                let at = line
-                    .char_indices()
-                    .map(|(i, _)| i)
-                    .nth(l % (line.chars().count() + 1))
-                    .unwrap_or(line.len());
+                let at = line.char_indices().map(|(i, _)| i).nth(l % (line.chars().count() + 1)).unwrap_or(line.len());
                 line.insert_str(at, g);
             }
             _ => {}

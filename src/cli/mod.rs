@@ -93,14 +93,7 @@ impl From<anyhow::Error> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run {
-            file,
-            out,
-            set,
-            threads,
-            seed,
-            force,
-        } => run(&file, out, &set, threads, seed, force),
+        Command::Run { file, out, set, threads, seed, force } => run(&file, out, &set, threads, seed, force),
         Command::Check { file, set, seed } => check(&file, &set, seed),
         Command::List => {
             list();
@@ -140,9 +133,7 @@ fn run(
     let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.name));
     output::prepare(&dir, force)?;
     let started = Instant::now();
-    let started_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let journal = output::Journal::create(&dir, &plan)?;
     let total = plan.runs();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -154,10 +145,7 @@ fn run(
     );
     let results = experiment::run_all(&plan, threads, &|r| {
         if let Err(e) = journal.append(&plan, r) {
-            eprintln!(
-                "warning: could not record run {}/{}: {e:#}",
-                r.point, r.replicate
-            );
+            eprintln!("warning: could not record run {}/{}: {e:#}", r.point, r.replicate);
         }
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         eprintln!(
@@ -190,42 +178,27 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
     if !plan.plots.is_empty() {
         return plan.plots.clone();
     }
-    let numeric = |c: usize| {
-        plan.points
-            .iter()
-            .all(|p| report::numeric(&p.params[c].1).is_some())
-    };
+    let numeric = |c: usize| plan.points.iter().all(|p| report::numeric(&p.params[c].1).is_some());
     let Some(x) = (0..plan.columns.len()).find(|&c| numeric(c)) else {
         return Vec::new();
     };
-    let series = (0..plan.columns.len())
-        .find(|&c| c != x)
-        .map(|c| plan.columns[c].clone());
-    [
-        "success_rate",
-        "first_hit_latency_p95_ms",
-        "messages_per_query",
-        "max_node_load",
-    ]
-    .iter()
-    .map(|y| PlotSpec {
-        x: plan.columns[x].clone(),
-        y: y.to_string(),
-        series: series.clone(),
-        logx: false,
-        logy: false,
-        title: None,
-    })
-    .collect()
+    let series = (0..plan.columns.len()).find(|&c| c != x).map(|c| plan.columns[c].clone());
+    ["success_rate", "first_hit_latency_p95_ms", "messages_per_query", "max_node_load"]
+        .iter()
+        .map(|y| PlotSpec {
+            x: plan.columns[x].clone(),
+            y: y.to_string(),
+            series: series.clone(),
+            logx: false,
+            logy: false,
+            title: None,
+        })
+        .collect()
 }
 
 /// "1 point", "3 points".
 fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
@@ -240,18 +213,11 @@ fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> 
     );
     let mut header = vec!["point".to_string()];
     header.extend(plan.columns.iter().cloned());
-    header.extend([
-        "protocol".to_string(),
-        "nodes".to_string(),
-        "duration".to_string(),
-    ]);
+    header.extend(["protocol".to_string(), "nodes".to_string(), "duration".to_string()]);
     println!("{}", header.join("\t"));
     for p in &plan.points {
         let s = &p.scenario;
-        let nodes = s
-            .network
-            .nodes
-            .map_or_else(|| "from file".to_string(), |n| n.to_string());
+        let nodes = s.network.nodes.map_or_else(|| "from file".to_string(), |n| n.to_string());
         let mut row = vec![p.index.to_string()];
         row.extend(p.params.iter().map(|(_, v)| v.clone()));
         row.extend([s.protocol.name().to_string(), nodes, s.duration.to_string()]);
@@ -312,11 +278,7 @@ fn plot(dir: &Path) -> Result<(), Failure> {
         })
         .unwrap_or_default();
     let drawn = report::draw_all(dir, &plots)?;
-    println!(
-        "drew {} plot files in {}",
-        drawn.len(),
-        dir.join("plots").display()
-    );
+    println!("drew {} plot files in {}", drawn.len(), dir.join("plots").display());
     Ok(())
 }
 
@@ -325,16 +287,11 @@ fn validate() -> Result<(), Failure> {
     let failed = checks.iter().filter(|c| !c.pass).count();
     for c in &checks {
         let verdict = if c.pass { "ok  " } else { "FAIL" };
-        println!(
-            "{verdict} {:<58} expected {:<28} got {}",
-            c.name, c.expected, c.got
-        );
+        println!("{verdict} {:<58} expected {:<28} got {}", c.name, c.expected, c.got);
     }
     println!("{} checks, {failed} failed", checks.len());
     if failed > 0 {
-        return Err(Failure::Run(anyhow::anyhow!(
-            "{failed} validation checks failed"
-        )));
+        return Err(Failure::Run(anyhow::anyhow!("{failed} validation checks failed")));
     }
     Ok(())
 }
@@ -343,9 +300,7 @@ fn bench(pending: usize, holds: u64) -> Result<(), Failure> {
     if pending == 0 || holds == 0 {
         return Err(InputError::new("--pending and --holds must be at least 1").into());
     }
-    println!(
-        "hold model: {pending} pending events, {holds} holds, exponential delays (one process, interleaved)"
-    );
+    println!("hold model: {pending} pending events, {holds} holds, exponential delays (one process, interleaved)");
     let mut heap = Vec::new();
     let mut engine = Vec::new();
     for round in 0..3 {

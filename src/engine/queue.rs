@@ -38,10 +38,7 @@ pub struct RadixQueue<E> {
 
 impl<E> Default for RadixQueue<E> {
     fn default() -> Self {
-        RadixQueue {
-            heap: RadixHeapMap::new_at(Reverse(0)),
-            seq: 0,
-        }
+        RadixQueue { heap: RadixHeapMap::new_at(Reverse(0)), seq: 0 }
     }
 }
 
@@ -53,9 +50,7 @@ impl<E> EventQueue<E> for RadixQueue<E> {
     }
     #[inline]
     fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.heap
-            .pop()
-            .map(|(Reverse(k), e)| (SimTime((k >> 64) as u64), e))
+        self.heap.pop().map(|(Reverse(k), e)| (SimTime((k >> 64) as u64), e))
     }
     fn len(&self) -> usize {
         self.heap.len()
@@ -92,27 +87,19 @@ impl<E> Ord for Entry<E> {
 
 impl<E> Default for HeapQueue<E> {
     fn default() -> Self {
-        HeapQueue {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
+        HeapQueue { heap: BinaryHeap::new(), seq: 0 }
     }
 }
 
 impl<E> EventQueue<E> for HeapQueue<E> {
     #[inline]
     fn push(&mut self, time: SimTime, event: E) {
-        self.heap.push(Entry {
-            key: key(time, self.seq),
-            event,
-        });
+        self.heap.push(Entry { key: key(time, self.seq), event });
         self.seq += 1;
     }
     #[inline]
     fn pop(&mut self) -> Option<(SimTime, E)> {
-        self.heap
-            .pop()
-            .map(|e| (SimTime((e.key >> 64) as u64), e.event))
+        self.heap.pop().map(|e| (SimTime((e.key >> 64) as u64), e.event))
     }
     fn len(&self) -> usize {
         self.heap.len()
@@ -152,10 +139,7 @@ mod tests {
         assert_eq!(radix, heap);
         // Equal times come out in push order (ids were pushed in increasing order).
         for w in radix.windows(2) {
-            assert!(
-                w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1),
-                "{w:?}"
-            );
+            assert!(w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1), "{w:?}");
         }
     }
 }

@@ -72,37 +72,24 @@ impl<'de> Deserialize<'de> for ServiceTime {
                 Some(toml::Value::String(s)) => {
                     super::parse_duration(s).map_err(|e| D::Error::custom(format!("{key}: {e}")))
                 }
-                _ => Err(D::Error::custom(format!(
-                    "{key} is missing or not a string; expected {SERVICE_EXPECTED}"
-                ))),
+                _ => Err(D::Error::custom(format!("{key} is missing or not a string; expected {SERVICE_EXPECTED}"))),
             }
         };
         match &v {
-            toml::Value::String(s) => super::parse_duration(s)
-                .map(ServiceTime::Constant)
-                .map_err(D::Error::custom),
+            toml::Value::String(s) => super::parse_duration(s).map(ServiceTime::Constant).map_err(D::Error::custom),
             toml::Value::Table(t) => {
-                if let Some(k) = t
-                    .keys()
-                    .find(|k| !["dist", "mean", "value"].contains(&k.as_str()))
-                {
-                    return Err(D::Error::custom(format!(
-                        "unknown key `{k}`; expected {SERVICE_EXPECTED}"
-                    )));
+                if let Some(k) = t.keys().find(|k| !["dist", "mean", "value"].contains(&k.as_str())) {
+                    return Err(D::Error::custom(format!("unknown key `{k}`; expected {SERVICE_EXPECTED}")));
                 }
                 match t.get("dist").and_then(|d| d.as_str()) {
-                    Some("exponential") => Ok(ServiceTime::Exponential {
-                        mean: dur(t.get("mean"), "mean")?,
-                    }),
+                    Some("exponential") => Ok(ServiceTime::Exponential { mean: dur(t.get("mean"), "mean")? }),
                     Some("constant") => Ok(ServiceTime::Constant(dur(t.get("value"), "value")?)),
                     _ => Err(D::Error::custom(format!(
                         "dist must be \"exponential\" or \"constant\"; expected {SERVICE_EXPECTED}"
                     ))),
                 }
             }
-            _ => Err(D::Error::custom(format!(
-                "expected {SERVICE_EXPECTED}, found {v}"
-            ))),
+            _ => Err(D::Error::custom(format!("expected {SERVICE_EXPECTED}, found {v}"))),
         }
     }
 }
@@ -120,10 +107,7 @@ impl ServiceTime {
     }
 
     fn is_zero(self) -> bool {
-        matches!(
-            self,
-            ServiceTime::Constant(SimTime(0)) | ServiceTime::Exponential { mean: SimTime(0) }
-        )
+        matches!(self, ServiceTime::Constant(SimTime(0)) | ServiceTime::Exponential { mean: SimTime(0) })
     }
 }
 
@@ -167,10 +151,7 @@ struct Arena<T> {
 
 impl<T> Arena<T> {
     fn new() -> Self {
-        Arena {
-            slots: Vec::new(),
-            free: Vec::new(),
-        }
+        Arena { slots: Vec::new(), free: Vec::new() }
     }
     #[inline]
     fn put(&mut self, value: T) -> u32 {
@@ -188,9 +169,7 @@ impl<T> Arena<T> {
     #[inline]
     fn take(&mut self, i: u32) -> T {
         self.free.push(i);
-        self.slots[i as usize]
-            .take()
-            .expect("arena slot taken twice")
+        self.slots[i as usize].take().expect("arena slot taken twice")
     }
 }
 
@@ -256,27 +235,13 @@ impl<P: Protocol> Ctx<'_, P> {
         }
         let at = self.now + self.world.underlay.latency(from, to, &mut self.net_rng);
         let idx = self.messages.put(Envelope { from, msg });
-        self.queue.push(
-            at,
-            Event {
-                kind: Kind::Arrive,
-                node: to,
-                idx,
-            },
-        );
+        self.queue.push(at, Event { kind: Kind::Arrive, node: to, idx });
     }
 
     /// Fires `timer` at node `at` after `delay`.
     pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) {
         let idx = self.timers.put(timer);
-        self.queue.push(
-            self.now + delay,
-            Event {
-                kind: Kind::Timer,
-                node: at,
-                idx,
-            },
-        );
+        self.queue.push(self.now + delay, Event { kind: Kind::Timer, node: at, idx });
     }
 
     /// Gives node `v` its own service time (for instance an index server).
@@ -311,23 +276,13 @@ impl<P: Protocol> Ctx<'_, P> {
         if self.service_override.is_empty() {
             return self.service;
         }
-        self.service_override
-            .iter()
-            .find(|(n, _)| *n == v)
-            .map_or(self.service, |(_, s)| *s)
+        self.service_override.iter().find(|(n, _)| *n == v).map_or(self.service, |(_, s)| *s)
     }
 
     #[inline]
     fn begin_service(&mut self, v: NodeId, idx: u32) {
         let s = self.service_of(v).sample(&mut self.net_rng);
-        self.queue.push(
-            self.now + s,
-            Event {
-                kind: Kind::Served,
-                node: v,
-                idx,
-            },
-        );
+        self.queue.push(self.now + s, Event { kind: Kind::Served, node: v, idx });
     }
 }
 
@@ -383,20 +338,9 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             events: 0,
         };
         for (at, idx) in workload.initial() {
-            ctx.queue.push(
-                at,
-                Event {
-                    kind: Kind::Query,
-                    node: NodeId(0),
-                    idx,
-                },
-            );
+            ctx.queue.push(at, Event { kind: Kind::Query, node: NodeId(0), idx });
         }
-        Simulation {
-            ctx,
-            protocol,
-            workload,
-        }
+        Simulation { ctx, protocol, workload }
     }
 
     /// Runs to the end and returns the recorded metrics.
@@ -406,9 +350,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         protocol.start(ctx);
         // Service queues are only needed when some node takes time to serve.
         if ctx.nodes.is_empty() && !ctx.service_override.is_empty() {
-            ctx.nodes = (0..ctx.world.nodes())
-                .map(|_| NodeQueue::default())
-                .collect();
+            ctx.nodes = (0..ctx.world.nodes()).map(|_| NodeQueue::default()).collect();
         }
         while let Some((t, ev)) = ctx.queue.pop() {
             if t > ctx.end {
@@ -416,10 +358,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             }
             ctx.now = t;
             ctx.events += 1;
-            ctx.fingerprint = fold(
-                fold(ctx.fingerprint, t.0),
-                (ev.kind as u64) << 32 | ev.node.0 as u64,
-            );
+            ctx.fingerprint = fold(fold(ctx.fingerprint, t.0), (ev.kind as u64) << 32 | ev.node.0 as u64);
             match ev.kind {
                 Kind::Arrive => {
                     if ctx.nodes.is_empty() {
@@ -453,14 +392,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                     let (origin, want) = self.workload.draw(ev.idx);
                     let q = ctx.recorder.issue(t, origin, want);
                     if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx) {
-                        ctx.queue.push(
-                            at,
-                            Event {
-                                kind: Kind::Query,
-                                node: NodeId(0),
-                                idx,
-                            },
-                        );
+                        ctx.queue.push(at, Event { kind: Kind::Query, node: NodeId(0), idx });
                     }
                     protocol.query(ctx, q, origin, want);
                 }

@@ -118,9 +118,7 @@ pub const DURATION_EXPECTED: &str =
 pub fn parse_duration(text: &str) -> Result<SimTime, String> {
     let t = text.trim();
     let split = t
-        .find(|c: char| {
-            !(c.is_ascii_digit() || c == '.' || c == '_' || c == 'e' || c == 'E' || c == '+')
-        })
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_' || c == 'e' || c == 'E' || c == '+'))
         .unwrap_or(t.len());
     // "1e3s": the exponent marker must not swallow a unit letter; "e" alone is not a unit.
     let (num, unit) = t.split_at(split);
@@ -150,18 +148,14 @@ impl<'de> Deserialize<'de> for SimTime {
                 if v == 0 {
                     Ok(SimTime::ZERO)
                 } else {
-                    Err(E::custom(format!(
-                        "{v} has no unit; expected {DURATION_EXPECTED}"
-                    )))
+                    Err(E::custom(format!("{v} has no unit; expected {DURATION_EXPECTED}")))
                 }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<SimTime, E> {
                 self.visit_i64(v.min(i64::MAX as u64) as i64)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<SimTime, E> {
-                Err(E::custom(format!(
-                    "{v} has no unit; expected {DURATION_EXPECTED}"
-                )))
+                Err(E::custom(format!("{v} has no unit; expected {DURATION_EXPECTED}")))
             }
         }
         d.deserialize_any(V)
@@ -183,11 +177,8 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
     let (num, per) = match t.split_once('/') {
         Some((n, u)) => {
             let u = u.trim();
-            let unit = if u.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                u.to_string()
-            } else {
-                format!("1{u}")
-            };
+            let unit =
+                if u.chars().next().is_some_and(|c| c.is_ascii_digit()) { u.to_string() } else { format!("1{u}") };
             (n.trim(), parse_duration(&unit).map_err(|_| bad())?)
         }
         None => (t, SimTime::from_secs(1)),
@@ -247,9 +238,7 @@ mod tests {
         assert_eq!(parse_duration("7ns"), Ok(SimTime(7)));
         assert_eq!(parse_duration("3us"), Ok(SimTime(3000)));
         assert_eq!(parse_duration("1_000ms"), Ok(SimTime::from_secs(1)));
-        for bad in [
-            "", "10", "ms", "-1s", "1x", "1e400s", "NaNs", "infs", "1.2.3s",
-        ] {
+        for bad in ["", "10", "ms", "-1s", "1x", "1e400s", "NaNs", "infs", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
         }
     }

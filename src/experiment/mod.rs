@@ -45,33 +45,16 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         seed,
     )
     .map_err(|e| {
-        let key = if e.key == "nodes" {
-            "network.nodes".to_string()
-        } else {
-            format!("network.topology.{}", e.key)
-        };
-        InputError::new(format!(
-            "{} (sweep point {}, replicate {replicate}, seed {seed})",
-            e.message, point.index
-        ))
-        .file(&plan.file)
-        .key(key)
+        let key = if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
+        InputError::new(format!("{} (sweep point {}, replicate {replicate}, seed {seed})", e.message, point.index))
+            .file(&plan.file)
+            .key(key)
     })?;
-    let workload = Workload::new(
-        &s.workload,
-        world.nodes(),
-        s.resources.types,
-        s.duration,
-        seed,
-    );
+    let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
     let out = s.protocol.run(&world, workload, &s.sim_config(seed));
     let mut named = out.recorder.finish(out.kinds, out.events);
     named.extend(out.extra);
-    let metrics = plan
-        .metrics
-        .iter()
-        .map(|m| named.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v))
-        .collect();
+    let metrics = plan.metrics.iter().map(|m| named.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v)).collect();
     let keep_queries = plan.output.queries;
     Ok(RunResult {
         point: point.index,
@@ -79,16 +62,8 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         seed,
         metrics,
         series: out.recorder.series(),
-        queries: if keep_queries {
-            out.recorder.queries.clone()
-        } else {
-            Vec::new()
-        },
-        node_load: if plan.output.nodes {
-            out.recorder.handled.clone()
-        } else {
-            Vec::new()
-        },
+        queries: if keep_queries { out.recorder.queries.clone() } else { Vec::new() },
+        node_load: if plan.output.nodes { out.recorder.handled.clone() } else { Vec::new() },
         events: out.events,
         fingerprint: out.fingerprint,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -99,14 +74,9 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
 /// Runs every (point, replicate) of the plan on `threads` threads, calling `done`
 /// as each run finishes (in completion order), and returns the results sorted by
 /// (point, replicate).
-pub fn run_all(
-    plan: &Plan,
-    threads: usize,
-    done: &(dyn Fn(&RunResult) + Sync),
-) -> Result<Vec<RunResult>, InputError> {
-    let jobs: Vec<(usize, u32)> = (0..plan.points.len())
-        .flat_map(|p| (0..plan.replicates).map(move |r| (p, r)))
-        .collect();
+pub fn run_all(plan: &Plan, threads: usize, done: &(dyn Fn(&RunResult) + Sync)) -> Result<Vec<RunResult>, InputError> {
+    let jobs: Vec<(usize, u32)> =
+        (0..plan.points.len()).flat_map(|p| (0..plan.replicates).map(move |r| (p, r))).collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
@@ -135,9 +105,7 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -79,11 +79,7 @@ impl Recorder {
             warmup: config.warmup,
             duration: config.duration,
             timeout: config.timeout,
-            sample_every: if config.sample_every.0 == 0 {
-                SimTime::from_secs(1)
-            } else {
-                config.sample_every
-            },
+            sample_every: if config.sample_every.0 == 0 { SimTime::from_secs(1) } else { config.sample_every },
             queries: Vec::new(),
             handled: vec![0; nodes],
             kinds: vec![0; kinds],
@@ -180,14 +176,9 @@ impl Recorder {
     pub fn finish(&self, kinds: &[&str], events: u64) -> Vec<(String, Option<f64>)> {
         let measured: Vec<&QueryRecord> = self.measured().collect();
         let n = measured.len() as f64;
-        let per_query = |f: &dyn Fn(&QueryRecord) -> f64| {
-            (n > 0.0).then(|| measured.iter().map(|q| f(q)).sum::<f64>() / n)
-        };
-        let mut latency: Vec<u64> = measured
-            .iter()
-            .filter_map(|q| q.latency())
-            .map(|t| t.0)
-            .collect();
+        let per_query =
+            |f: &dyn Fn(&QueryRecord) -> f64| (n > 0.0).then(|| measured.iter().map(|q| f(q)).sum::<f64>() / n);
+        let mut latency: Vec<u64> = measured.iter().filter_map(|q| q.latency()).map(|t| t.0).collect();
         latency.sort_unstable();
         let ms = |ns: u64| ns as f64 / 1e6;
         let successes: Vec<&&QueryRecord> = measured.iter().filter(|q| q.succeeded()).collect();
@@ -195,44 +186,24 @@ impl Recorder {
         let max_load = self.handled.iter().copied().max().unwrap_or(0) as f64;
         let mut out: Vec<(String, Option<f64>)> = vec![
             ("queries".into(), Some(n)),
-            (
-                "success_rate".into(),
-                per_query(&|q| q.succeeded() as u8 as f64),
-            ),
+            ("success_rate".into(), per_query(&|q| q.succeeded() as u8 as f64)),
             ("hits_per_query".into(), per_query(&|q| q.hits as f64)),
-            (
-                "messages_per_query".into(),
-                per_query(&|q| q.messages as f64),
-            ),
+            ("messages_per_query".into(), per_query(&|q| q.messages as f64)),
             ("messages_total".into(), Some(self.messages_total as f64)),
             ("maintenance_messages".into(), Some(self.maintenance as f64)),
             (
                 "first_hit_latency_mean_ms".into(),
-                (!latency.is_empty())
-                    .then(|| latency.iter().map(|&l| ms(l)).sum::<f64>() / latency.len() as f64),
+                (!latency.is_empty()).then(|| latency.iter().map(|&l| ms(l)).sum::<f64>() / latency.len() as f64),
             ),
-            (
-                "first_hit_latency_p50_ms".into(),
-                percentile(&latency, 0.50).map(ms),
-            ),
-            (
-                "first_hit_latency_p95_ms".into(),
-                percentile(&latency, 0.95).map(ms),
-            ),
-            (
-                "first_hit_latency_p99_ms".into(),
-                percentile(&latency, 0.99).map(ms),
-            ),
+            ("first_hit_latency_p50_ms".into(), percentile(&latency, 0.50).map(ms)),
+            ("first_hit_latency_p95_ms".into(), percentile(&latency, 0.95).map(ms)),
+            ("first_hit_latency_p99_ms".into(), percentile(&latency, 0.99).map(ms)),
             (
                 "hops_to_first_hit_mean".into(),
-                (!successes.is_empty()).then(|| {
-                    successes.iter().map(|q| q.hops as f64).sum::<f64>() / successes.len() as f64
-                }),
+                (!successes.is_empty())
+                    .then(|| successes.iter().map(|q| q.hops as f64).sum::<f64>() / successes.len() as f64),
             ),
-            (
-                "max_node_load".into(),
-                (window > 0.0).then(|| max_load / window),
-            ),
+            ("max_node_load".into(), (window > 0.0).then(|| max_load / window)),
             ("load_gini".into(), Some(gini(&self.handled))),
             ("stale_answer_rate".into(), Some(0.0)),
             ("events".into(), Some(events as f64)),
@@ -249,12 +220,8 @@ impl Recorder {
         let step = self.sample_every.0;
         let end = self.duration.saturating_add(self.timeout).0;
         let count = (end / step + 1) as usize;
-        let mut rows: Vec<SeriesRow> = (0..count)
-            .map(|b| SeriesRow {
-                time_s: (b as u64 * step) as f64 / 1e9,
-                ..SeriesRow::default()
-            })
-            .collect();
+        let mut rows: Vec<SeriesRow> =
+            (0..count).map(|b| SeriesRow { time_s: (b as u64 * step) as f64 / 1e9, ..SeriesRow::default() }).collect();
         let mut latency_sum = vec![0.0; count];
         for q in &self.queries {
             let b = ((q.issued.0 / step) as usize).min(count - 1);
@@ -309,11 +276,7 @@ pub fn gini(loads: &[u32]) -> f64 {
     if n == 0.0 || total == 0.0 {
         return 0.0;
     }
-    let weighted: f64 = x
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (i as f64 + 1.0) * v as f64)
-        .sum();
+    let weighted: f64 = x.iter().enumerate().map(|(i, &v)| (i as f64 + 1.0) * v as f64).sum();
     2.0 * weighted / (n * total) - (n + 1.0) / n
 }
 

@@ -15,9 +15,7 @@ pub struct Summary {
 
 /// The two-sided 95% quantile t_{0.975, df}.
 pub fn t975(df: usize) -> f64 {
-    StudentsT::new(0.0, 1.0, df as f64)
-        .map(|t| t.inverse_cdf(0.975))
-        .unwrap_or(f64::NAN)
+    StudentsT::new(0.0, 1.0, df as f64).map(|t| t.inverse_cdf(0.975)).unwrap_or(f64::NAN)
 }
 
 /// Summarises the values; `None` if there are none.
@@ -28,22 +26,12 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     }
     let mean = values.iter().sum::<f64>() / n as f64;
     if n < 2 {
-        return Some(Summary {
-            mean,
-            std: None,
-            ci95: None,
-            n,
-        });
+        return Some(Summary { mean, std: None, ci95: None, n });
     }
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let std = var.sqrt();
     let half = t975(n - 1) * std / (n as f64).sqrt();
-    Some(Summary {
-        mean,
-        std: Some(std),
-        ci95: Some((mean - half, mean + half)),
-        n,
-    })
+    Some(Summary { mean, std: Some(std), ci95: Some((mean - half, mean + half)), n })
 }
 
 #[cfg(test)]
@@ -53,14 +41,7 @@ mod tests {
     #[test]
     fn t_quantiles_match_the_tables() {
         // Two-sided 95% critical values from any t table.
-        for (df, t) in [
-            (1, 12.706),
-            (2, 4.303),
-            (4, 2.776),
-            (9, 2.262),
-            (29, 2.045),
-            (1000, 1.962),
-        ] {
+        for (df, t) in [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (29, 2.045), (1000, 1.962)] {
             assert!((t975(df) - t).abs() < 1e-3, "df {df}: {}", t975(df));
         }
     }

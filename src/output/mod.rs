@@ -16,29 +16,17 @@ use crate::metrics::stats::summarize;
 use crate::scenario::{InputError, Plan};
 
 /// Files this program writes into a results folder.
-pub const OUTPUT_FILES: [&str; 7] = [
-    "runs.csv",
-    "perf.csv",
-    "summary.csv",
-    "timeseries.csv",
-    "queries.csv",
-    "nodes.csv",
-    "run.json",
-];
+pub const OUTPUT_FILES: [&str; 7] =
+    ["runs.csv", "perf.csv", "summary.csv", "timeseries.csv", "queries.csv", "nodes.csv", "run.json"];
 
 /// Makes sure `dir` can be written: refuses an existing, non-empty results folder
 /// unless `force`, in which case only this program's own files are removed.
 pub fn prepare(dir: &Path, force: bool) -> Result<(), InputError> {
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(InputError::new(format!(
-                "{} exists and is not a folder; choose another --out",
-                dir.display()
-            )));
+            return Err(InputError::new(format!("{} exists and is not a folder; choose another --out", dir.display())));
         }
-        let occupied = fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true);
+        let occupied = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true);
         if occupied && !force {
             return Err(InputError::new(format!(
                 "the results folder {} already exists and is not empty; pass --force to overwrite it, or --out DIR to write elsewhere",
@@ -50,12 +38,8 @@ pub fn prepare(dir: &Path, force: bool) -> Result<(), InputError> {
         }
         let _ = fs::remove_dir_all(dir.join("plots"));
     }
-    fs::create_dir_all(dir).map_err(|e| {
-        InputError::new(format!(
-            "cannot create the results folder {}: {e}",
-            dir.display()
-        ))
-    })
+    fs::create_dir_all(dir)
+        .map_err(|e| InputError::new(format!("cannot create the results folder {}: {e}", dir.display())))
 }
 
 /// Formats a metric value: shortest round-trip decimal, empty when undefined.
@@ -99,16 +83,11 @@ impl Journal {
         let mut writer = csv::Writer::from_writer(file);
         writer.write_record(runs_header(plan))?;
         writer.flush()?;
-        Ok(Journal {
-            writer: Mutex::new(writer),
-        })
+        Ok(Journal { writer: Mutex::new(writer) })
     }
 
     pub fn append(&self, plan: &Plan, r: &RunResult) -> Result<()> {
-        let mut w = self
-            .writer
-            .lock()
-            .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+        let mut w = self.writer.lock().map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
         w.write_record(runs_row(plan, r))?;
         w.flush()?;
         Ok(())
@@ -119,9 +98,7 @@ impl Journal {
 fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut w = BufWriter::new(
-            File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-        );
+        let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
         fill(&mut w)?;
         w.flush()?;
     }
@@ -129,11 +106,7 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) ->
     Ok(())
 }
 
-fn csv_file(
-    path: &Path,
-    header: Vec<String>,
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<()> {
+fn csv_file(path: &Path, header: Vec<String>, rows: impl Iterator<Item = Vec<String>>) -> Result<()> {
     write_atomic(path, |w| {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(header)?;
@@ -154,42 +127,21 @@ pub struct RunInfo {
 }
 
 /// Writes every output file from the finished, sorted results.
-pub fn write_all(
-    dir: &Path,
-    plan: &Plan,
-    results: &[RunResult],
-    info: &RunInfo,
-) -> Result<Vec<PathBuf>> {
+pub fn write_all(dir: &Path, plan: &Plan, results: &[RunResult], info: &RunInfo) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let path = dir.join("runs.csv");
-    csv_file(
-        &path,
-        runs_header(plan),
-        results.iter().map(|r| runs_row(plan, r)),
-    )?;
+    csv_file(&path, runs_header(plan), results.iter().map(|r| runs_row(plan, r)))?;
     written.push(path);
 
     let path = dir.join("perf.csv");
-    let header = [
-        "scenario",
-        "point",
-        "replicate",
-        "wall_seconds",
-        "events",
-        "events_per_second",
-        "peak_rss_mb",
-    ]
-    .map(String::from)
-    .to_vec();
+    let header = ["scenario", "point", "replicate", "wall_seconds", "events", "events_per_second", "peak_rss_mb"]
+        .map(String::from)
+        .to_vec();
     csv_file(
         &path,
         header,
         results.iter().map(|r| {
-            let eps = if r.wall_seconds > 0.0 {
-                r.events as f64 / r.wall_seconds
-            } else {
-                0.0
-            };
+            let eps = if r.wall_seconds > 0.0 { r.events as f64 / r.wall_seconds } else { 0.0 };
             vec![
                 plan.name.clone(),
                 r.point.to_string(),
@@ -302,11 +254,7 @@ pub fn write_all(
                         number(Some(q.issued.as_millis_f64())),
                         q.hits.to_string(),
                         number(q.latency().map(|_| q.first_hit.as_millis_f64())),
-                        if q.succeeded() {
-                            q.hops.to_string()
-                        } else {
-                            String::new()
-                        },
+                        if q.succeeded() { q.hops.to_string() } else { String::new() },
                         q.messages.to_string(),
                         q.reached.to_string(),
                     ]
@@ -318,16 +266,8 @@ pub fn write_all(
 
     if plan.output.nodes {
         let path = dir.join("nodes.csv");
-        let header = [
-            "scenario",
-            "point",
-            "replicate",
-            "node",
-            "messages_served",
-            "load_per_s",
-        ]
-        .map(String::from)
-        .to_vec();
+        let header =
+            ["scenario", "point", "replicate", "node", "messages_served", "load_per_s"].map(String::from).to_vec();
         csv_file(
             &path,
             header,
@@ -351,9 +291,7 @@ pub fn write_all(
 
     let path = dir.join("run.json");
     let events: u64 = results.iter().map(|r| r.events).sum();
-    let fingerprint = results
-        .iter()
-        .fold(0u64, |h, r| crate::engine::rng::mix64(h ^ r.fingerprint));
+    let fingerprint = results.iter().fold(0u64, |h, r| crate::engine::rng::mix64(h ^ r.fingerprint));
     let json = serde_json::json!({
         "peergrid_version": env!("CARGO_PKG_VERSION"),
         "git_commit": option_env!("PEERGRID_GIT_COMMIT").unwrap_or("unknown"),
@@ -390,20 +328,11 @@ pub fn write_all(
 
 /// FNV-1a, 64 bit: a stable, documented hash of the scenario text.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 fn host() -> String {
-    let name = fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!(
-        "{name} ({} {}, {cpus} cpus)",
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
+    format!("{name} ({} {}, {cpus} cpus)", std::env::consts::OS, std::env::consts::ARCH)
 }

@@ -42,10 +42,7 @@ impl Params {
         if self.index as usize >= nodes {
             return Err(ParamError::new(
                 "index",
-                format!(
-                    "node {} does not exist; expected 0 ≤ index < nodes = {nodes}",
-                    self.index
-                ),
+                format!("node {} does not exist; expected 0 ≤ index < nodes = {nodes}", self.index),
             ));
         }
         Ok(())
@@ -88,20 +85,11 @@ impl Central {
         let index = NodeId(params.index);
         let mut registered = vec![false; world.nodes()];
         registered[index.index()] = true;
-        Central {
-            index,
-            service: params.index_service_time,
-            registered,
-        }
+        Central { index, service: params.index_service_time, registered }
     }
 
     fn lookup(&self, world: &World, origin: NodeId, want: ResourceType) -> u32 {
-        world
-            .resources
-            .holders(want)
-            .iter()
-            .filter(|&&v| v != origin && self.registered[v.index()])
-            .count() as u32
+        world.resources.holders(want).iter().filter(|&&v| v != origin && self.registered[v.index()]).count() as u32
     }
 }
 
@@ -149,18 +137,12 @@ mod tests {
     #[test]
     fn index_is_an_mm1_queue_at_half_load() {
         let (got, want) = central_mm1(100.0, 200.0, 5);
-        assert!(
-            (got - want).abs() / want < 0.05,
-            "mean response {got:.2} ms, M/M/1 says {want:.2} ms"
-        );
+        assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
     }
 
     #[test]
     fn index_is_an_mm1_queue_at_high_load() {
         let (got, want) = central_mm1(160.0, 200.0, 5);
-        assert!(
-            (got - want).abs() / want < 0.05,
-            "mean response {got:.2} ms, M/M/1 says {want:.2} ms"
-        );
+        assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
     }
 }

@@ -21,11 +21,7 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
     source: "Gnutella 0.4 protocol specification",
     summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
     extra_columns: &["duplicate_queries"],
-    params: &[(
-        "ttl",
-        "7",
-        "hops a Query may travel (Gnutella's default is 7)",
-    )],
+    params: &[("ttl", "7", "hops a Query may travel (Gnutella's default is 7)")],
 };
 
 /// `[protocol]` with `name = "flooding"`.
@@ -51,10 +47,7 @@ impl Params {
         if !(1..=255).contains(&self.ttl) {
             return Err(ParamError::new(
                 "ttl",
-                format!(
-                    "ttl {} is out of range; expected 1 ≤ ttl ≤ 255 (Gnutella carries it in one byte)",
-                    self.ttl
-                ),
+                format!("ttl {} is out of range; expected 1 ≤ ttl ≤ 255 (Gnutella carries it in one byte)", self.ttl),
             ));
         }
         Ok(())
@@ -70,7 +63,10 @@ pub enum Msg {
         hops: u8,
     },
     /// `hops`: how far the responder is from the origin.
-    Hit { q: QueryId, hops: u8 },
+    Hit {
+        q: QueryId,
+        hops: u8,
+    },
 }
 
 impl Message for Msg {
@@ -107,12 +103,7 @@ fn key(q: QueryId, v: NodeId) -> u64 {
 
 impl Flooding {
     pub fn new(params: &Params, _world: &World) -> Flooding {
-        Flooding {
-            ttl: params.ttl.min(255) as u8,
-            reverse: FxHashMap::default(),
-            touched: Vec::new(),
-            duplicates: 0,
-        }
+        Flooding { ttl: params.ttl.min(255) as u8, reverse: FxHashMap::default(), touched: Vec::new(), duplicates: 0 }
     }
 
     fn remember(&mut self, q: QueryId, v: NodeId, parent: NodeId) {
@@ -134,16 +125,7 @@ impl Protocol for Flooding {
         let ttl = self.ttl;
         for i in 0..ctx.neighbours(origin).len() {
             let to = ctx.neighbours(origin)[i];
-            ctx.send(
-                origin,
-                to,
-                Msg::Query {
-                    q,
-                    want,
-                    ttl,
-                    hops: 0,
-                },
-            );
+            ctx.send(origin, to, Msg::Query { q, want, ttl, hops: 0 });
         }
         // One timeout later no answer counts; one more latency-free margin is not needed
         // because answers after the timeout are ignored by the recorder anyway.
@@ -207,13 +189,7 @@ mod tests {
         let cases = [
             (TopologySpec::RandomRegular { degree: 4 }, 2000),
             (TopologySpec::BarabasiAlbert { m: 2 }, 1500),
-            (
-                TopologySpec::WattsStrogatz {
-                    degree: 6,
-                    rewire: 0.2,
-                },
-                1000,
-            ),
+            (TopologySpec::WattsStrogatz { degree: 6, rewire: 0.2 }, 1000),
             (TopologySpec::ErdosRenyi { mean_degree: 12.0 }, 1000),
         ];
         for (topology, n) in cases {
@@ -244,17 +220,12 @@ mod tests {
         };
         let spec = WorkloadSpec {
             rate: Rate(0.0),
-            script: vec![ScriptedQuery {
-                at: SimTime::ZERO,
-                origin: 0,
-                rtype: 0,
-            }],
+            script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
             ..Default::default()
         };
         for (ttl, found) in [(4, false), (5, true)] {
             let workload = Workload::new(&spec, 20, 1, config.duration, 1);
-            let out =
-                crate::protocols::ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
+            let out = crate::protocols::ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
             let q = &out.recorder.queries[0];
             assert_eq!(q.succeeded(), found, "ttl {ttl}");
             if found {

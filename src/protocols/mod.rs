@@ -41,10 +41,7 @@ pub struct ParamError {
 
 impl ParamError {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ParamError {
-            key: key.into(),
-            message: message.into(),
-        }
+        ParamError { key: key.into(), message: message.into() }
     }
 }
 
@@ -53,48 +50,30 @@ fn params<T: DeserializeOwned>(table: &toml::Table) -> Result<T, ParamError> {
     rest.remove("name");
     serde_path_to_error::deserialize(toml::Value::Table(rest)).map_err(|e| {
         let path = e.path().to_string();
-        ParamError::new(
-            if path == "." { String::new() } else { path },
-            e.inner().to_string(),
-        )
+        ParamError::new(if path == "." { String::new() } else { path }, e.inner().to_string())
     })
 }
 
 impl ProtocolSpec {
     /// Reads `[protocol]`: `name` picks the protocol, the other keys are its parameters.
     pub fn from_table(table: &toml::Table) -> Result<ProtocolSpec, ParamError> {
-        let names = || {
-            PROTOCOLS
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = || PROTOCOLS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
         let name = match table.get("name") {
             Some(toml::Value::String(s)) => s.as_str(),
             Some(other) => {
                 return Err(ParamError::new(
                     "name",
-                    format!(
-                        "expected a protocol name (one of {}), found {other}",
-                        names()
-                    ),
+                    format!("expected a protocol name (one of {}), found {other}", names()),
                 ));
             }
             None => {
-                return Err(ParamError::new(
-                    "name",
-                    format!("missing; expected one of {}", names()),
-                ));
+                return Err(ParamError::new("name", format!("missing; expected one of {}", names())));
             }
         };
         match name {
             "central" => Ok(ProtocolSpec::Central(params(table)?)),
             "flooding" => Ok(ProtocolSpec::Flooding(params(table)?)),
-            _ => Err(ParamError::new(
-                "name",
-                format!("unknown protocol \"{name}\"; expected one of {}", names()),
-            )),
+            _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
 
@@ -111,11 +90,7 @@ impl ProtocolSpec {
             ProtocolSpec::Central(_) => (<central::Msg as Message>::KINDS, &central::INFO),
             ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
         };
-        kinds
-            .iter()
-            .map(|k| format!("messages_{k}"))
-            .chain(info.extra_columns.iter().map(|c| c.to_string()))
-            .collect()
+        kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
 
     /// Checks the parameters against the network size.
@@ -129,21 +104,12 @@ impl ProtocolSpec {
     /// Runs one simulation of this protocol.
     pub fn run(&self, world: &World, workload: Workload, config: &SimConfig) -> RunOutput {
         match self {
-            ProtocolSpec::Central(p) => {
-                simulate(world, central::Central::new(p, world), workload, config)
-            }
-            ProtocolSpec::Flooding(p) => {
-                simulate(world, flooding::Flooding::new(p, world), workload, config)
-            }
+            ProtocolSpec::Central(p) => simulate(world, central::Central::new(p, world), workload, config),
+            ProtocolSpec::Flooding(p) => simulate(world, flooding::Flooding::new(p, world), workload, config),
         }
     }
 }
 
-fn simulate<P: Protocol>(
-    world: &World,
-    protocol: P,
-    workload: Workload,
-    config: &SimConfig,
-) -> RunOutput {
+fn simulate<P: Protocol>(world: &World, protocol: P, workload: Workload, config: &SimConfig) -> RunOutput {
     Simulation::new(world, protocol, workload, config).run()
 }

@@ -28,12 +28,7 @@ fn register_font() {
 pub fn numeric(text: &str) -> Option<f64> {
     text.parse::<f64>()
         .ok()
-        .or_else(|| {
-            parse_rate(text)
-                .ok()
-                .filter(|_| text.contains('/'))
-                .map(|r| r.per_second())
-        })
+        .or_else(|| parse_rate(text).ok().filter(|_| text.contains('/')).map(|r| r.per_second()))
         .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
 }
 
@@ -47,14 +42,8 @@ pub fn label(name: &str) -> String {
         ("maintenance_messages", "maintenance messages"),
         ("first_hit_latency_mean_ms", "first-hit latency, mean (ms)"),
         ("first_hit_latency_p50_ms", "first-hit latency, median (ms)"),
-        (
-            "first_hit_latency_p95_ms",
-            "first-hit latency, 95th percentile (ms)",
-        ),
-        (
-            "first_hit_latency_p99_ms",
-            "first-hit latency, 99th percentile (ms)",
-        ),
+        ("first_hit_latency_p95_ms", "first-hit latency, 95th percentile (ms)"),
+        ("first_hit_latency_p99_ms", "first-hit latency, 99th percentile (ms)"),
         ("hops_to_first_hit_mean", "hops to first hit (mean)"),
         ("max_node_load", "busiest node's load (messages/s)"),
         ("load_gini", "load Gini coefficient"),
@@ -66,10 +55,7 @@ pub fn label(name: &str) -> String {
         ("network.loss", "message loss probability"),
         ("resources.replicas", "replicas per resource type"),
     ];
-    known
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
+    known.iter().find(|(k, _)| *k == name).map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
 }
 
 struct Series {
@@ -82,25 +68,14 @@ struct Series {
 pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
     register_font();
     let summary = dir.join("summary.csv");
-    let mut reader = csv::Reader::from_path(&summary)
-        .with_context(|| format!("reading {}", summary.display()))?;
+    let mut reader = csv::Reader::from_path(&summary).with_context(|| format!("reading {}", summary.display()))?;
     let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
-    let rows: Vec<Vec<String>> = reader
-        .records()
-        .map(|r| r.map(|r| r.iter().map(String::from).collect()))
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<Vec<String>> =
+        reader.records().map(|r| r.map(|r| r.iter().map(String::from).collect())).collect::<Result<_, _>>()?;
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| anyhow!("{} has no column {name}", summary.display()))
+        header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no column {name}", summary.display()))
     };
-    let (metric, mean, lo, hi) = (
-        col("metric")?,
-        col("mean")?,
-        col("ci95_low")?,
-        col("ci95_high")?,
-    );
+    let (metric, mean, lo, hi) = (col("metric")?, col("mean")?, col("ci95_low")?, col("ci95_high")?);
     let params: Vec<usize> = (2..metric).collect();
     fs_create(&dir.join("plots"))?;
     let mut written = Vec::new();
@@ -116,11 +91,7 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
             .copied()
             .filter(|&c| c != x && Some(c) != series_col)
             .filter(|&c| {
-                let mut seen: Vec<&str> = selected
-                    .iter()
-                    .map(|r| r[c].as_str())
-                    .filter(|v| !v.is_empty())
-                    .collect();
+                let mut seen: Vec<&str> = selected.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty()).collect();
                 seen.sort_unstable();
                 seen.dedup();
                 seen.len() > 1
@@ -128,12 +99,7 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
             .collect();
         for row in selected {
             let Some(xv) = numeric(&row[x]) else {
-                bail!(
-                    "plot of {} against {}: x value {:?} is not a number",
-                    spec.y,
-                    spec.x,
-                    row[x]
-                )
+                bail!("plot of {} against {}: x value {:?} is not a number", spec.y, spec.x, row[x])
             };
             let Ok(m) = row[mean].parse::<f64>() else {
                 continue;
@@ -142,55 +108,30 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
             let h = row[hi].parse::<f64>().unwrap_or(m);
             // One line per combination of the other parameters, the series key first.
             let mut key: Vec<String> = series_col.map(|c| row[c].clone()).into_iter().collect();
-            key.extend(
-                varying
-                    .iter()
-                    .filter(|&&c| !row[c].is_empty())
-                    .map(|&c| format!("{}={}", header[c], row[c])),
-            );
+            key.extend(varying.iter().filter(|&&c| !row[c].is_empty()).map(|&c| format!("{}={}", header[c], row[c])));
             if !groups.contains_key(&key) {
                 order.push(key.clone());
             }
-            let label = key
-                .iter()
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            groups
-                .entry(key)
-                .or_insert_with(|| Series {
-                    label,
-                    points: Vec::new(),
-                })
-                .points
-                .push((xv, m, l, h));
+            let label = key.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(", ");
+            groups.entry(key).or_insert_with(|| Series { label, points: Vec::new() }).points.push((xv, m, l, h));
         }
-        let mut series: Vec<Series> = order
-            .into_iter()
-            .filter_map(|k| groups.remove(&k))
-            .collect();
+        let mut series: Vec<Series> = order.into_iter().filter_map(|k| groups.remove(&k)).collect();
         for s in &mut series {
             s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
         let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
-        let title = spec
-            .title
-            .clone()
-            .unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
+        let title = spec.title.clone().unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
         let svg = dir.join("plots").join(format!("{stem}.svg"));
         let png = dir.join("plots").join(format!("{stem}.png"));
         {
             let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
             chart(&root, spec, &title, &series)?;
-            root.present()
-                .map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+            root.present().map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
         }
         {
             let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
             chart(&root, spec, &title, &series)?;
-            root.present()
-                .map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+            root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
         }
         written.push(svg);
         written.push(png);
@@ -205,9 +146,7 @@ fn fs_create(p: &Path) -> Result<()> {
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = values
         .filter(|v| v.is_finite() && (!log || *v > 0.0))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return if log { (1.0, 10.0) } else { (0.0, 1.0) };
     }
@@ -219,10 +158,7 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         hi += 0.5_f64.max(hi.abs() * 0.1);
     }
     let pad = (hi - lo) * 0.06;
-    (
-        (lo - pad).min(if lo >= 0.0 { 0.0 } else { lo - pad }),
-        hi + pad,
-    )
+    ((lo - pad).min(if lo >= 0.0 { 0.0 } else { lo - pad }), hi + pad)
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -251,22 +187,10 @@ where
     let scale = w as f64 / 800.0;
     let px = |v: f64| (v * scale) as u32;
     let font = |size: f64| ("sans-serif", size * scale).into_font();
-    let (x0, x1) = range(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
-        spec.logx,
-    );
-    let (y0, y1) = range(
-        series
-            .iter()
-            .flat_map(|s| s.points.iter().flat_map(|p| [p.2, p.3, p.1])),
-        spec.logy,
-    );
+    let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), spec.logx);
+    let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.2, p.3, p.1])), spec.logy);
     let mut builder = ChartBuilder::on(root);
-    builder
-        .caption(title, font(20.0))
-        .margin(px(16.0))
-        .x_label_area_size(px(48.0))
-        .y_label_area_size(px(72.0));
+    builder.caption(title, font(20.0)).margin(px(16.0)).x_label_area_size(px(48.0)).y_label_area_size(px(72.0));
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -285,18 +209,10 @@ where
                 chart
                     .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
                     .map_err(err)?
-                    .label(if s.label.is_empty() {
-                        spec.y.clone()
-                    } else {
-                        s.label.clone()
-                    })
+                    .label(if s.label.is_empty() { spec.y.clone() } else { s.label.clone() })
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
                 chart
-                    .draw_series(
-                        s.points
-                            .iter()
-                            .map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())),
-                    )
+                    .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())))
                     .map_err(err)?;
                 chart
                     .draw_series(s.points.iter().map(|p| {
@@ -323,21 +239,9 @@ where
     }
     match (spec.logx, spec.logy) {
         (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
-        (true, false) => draw!(
-            builder
-                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
-                .map_err(err)?
-        ),
-        (false, true) => draw!(
-            builder
-                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-                .map_err(err)?
-        ),
-        (true, true) => draw!(
-            builder
-                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-                .map_err(err)?
-        ),
+        (true, false) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(err)?),
+        (false, true) => draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(err)?),
+        (true, true) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(err)?),
     }
     Ok(())
 }

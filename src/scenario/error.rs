@@ -15,12 +15,7 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(message: impl Into<String>) -> Self {
-        InputError {
-            file: None,
-            key: None,
-            line: None,
-            message: message.into(),
-        }
+        InputError { file: None, key: None, line: None, message: message.into() }
     }
     pub fn file(mut self, file: impl Into<String>) -> Self {
         self.file = Some(file.into());

@@ -47,11 +47,7 @@ pub fn split_path(path: &str) -> Vec<Seg> {
 
 /// 1-based line of byte offset `at`.
 pub fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// The line where the deepest existing prefix of `path` is written, if any.
@@ -62,10 +58,9 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<usize> {
     let mut found: Option<usize> = None;
     for seg in path {
         let next = match (seg, table, value) {
-            (Seg::Key(k), Some(t), _) => t
-                .iter()
-                .find(|(key, _)| key.get_ref() == k)
-                .map(|(key, v)| (key.span().start, v)),
+            (Seg::Key(k), Some(t), _) => {
+                t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| (key.span().start, v))
+            }
             (Seg::Index(i), _, Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span().start, v)),
             _ => None,
         };
@@ -91,10 +86,7 @@ mod tests {
         assert_eq!(locate(text, &split_path("network.topology.kind")), Some(4));
         assert_eq!(locate(text, &split_path("network.missing")), Some(2));
         assert_eq!(locate(text, &split_path("plot[1].y")), Some(9));
-        assert_eq!(
-            locate(text, &split_path("sweep.\"workload.rate\"")),
-            Some(11)
-        );
+        assert_eq!(locate(text, &split_path("sweep.\"workload.rate\"")), Some(11));
         assert_eq!(locate(text, &split_path("nothing")), None);
     }
 }

@@ -208,11 +208,9 @@ pub fn plan_from_str(
         None => toml::Table::new(),
         Some(toml::Value::Table(t)) => t,
         Some(_) => {
-            return Err(err(InputError::new(
-                "expected a table of key path = [values]",
-            )
-            .key("sweep")
-            .line(locate(text, &split_path("sweep")))));
+            return Err(err(InputError::new("expected a table of key path = [values]")
+                .key("sweep")
+                .line(locate(text, &split_path("sweep")))));
         }
     };
     let mut axes = Vec::new();
@@ -224,16 +222,18 @@ pub fn plan_from_str(
                 if split_path(&key).iter().any(|s| matches!(s, Seg::Index(_)))
                     || matches!(key.as_str(), "sweep" | "name" | "replicates" | "seed")
                 {
-                    return Err(err(InputError::new(format!("`{key}` cannot be swept; sweep a scenario key such as \"network.nodes\" or \"protocol\"")).key(k).line(at())));
+                    return Err(err(InputError::new(format!(
+                        "`{key}` cannot be swept; sweep a scenario key such as \"network.nodes\" or \"protocol\""
+                    ))
+                    .key(k)
+                    .line(at())));
                 }
                 axes.push((key, v));
             }
             _ => {
-                return Err(err(InputError::new(
-                    "expected a non-empty list of values, e.g. [\"5/s\", \"20/s\"]",
-                )
-                .key(k)
-                .line(at())));
+                return Err(err(InputError::new("expected a non-empty list of values, e.g. [\"5/s\", \"20/s\"]")
+                    .key(k)
+                    .line(at())));
             }
         }
     }
@@ -242,10 +242,9 @@ pub fn plan_from_str(
     let mut points = Vec::new();
     let count: usize = axes.iter().map(|(_, v)| v.len()).product();
     if count > 1_000_000 {
-        return Err(err(InputError::new(format!(
-            "the sweep expands to {count} points; expected at most 1,000,000"
-        ))
-        .key("sweep")));
+        return Err(err(
+            InputError::new(format!("the sweep expands to {count} points; expected at most 1,000,000")).key("sweep")
+        ));
     }
     for index in 0..count {
         let mut table = root.clone();
@@ -278,15 +277,8 @@ pub fn plan_from_str(
             }
             e
         })?;
-        let params = columns
-            .iter()
-            .map(|c| (c.clone(), column_value(&table, c)))
-            .collect();
-        points.push(Point {
-            index,
-            params,
-            scenario,
-        });
+        let params = columns.iter().map(|c| (c.clone(), column_value(&table, c))).collect();
+        points.push(Point { index, params, scenario });
     }
     let first = &points[0].scenario;
     let mut metrics: Vec<String> = CORE_METRICS.iter().map(|s| s.to_string()).collect();
@@ -319,43 +311,24 @@ pub fn plan_from_str(
 type SweepNote<'a> = &'a dyn Fn(&str) -> Option<(String, toml::Value)>;
 
 /// Deserializes a table, turning serde's error into one with key path and line.
-fn deserialize(
-    table: &toml::Table,
-    text: &str,
-    file: &str,
-    note: Option<SweepNote>,
-) -> Result<Raw, InputError> {
+fn deserialize(table: &toml::Table, text: &str, file: &str, note: Option<SweepNote>) -> Result<Raw, InputError> {
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
         let mut path = e.path().to_string();
         // The toml error repeats the path on a line of its own ("in `network`").
         let full = e.inner().to_string();
-        let message = full
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("")
-            .to_string();
+        let message = full.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
         // Some serde errors name an unknown key only in the message; point at the key itself.
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let field = rest.split('`').next().unwrap_or("");
             if !path.ends_with(field) {
-                path = if path == "." {
-                    field.to_string()
-                } else {
-                    format!("{path}.{field}")
-                };
+                path = if path == "." { field.to_string() } else { format!("{path}.{field}") };
             }
         }
         if path == "." {
             path.clear();
         }
-        let message = message
-            .replace("unknown field", "unknown key")
-            .replace("missing field", "missing key");
-        let mut out = InputError::new(message)
-            .file(file)
-            .key(&path)
-            .line(locate(text, &split_path(&path)));
+        let message = message.replace("unknown field", "unknown key").replace("missing field", "missing key");
+        let mut out = InputError::new(message).file(file).key(&path).line(locate(text, &split_path(&path)));
         if let Some((k, v)) = note.and_then(|n| n(&path)) {
             out.message = format!("{} (with sweep value {k} = {v})", out.message);
             out.line = locate(text, &[Seg::Key("sweep".into()), Seg::Key(k)]);
@@ -374,10 +347,7 @@ fn bad(key: &str, message: impl Into<String>) -> Invalid {
 fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     if raw.name.is_empty()
         || raw.name.len() > 100
-        || !raw
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         || raw.name.starts_with('.')
     {
         return Err(bad(
@@ -394,20 +364,11 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     if raw.warmup >= raw.duration {
         return Err(bad(
             "warmup",
-            format!(
-                "warmup {} is not shorter than duration {}; expected warmup < duration",
-                raw.warmup, raw.duration
-            ),
+            format!("warmup {} is not shorter than duration {}; expected warmup < duration", raw.warmup, raw.duration),
         ));
     }
     if !(1..=100_000).contains(&raw.replicates) {
-        return Err(bad(
-            "replicates",
-            format!(
-                "{} is out of range; expected 1 ≤ replicates ≤ 100000",
-                raw.replicates
-            ),
-        ));
+        return Err(bad("replicates", format!("{} is out of range; expected 1 ≤ replicates ≤ 100000", raw.replicates)));
     }
     let end = raw.duration.saturating_add(raw.workload.timeout);
     if raw.sample_every == SimTime::ZERO || end.0 / raw.sample_every.0 > 1_000_000 {
@@ -421,36 +382,18 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     }
     let net = &raw.network;
     if !(0.0..1.0).contains(&net.loss) {
-        return Err(bad(
-            "network.loss",
-            format!(
-                "{} is out of range; expected a probability 0 ≤ loss < 1",
-                net.loss
-            ),
-        ));
+        return Err(bad("network.loss", format!("{} is out of range; expected a probability 0 ≤ loss < 1", net.loss)));
     }
     if let ServiceTime::Exponential { mean: SimTime(0) } = net.service_time {
-        return Err(bad(
-            "network.service_time.mean",
-            "expected a mean above zero",
-        ));
+        return Err(bad("network.service_time.mean", "expected a mean above zero"));
     }
     if let LatencySpec::Uniform { min, max } = net.latency
         && min > max
     {
-        return Err(bad(
-            "network.latency.max",
-            format!("max {max} is below min {min}; expected min ≤ max"),
-        ));
+        return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
     }
     let nodes = match (&net.topology, net.nodes) {
-        (
-            TopologySpec::Edges {
-                path,
-                largest_component,
-            },
-            _,
-        ) => {
+        (TopologySpec::Edges { path, largest_component }, _) => {
             let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
                 .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
             if let Some(n) = net.nodes.filter(|&n| n as usize != overlay.nodes()) {
@@ -472,18 +415,12 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
             ));
         }
         (_, Some(n)) if n > 100_000_000 => {
-            return Err(bad(
-                "network.nodes",
-                format!("{n} is out of range; expected at most 100,000,000"),
-            ));
+            return Err(bad("network.nodes", format!("{n} is out of range; expected at most 100,000,000")));
         }
         (spec, Some(n)) => {
             topology::check(spec, n as usize).map_err(|e| {
-                let key = if e.key == "nodes" {
-                    "network.nodes".to_string()
-                } else {
-                    format!("network.topology.{}", e.key)
-                };
+                let key =
+                    if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
                 bad(&key, e.message)
             })?;
             n as usize
@@ -491,28 +428,16 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     };
     let res = &raw.resources;
     if res.types == 0 || res.types > 10_000_000 {
-        return Err(bad(
-            "resources.types",
-            format!(
-                "{} is out of range; expected 1 ≤ types ≤ 10,000,000",
-                res.types
-            ),
-        ));
+        return Err(bad("resources.types", format!("{} is out of range; expected 1 ≤ types ≤ 10,000,000", res.types)));
     }
     if res.replicas as usize > nodes {
         return Err(bad(
             "resources.replicas",
-            format!(
-                "{} copies cannot sit on distinct nodes of {nodes}; expected replicas ≤ nodes",
-                res.replicas
-            ),
+            format!("{} copies cannot sit on distinct nodes of {nodes}; expected replicas ≤ nodes", res.replicas),
         ));
     }
     if (res.types as u64) * (res.replicas as u64) > 1_000_000_000 {
-        return Err(bad(
-            "resources.replicas",
-            "types × replicas exceeds 10^9 resource copies; expected fewer",
-        ));
+        return Err(bad("resources.replicas", "types × replicas exceeds 10^9 resource copies; expected fewer"));
     }
     let wl = &raw.workload;
     if wl.timeout == SimTime::ZERO {
@@ -522,45 +447,31 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     if expected_queries > 2e9 {
         return Err(bad(
             "workload.rate",
-            format!(
-                "rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"
-            ),
+            format!("rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"),
         ));
     }
     for (i, q) in wl.script.iter().enumerate() {
         if q.origin as usize >= nodes {
             return Err(bad(
                 &format!("workload.script[{i}].origin"),
-                format!(
-                    "node {} does not exist; expected 0 ≤ origin < {nodes}",
-                    q.origin
-                ),
+                format!("node {} does not exist; expected 0 ≤ origin < {nodes}", q.origin),
             ));
         }
         if q.rtype >= res.types {
             return Err(bad(
                 &format!("workload.script[{i}].type"),
-                format!(
-                    "type {} does not exist; expected 0 ≤ type < resources.types = {}",
-                    q.rtype, res.types
-                ),
+                format!("type {} does not exist; expected 0 ≤ type < resources.types = {}", q.rtype, res.types),
             ));
         }
         if q.at >= raw.duration {
             return Err(bad(
                 &format!("workload.script[{i}].at"),
-                format!(
-                    "{} is not before duration {}; expected at < duration",
-                    q.at, raw.duration
-                ),
+                format!("{} is not before duration {}; expected at < duration", q.at, raw.duration),
             ));
         }
     }
-    let protocol = ProtocolSpec::from_table(&raw.protocol)
-        .map_err(|e| bad(&join("protocol", &e.key), e.message))?;
-    protocol
-        .validate(nodes)
-        .map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    protocol.validate(nodes).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     Ok(Scenario {
         name: raw.name,
         description: raw.description,
@@ -579,40 +490,30 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if key.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
+    if key.is_empty() { prefix.to_string() } else { format!("{prefix}.{key}") }
 }
 
 /// Applies `key.path=value`; the value is TOML (`5000`, `"5/s"`, `{ name = "central" }`),
 /// and a bare word that is not TOML is taken as a string (`workload.rate=20/s`).
 pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
     let Some((key, value)) = set.split_once('=') else {
-        return Err(InputError::new(
-            "expected key.path=value, e.g. network.nodes=5000",
-        ));
+        return Err(InputError::new("expected key.path=value, e.g. network.nodes=5000"));
     };
     let key = key.trim();
     if key.is_empty() {
-        return Err(InputError::new(
-            "the key path before '=' is empty; expected key.path=value",
-        ));
+        return Err(InputError::new("the key path before '=' is empty; expected key.path=value"));
     }
     let value = value.trim();
-    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"));
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}")).ok().and_then(|mut t| t.remove("v"));
     let value = match parsed {
         Some(v) => v,
-        None if !value.is_empty() && !value.contains(['{', '[', '"', '\'']) => {
-            toml::Value::String(value.to_string())
+        None if !value.is_empty() && !value.contains(['{', '[', '"', '\'']) => toml::Value::String(value.to_string()),
+        None => {
+            return Err(InputError::new(format!(
+                "`{value}` is not a TOML value; expected e.g. 5000, \"5/s\" or {{ name = \"central\" }}"
+            ))
+            .key(key));
         }
-        None => return Err(InputError::new(format!(
-            "`{value}` is not a TOML value; expected e.g. 5000, \"5/s\" or {{ name = \"central\" }}"
-        ))
-        .key(key)),
     };
     set_path(root, &split_path(key), value).map_err(|m| InputError::new(m).key(key))
 }
@@ -627,16 +528,11 @@ fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<
         let Seg::Key(k) = seg else {
             return Err("list indices cannot be set; set the whole list".into());
         };
-        let entry = table
-            .entry(k.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         table = match entry {
             toml::Value::Table(t) => t,
             other => {
-                return Err(format!(
-                    "`{k}` holds {}, not a table, so it has no keys below it",
-                    other.type_str()
-                ));
+                return Err(format!("`{k}` holds {}, not a table, so it has no keys below it", other.type_str()));
             }
         };
     }
@@ -686,10 +582,7 @@ fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
     for (i, p) in plan.plots.iter().enumerate() {
         let key = |k: &str| format!("plot[{i}].{k}");
         let fail = |k: &str, m: String| {
-            InputError::new(m)
-                .file(&plan.file)
-                .key(key(k))
-                .line(locate(text, &split_path(&key(k))))
+            InputError::new(m).file(&plan.file).key(key(k)).line(locate(text, &split_path(&key(k))))
         };
         let cols = if plan.columns.is_empty() {
             "none: the scenario has no [sweep]".to_string()
@@ -697,30 +590,17 @@ fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
             plan.columns.join(", ")
         };
         if !plan.columns.contains(&p.x) {
-            return Err(fail(
-                "x",
-                format!(
-                    "\"{}\" is not a swept parameter; expected one of {cols}",
-                    p.x
-                ),
-            ));
+            return Err(fail("x", format!("\"{}\" is not a swept parameter; expected one of {cols}", p.x)));
         }
         if let Some(s) = &p.series
             && !plan.columns.contains(s)
         {
-            return Err(fail(
-                "series",
-                format!("\"{s}\" is not a swept parameter; expected one of {cols}"),
-            ));
+            return Err(fail("series", format!("\"{s}\" is not a swept parameter; expected one of {cols}")));
         }
         if !plan.metrics.contains(&p.y) {
             return Err(fail(
                 "y",
-                format!(
-                    "\"{}\" is not a metric of this scenario; expected one of {}",
-                    p.y,
-                    plan.metrics.join(", ")
-                ),
+                format!("\"{}\" is not a metric of this scenario; expected one of {}", p.y, plan.metrics.join(", ")),
             ));
         }
     }

@@ -38,12 +38,7 @@ fn default_timeout() -> SimTime {
 
 impl Default for WorkloadSpec {
     fn default() -> Self {
-        WorkloadSpec {
-            rate: default_rate(),
-            popularity: Skew::Uniform,
-            timeout: default_timeout(),
-            script: Vec::new(),
-        }
+        WorkloadSpec { rate: default_rate(), popularity: Skew::Uniform, timeout: default_timeout(), script: Vec::new() }
     }
 }
 
@@ -73,13 +68,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(
-        spec: &WorkloadSpec,
-        nodes: usize,
-        types: u32,
-        duration: SimTime,
-        seed: u64,
-    ) -> Workload {
+    pub fn new(spec: &WorkloadSpec, nodes: usize, types: u32, duration: SimTime, seed: u64) -> Workload {
         let mut script = spec.script.clone();
         script.sort_by_key(|q| q.at);
         let mut w = Workload {
@@ -107,11 +96,7 @@ impl Workload {
 
     /// The first arrival of each chain (Poisson and script).
     pub fn initial(&self) -> Vec<(SimTime, u32)> {
-        let mut out: Vec<(SimTime, u32)> = self
-            .first_poisson
-            .map(|t| (t, POISSON))
-            .into_iter()
-            .collect();
+        let mut out: Vec<(SimTime, u32)> = self.first_poisson.map(|t| (t, POISSON)).into_iter().collect();
         if let Some(q) = self.script.first() {
             out.push((q.at, 0));
         }
@@ -147,10 +132,7 @@ mod tests {
 
     #[test]
     fn poisson_arrivals_have_the_configured_rate() {
-        let spec = WorkloadSpec {
-            rate: Rate(50.0),
-            ..WorkloadSpec::default()
-        };
+        let spec = WorkloadSpec { rate: Rate(50.0), ..WorkloadSpec::default() };
         let duration = SimTime::from_secs(200);
         let mut w = Workload::new(&spec, 100, 10, duration, 9);
         let (mut t, idx) = w.initial()[0];
@@ -169,26 +151,15 @@ mod tests {
         let spec = WorkloadSpec {
             rate: Rate(0.0),
             script: vec![
-                ScriptedQuery {
-                    at: SimTime::from_secs(2),
-                    origin: 3,
-                    rtype: 1,
-                },
-                ScriptedQuery {
-                    at: SimTime::from_secs(1),
-                    origin: 5,
-                    rtype: 2,
-                },
+                ScriptedQuery { at: SimTime::from_secs(2), origin: 3, rtype: 1 },
+                ScriptedQuery { at: SimTime::from_secs(1), origin: 5, rtype: 2 },
             ],
             ..WorkloadSpec::default()
         };
         let mut w = Workload::new(&spec, 10, 10, SimTime::from_secs(10), 1);
         assert_eq!(w.initial(), vec![(SimTime::from_secs(1), 0)]);
         assert_eq!(w.draw(0), (NodeId(5), ResourceType(2)));
-        assert_eq!(
-            w.next_arrival(SimTime::from_secs(1), 0),
-            Some((SimTime::from_secs(2), 1))
-        );
+        assert_eq!(w.next_arrival(SimTime::from_secs(1), 0), Some((SimTime::from_secs(2), 1)));
         assert_eq!(w.next_arrival(SimTime::from_secs(2), 1), None);
     }
 }

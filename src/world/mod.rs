@@ -32,21 +32,11 @@ impl World {
         base: &Path,
         seed: u64,
     ) -> Result<World, TopologyError> {
-        let overlay = topology::build(
-            topology,
-            nodes,
-            allow_disconnected,
-            base,
-            &mut stream(seed, Stream::Topology),
-        )?;
+        let overlay = topology::build(topology, nodes, allow_disconnected, base, &mut stream(seed, Stream::Topology))?;
         let n = overlay.nodes();
         let underlay = Underlay::new(latency, n, &mut stream(seed, Stream::Placement));
         let resources = Resources::place(resources, n, &mut stream(seed, Stream::Resources));
-        Ok(World {
-            overlay,
-            underlay,
-            resources,
-        })
+        Ok(World { overlay, underlay, resources })
     }
 
     pub fn nodes(&self) -> usize {

@@ -38,11 +38,7 @@ fn default_replicas() -> u32 {
 
 impl Default for ResourcesSpec {
     fn default() -> Self {
-        ResourcesSpec {
-            types: default_types(),
-            replicas: default_replicas(),
-            placement: Skew::Uniform,
-        }
+        ResourcesSpec { types: default_types(), replicas: default_replicas(), placement: Skew::Uniform }
     }
 }
 
@@ -68,22 +64,16 @@ impl<'de> Deserialize<'de> for Skew {
                     Some(toml::Value::Float(f)) => *f,
                     Some(toml::Value::Integer(i)) => *i as f64,
                     _ => {
-                        return Err(D::Error::custom(format!(
-                            "expected {SKEW_EXPECTED}, found {v}"
-                        )));
+                        return Err(D::Error::custom(format!("expected {SKEW_EXPECTED}, found {v}")));
                     }
                 };
                 if s.is_finite() && s >= 0.0 {
                     Ok(Skew::Zipf(s))
                 } else {
-                    Err(D::Error::custom(format!(
-                        "zipf exponent {s} is out of range; expected a number ≥ 0"
-                    )))
+                    Err(D::Error::custom(format!("zipf exponent {s} is out of range; expected a number ≥ 0")))
                 }
             }
-            _ => Err(D::Error::custom(format!(
-                "expected {SKEW_EXPECTED}, found {v}"
-            ))),
+            _ => Err(D::Error::custom(format!("expected {SKEW_EXPECTED}, found {v}"))),
         }
     }
 }
@@ -125,10 +115,7 @@ impl Resources {
         let mut chosen = vec![false; nodes];
         for _ in 0..spec.types {
             let mut holders: Vec<u32> = match spec.placement {
-                Skew::Uniform => index::sample(rng, nodes, replicas)
-                    .into_iter()
-                    .map(|i| i as u32)
-                    .collect(),
+                Skew::Uniform => index::sample(rng, nodes, replicas).into_iter().map(|i| i as u32).collect(),
                 Skew::Zipf(_) => {
                     let mut picked = Vec::with_capacity(replicas);
                     let mut attempts = 0;
@@ -186,13 +173,7 @@ impl Resources {
                 fill[v as usize] += 1;
             }
         }
-        Resources {
-            types: by_type.len() as u32,
-            node_offsets,
-            node_types,
-            type_offsets,
-            type_nodes,
-        }
+        Resources { types: by_type.len() as u32, node_offsets, node_types, type_offsets, type_nodes }
     }
 
     pub fn types(&self) -> u32 {
@@ -202,8 +183,7 @@ impl Resources {
     /// The types `v` holds, ascending.
     #[inline]
     pub fn of_node(&self, v: NodeId) -> &[ResourceType] {
-        &self.node_types
-            [self.node_offsets[v.index()] as usize..self.node_offsets[v.index() + 1] as usize]
+        &self.node_types[self.node_offsets[v.index()] as usize..self.node_offsets[v.index() + 1] as usize]
     }
 
     #[inline]
@@ -214,8 +194,7 @@ impl Resources {
     /// The nodes holding `t`, ascending.
     #[inline]
     pub fn holders(&self, t: ResourceType) -> &[NodeId] {
-        &self.type_nodes
-            [self.type_offsets[t.0 as usize] as usize..self.type_offsets[t.0 as usize + 1] as usize]
+        &self.type_nodes[self.type_offsets[t.0 as usize] as usize..self.type_offsets[t.0 as usize + 1] as usize]
     }
 }
 
@@ -227,11 +206,7 @@ mod tests {
     #[test]
     fn every_type_gets_its_replicas_on_distinct_nodes() {
         for placement in [Skew::Uniform, Skew::Zipf(1.2), Skew::Zipf(8.0)] {
-            let spec = ResourcesSpec {
-                types: 50,
-                replicas: 7,
-                placement,
-            };
+            let spec = ResourcesSpec { types: 50, replicas: 7, placement };
             let r = Resources::place(&spec, 100, &mut stream(3, Stream::Resources));
             for t in 0..50 {
                 let h = r.holders(ResourceType(t));
@@ -246,11 +221,7 @@ mod tests {
 
     #[test]
     fn zipf_placement_concentrates_resources() {
-        let spec = ResourcesSpec {
-            types: 200,
-            replicas: 5,
-            placement: Skew::Zipf(1.0),
-        };
+        let spec = ResourcesSpec { types: 200, replicas: 5, placement: Skew::Zipf(1.0) };
         let r = Resources::place(&spec, 1000, &mut stream(3, Stream::Resources));
         let mut load: Vec<usize> = (0..1000).map(|v| r.of_node(NodeId(v)).len()).collect();
         load.sort_unstable();

@@ -41,27 +41,12 @@ fn yes() -> bool {
 
 /// The topology names `peergrid list` and error messages show.
 pub const TOPOLOGY_KINDS: [(&str, &str); 6] = [
-    (
-        "random-regular",
-        "degree: every node has exactly this many neighbours",
-    ),
-    (
-        "erdos-renyi",
-        "mean_degree: G(n,p) with p = mean_degree/(n-1)",
-    ),
-    (
-        "barabasi-albert",
-        "m: each new node attaches to m existing nodes (mean degree ≈ 2m)",
-    ),
-    (
-        "watts-strogatz",
-        "degree (even), rewire (0..1): small-world ring lattice",
-    ),
+    ("random-regular", "degree: every node has exactly this many neighbours"),
+    ("erdos-renyi", "mean_degree: G(n,p) with p = mean_degree/(n-1)"),
+    ("barabasi-albert", "m: each new node attaches to m existing nodes (mean degree ≈ 2m)"),
+    ("watts-strogatz", "degree (even), rewire (0..1): small-world ring lattice"),
     ("ring", "(none): a cycle through all nodes"),
-    (
-        "edges",
-        "path, largest_component = true: edge-list file, `a b` per line, relative to the scenario",
-    ),
+    ("edges", "path, largest_component = true: edge-list file, `a b` per line, relative to the scenario"),
 ];
 
 /// A topology that cannot be built: the offending key (below `network.topology`,
@@ -74,10 +59,7 @@ pub struct TopologyError {
 }
 
 fn err<T>(key: &'static str, message: impl Into<String>) -> Result<T, TopologyError> {
-    Err(TopologyError {
-        key,
-        message: message.into(),
-    })
+    Err(TopologyError { key, message: message.into() })
 }
 
 /// An undirected overlay in compressed-sparse-row form: neighbours of `v` are
@@ -91,11 +73,8 @@ pub struct Overlay {
 impl Overlay {
     /// Builds from undirected edges; self-loops and duplicates are dropped.
     pub fn from_edges(n: usize, edges: impl IntoIterator<Item = (u32, u32)>) -> Overlay {
-        let mut list: Vec<(u32, u32)> = edges
-            .into_iter()
-            .filter(|(a, b)| a != b)
-            .map(|(a, b)| (a.min(b), a.max(b)))
-            .collect();
+        let mut list: Vec<(u32, u32)> =
+            edges.into_iter().filter(|(a, b)| a != b).map(|(a, b)| (a.min(b), a.max(b))).collect();
         list.sort_unstable();
         list.dedup();
         let mut degree = vec![0u32; n + 1];
@@ -142,11 +121,7 @@ impl Overlay {
     }
 
     pub fn mean_degree(&self) -> f64 {
-        if self.nodes() == 0 {
-            0.0
-        } else {
-            self.targets.len() as f64 / self.nodes() as f64
-        }
+        if self.nodes() == 0 { 0.0 } else { self.targets.len() as f64 / self.nodes() as f64 }
     }
 
     /// Hop distances from `src` (u32::MAX where unreachable).
@@ -202,12 +177,7 @@ impl Overlay {
     /// Undirected edge list (a < b), for analysis with petgraph.
     pub fn edge_list(&self) -> Vec<(u32, u32)> {
         (0..self.nodes() as u32)
-            .flat_map(|a| {
-                self.neighbours(NodeId(a))
-                    .iter()
-                    .filter(move |b| b.0 > a)
-                    .map(move |b| (a, b.0))
-            })
+            .flat_map(|a| self.neighbours(NodeId(a)).iter().filter(move |b| b.0 > a).map(move |b| (a, b.0)))
             .collect()
     }
 }
@@ -225,11 +195,7 @@ pub fn build(
     base: &Path,
     rng: &mut ChaCha8Rng,
 ) -> Result<Overlay, TopologyError> {
-    if let TopologySpec::Edges {
-        path,
-        largest_component,
-    } = spec
-    {
+    if let TopologySpec::Edges { path, largest_component } = spec {
         let overlay = load_edges(&base.join(path), *largest_component)?;
         if let Some(n) = nodes
             && n as usize != overlay.nodes()
@@ -239,11 +205,7 @@ pub fn build(
                 format!(
                     "the edge file {path} has {} nodes{}, but network.nodes = {n}; remove network.nodes or set it to {}",
                     overlay.nodes(),
-                    if *largest_component {
-                        " in its largest component"
-                    } else {
-                        ""
-                    },
+                    if *largest_component { " in its largest component" } else { "" },
                     overlay.nodes()
                 ),
             );
@@ -251,10 +213,7 @@ pub fn build(
         return Ok(overlay);
     }
     let Some(n) = nodes else {
-        return err(
-            "nodes",
-            "network.nodes is required for a generated topology",
-        );
+        return err("nodes", "network.nodes is required for a generated topology");
     };
     let n = n as usize;
     check(spec, n)?;
@@ -262,48 +221,27 @@ pub fn build(
     let ok = |g: Result<UnGraph<(), ()>, _>, what: &str| match g {
         Ok(g) => Ok(Overlay::from_edges(
             n,
-            g.edge_references()
-                .map(|e| (e.source().index() as u32, e.target().index() as u32)),
+            g.edge_references().map(|e| (e.source().index() as u32, e.target().index() as u32)),
         )),
-        Err(_) => err(
-            "kind",
-            format!("the {what} generator rejected its parameters"),
-        ),
+        Err(_) => err("kind", format!("the {what} generator rejected its parameters")),
     };
     use rustworkx_core::generators as generate;
     let overlay = match *spec {
-        TopologySpec::RandomRegular { degree } => ok(
-            generate::random_regular_graph(n, degree as usize, Some(seed), || (), || ()),
-            "random-regular",
-        )?,
+        TopologySpec::RandomRegular { degree } => {
+            ok(generate::random_regular_graph(n, degree as usize, Some(seed), || (), || ()), "random-regular")?
+        }
         TopologySpec::ErdosRenyi { mean_degree } => {
-            let p = if n > 1 {
-                mean_degree / (n - 1) as f64
-            } else {
-                0.0
-            };
-            ok(
-                generate::gnp_random_graph(n, p, Some(seed), || (), || ()),
-                "erdos-renyi",
-            )?
+            let p = if n > 1 { mean_degree / (n - 1) as f64 } else { 0.0 };
+            ok(generate::gnp_random_graph(n, p, Some(seed), || (), || ()), "erdos-renyi")?
         }
-        TopologySpec::BarabasiAlbert { m } => ok(
-            generate::barabasi_albert_graph(n, m as usize, Some(seed), None, || (), || ()),
-            "barabasi-albert",
-        )?,
-        TopologySpec::WattsStrogatz { degree, rewire } => {
-            watts_strogatz(n, degree as usize, rewire, rng)
+        TopologySpec::BarabasiAlbert { m } => {
+            ok(generate::barabasi_albert_graph(n, m as usize, Some(seed), None, || (), || ()), "barabasi-albert")?
         }
-        TopologySpec::Ring {} => {
-            Overlay::from_edges(n, (0..n as u32).map(|i| (i, (i + 1) % n as u32)))
-        }
+        TopologySpec::WattsStrogatz { degree, rewire } => watts_strogatz(n, degree as usize, rewire, rng),
+        TopologySpec::Ring {} => Overlay::from_edges(n, (0..n as u32).map(|i| (i, (i + 1) % n as u32))),
         TopologySpec::Edges { .. } => unreachable!("handled above"),
     };
-    let largest = if allow_disconnected {
-        n
-    } else {
-        overlay.largest_component_size()
-    };
+    let largest = if allow_disconnected { n } else { overlay.largest_component_size() };
     if largest != n {
         let hint = match spec {
             TopologySpec::ErdosRenyi { .. } => format!(
@@ -326,19 +264,13 @@ pub fn build(
 /// Checks generator parameters against the node count without building anything.
 pub fn check(spec: &TopologySpec, n: usize) -> Result<(), TopologyError> {
     if n < 2 {
-        return err(
-            "nodes",
-            format!("{n} nodes cannot form an overlay; expected at least 2"),
-        );
+        return err("nodes", format!("{n} nodes cannot form an overlay; expected at least 2"));
     }
     match *spec {
         TopologySpec::RandomRegular { degree } => {
             let d = degree as usize;
             if d == 0 || d >= n {
-                return err(
-                    "degree",
-                    format!("degree {d} is impossible with {n} nodes; expected 1 ≤ degree < nodes"),
-                );
+                return err("degree", format!("degree {d} is impossible with {n} nodes; expected 1 ≤ degree < nodes"));
             }
             if (n * d) % 2 == 1 {
                 return err(
@@ -349,39 +281,27 @@ pub fn check(spec: &TopologySpec, n: usize) -> Result<(), TopologyError> {
                 );
             }
         }
-        TopologySpec::ErdosRenyi { mean_degree }
-            if !(mean_degree > 0.0 && mean_degree <= (n - 1) as f64) =>
-        {
+        TopologySpec::ErdosRenyi { mean_degree } if !(mean_degree > 0.0 && mean_degree <= (n - 1) as f64) => {
             return err(
                 "mean_degree",
-                format!(
-                    "mean_degree {mean_degree} is out of range; expected 0 < mean_degree ≤ nodes − 1 = {}",
-                    n - 1
-                ),
+                format!("mean_degree {mean_degree} is out of range; expected 0 < mean_degree ≤ nodes − 1 = {}", n - 1),
             );
         }
         TopologySpec::BarabasiAlbert { m } if m == 0 || m as usize >= n => {
-            return err(
-                "m",
-                format!("m = {m} is out of range; expected 1 ≤ m < nodes = {n}"),
-            );
+            return err("m", format!("m = {m} is out of range; expected 1 ≤ m < nodes = {n}"));
         }
         TopologySpec::WattsStrogatz { degree, rewire } => {
             let d = degree as usize;
             if d < 2 || d % 2 == 1 || d >= n {
                 return err(
                     "degree",
-                    format!(
-                        "degree {d} is out of range; expected an even number with 2 ≤ degree < nodes = {n}"
-                    ),
+                    format!("degree {d} is out of range; expected an even number with 2 ≤ degree < nodes = {n}"),
                 );
             }
             if !(0.0..=1.0).contains(&rewire) {
                 return err(
                     "rewire",
-                    format!(
-                        "rewire {rewire} is out of range; expected a probability between 0 and 1"
-                    ),
+                    format!("rewire {rewire} is out of range; expected a probability between 0 and 1"),
                 );
             }
         }
@@ -464,10 +384,7 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
         }
     }
     if raw.is_empty() {
-        return err(
-            "path",
-            format!("the edge file {} has no edges", path.display()),
-        );
+        return err("path", format!("the edge file {} has no edges", path.display()));
     }
     let mut ids: Vec<u64> = raw.iter().flat_map(|&(a, b)| [a, b]).collect();
     ids.sort_unstable();
@@ -483,12 +400,8 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
     for &l in &label {
         size[l as usize] += 1;
     }
-    let keep = size
-        .iter()
-        .enumerate()
-        .max_by_key(|&(i, s)| (*s, std::cmp::Reverse(i)))
-        .map(|(i, _)| i as u32)
-        .unwrap_or(0);
+    let keep =
+        size.iter().enumerate().max_by_key(|&(i, s)| (*s, std::cmp::Reverse(i))).map(|(i, _)| i as u32).unwrap_or(0);
     let mut renumber = vec![u32::MAX; label.len()];
     let mut next = 0;
     for (v, &l) in label.iter().enumerate() {
@@ -510,13 +423,7 @@ mod tests {
     use crate::engine::rng::{Stream, stream};
 
     fn make(spec: TopologySpec, n: u32) -> Result<Overlay, TopologyError> {
-        build(
-            &spec,
-            Some(n),
-            false,
-            Path::new("."),
-            &mut stream(1, Stream::Topology),
-        )
+        build(&spec, Some(n), false, Path::new("."), &mut stream(1, Stream::Topology))
     }
 
     #[test]
@@ -529,21 +436,10 @@ mod tests {
     #[test]
     fn generators_reach_their_mean_degree() {
         let er = make(TopologySpec::ErdosRenyi { mean_degree: 10.0 }, 2000).unwrap();
-        assert!(
-            (er.mean_degree() - 10.0).abs() < 0.5,
-            "{}",
-            er.mean_degree()
-        );
+        assert!((er.mean_degree() - 10.0).abs() < 0.5, "{}", er.mean_degree());
         let ba = make(TopologySpec::BarabasiAlbert { m: 3 }, 2000).unwrap();
         assert!((ba.mean_degree() - 6.0).abs() < 0.1, "{}", ba.mean_degree());
-        let ws = make(
-            TopologySpec::WattsStrogatz {
-                degree: 6,
-                rewire: 0.1,
-            },
-            2000,
-        )
-        .unwrap();
+        let ws = make(TopologySpec::WattsStrogatz { degree: 6, rewire: 0.1 }, 2000).unwrap();
         assert_eq!(ws.edges(), 6000);
         let ring = make(TopologySpec::Ring {}, 10).unwrap();
         assert!((0..10).all(|v| ring.degree(NodeId(v)) == 2));
@@ -551,64 +447,18 @@ mod tests {
 
     #[test]
     fn watts_strogatz_without_rewiring_is_the_lattice() {
-        let ws = make(
-            TopologySpec::WattsStrogatz {
-                degree: 4,
-                rewire: 0.0,
-            },
-            20,
-        )
-        .unwrap();
-        assert_eq!(
-            ws.neighbours(NodeId(0)),
-            &[NodeId(1), NodeId(2), NodeId(18), NodeId(19)]
-        );
+        let ws = make(TopologySpec::WattsStrogatz { degree: 4, rewire: 0.0 }, 20).unwrap();
+        assert_eq!(ws.neighbours(NodeId(0)), &[NodeId(1), NodeId(2), NodeId(18), NodeId(19)]);
     }
 
     #[test]
     fn impossible_parameters_name_the_key() {
-        assert_eq!(
-            make(TopologySpec::RandomRegular { degree: 3 }, 11)
-                .unwrap_err()
-                .key,
-            "degree"
-        );
-        assert_eq!(
-            make(TopologySpec::RandomRegular { degree: 10 }, 10)
-                .unwrap_err()
-                .key,
-            "degree"
-        );
-        assert_eq!(
-            make(
-                TopologySpec::WattsStrogatz {
-                    degree: 3,
-                    rewire: 0.1
-                },
-                10
-            )
-            .unwrap_err()
-            .key,
-            "degree"
-        );
-        assert_eq!(
-            make(
-                TopologySpec::WattsStrogatz {
-                    degree: 4,
-                    rewire: 1.5
-                },
-                10
-            )
-            .unwrap_err()
-            .key,
-            "rewire"
-        );
+        assert_eq!(make(TopologySpec::RandomRegular { degree: 3 }, 11).unwrap_err().key, "degree");
+        assert_eq!(make(TopologySpec::RandomRegular { degree: 10 }, 10).unwrap_err().key, "degree");
+        assert_eq!(make(TopologySpec::WattsStrogatz { degree: 3, rewire: 0.1 }, 10).unwrap_err().key, "degree");
+        assert_eq!(make(TopologySpec::WattsStrogatz { degree: 4, rewire: 1.5 }, 10).unwrap_err().key, "rewire");
         let sparse = make(TopologySpec::ErdosRenyi { mean_degree: 0.5 }, 1000).unwrap_err();
-        assert!(
-            sparse.message.contains("disconnected"),
-            "{}",
-            sparse.message
-        );
+        assert!(sparse.message.contains("disconnected"), "{}", sparse.message);
     }
 
     #[test]
@@ -620,9 +470,6 @@ mod tests {
         while bfs.next(&g).is_some() {
             count += 1;
         }
-        assert_eq!(
-            count,
-            o.bfs(NodeId(5)).iter().filter(|&&d| d != u32::MAX).count()
-        );
+        assert_eq!(count, o.bfs(NodeId(5)).iter().filter(|&&d| d != u32::MAX).count());
     }
 }

@@ -21,26 +21,15 @@ pub enum LatencySpec {
 
 impl Default for LatencySpec {
     fn default() -> Self {
-        LatencySpec::Constant {
-            value: SimTime::from_millis(20),
-        }
+        LatencySpec::Constant { value: SimTime::from_millis(20) }
     }
 }
 
 /// The latency models `peergrid list` shows.
 pub const LATENCY_MODELS: [(&str, &str); 3] = [
-    (
-        "constant",
-        "value = \"20ms\": every message takes exactly this long (the default)",
-    ),
-    (
-        "uniform",
-        "min, max: each message draws its latency uniformly from [min, max]",
-    ),
-    (
-        "euclidean",
-        "base, per_unit: nodes placed uniformly in a unit square; latency = base + distance × per_unit",
-    ),
+    ("constant", "value = \"20ms\": every message takes exactly this long (the default)"),
+    ("uniform", "min, max: each message draws its latency uniformly from [min, max]"),
+    ("euclidean", "base, per_unit: nodes placed uniformly in a unit square; latency = base + distance × per_unit"),
 ];
 
 /// The latency model of one run, with node positions drawn when it needs them.
@@ -48,11 +37,7 @@ pub const LATENCY_MODELS: [(&str, &str); 3] = [
 pub enum Underlay {
     Constant(SimTime),
     Uniform(u64, u64),
-    Euclidean {
-        base: u64,
-        per_unit: f64,
-        position: Vec<(f32, f32)>,
-    },
+    Euclidean { base: u64, per_unit: f64, position: Vec<(f32, f32)> },
 }
 
 impl Underlay {
@@ -63,9 +48,7 @@ impl Underlay {
             LatencySpec::Euclidean { base, per_unit } => Underlay::Euclidean {
                 base: base.0,
                 per_unit: per_unit.0 as f64,
-                position: (0..nodes)
-                    .map(|_| (rng.random::<f32>(), rng.random::<f32>()))
-                    .collect(),
+                position: (0..nodes).map(|_| (rng.random::<f32>(), rng.random::<f32>())).collect(),
             },
         }
     }
@@ -76,11 +59,7 @@ impl Underlay {
         match self {
             Underlay::Constant(t) => *t,
             Underlay::Uniform(lo, hi) => SimTime(rng.random_range(*lo..=*hi)),
-            Underlay::Euclidean {
-                base,
-                per_unit,
-                position,
-            } => {
+            Underlay::Euclidean { base, per_unit, position } => {
                 let (pa, pb) = (position[a.index()], position[b.index()]);
                 let d = ((pa.0 - pb.0) as f64).hypot((pa.1 - pb.1) as f64);
                 SimTime(base + (d * per_unit).round() as u64)
