@@ -267,7 +267,7 @@ fn same_seed_same_bytes_for_any_thread_count() {
     run(&file, &a, "1");
     run(&file, &b, "2");
     run(&file, &c, "2");
-    for f in ["runs.csv", "summary.csv", "timeseries.csv", "queries.csv", "nodes.csv"] {
+    for f in ["runs.csv", "summary.csv", "timeseries.csv", "distributions.csv", "queries.csv", "nodes.csv"] {
         let x = fs::read(a.join(f)).unwrap();
         assert!(x.len() > 100, "{f} is nearly empty");
         assert_eq!(x, fs::read(b.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
@@ -363,8 +363,179 @@ fn the_real_gnutella_overlay_loads() {
     let out = peergrid().arg("check").arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("from file"), "{text}");
+    assert!(text.contains("\t6299\t"), "{text}");
     let overlay = peergrid::world::topology::load_edges(&root.join("scenarios/data/p2p-gnutella08.txt"), true).unwrap();
     assert_eq!(overlay.nodes(), 6299);
     assert!((overlay.mean_degree() - 6.6).abs() < 0.05, "{}", overlay.mean_degree());
+}
+
+const RESULT_FILES: [&str; 7] =
+    ["runs.csv", "summary.csv", "timeseries.csv", "distributions.csv", "queries.csv", "nodes.csv", "perf.csv"];
+
+/// Byte-identical seed-determined files (perf.csv only in its run keys and order).
+fn same_results(a: &Path, b: &Path) {
+    for f in RESULT_FILES {
+        let (x, y) = (fs::read_to_string(a.join(f)).unwrap(), fs::read_to_string(b.join(f)).unwrap());
+        if f == "perf.csv" {
+            let keys =
+                |t: &str| t.lines().map(|l| l.split(',').take(3).collect::<Vec<_>>().join(",")).collect::<Vec<_>>();
+            let prints =
+                |t: &str| t.lines().map(|l| l.rsplit(',').next().unwrap_or("").to_string()).collect::<Vec<_>>();
+            assert_eq!(keys(&x), keys(&y), "perf.csv runs differ");
+            assert_eq!(prints(&x), prints(&y), "event-trace fingerprints differ");
+        } else {
+            assert!(x == y, "{f} differs between {} and {}", a.display(), b.display());
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_files() {
+    let tmp = TempDir::new().unwrap();
+    let text = SMALL.replace("replicates = 2", "replicates = 6").replace("duration = \"20s\"", "duration = \"60s\"");
+    let file = write(tmp.path(), "s.toml", &text);
+    let whole = tmp.path().join("whole");
+    run(&file, &whole, "2");
+    let part = tmp.path().join("part");
+    let bin = assert_cmd::cargo::cargo_bin("peergrid");
+    let mut child = std::process::Command::new(&bin)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&part)
+        .args(["--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few runs are on disk, well before the 24 it has to do.
+    let started = std::time::Instant::now();
+    loop {
+        let rows = fs::read_to_string(part.join("runs.csv")).map(|t| t.lines().count()).unwrap_or(0);
+        if rows >= 4 || started.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = fs::read_to_string(part.join("runs.csv")).unwrap().lines().count() - 1;
+    assert!((3..24).contains(&kept), "{kept} runs survived the kill");
+    // Without --resume or --force the folder is protected.
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&part).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&part).arg("--resume").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{kept} already done")), "{err}");
+    same_results(&whole, &part);
+    // Resuming a complete folder runs nothing and changes nothing.
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&part).arg("--resume").output().unwrap();
+    assert!(o.status.success());
+    same_results(&whole, &part);
+    // A different scenario cannot resume into it.
+    let o =
+        peergrid().arg("run").arg(&file).arg("--out").arg(&part).args(["--resume", "--seed", "99"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn shards_merge_into_the_single_machine_result() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let whole = tmp.path().join("whole");
+    run(&file, &whole, "2");
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let d = tmp.path().join(format!("shard{i}"));
+        let o = peergrid()
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(&d)
+            .args(["--shard", &format!("{i}/3")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        shards.push(d);
+    }
+    let merged = tmp.path().join("merged");
+    let o = peergrid().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    same_results(&whole, &merged);
+    assert!(merged.join("plots").read_dir().unwrap().count() >= 4);
+    // Two of three shards are not a whole run.
+    let o = peergrid().arg("merge").args(&shards[..2]).arg("--out").arg(tmp.path().join("m2")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
+    // Shards of another seed do not merge.
+    let other = tmp.path().join("other");
+    let o = peergrid()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&other)
+        .args(["--shard", "0/3", "--seed", "5"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o =
+        peergrid().arg("merge").arg(&shards[1]).arg(&other).arg("--out").arg(tmp.path().join("m3")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = peergrid().arg("run").arg(&file).args(["--shard", "3/3"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn slurm_scripts_name_every_shard_and_the_merge() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out = tmp.path().join("res");
+    let o = peergrid()
+        .arg("slurm")
+        .arg(&file)
+        .args(["--tasks", "4", "--time", "00:10:00"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let array = fs::read_to_string(out.join("slurm/array.sbatch")).unwrap();
+    assert!(
+        array.contains("#SBATCH --array=0-3")
+            && array.contains("--shard \"$SLURM_ARRAY_TASK_ID/4\"")
+            && array.contains("--resume")
+    );
+    assert!(array.contains("#SBATCH --time=00:10:00"));
+    let merge = fs::read_to_string(out.join("slurm/merge.sbatch")).unwrap();
+    for i in 0..4 {
+        assert!(merge.contains(&format!("shards/{i}'")), "{merge}");
+    }
+    let submit = fs::read_to_string(out.join("slurm/submit.sh")).unwrap();
+    assert!(submit.contains("--dependency=afterok:"));
+}
+
+#[test]
+fn target_ci_adds_replicates_until_narrow_enough() {
+    let tmp = TempDir::new().unwrap();
+    let text = SMALL.replace(
+        "[output]",
+        "[target_ci]\nmetrics = [\"messages_per_query\"]\nfraction = 0.01\nmax_replicates = 9\n\n[output]",
+    );
+    let file = write(tmp.path(), "s.toml", &text);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&file, &a, "1");
+    run(&file, &b, "2");
+    same_results(&a, &b);
+    let summary = fs::read_to_string(a.join("summary.csv")).unwrap();
+    let mut widened = 0;
+    for line in summary.lines().filter(|l| l.contains(",messages_per_query,")) {
+        let f: Vec<&str> = line.split(',').collect();
+        let n: u32 = f[f.len() - 1].parse().unwrap();
+        let (mean, lo, hi): (f64, f64, f64) =
+            (f[f.len() - 5].parse().unwrap(), f[f.len() - 3].parse().unwrap(), f[f.len() - 2].parse().unwrap());
+        assert!((2..=9).contains(&n), "{line}");
+        assert!(n == 9 || (hi - lo) / 2.0 <= 0.01 * mean.abs(), "{line}");
+        widened += (n > 2) as u32;
+    }
+    assert!(widened > 0, "no point needed more replicates: {summary}");
 }

@@ -1,14 +1,19 @@
-//! The command line: `run`, `check`, `list`, `plot`, `bench`. Bad input exits 2
-//! with a message naming file, key path and line; a failed run exits 1.
+//! The command line: `run`, `check`, `list`, `plot`, `merge`, `slurm`, `validate`,
+//! `bench`. Bad input exits 2 with a message naming file, key path and line; a
+//! failed run exits 1.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+use serde_json::json;
 
-use crate::experiment::{self, peak_rss_mb};
-use crate::output;
+use crate::experiment::memory::{self, human};
+use crate::experiment::{self, Shard, peak_rss_mb};
+use crate::output::{self, Collected};
 use crate::protocols::PROTOCOLS;
 use crate::report;
 use crate::scenario::{self, InputError, Plan, PlotSpec};
@@ -46,6 +51,12 @@ enum Command {
         /// Overwrite an existing results folder.
         #[arg(long)]
         force: bool,
+        /// Complete an interrupted run: keep its finished runs, run the rest.
+        #[arg(long, conflicts_with = "force")]
+        resume: bool,
+        /// Run only the I-th of N disjoint slices of the runs (0-based), e.g. 0/4.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Parse and validate a scenario and print its expanded runs; runs nothing.
     Check {
@@ -59,6 +70,41 @@ enum Command {
     List,
     /// Redraw the plots of a results folder.
     Plot { dir: PathBuf },
+    /// Join shard folders (from `run --shard`) into one results folder.
+    Merge {
+        /// The shard folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The merged results folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing results folder.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a Slurm job-array script that runs a scenario's shards and a dependent merge job.
+    Slurm {
+        file: PathBuf,
+        /// Array tasks (shards).
+        #[arg(long)]
+        tasks: usize,
+        /// Results folder [default: results/<scenario name>]; scripts go to its slurm/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// CPUs (and peergrid threads) per task.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Slurm time limit per task, e.g. 02:00:00.
+        #[arg(long)]
+        time: Option<String>,
+    },
     /// Run the built-in validation suite against closed-form results.
     Validate,
     /// Engine throughput: the hold model through the engine and on a plain BinaryHeap.
@@ -93,13 +139,19 @@ impl From<anyhow::Error> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, out, set, threads, seed, force } => run(&file, out, &set, threads, seed, force),
+        Command::Run { file, out, set, threads, seed, force, resume, shard } => {
+            run(&file, out, &set, threads, seed, force, resume, shard.as_deref())
+        }
         Command::Check { file, set, seed } => check(&file, &set, seed),
         Command::List => {
             list();
             Ok(())
         }
         Command::Plot { dir } => plot(&dir),
+        Command::Merge { dirs, out, force } => merge(&dirs, &out, force),
+        Command::Slurm { file, tasks, out, set, seed, cpus_per_task, partition, time } => {
+            slurm(&file, tasks, out, &set, seed, cpus_per_task, partition, time)
+        }
         Command::Bench { pending, holds } => bench(pending, holds),
         Command::Validate => validate(),
     };
@@ -116,60 +168,230 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// "1 point", "3 points".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+fn default_dir(plan: &Plan, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        Some(s) => Path::new("results").join(format!("{}-shard-{}-of-{}", plan.name, s.index, s.count)),
+        None => Path::new("results").join(&plan.name),
+    }
+}
+
+/// The largest per-run memory estimate of the plan, and the threads that fit.
+fn fit_memory(plan: &Plan, threads: usize) -> Result<usize, InputError> {
+    let Some((point, est)) =
+        plan.points.iter().map(|p| (p.index, memory::estimate(&p.scenario))).max_by_key(|(_, e)| e.total())
+    else {
+        return Ok(threads);
+    };
+    let need = est.total();
+    let Some(avail) = memory::available_bytes() else { return Ok(threads) };
+    if need > avail {
+        let (what, keys) = est.largest();
+        return Err(InputError::new(format!(
+            "sweep point {point} needs about {} per run but this machine has {} available; most of it is the {what} — reduce {keys}",
+            human(need),
+            human(avail)
+        ))
+        .file(&plan.file));
+    }
+    let fit = (avail / need.max(1)).max(1) as usize;
+    if fit < threads {
+        eprintln!(
+            "note: {} per run fits {fit} runs in {} of memory; running {fit} at a time",
+            human(need),
+            human(avail)
+        );
+        return Ok(fit);
+    }
+    Ok(threads)
+}
+
+fn provenance(plan: &Plan, sets: &[String]) -> serde_json::Value {
+    json!({
+        "peergrid_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": option_env!("PEERGRID_GIT_COMMIT").unwrap_or("unknown"),
+        "scenario": plan.name,
+        "scenario_file": plan.file,
+        "scenario_fnv1a64": format!("{:016x}", output::fnv1a64(plan.text.as_bytes())),
+        "sets": sets,
+        "plan_identity": output::plan_identity(plan),
+        "master_seed": plan.seed,
+        "points": plan.points.len(),
+        "replicates": plan.replicates,
+        "target_ci": plan.target_ci,
+        "columns": plan.columns,
+        "plots": plots_of(plan),
+    })
+}
+
+/// Completes run.json from the finished files.
+fn complete(
+    mut json: serde_json::Value,
+    dir: &Path,
+    fingerprints: &[(usize, u32, String)],
+    extra: serde_json::Value,
+) -> anyhow::Result<()> {
+    let perf = Collected::read(&[dir.to_path_buf()])?;
+    let events: u64 = perf
+        .tables
+        .get(&output::Table::Perf)
+        .map(|(h, rows)| {
+            let c = h.iter().position(|x| x == "events");
+            rows.iter().filter_map(|r| r.get(c?)?.parse::<u64>().ok()).sum()
+        })
+        .unwrap_or(0);
+    let combined = fingerprints
+        .iter()
+        .filter_map(|(_, _, f)| u64::from_str_radix(f, 16).ok())
+        .fold(0u64, |h, f| crate::engine::rng::mix64(h ^ f));
+    json["status"] = json!("complete");
+    json["runs"] = json!(fingerprints.len());
+    json["events"] = json!(events);
+    json["host"] = json!(output::host());
+    json["event_trace_fingerprint"] = json!(format!("{combined:016x}"));
+    json["run_fingerprints"] =
+        fingerprints.iter().map(|(p, r, f)| json!({"point": p, "replicate": r, "fingerprint": f})).collect();
+    if let (Some(obj), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+        obj.extend(extra.clone());
+    }
+    output::write_run_json(dir, &json)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     file: &Path,
     out: Option<PathBuf>,
-    set: &[String],
+    sets: &[String],
     threads: Option<usize>,
     seed: Option<u64>,
     force: bool,
+    resume: bool,
+    shard: Option<&str>,
 ) -> Result<(), Failure> {
-    let plan = scenario::load(file, set, seed)?;
+    let plan = scenario::load(file, sets, seed)?;
+    let shard = shard.map(Shard::parse).transpose()?;
     let threads = match threads {
         Some(0) => return Err(InputError::new("--threads 0: expected at least 1").into()),
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let dir = out.unwrap_or_else(|| Path::new("results").join(&plan.name));
-    output::prepare(&dir, force)?;
+    let threads = fit_memory(&plan, threads)?;
+    let dir = out.unwrap_or_else(|| default_dir(&plan, shard));
+    let mut meta = provenance(&plan, sets);
+    meta["shard"] = json!(shard.map(|s| format!("{}/{}", s.index, s.count)));
+    let collected = if resume && dir.join("run.json").exists() {
+        let old = output::read_run_json(&dir)?;
+        if old["plan_identity"] != meta["plan_identity"] || old["shard"] != meta["shard"] {
+            return Err(InputError::new(format!(
+                "{} holds results of a different scenario, seed, override or shard; --resume needs the same ones (or use --force to start over)",
+                dir.display()
+            ))
+            .into());
+        }
+        Collected::read(std::slice::from_ref(&dir))?
+    } else {
+        output::prepare(&dir, force)?;
+        Collected::default()
+    };
     let started = Instant::now();
-    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let journal = output::Journal::create(&dir, &plan)?;
-    let total = plan.runs();
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    meta["status"] = json!("running");
+    meta["started_unix"] = json!(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    std::fs::write(dir.join("scenario.toml"), &plan.text).map_err(anyhow::Error::from)?;
+    output::write_run_json(&dir, &meta)?;
+    let journal = output::Journal::open(&dir, &plan, &collected)?;
+    let have = collected.finished.len();
+    let total: usize = (0..plan.points.len())
+        .flat_map(|p| (0..plan.replicates).map(move |r| (p, r)))
+        .filter(|&(p, r)| shard.is_none_or(|s| s.owns(&plan, p, r)))
+        .count();
     eprintln!(
-        "{}: {} × {} = {total} runs on {threads} threads",
+        "{}: {} × {} = {} runs{} on {threads} threads{}",
         plan.name,
         count(plan.points.len(), "point"),
-        count(plan.replicates as usize, "replicate")
+        count(plan.replicates as usize, "replicate"),
+        plan.runs(),
+        shard.map_or(String::new(), |s| format!(", shard {}/{} has {total}", s.index, s.count)),
+        if have > 0 { format!(", {have} already done") } else { String::new() },
     );
-    let results = experiment::run_all(&plan, threads, &|r| {
+    let progress = Progress::new(total.saturating_sub(have.min(total)) as u64);
+    let failed_journal = AtomicUsize::new(0);
+    experiment::run_plan(&plan, threads, shard, collected.metrics(&plan), &|r| {
         if let Err(e) = journal.append(&plan, r) {
+            failed_journal.fetch_add(1, Ordering::Relaxed);
             eprintln!("warning: could not record run {}/{}: {e:#}", r.point, r.replicate);
         }
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        eprintln!(
-            "[{n}/{total}] point {} replicate {} done: {} events in {:.2}s",
-            r.point, r.replicate, r.events, r.wall_seconds
-        );
+        progress.done(r);
     })?;
-    let info = output::RunInfo {
-        threads,
-        wall_seconds: started.elapsed().as_secs_f64(),
-        peak_rss_mb: peak_rss_mb(),
-        started_unix,
-    };
-    output::write_all(&dir, &plan, &results, &info)?;
-    let plots = plots_of(&plan);
-    let drawn = report::draw_all(&dir, &plots)?;
+    progress.finish();
+    drop(journal);
+    if failed_journal.load(Ordering::Relaxed) > 0 {
+        return Err(anyhow::anyhow!("some runs could not be written to {}", dir.display()).into());
+    }
+    let collected = Collected::read(std::slice::from_ref(&dir))?;
+    let fingerprints = output::finalize(&dir, &collected)?;
+    let extra = json!({
+        "threads": threads,
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    complete(meta, &dir, &fingerprints, extra)?;
+    let drawn = report::draw_all(&dir, &plots_of(&plan))?;
     println!(
-        "wrote {} ({total} runs, {} plot files, {:.1}s wall, {:.0} MiB peak)",
+        "wrote {} ({} runs, {} plot files, {:.1}s wall, {:.0} MiB peak)",
         dir.display(),
+        fingerprints.len(),
         drawn.len(),
-        info.wall_seconds,
-        info.peak_rss_mb
+        started.elapsed().as_secs_f64(),
+        peak_rss_mb()
     );
     Ok(())
+}
+
+/// Progress: a bar on a terminal, a line per run otherwise (logs, CI, Slurm).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: AtomicUsize,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed, ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress { bar, total, done: AtomicUsize::new(0) }
+    }
+
+    fn done(&self, r: &experiment::RunResult) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None => eprintln!(
+                "[{n}/{}] point {} replicate {} done: {} events in {:.2}s",
+                self.total.max(n as u64),
+                r.point,
+                r.replicate,
+                r.events,
+                r.wall_seconds
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// The scenario's `[[plot]]` entries, or, if it has none, the four headline metrics
@@ -196,33 +418,35 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
         .collect()
 }
 
-/// "1 point", "3 points".
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
-}
-
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
     let plan = scenario::load(file, set, seed)?;
     println!("{}: {} — valid", plan.name, plan.file);
     println!(
-        "master seed {}, {} × {} = {} runs",
+        "master seed {}, {} × {} = {} runs{}",
         plan.seed,
         count(plan.points.len(), "point"),
         count(plan.replicates as usize, "replicate"),
-        plan.runs()
+        plan.runs(),
+        plan.target_ci
+            .as_ref()
+            .map_or(String::new(), |t| format!(" (target_ci may add replicates up to {} per point)", t.max_replicates))
     );
     let mut header = vec!["point".to_string()];
     header.extend(plan.columns.iter().cloned());
-    header.extend(["protocol".to_string(), "nodes".to_string(), "duration".to_string()]);
+    header.extend(["protocol", "nodes", "duration", "memory/run"].map(String::from));
     println!("{}", header.join("\t"));
+    let mut largest = 0;
     for p in &plan.points {
         let s = &p.scenario;
-        let nodes = s.network.nodes.map_or_else(|| "from file".to_string(), |n| n.to_string());
+        let est = memory::estimate(s).total();
+        largest = largest.max(est);
         let mut row = vec![p.index.to_string()];
         row.extend(p.params.iter().map(|(_, v)| v.clone()));
-        row.extend([s.protocol.name().to_string(), nodes, s.duration.to_string()]);
+        row.extend([s.protocol.name().to_string(), s.nodes.to_string(), s.duration.to_string(), human(est)]);
         println!("{}", row.join("\t"));
     }
+    let avail = memory::available_bytes().map_or_else(|| "unknown".to_string(), human);
+    println!("largest memory estimate per run: {} (available now: {avail})", human(largest));
     Ok(())
 }
 
@@ -250,35 +474,158 @@ fn list() {
     println!("  {{ zipf = 1.0 }}   rank r chosen with probability ∝ r^-s");
 }
 
+fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {
+    serde_json::from_value(json["plots"].clone()).unwrap_or_default()
+}
+
 fn plot(dir: &Path) -> Result<(), Failure> {
-    let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        InputError::new(format!(
-            "cannot read {}: {e}; expected a results folder written by `peergrid run`",
-            path.display()
-        ))
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| InputError::new(format!("{} is not valid JSON: {e}", path.display())))?;
-    let plots: Vec<PlotSpec> = json["plots"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| {
-                    Some(PlotSpec {
-                        x: p["x"].as_str()?.to_string(),
-                        y: p["y"].as_str()?.to_string(),
-                        series: p["series"].as_str().map(String::from),
-                        logx: p["logx"].as_bool().unwrap_or(false),
-                        logy: p["logy"].as_bool().unwrap_or(false),
-                        title: p["title"].as_str().map(String::from),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let drawn = report::draw_all(dir, &plots)?;
+    let json = output::read_run_json(dir)?;
+    let drawn = report::draw_all(dir, &plots_in(&json))?;
     println!("drew {} plot files in {}", drawn.len(), dir.join("plots").display());
+    Ok(())
+}
+
+fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
+    let mut metas = Vec::new();
+    for d in dirs {
+        metas.push(output::read_run_json(d)?);
+    }
+    let first = metas[0].clone();
+    for (d, m) in dirs.iter().zip(&metas).skip(1) {
+        if m["plan_identity"] != first["plan_identity"] {
+            return Err(InputError::new(format!(
+                "{} was made from a different scenario, seed or override than {}; only shards of one run can be merged",
+                d.display(),
+                dirs[0].display()
+            ))
+            .into());
+        }
+    }
+    let collected = Collected::read(dirs)?;
+    let points = first["points"].as_u64().unwrap_or(0) as usize;
+    let replicates = first["replicates"].as_u64().unwrap_or(0) as u32;
+    let missing: Vec<String> = (0..points)
+        .flat_map(|p| (0..replicates).map(move |r| (p, r)))
+        .filter(|k| !collected.finished.contains(k))
+        .map(|(p, r)| format!("point {p} replicate {r}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(anyhow::anyhow!(
+            "{} runs are missing from the shards ({}{}); rerun the shards that hold them with --resume",
+            missing.len(),
+            missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        )
+        .into());
+    }
+    output::prepare(out, force)?;
+    if let Ok(text) = std::fs::read_to_string(dirs[0].join("scenario.toml")) {
+        std::fs::write(out.join("scenario.toml"), text).map_err(anyhow::Error::from)?;
+    }
+    let fingerprints = output::finalize(out, &collected)?;
+    let wall: f64 = metas.iter().filter_map(|m| m["wall_seconds"].as_f64()).sum();
+    let mut meta = first.clone();
+    meta["shard"] = json!(null);
+    let extra = json!({
+        "merged_from": dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+        "wall_seconds": wall,
+        "threads": null,
+        "peak_rss_mb": metas.iter().filter_map(|m| m["peak_rss_mb"].as_f64()).fold(0.0, f64::max),
+    });
+    complete(meta, out, &fingerprints, extra)?;
+    let drawn = report::draw_all(out, &plots_in(&first))?;
+    println!(
+        "merged {} folders into {} ({} runs, {} plot files)",
+        dirs.len(),
+        out.display(),
+        fingerprints.len(),
+        drawn.len()
+    );
+    Ok(())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn slurm(
+    file: &Path,
+    tasks: usize,
+    out: Option<PathBuf>,
+    sets: &[String],
+    seed: Option<u64>,
+    cpus: usize,
+    partition: Option<String>,
+    time: Option<String>,
+) -> Result<(), Failure> {
+    if tasks == 0 || tasks > 100_000 {
+        return Err(InputError::new(format!("--tasks {tasks}: expected 1 to 100000")).into());
+    }
+    if cpus == 0 {
+        return Err(InputError::new("--cpus-per-task 0: expected at least 1").into());
+    }
+    let plan = scenario::load(file, sets, seed)?;
+    let dir = out.unwrap_or_else(|| default_dir(&plan, None));
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| InputError::new(format!("{}: {e}", p.display())));
+    let dir = abs(&dir)?;
+    let file = abs(file)?;
+    let exe = std::env::current_exe().map_err(anyhow::Error::from)?;
+    let slurm_dir = dir.join("slurm");
+    std::fs::create_dir_all(&slurm_dir).map_err(anyhow::Error::from)?;
+    let q = |p: &Path| shell_quote(&p.display().to_string());
+    let mut args: Vec<String> = sets.iter().map(|s| format!("--set {}", shell_quote(s))).collect();
+    if let Some(s) = seed {
+        args.push(format!("--seed {s}"));
+    }
+    let mut header = format!("#!/bin/bash\n#SBATCH --job-name=peergrid-{}\n", plan.name);
+    if let Some(p) = &partition {
+        header.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    if let Some(t) = &time {
+        header.push_str(&format!("#SBATCH --time={t}\n"));
+    }
+    let array = format!(
+        "{header}#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task={cpus}\n#SBATCH --output={log}\n\
+         # Shard $SLURM_ARRAY_TASK_ID of {tasks}; --resume lets a failed task be resubmitted.\n\
+         set -euo pipefail\n\
+         exec {exe} run {file} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --out {shards}/\"$SLURM_ARRAY_TASK_ID\" --threads {cpus} --resume {args}\n",
+        last = tasks - 1,
+        log = q(&slurm_dir.join("shard-%a.log")),
+        exe = q(&exe),
+        file = q(&file),
+        shards = q(&dir.join("shards")),
+        args = args.join(" "),
+    );
+    let shard_dirs: Vec<String> = (0..tasks).map(|i| q(&dir.join("shards").join(i.to_string()))).collect();
+    let merge = format!(
+        "{header}#SBATCH --cpus-per-task=1\n#SBATCH --output={log}\nset -euo pipefail\nexec {exe} merge {dirs} --out {out} --force\n",
+        log = q(&slurm_dir.join("merge.log")),
+        exe = q(&exe),
+        dirs = shard_dirs.join(" "),
+        out = q(&dir),
+    );
+    let submit = format!(
+        "#!/bin/bash\n# Submits the shard array, then the merge once every shard has succeeded.\nset -euo pipefail\n\
+         array=$(sbatch --parsable {a})\nmerge=$(sbatch --parsable --dependency=afterok:\"${{array%%;*}}\" {m})\n\
+         echo \"shards: job $array, merge: job $merge\"\n",
+        a = q(&slurm_dir.join("array.sbatch")),
+        m = q(&slurm_dir.join("merge.sbatch")),
+    );
+    for (name, text) in [("array.sbatch", array), ("merge.sbatch", merge), ("submit.sh", submit)] {
+        let path = slurm_dir.join(name);
+        std::fs::write(&path, text).map_err(anyhow::Error::from)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+    println!(
+        "wrote {0}/array.sbatch ({tasks} tasks, {1} runs), {0}/merge.sbatch and {0}/submit.sh\nsubmit with: {0}/submit.sh",
+        slurm_dir.display(),
+        plan.runs()
+    );
     Ok(())
 }
 

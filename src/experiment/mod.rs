@@ -2,13 +2,17 @@
 //! built and simulated single-threaded; runs execute in parallel on a rayon pool.
 //! Output order never depends on which thread finished first.
 
+pub mod memory;
+
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::engine::rng::run_seed;
+use crate::metrics::stats::summarize;
 use crate::metrics::{QueryRecord, SeriesRow};
-use crate::scenario::{InputError, Plan, Point};
+use crate::scenario::{InputError, Plan, Point, TargetCi};
 use crate::workload::Workload;
 use crate::world::World;
 
@@ -21,6 +25,9 @@ pub struct RunResult {
     /// Aligned with `Plan::metrics`; `None` where undefined or not this protocol's.
     pub metrics: Vec<Option<f64>>,
     pub series: Vec<SeriesRow>,
+    /// Quantiles at p = 0, 0.01, ..., 1 of each distribution (first-hit latency in ms,
+    /// per-node load in messages/s); empty when there is no data.
+    pub distributions: Vec<(&'static str, Vec<f64>)>,
     pub queries: Vec<QueryRecord>,
     /// Messages served per node in the measured window.
     pub node_load: Vec<u32>,
@@ -28,6 +35,23 @@ pub struct RunResult {
     pub fingerprint: u64,
     pub wall_seconds: f64,
     pub peak_rss_mb: f64,
+}
+
+/// Probabilities at which distributions are recorded.
+pub const QUANTILES: usize = 101;
+
+fn quantiles(mut values: Vec<f64>) -> Vec<f64> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    values.sort_by(f64::total_cmp);
+    (0..QUANTILES)
+        .map(|i| {
+            let p = i as f64 / (QUANTILES - 1) as f64;
+            let rank = (p * values.len() as f64).ceil().max(1.0) as usize;
+            values[rank.min(values.len()) - 1]
+        })
+        .collect()
 }
 
 /// The run of `point` × `replicate`.
@@ -55,14 +79,17 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
     let mut named = out.recorder.finish(out.kinds, out.events);
     named.extend(out.extra);
     let metrics = plan.metrics.iter().map(|m| named.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v)).collect();
-    let keep_queries = plan.output.queries;
+    let window = s.duration.saturating_sub(s.warmup).as_secs_f64().max(1e-9);
+    let latency = quantiles(out.recorder.measured().filter_map(|q| q.latency()).map(|l| l.as_millis_f64()).collect());
+    let load = quantiles(out.recorder.handled.iter().map(|&h| h as f64 / window).collect());
     Ok(RunResult {
         point: point.index,
         replicate,
         seed,
         metrics,
         series: out.recorder.series(),
-        queries: if keep_queries { out.recorder.queries.clone() } else { Vec::new() },
+        distributions: vec![("first_hit_latency_ms", latency), ("node_load_per_s", load)],
+        queries: if plan.output.queries { out.recorder.queries.clone() } else { Vec::new() },
         node_load: if plan.output.nodes { out.recorder.handled.clone() } else { Vec::new() },
         events: out.events,
         fingerprint: out.fingerprint,
@@ -71,35 +98,112 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
     })
 }
 
-/// Runs every (point, replicate) of the plan on `threads` threads, calling `done`
-/// as each run finishes (in completion order), and returns the results sorted by
-/// (point, replicate).
-pub fn run_all(plan: &Plan, threads: usize, done: &(dyn Fn(&RunResult) + Sync)) -> Result<Vec<RunResult>, InputError> {
-    let jobs: Vec<(usize, u32)> =
-        (0..plan.points.len()).flat_map(|p| (0..plan.replicates).map(move |r| (p, r))).collect();
+/// The I-th of N disjoint slices of a plan's runs (`--shard I/N`, 0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 0 ≤ I < N.
+    pub fn parse(text: &str) -> Result<Shard, InputError> {
+        let bad = || InputError::new(format!("--shard {text}: expected I/N with 0 ≤ I < N, e.g. 0/4"));
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether run (point, replicate) belongs to this shard. Runs are dealt out in
+    /// turn; with `target_ci`, whole points are, since a point's replicate count
+    /// depends on all of its results.
+    pub fn owns(&self, plan: &Plan, point: usize, replicate: u32) -> bool {
+        let job = if plan.target_ci.is_some() { point } else { point * plan.replicates as usize + replicate as usize };
+        job % self.count == self.index
+    }
+}
+
+/// Metric values of finished runs, keyed by (point, replicate).
+pub type Finished = BTreeMap<(usize, u32), Vec<Option<f64>>>;
+
+/// Runs every (point, replicate) of the plan that is in `shard` and not already
+/// `finished`, on `threads` threads, calling `done` as each run finishes (in
+/// completion order). With `target_ci`, points get more replicates, round by round,
+/// until their intervals are narrow enough. Returns all finished runs' metrics.
+pub fn run_plan(
+    plan: &Plan,
+    threads: usize,
+    shard: Option<Shard>,
+    mut finished: Finished,
+    done: &(dyn Fn(&RunResult) + Sync),
+) -> Result<Finished, InputError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| InputError::new(format!("cannot start {threads} threads: {e}")))?;
-    let results: Vec<Result<RunResult, InputError>> = pool.install(|| {
-        jobs.par_iter()
-            .map(|&(p, r)| {
-                let result = execute(plan, &plan.points[p], r);
-                if let Ok(res) = &result {
-                    done(res);
-                }
-                result
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(results.len());
-    for r in results {
-        out.push(r?);
+    let owned = |p: usize, r: u32| shard.is_none_or(|s| s.owns(plan, p, r));
+    let mut wanted: Vec<u32> = vec![plan.replicates; plan.points.len()];
+    loop {
+        let jobs: Vec<(usize, u32)> = (0..plan.points.len())
+            .flat_map(|p| (0..wanted[p]).map(move |r| (p, r)))
+            .filter(|&(p, r)| owned(p, r) && !finished.contains_key(&(p, r)))
+            .collect();
+        let results: Vec<Result<RunResult, InputError>> = pool.install(|| {
+            jobs.par_iter()
+                .map(|&(p, r)| {
+                    let result = execute(plan, &plan.points[p], r);
+                    if let Ok(res) = &result {
+                        done(res);
+                    }
+                    result
+                })
+                .collect()
+        });
+        for r in results {
+            let r = r?;
+            finished.insert((r.point, r.replicate), r.metrics);
+        }
+        let Some(target) = &plan.target_ci else { break };
+        let mut more = false;
+        for (p, want) in wanted.iter_mut().enumerate() {
+            if !owned(p, 0) {
+                continue;
+            }
+            let next = replicates_needed(plan, target, &finished, p, *want);
+            if next > *want {
+                *want = next;
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
     }
-    out.sort_by_key(|r| (r.point, r.replicate));
-    Ok(out)
+    Ok(finished)
 }
 
+/// How many replicates point `p` needs for `target`: from n runs with half-width h
+/// against a wanted half-width w, about n·(h/w)² (at least n + 1), capped.
+fn replicates_needed(plan: &Plan, target: &TargetCi, finished: &Finished, p: usize, have: u32) -> u32 {
+    let mut need = have;
+    for m in &target.metrics {
+        let Some(col) = plan.metrics.iter().position(|x| x == m) else { continue };
+        let values: Vec<f64> = (0..have).filter_map(|r| finished.get(&(p, r)).and_then(|v| v[col])).collect();
+        let Some(s) = summarize(&values) else { continue };
+        let Some((lo, hi)) = s.ci95 else { continue };
+        let half = (hi - lo) / 2.0;
+        let allowed = target.fraction * s.mean.abs();
+        if half > allowed {
+            let estimate = if allowed > 0.0 { (have as f64 * (half / allowed).powi(2)).ceil() } else { f64::INFINITY };
+            need = need.max((estimate.min(u32::MAX as f64) as u32).max(have + 1));
+        }
+    }
+    need.min(target.max_replicates)
+}
 /// The process's peak resident set size in MiB (VmHWM), 0 where unknown.
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")

@@ -1,35 +1,244 @@
-//! The results folder: runs.csv, perf.csv, summary.csv, timeseries.csv, optional
-//! queries.csv and nodes.csv, and run.json. Rows of runs.csv are appended and flushed
-//! as runs finish, so an interrupted sweep keeps every finished run; at the end
-//! runs.csv is rewritten in (point, replicate) order, so its bytes do not depend
-//! on the thread count.
+//! The results folder. Every run's rows are appended to each file and flushed the
+//! moment the run finishes — runs.csv last, so a run counts as finished exactly when
+//! its runs.csv row is there. When the sweep ends, `finalize` re-reads the files,
+//! keeps only finished runs, and rewrites every file in (point, replicate) order and
+//! summary.csv from runs.csv. `run`, `run --resume` and `merge` all end in that same
+//! function, so their files are byte for byte the same.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::experiment::RunResult;
+use crate::experiment::{QUANTILES, RunResult};
 use crate::metrics::stats::summarize;
 use crate::scenario::{InputError, Plan};
 
-/// Files this program writes into a results folder.
-pub const OUTPUT_FILES: [&str; 7] =
-    ["runs.csv", "perf.csv", "summary.csv", "timeseries.csv", "queries.csv", "nodes.csv", "run.json"];
+/// The per-run files, in the order a finished run's rows are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Table {
+    Perf,
+    Timeseries,
+    Distributions,
+    Queries,
+    Nodes,
+    Runs,
+}
 
-/// Makes sure `dir` can be written: refuses an existing, non-empty results folder
-/// unless `force`, in which case only this program's own files are removed.
+impl Table {
+    pub const ALL: [Table; 6] =
+        [Table::Perf, Table::Timeseries, Table::Distributions, Table::Queries, Table::Nodes, Table::Runs];
+
+    pub fn file(self) -> &'static str {
+        match self {
+            Table::Perf => "perf.csv",
+            Table::Timeseries => "timeseries.csv",
+            Table::Distributions => "distributions.csv",
+            Table::Queries => "queries.csv",
+            Table::Nodes => "nodes.csv",
+            Table::Runs => "runs.csv",
+        }
+    }
+}
+
+/// Files this program writes into a results folder, besides `plots/`.
+pub const OUTPUT_FILES: [&str; 9] = [
+    "runs.csv",
+    "perf.csv",
+    "summary.csv",
+    "timeseries.csv",
+    "distributions.csv",
+    "queries.csv",
+    "nodes.csv",
+    "run.json",
+    "scenario.toml",
+];
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The header of every per-run file of a plan.
+pub fn headers(plan: &Plan) -> Vec<(Table, Vec<String>)> {
+    let mut runs = strings(&["scenario", "point"]);
+    runs.extend(plan.columns.iter().cloned());
+    runs.extend(strings(&["replicate", "seed"]));
+    runs.extend(plan.metrics.iter().cloned());
+    let mut out = vec![
+        (
+            Table::Perf,
+            strings(&[
+                "scenario",
+                "point",
+                "replicate",
+                "wall_seconds",
+                "events",
+                "events_per_second",
+                "peak_rss_mb",
+                "event_trace_fingerprint",
+            ]),
+        ),
+        (
+            Table::Timeseries,
+            strings(&[
+                "scenario",
+                "point",
+                "replicate",
+                "time_s",
+                "queries",
+                "successes",
+                "success_rate",
+                "first_hit_latency_mean_ms",
+                "messages",
+                "max_queue_length",
+            ]),
+        ),
+        (Table::Distributions, strings(&["scenario", "point", "replicate", "distribution", "p", "value"])),
+    ];
+    if plan.output.queries {
+        out.push((
+            Table::Queries,
+            strings(&[
+                "scenario",
+                "point",
+                "replicate",
+                "query",
+                "origin",
+                "type",
+                "issued_ms",
+                "hits",
+                "first_hit_ms",
+                "hops_to_first_hit",
+                "messages",
+                "nodes_reached",
+            ]),
+        ));
+    }
+    if plan.output.nodes {
+        out.push((Table::Nodes, strings(&["scenario", "point", "replicate", "node", "messages_served", "load_per_s"])));
+    }
+    out.push((Table::Runs, runs));
+    out
+}
+
+/// Formats a metric value: shortest round-trip decimal, empty when undefined.
+pub fn number(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x}"),
+        _ => String::new(),
+    }
+}
+
+/// The rows one finished run adds to each file.
+pub fn rows(plan: &Plan, r: &RunResult) -> Vec<(Table, Vec<Vec<String>>)> {
+    let name = &plan.name;
+    let id = |row: &mut Vec<String>| {
+        row.extend([name.clone(), r.point.to_string(), r.replicate.to_string()]);
+    };
+    let mut out = Vec::new();
+    let eps = if r.wall_seconds > 0.0 { r.events as f64 / r.wall_seconds } else { 0.0 };
+    let mut perf = Vec::new();
+    id(&mut perf);
+    perf.extend([
+        format!("{:.6}", r.wall_seconds),
+        r.events.to_string(),
+        format!("{eps:.0}"),
+        format!("{:.1}", r.peak_rss_mb),
+        format!("{:016x}", r.fingerprint),
+    ]);
+    out.push((Table::Perf, vec![perf]));
+    let series = r
+        .series
+        .iter()
+        .map(|s| {
+            let mut row = Vec::new();
+            id(&mut row);
+            let rate = (s.queries > 0).then(|| s.successes as f64 / s.queries as f64);
+            row.extend([
+                number(Some(s.time_s)),
+                s.queries.to_string(),
+                s.successes.to_string(),
+                number(rate),
+                number(s.first_hit_latency_mean_ms),
+                s.messages.to_string(),
+                s.max_queue_length.to_string(),
+            ]);
+            row
+        })
+        .collect();
+    out.push((Table::Timeseries, series));
+    let mut dist = Vec::new();
+    for (what, q) in &r.distributions {
+        for (i, v) in q.iter().enumerate() {
+            let mut row = Vec::new();
+            id(&mut row);
+            row.extend([what.to_string(), number(Some(i as f64 / (QUANTILES - 1) as f64)), number(Some(*v))]);
+            dist.push(row);
+        }
+    }
+    out.push((Table::Distributions, dist));
+    if plan.output.queries {
+        let q = r
+            .queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let mut row = Vec::new();
+                id(&mut row);
+                row.extend([
+                    i.to_string(),
+                    q.origin.0.to_string(),
+                    q.want.0.to_string(),
+                    number(Some(q.issued.as_millis_f64())),
+                    q.hits.to_string(),
+                    number(q.latency().map(|_| q.first_hit.as_millis_f64())),
+                    if q.succeeded() { q.hops.to_string() } else { String::new() },
+                    q.messages.to_string(),
+                    q.reached.to_string(),
+                ]);
+                row
+            })
+            .collect();
+        out.push((Table::Queries, q));
+    }
+    if plan.output.nodes {
+        let s = &plan.points[r.point].scenario;
+        let window = s.duration.saturating_sub(s.warmup).as_secs_f64();
+        let n = r
+            .node_load
+            .iter()
+            .enumerate()
+            .map(|(v, &n)| {
+                let mut row = Vec::new();
+                id(&mut row);
+                row.extend([v.to_string(), n.to_string(), number(Some(n as f64 / window))]);
+                row
+            })
+            .collect();
+        out.push((Table::Nodes, n));
+    }
+    let mut run = vec![name.clone(), r.point.to_string()];
+    run.extend(plan.points[r.point].params.iter().map(|(_, v)| v.clone()));
+    run.extend([r.replicate.to_string(), r.seed.to_string()]);
+    run.extend(r.metrics.iter().map(|&v| number(v)));
+    out.push((Table::Runs, vec![run]));
+    out
+}
+
+/// Makes sure `dir` can take new results: refuses a folder that already holds
+/// results unless `force`, in which case only this program's own files go.
 pub fn prepare(dir: &Path, force: bool) -> Result<(), InputError> {
     if dir.exists() {
         if !dir.is_dir() {
             return Err(InputError::new(format!("{} exists and is not a folder; choose another --out", dir.display())));
         }
-        let occupied = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true);
+        let occupied = OUTPUT_FILES.iter().any(|f| dir.join(f).exists()) || dir.join("plots").exists();
         if occupied && !force {
             return Err(InputError::new(format!(
-                "the results folder {} already exists and is not empty; pass --force to overwrite it, or --out DIR to write elsewhere",
+                "the results folder {} already holds results; pass --force to overwrite them, --resume to complete an interrupted run, or --out DIR to write elsewhere",
                 dir.display()
             )));
         }
@@ -42,60 +251,163 @@ pub fn prepare(dir: &Path, force: bool) -> Result<(), InputError> {
         .map_err(|e| InputError::new(format!("cannot create the results folder {}: {e}", dir.display())))
 }
 
-/// Formats a metric value: shortest round-trip decimal, empty when undefined.
-pub fn number(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => String::new(),
+/// Finished runs read back from one or more results folders: every file's header
+/// and its rows, only of runs whose runs.csv row exists.
+#[derive(Clone, Debug, Default)]
+pub struct Collected {
+    pub tables: BTreeMap<Table, Rows>,
+    pub finished: BTreeSet<(usize, u32)>,
+}
+
+fn key_of(header: &[String], row: &[String]) -> Option<(usize, u32)> {
+    let p = header.iter().position(|h| h == "point")?;
+    let r = header.iter().position(|h| h == "replicate")?;
+    Some((row.get(p)?.parse().ok()?, row.get(r)?.parse().ok()?))
+}
+
+/// A CSV file's header and rows.
+pub type Rows = (Vec<String>, Vec<Vec<String>>);
+
+fn read_csv(path: &Path) -> Result<Option<Rows>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        // A run killed mid-write can leave a torn last line; it is not a finished row.
+        let Ok(record) = record else { break };
+        if record.len() == header.len() {
+            rows.push(record.iter().map(String::from).collect());
+        }
+    }
+    Ok(Some((header, rows)))
+}
+
+impl Collected {
+    /// Reads the finished runs of each folder; a run present in several folders
+    /// must have identical runs.csv rows, and is taken from the first.
+    pub fn read(dirs: &[PathBuf]) -> Result<Collected> {
+        let mut out = Collected::default();
+        let mut runs_rows: BTreeMap<(usize, u32), Vec<String>> = BTreeMap::new();
+        for dir in dirs {
+            let Some((header, rows)) = read_csv(&dir.join("runs.csv"))? else { continue };
+            let mut mine = BTreeSet::new();
+            for row in rows {
+                let Some(key) = key_of(&header, &row) else { continue };
+                if let Some(prev) = runs_rows.get(&key) {
+                    if *prev != row {
+                        bail!(
+                            "run {key:?} appears in two folders with different results; were they made from the same scenario and seed?"
+                        );
+                    }
+                    continue;
+                }
+                runs_rows.insert(key, row);
+                mine.insert(key);
+            }
+            out.check_header(Table::Runs, &header, dir)?;
+            for table in Table::ALL.into_iter().filter(|t| *t != Table::Runs) {
+                let Some((h, rows)) = read_csv(&dir.join(table.file()))? else { continue };
+                out.check_header(table, &h, dir)?;
+                let entry = out.tables.entry(table).or_insert_with(|| (h.clone(), Vec::new()));
+                entry.1.extend(rows.into_iter().filter(|row| key_of(&h, row).is_some_and(|k| mine.contains(&k))));
+            }
+            out.finished.extend(mine);
+        }
+        if let Some((header, _)) = out.tables.get(&Table::Runs).cloned() {
+            out.tables.insert(Table::Runs, (header, runs_rows.into_values().collect()));
+        }
+        for (header, rows) in out.tables.values_mut() {
+            // Stable: rows of one run keep their order.
+            rows.sort_by_key(|row| key_of(header, row).unwrap_or((usize::MAX, u32::MAX)));
+        }
+        Ok(out)
+    }
+
+    fn check_header(&mut self, table: Table, header: &[String], dir: &Path) -> Result<()> {
+        match self.tables.get(&table) {
+            Some((h, _)) if h != header => Err(anyhow!(
+                "{} in {} has other columns than in the first folder; were they made from the same scenario?",
+                table.file(),
+                dir.display()
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.tables.insert(table, (header.to_vec(), Vec::new()));
+                Ok(())
+            }
+        }
+    }
+
+    /// The metric values of each finished run, by metric name order of runs.csv.
+    pub fn metrics(&self, plan: &Plan) -> BTreeMap<(usize, u32), Vec<Option<f64>>> {
+        let Some((header, rows)) = self.tables.get(&Table::Runs) else { return BTreeMap::new() };
+        let cols: Vec<Option<usize>> = plan.metrics.iter().map(|m| header.iter().position(|h| h == m)).collect();
+        rows.iter()
+            .filter_map(|row| {
+                let key = key_of(header, row)?;
+                Some((key, cols.iter().map(|c| c.and_then(|c| row[c].parse::<f64>().ok())).collect()))
+            })
+            .collect()
     }
 }
 
-fn runs_header(plan: &Plan) -> Vec<String> {
-    let mut h = vec!["scenario".to_string(), "point".to_string()];
-    h.extend(plan.columns.iter().cloned());
-    h.extend(["replicate".to_string(), "seed".to_string()]);
-    h.extend(plan.metrics.iter().cloned());
-    h
-}
-
-fn runs_row(plan: &Plan, r: &RunResult) -> Vec<String> {
-    let mut row = vec![plan.name.clone(), r.point.to_string()];
-    row.extend(plan.points[r.point].params.iter().map(|(_, v)| v.clone()));
-    row.extend([r.replicate.to_string(), r.seed.to_string()]);
-    row.extend(r.metrics.iter().map(|&v| number(v)));
-    row
-}
-
-/// Appends each finished run to runs.csv (in completion order) and flushes it at once.
+/// Appends each finished run's rows to the files, flushing at once.
 pub struct Journal {
-    writer: Mutex<csv::Writer<File>>,
+    writers: Mutex<Vec<(Table, csv::Writer<File>)>>,
 }
 
 impl Journal {
-    pub fn create(dir: &Path, plan: &Plan) -> Result<Journal> {
-        let path = dir.join("runs.csv");
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer.write_record(runs_header(plan))?;
-        writer.flush()?;
-        Ok(Journal { writer: Mutex::new(writer) })
+    /// Starts every file with its header and the rows already `collected` (on
+    /// resume), then stands ready to append.
+    pub fn open(dir: &Path, plan: &Plan, collected: &Collected) -> Result<Journal> {
+        let mut writers = Vec::new();
+        for (table, header) in headers(plan) {
+            let path = dir.join(table.file());
+            if let Some((h, _)) = collected.tables.get(&table)
+                && *h != header
+            {
+                bail!("{} has other columns than this scenario writes; use --force to start over", path.display());
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = csv::Writer::from_writer(file);
+            w.write_record(&header)?;
+            if let Some((_, rows)) = collected.tables.get(&table) {
+                for row in rows {
+                    w.write_record(row)?;
+                }
+            }
+            w.flush()?;
+            writers.push((table, w));
+        }
+        Ok(Journal { writers: Mutex::new(writers) })
     }
 
     pub fn append(&self, plan: &Plan, r: &RunResult) -> Result<()> {
-        let mut w = self.writer.lock().map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
-        w.write_record(runs_row(plan, r))?;
-        w.flush()?;
+        let mut writers = self.writers.lock().map_err(|_| anyhow!("journal lock poisoned"))?;
+        for (table, rows) in rows(plan, r) {
+            let Some((_, w)) = writers.iter_mut().find(|(t, _)| *t == table) else { continue };
+            for row in rows {
+                w.write_record(row)?;
+            }
+            w.flush()?;
+        }
         Ok(())
     }
 }
 
 /// Writes `path` through a temporary file and a rename, so a reader never sees half a file.
-fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
@@ -106,7 +418,7 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) ->
     Ok(())
 }
 
-fn csv_file(path: &Path, header: Vec<String>, rows: impl Iterator<Item = Vec<String>>) -> Result<()> {
+fn csv_file(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
     write_atomic(path, |w| {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(header)?;
@@ -118,57 +430,51 @@ fn csv_file(path: &Path, header: Vec<String>, rows: impl Iterator<Item = Vec<Str
     })
 }
 
-/// Provenance and figures of the whole invocation, for run.json.
-pub struct RunInfo {
-    pub threads: usize,
-    pub wall_seconds: f64,
-    pub peak_rss_mb: f64,
-    pub started_unix: u64,
+/// Rewrites every per-run file sorted and writes summary.csv; returns the run
+/// fingerprints (point, replicate, fingerprint) for run.json.
+pub fn finalize(dir: &Path, collected: &Collected) -> Result<Vec<(usize, u32, String)>> {
+    for (table, (header, rows)) in &collected.tables {
+        csv_file(&dir.join(table.file()), header, rows)?;
+    }
+    if let Some((header, rows)) = collected.tables.get(&Table::Runs) {
+        write_summary(dir, header, rows)?;
+    }
+    let fingerprints = collected
+        .tables
+        .get(&Table::Perf)
+        .map(|(h, rows)| {
+            let f = h.iter().position(|c| c == "event_trace_fingerprint");
+            rows.iter()
+                .filter_map(|row| {
+                    let (p, r) = key_of(h, row)?;
+                    Some((p, r, row.get(f?)?.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(fingerprints)
 }
 
-/// Writes every output file from the finished, sorted results.
-pub fn write_all(dir: &Path, plan: &Plan, results: &[RunResult], info: &RunInfo) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    let path = dir.join("runs.csv");
-    csv_file(&path, runs_header(plan), results.iter().map(|r| runs_row(plan, r)))?;
-    written.push(path);
-
-    let path = dir.join("perf.csv");
-    let header = ["scenario", "point", "replicate", "wall_seconds", "events", "events_per_second", "peak_rss_mb"]
-        .map(String::from)
-        .to_vec();
-    csv_file(
-        &path,
-        header,
-        results.iter().map(|r| {
-            let eps = if r.wall_seconds > 0.0 { r.events as f64 / r.wall_seconds } else { 0.0 };
-            vec![
-                plan.name.clone(),
-                r.point.to_string(),
-                r.replicate.to_string(),
-                format!("{:.6}", r.wall_seconds),
-                r.events.to_string(),
-                format!("{eps:.0}"),
-                format!("{:.1}", r.peak_rss_mb),
-            ]
-        }),
-    )?;
-    written.push(path);
-
-    let path = dir.join("summary.csv");
-    let mut header = vec!["scenario".to_string(), "point".to_string()];
-    header.extend(plan.columns.iter().cloned());
-    header.extend(["metric", "mean", "std", "ci95_low", "ci95_high", "n"].map(String::from));
-    let mut rows = Vec::new();
-    for point in &plan.points {
-        let runs: Vec<&RunResult> = results.iter().filter(|r| r.point == point.index).collect();
-        for (m, metric) in plan.metrics.iter().enumerate() {
-            let values: Vec<f64> = runs.iter().filter_map(|r| r.metrics[m]).collect();
-            let Some(s) = summarize(&values) else {
-                continue;
-            };
-            let mut row = vec![plan.name.clone(), point.index.to_string()];
-            row.extend(point.params.iter().map(|(_, v)| v.clone()));
+/// summary.csv: per point and metric, mean, std, 95% CI and n over replicates.
+fn write_summary(dir: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let point = header.iter().position(|h| h == "point").ok_or_else(|| anyhow!("runs.csv has no point column"))?;
+    let rep =
+        header.iter().position(|h| h == "replicate").ok_or_else(|| anyhow!("runs.csv has no replicate column"))?;
+    let seed = header.iter().position(|h| h == "seed").ok_or_else(|| anyhow!("runs.csv has no seed column"))?;
+    let mut out_header: Vec<String> = header[..rep].to_vec();
+    out_header.extend(strings(&["metric", "mean", "std", "ci95_low", "ci95_high", "n"]));
+    let mut points: BTreeMap<usize, Vec<&Vec<String>>> = BTreeMap::new();
+    for row in rows {
+        if let Ok(p) = row[point].parse::<usize>() {
+            points.entry(p).or_default().push(row);
+        }
+    }
+    let mut out = Vec::new();
+    for runs in points.values() {
+        for (m, metric) in header.iter().enumerate().skip(seed + 1) {
+            let values: Vec<f64> = runs.iter().filter_map(|r| r[m].parse::<f64>().ok()).collect();
+            let Some(s) = summarize(&values) else { continue };
+            let mut row: Vec<String> = runs[0][..rep].to_vec();
             row.extend([
                 metric.clone(),
                 number(Some(s.mean)),
@@ -177,162 +483,60 @@ pub fn write_all(dir: &Path, plan: &Plan, results: &[RunResult], info: &RunInfo)
                 number(s.ci95.map(|c| c.1)),
                 s.n.to_string(),
             ]);
-            rows.push(row);
+            out.push(row);
         }
     }
-    csv_file(&path, header, rows.into_iter())?;
-    written.push(path);
-
-    let path = dir.join("timeseries.csv");
-    let header = [
-        "scenario",
-        "point",
-        "replicate",
-        "time_s",
-        "queries",
-        "successes",
-        "success_rate",
-        "first_hit_latency_mean_ms",
-        "messages",
-        "max_queue_length",
-    ]
-    .map(String::from)
-    .to_vec();
-    csv_file(
-        &path,
-        header,
-        results.iter().flat_map(|r| {
-            r.series.iter().map(move |s| {
-                let rate = (s.queries > 0).then(|| s.successes as f64 / s.queries as f64);
-                vec![
-                    plan.name.clone(),
-                    r.point.to_string(),
-                    r.replicate.to_string(),
-                    number(Some(s.time_s)),
-                    s.queries.to_string(),
-                    s.successes.to_string(),
-                    number(rate),
-                    number(s.first_hit_latency_mean_ms),
-                    s.messages.to_string(),
-                    s.max_queue_length.to_string(),
-                ]
-            })
-        }),
-    )?;
-    written.push(path);
-
-    if plan.output.queries {
-        let path = dir.join("queries.csv");
-        let header = [
-            "scenario",
-            "point",
-            "replicate",
-            "query",
-            "origin",
-            "type",
-            "issued_ms",
-            "hits",
-            "first_hit_ms",
-            "hops_to_first_hit",
-            "messages",
-            "nodes_reached",
-        ]
-        .map(String::from)
-        .to_vec();
-        csv_file(
-            &path,
-            header,
-            results.iter().flat_map(|r| {
-                r.queries.iter().enumerate().map(move |(i, q)| {
-                    vec![
-                        plan.name.clone(),
-                        r.point.to_string(),
-                        r.replicate.to_string(),
-                        i.to_string(),
-                        q.origin.0.to_string(),
-                        q.want.0.to_string(),
-                        number(Some(q.issued.as_millis_f64())),
-                        q.hits.to_string(),
-                        number(q.latency().map(|_| q.first_hit.as_millis_f64())),
-                        if q.succeeded() { q.hops.to_string() } else { String::new() },
-                        q.messages.to_string(),
-                        q.reached.to_string(),
-                    ]
-                })
-            }),
-        )?;
-        written.push(path);
-    }
-
-    if plan.output.nodes {
-        let path = dir.join("nodes.csv");
-        let header =
-            ["scenario", "point", "replicate", "node", "messages_served", "load_per_s"].map(String::from).to_vec();
-        csv_file(
-            &path,
-            header,
-            results.iter().flat_map(|r| {
-                let s = &plan.points[r.point].scenario;
-                let window = s.duration.saturating_sub(s.warmup).as_secs_f64();
-                r.node_load.iter().enumerate().map(move |(v, &n)| {
-                    vec![
-                        plan.name.clone(),
-                        r.point.to_string(),
-                        r.replicate.to_string(),
-                        v.to_string(),
-                        n.to_string(),
-                        number(Some(n as f64 / window)),
-                    ]
-                })
-            }),
-        )?;
-        written.push(path);
-    }
-
-    let path = dir.join("run.json");
-    let events: u64 = results.iter().map(|r| r.events).sum();
-    let fingerprint = results.iter().fold(0u64, |h, r| crate::engine::rng::mix64(h ^ r.fingerprint));
-    let json = serde_json::json!({
-        "peergrid_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": option_env!("PEERGRID_GIT_COMMIT").unwrap_or("unknown"),
-        "scenario": plan.name,
-        "scenario_file": plan.file,
-        "scenario_fnv1a64": format!("{:016x}", fnv1a64(plan.text.as_bytes())),
-        "master_seed": plan.seed,
-        "points": plan.points.len(),
-        "replicates": plan.replicates,
-        "runs": results.len(),
-        "threads": info.threads,
-        "started_unix": info.started_unix,
-        "wall_seconds": info.wall_seconds,
-        "events": events,
-        "peak_rss_mb": info.peak_rss_mb,
-        "host": host(),
-        "event_trace_fingerprint": format!("{fingerprint:016x}"),
-        "run_fingerprints": results.iter().map(|r| serde_json::json!({
-            "point": r.point, "replicate": r.replicate, "seed": r.seed, "fingerprint": format!("{:016x}", r.fingerprint)
-        })).collect::<Vec<_>>(),
-        "plots": plan.plots.iter().map(|p| serde_json::json!({
-            "x": p.x, "y": p.y, "series": p.series, "logx": p.logx, "logy": p.logy, "title": p.title
-        })).collect::<Vec<_>>(),
-        "columns": plan.columns,
-    });
-    write_atomic(&path, |w| {
-        serde_json::to_writer_pretty(&mut *w, &json)?;
-        writeln!(w)?;
-        Ok(())
-    })?;
-    written.push(path);
-    Ok(written)
+    csv_file(&dir.join("summary.csv"), &out_header, &out)
 }
 
-/// FNV-1a, 64 bit: a stable, documented hash of the scenario text.
+/// FNV-1a, 64 bit: a stable, documented hash of text.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-fn host() -> String {
+/// A hash of everything that determines a plan's results: two folders with the
+/// same identity can be resumed into or merged.
+pub fn plan_identity(plan: &Plan) -> String {
+    let key = format!(
+        "{:?}",
+        (
+            &plan.name,
+            plan.seed,
+            plan.replicates,
+            &plan.columns,
+            &plan.metrics,
+            &plan.target_ci,
+            &plan.output,
+            plan.points.iter().map(|p| (&p.params, &p.scenario)).collect::<Vec<_>>(),
+        )
+    );
+    format!("{:016x}", fnv1a64(key.as_bytes()))
+}
+
+/// The host, for provenance.
+pub fn host() -> String {
     let name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{name} ({} {}, {cpus} cpus)", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Reads a results folder's run.json.
+pub fn read_run_json(dir: &Path) -> Result<serde_json::Value, InputError> {
+    let path = dir.join("run.json");
+    let text = fs::read_to_string(&path).map_err(|e| {
+        InputError::new(format!(
+            "cannot read {}: {e}; expected a results folder written by `peergrid run`",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| InputError::new(format!("{} is not valid JSON: {e}", path.display())))
+}
+
+/// Writes run.json.
+pub fn write_run_json(dir: &Path, json: &serde_json::Value) -> Result<()> {
+    write_atomic(&dir.join("run.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, json)?;
+        writeln!(w)?;
+        Ok(())
+    })
 }

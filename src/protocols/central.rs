@@ -49,6 +49,14 @@ impl Params {
     }
 }
 
+/// Memory per run: the registration table and the lookups in flight at the index.
+pub fn memory(s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+    let rate = s.workload.rate.per_second();
+    // In the worst case (overload) every query of a timeout's worth waits at the index.
+    let waiting = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
+    vec![("index state and waiting lookups", "workload.rate, workload.timeout", s.nodes as f64 + waiting * 64.0)]
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     Register,

@@ -43,6 +43,28 @@ impl Default for Params {
 }
 
 impl Params {
+    /// Memory per run: reverse-path entries of live queries, and messages in flight.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let n = s.nodes as f64;
+        let d = s.mean_degree.max(1.0);
+        // Nodes within ttl hops of a tree-like overlay, capped by the network.
+        let reach = (0..self.ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(n);
+        let rate = s.workload.rate.per_second();
+        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
+        let queries = rate * s.duration.as_secs_f64();
+        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
+        // Little's law: messages in flight = send rate × time in flight (≈ one latency).
+        let in_flight = rate * reach * d * latency.max(1e-6);
+        vec![
+            (
+                "reverse-path table",
+                "workload.rate × workload.timeout, protocol.ttl",
+                live * reach * 40.0 + queries * 24.0,
+            ),
+            ("messages in flight", "workload.rate, protocol.ttl", in_flight * 64.0),
+        ]
+    }
+
     pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
         if !(1..=255).contains(&self.ttl) {
             return Err(ParamError::new(

@@ -8,6 +8,7 @@ pub mod flooding;
 use serde::de::DeserializeOwned;
 
 use crate::engine::{Message, Protocol, RunOutput, SimConfig, Simulation};
+use crate::scenario::Scenario;
 use crate::workload::Workload;
 use crate::world::World;
 
@@ -91,6 +92,14 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
+    }
+
+    /// The protocol's own memory per run: (what, keys that shrink it, bytes).
+    pub fn memory(&self, s: &Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        match self {
+            ProtocolSpec::Central(_) => central::memory(s),
+            ProtocolSpec::Flooding(p) => p.memory(s),
+        }
     }
 
     /// Checks the parameters against the network size.

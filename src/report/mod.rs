@@ -60,6 +60,8 @@ pub fn label(name: &str) -> String {
 
 struct Series {
     label: String,
+    /// Dots and confidence bars at each point (summaries), or a bare line (CDFs).
+    markers: bool,
     /// (x, mean, ci low, ci high)
     points: Vec<(f64, f64, f64, f64)>,
 }
@@ -113,7 +115,11 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 order.push(key.clone());
             }
             let label = key.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(", ");
-            groups.entry(key).or_insert_with(|| Series { label, points: Vec::new() }).points.push((xv, m, l, h));
+            groups
+                .entry(key)
+                .or_insert_with(|| Series { label, markers: true, points: Vec::new() })
+                .points
+                .push((xv, m, l, h));
         }
         let mut series: Vec<Series> = order.into_iter().filter_map(|k| groups.remove(&k)).collect();
         for s in &mut series {
@@ -131,6 +137,93 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
         {
             let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
             chart(&root, spec, &title, &series)?;
+            root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+        }
+        written.push(svg);
+        written.push(png);
+    }
+    written.extend(draw_distributions(dir)?);
+    Ok(written)
+}
+
+/// CDF plots from distributions.csv: first-hit latency, and the per-node load that
+/// shows hot spots (a central index stands out as a lone node at the far right).
+/// Quantiles are averaged over replicates; at most ten sweep points are drawn.
+fn draw_distributions(dir: &Path) -> Result<Vec<PathBuf>> {
+    let path = dir.join("distributions.csv");
+    let runs = dir.join("runs.csv");
+    if !path.exists() || !runs.exists() {
+        return Ok(Vec::new());
+    }
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    {
+        let mut r = csv::Reader::from_path(&runs)?;
+        let h: Vec<String> = r.headers()?.iter().map(String::from).collect();
+        let rep = h.iter().position(|c| c == "replicate").unwrap_or(h.len());
+        for row in r.records() {
+            let row = row?;
+            let params: Vec<&str> = (2..rep).filter_map(|i| row.get(i)).filter(|v| !v.is_empty()).collect();
+            let label = if params.is_empty() { format!("point {}", &row[1]) } else { params.join(", ") };
+            labels.entry(row[1].to_string()).or_insert(label);
+        }
+    }
+    // (distribution, point) -> p -> (sum, count)
+    let mut acc: BTreeMap<(String, usize), BTreeMap<u32, (f64, f64)>> = BTreeMap::new();
+    let mut r = csv::Reader::from_path(&path)?;
+    for row in r.records() {
+        let row = row?;
+        let (Ok(point), Ok(p), Ok(v)) = (row[1].parse::<usize>(), row[4].parse::<f64>(), row[5].parse::<f64>()) else {
+            continue;
+        };
+        let e = acc
+            .entry((row[3].to_string(), point))
+            .or_default()
+            .entry((p * 1000.0).round() as u32)
+            .or_insert((0.0, 0.0));
+        e.0 += v;
+        e.1 += 1.0;
+    }
+    let mut written = Vec::new();
+    for (what, xlabel, ylabel, logx, stem) in [
+        (
+            "first_hit_latency_ms",
+            "first-hit latency (ms, log scale)",
+            "fraction of successful queries",
+            true,
+            "cdf_first_hit_latency",
+        ),
+        ("node_load_per_s", "node load (messages/s, log scale)", "fraction of nodes", true, "node_load_distribution"),
+    ] {
+        let points: Vec<usize> = acc.keys().filter(|(d, _)| d == what).map(|(_, p)| *p).collect();
+        if points.is_empty() {
+            continue;
+        }
+        let step = points.len().div_ceil(10);
+        let mut series = Vec::new();
+        for &point in points.iter().step_by(step) {
+            let q = &acc[&(what.to_string(), point)];
+            let pts: Vec<(f64, f64, f64, f64)> = q
+                .iter()
+                .map(|(p, (sum, n))| (sum / n, *p as f64 / 1000.0))
+                .filter(|(x, _)| !logx || *x > 0.0)
+                .map(|(x, y)| (x, y, y, y))
+                .collect();
+            let label = labels.get(&point.to_string()).cloned().unwrap_or_else(|| format!("point {point}"));
+            series.push(Series { label, markers: false, points: pts });
+        }
+        let spec = PlotSpec { x: xlabel.into(), y: ylabel.into(), series: None, logx, logy: false, title: None };
+        let title =
+            if what == "node_load_per_s" { "Per-node load distribution (CDF)" } else { "First-hit latency (CDF)" };
+        let svg = dir.join("plots").join(format!("{stem}.svg"));
+        let png = dir.join("plots").join(format!("{stem}.png"));
+        {
+            let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
+            chart(&root, &spec, title, &series)?;
+            root.present().map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+        }
+        {
+            let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
+            chart(&root, &spec, title, &series)?;
             root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
         }
         written.push(svg);
@@ -161,7 +254,7 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     ((lo - pad).min(if lo >= 0.0 { 0.0 } else { lo - pad }), hi + pad)
 }
 
-const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -170,6 +263,8 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(0x8c, 0x56, 0x4b),
     RGBColor(0xe3, 0x77, 0xc2),
     RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xbc, 0xbd, 0x22),
 ];
 
 fn chart<DB: DrawingBackend>(
@@ -211,25 +306,31 @@ where
                     .map_err(err)?
                     .label(if s.label.is_empty() { spec.y.clone() } else { s.label.clone() })
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-                chart
-                    .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())))
-                    .map_err(err)?;
-                chart
-                    .draw_series(s.points.iter().map(|p| {
-                        ErrorBar::new_vertical(
-                            p.0,
-                            p.2,
-                            p.1,
-                            p.3,
-                            ShapeStyle::from(&color).stroke_width(px(1.0).max(1)),
-                            px(8.0),
-                        )
-                    }))
-                    .map_err(err)?;
+                if s.markers {
+                    chart
+                        .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())))
+                        .map_err(err)?;
+                    chart
+                        .draw_series(s.points.iter().map(|p| {
+                            ErrorBar::new_vertical(
+                                p.0,
+                                p.2,
+                                p.1,
+                                p.3,
+                                ShapeStyle::from(&color).stroke_width(px(1.0).max(1)),
+                                px(8.0),
+                            )
+                        }))
+                        .map_err(err)?;
+                }
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(if series.iter().any(|s| s.markers) {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(font(13.0))

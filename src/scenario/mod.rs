@@ -3,13 +3,15 @@
 
 pub mod error;
 pub mod locate;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::InputError;
 use locate::{Seg, locate, split_path};
+pub use sweep::Axis;
 
 use crate::engine::{ServiceTime, SimConfig, SimTime};
 use crate::metrics::CORE_METRICS;
@@ -37,7 +39,7 @@ pub struct NetworkSpec {
 }
 
 /// One `[[plot]]` entry: `y` against `x`, one line per value of `series`.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PlotSpec {
     pub x: String,
@@ -93,6 +95,8 @@ struct Raw {
     plot: Vec<PlotSpec>,
     #[serde(default)]
     output: OutputSpec,
+    #[serde(default)]
+    target_ci: Option<TargetCi>,
 }
 
 fn one() -> u32 {
@@ -118,6 +122,27 @@ pub struct Scenario {
     pub protocol: ProtocolSpec,
     pub plots: Vec<PlotSpec>,
     pub output: OutputSpec,
+    pub target_ci: Option<TargetCi>,
+    /// The node count after reading any edge file.
+    pub nodes: usize,
+    /// The overlay's mean degree (exact for edge files, nominal for generators).
+    pub mean_degree: f64,
+}
+
+/// `[target_ci]`: add replicates to a point until the 95% confidence interval of
+/// every listed metric is narrower than `fraction` of its mean (half-width /
+/// |mean|), up to `max_replicates`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetCi {
+    pub metrics: Vec<String>,
+    pub fraction: f64,
+    #[serde(default = "default_max_replicates")]
+    pub max_replicates: u32,
+}
+
+fn default_max_replicates() -> u32 {
+    100
 }
 
 impl Scenario {
@@ -155,7 +180,7 @@ pub struct Plan {
     pub seed: u64,
     pub replicates: u32,
     /// Sweep keys, in file order, each with its values.
-    pub axes: Vec<(String, Vec<toml::Value>)>,
+    pub axes: Vec<Axis>,
     /// Parameter columns of runs.csv and summary.csv.
     pub columns: Vec<String>,
     pub points: Vec<Point>,
@@ -163,6 +188,7 @@ pub struct Plan {
     pub output: OutputSpec,
     /// Result columns: the core metrics, then every protocol's own, in point order.
     pub metrics: Vec<String>,
+    pub target_ci: Option<TargetCi>,
 }
 
 impl Plan {
@@ -213,34 +239,11 @@ pub fn plan_from_str(
                 .line(locate(text, &split_path("sweep")))));
         }
     };
-    let mut axes = Vec::new();
-    for (key, values) in sweep {
-        let at = || locate(text, &[Seg::Key("sweep".into()), Seg::Key(key.clone())]);
-        let k = format!("sweep.\"{key}\"");
-        match values {
-            toml::Value::Array(v) if !v.is_empty() => {
-                if split_path(&key).iter().any(|s| matches!(s, Seg::Index(_)))
-                    || matches!(key.as_str(), "sweep" | "name" | "replicates" | "seed")
-                {
-                    return Err(err(InputError::new(format!(
-                        "`{key}` cannot be swept; sweep a scenario key such as \"network.nodes\" or \"protocol\""
-                    ))
-                    .key(k)
-                    .line(at())));
-                }
-                axes.push((key, v));
-            }
-            _ => {
-                return Err(err(InputError::new("expected a non-empty list of values, e.g. [\"5/s\", \"20/s\"]")
-                    .key(k)
-                    .line(at())));
-            }
-        }
-    }
+    let axes = sweep::parse(sweep, text, file)?;
     let base: Raw = deserialize(&root, text, file, None)?;
     let columns = param_columns(&axes);
     let mut points = Vec::new();
-    let count: usize = axes.iter().map(|(_, v)| v.len()).product();
+    let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
     if count > 1_000_000 {
         return Err(err(
             InputError::new(format!("the sweep expands to {count} points; expected at most 1,000,000")).key("sweep")
@@ -249,29 +252,24 @@ pub fn plan_from_str(
     for index in 0..count {
         let mut table = root.clone();
         let mut rest = index;
-        let mut chosen = Vec::new();
-        for (key, values) in axes.iter().rev() {
-            let v = &values[rest % values.len()];
-            rest /= values.len();
-            chosen.push((key.clone(), v.clone(), rest));
+        let mut chosen: Vec<(String, toml::Value)> = Vec::new();
+        for axis in axes.iter().rev() {
+            let level = &axis.values[rest % axis.len()];
+            rest /= axis.len();
+            chosen.extend(axis.keys.iter().cloned().zip(level.iter().cloned()));
         }
-        chosen.reverse();
-        for (key, v, _) in &chosen {
+        for (key, v) in &chosen {
             set_path(&mut table, &split_path(key), v.clone())
                 .map_err(|m| err(InputError::new(m).key(format!("sweep.\"{key}\""))))?;
         }
-        let sweep_note = |key: &str| {
-            chosen
-                .iter()
-                .find(|(k, _, _)| key == k || key.starts_with(&format!("{k}.")))
-                .map(|(k, v, _)| (k.clone(), v.clone()))
-        };
+        let sweep_note =
+            |key: &str| chosen.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).cloned();
         let raw: Raw = deserialize(&table, text, file, Some(&sweep_note))?;
         let scenario = validate(raw, base_dir).map_err(|(key, e)| {
             let mut e = e.file(file).key(&key);
             if let Some((k, v)) = sweep_note(&key) {
                 e.message = format!("{} (with sweep value {k} = {v})", e.message);
-                e.line = locate(text, &[Seg::Key("sweep".into()), Seg::Key(k)]);
+                e.line = sweep_line(text, &k);
             } else {
                 e.line = locate(text, &split_path(&key));
             }
@@ -301,6 +299,7 @@ pub fn plan_from_str(
         columns,
         plots: first.plots.clone(),
         output: first.output.clone(),
+        target_ci: first.target_ci.clone(),
         metrics,
         points,
     };
@@ -331,7 +330,7 @@ fn deserialize(table: &toml::Table, text: &str, file: &str, note: Option<SweepNo
         let mut out = InputError::new(message).file(file).key(&path).line(locate(text, &split_path(&path)));
         if let Some((k, v)) = note.and_then(|n| n(&path)) {
             out.message = format!("{} (with sweep value {k} = {v})", out.message);
-            out.line = locate(text, &[Seg::Key("sweep".into()), Seg::Key(k)]);
+            out.line = sweep_line(text, &k);
         }
         out
     })
@@ -392,7 +391,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     {
         return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
     }
-    let nodes = match (&net.topology, net.nodes) {
+    let (nodes, mean_degree) = match (&net.topology, net.nodes) {
         (TopologySpec::Edges { path, largest_component }, _) => {
             let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
                 .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
@@ -406,7 +405,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
                     ),
                 ));
             }
-            overlay.nodes()
+            (overlay.nodes(), overlay.mean_degree())
         }
         (_, None) => {
             return Err(bad(
@@ -423,7 +422,13 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
                     if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
                 bad(&key, e.message)
             })?;
-            n as usize
+            let degree = match *spec {
+                TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => degree as f64,
+                TopologySpec::ErdosRenyi { mean_degree } => mean_degree,
+                TopologySpec::BarabasiAlbert { m } => 2.0 * m as f64,
+                TopologySpec::Ring {} | TopologySpec::Edges { .. } => 2.0,
+            };
+            (n as usize, degree)
         }
     };
     let res = &raw.resources;
@@ -470,6 +475,26 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
             ));
         }
     }
+    if let Some(t) = &raw.target_ci {
+        if !(t.fraction > 0.0 && t.fraction <= 1.0) {
+            return Err(bad(
+                "target_ci.fraction",
+                format!("{} is out of range; expected 0 < fraction ≤ 1", t.fraction),
+            ));
+        }
+        if raw.replicates < 2 {
+            return Err(bad("replicates", "target_ci needs at least 2 replicates to start from"));
+        }
+        if t.max_replicates < raw.replicates || t.max_replicates > 100_000 {
+            return Err(bad(
+                "target_ci.max_replicates",
+                format!("{} is out of range; expected replicates ≤ max_replicates ≤ 100000", t.max_replicates),
+            ));
+        }
+        if t.metrics.is_empty() {
+            return Err(bad("target_ci.metrics", "expected at least one metric name"));
+        }
+    }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     protocol.validate(nodes).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     Ok(Scenario {
@@ -486,7 +511,31 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         protocol,
         plots: raw.plot,
         output: raw.output,
+        target_ci: raw.target_ci,
+        nodes,
+        mean_degree,
     })
+}
+
+/// The line of a sweep key, directly under `[sweep]` or in a zip group.
+fn sweep_line(text: &str, key: &str) -> Option<usize> {
+    let sweep = Seg::Key("sweep".into());
+    let doc: Option<toml::Table> = toml::from_str(text).ok();
+    let zip = doc.as_ref().and_then(|d| d.get("sweep")?.as_table()?.get("zip").cloned());
+    let group = match zip {
+        Some(toml::Value::Array(groups)) => {
+            groups.iter().position(|g| g.as_table().is_some_and(|t| t.contains_key(key))).map(Seg::Index)
+        }
+        _ => None,
+    };
+    locate(text, &[sweep.clone(), Seg::Key(key.into())])
+        .or_else(|| {
+            let mut p = vec![sweep.clone(), Seg::Key("zip".into())];
+            p.extend(group);
+            p.push(Seg::Key(key.into()));
+            locate(text, &p)
+        })
+        .or_else(|| locate(text, &[sweep]))
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -542,20 +591,23 @@ fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<
 
 /// Parameter columns: each swept key, with tables (like `protocol`) split into one
 /// column per key they set (`protocol.name`, `protocol.ttl`).
-fn param_columns(axes: &[(String, Vec<toml::Value>)]) -> Vec<String> {
+fn param_columns(axes: &[Axis]) -> Vec<String> {
     let mut cols = Vec::new();
-    for (key, values) in axes {
-        if values.iter().all(|v| v.is_table()) {
-            for v in values {
-                for k in v.as_table().into_iter().flat_map(|t| t.keys()) {
-                    let c = format!("{key}.{k}");
-                    if !cols.contains(&c) {
-                        cols.push(c);
+    for axis in axes {
+        for (k, key) in axis.keys.iter().enumerate() {
+            let values: Vec<&toml::Value> = axis.values.iter().map(|level| &level[k]).collect();
+            if values.iter().all(|v| v.is_table()) {
+                for v in values {
+                    for sub in v.as_table().into_iter().flat_map(|t| t.keys()) {
+                        let c = format!("{key}.{sub}");
+                        if !cols.contains(&c) {
+                            cols.push(c);
+                        }
                     }
                 }
+            } else {
+                cols.push(key.clone());
             }
-        } else {
-            cols.push(key.clone());
         }
     }
     cols
@@ -579,6 +631,20 @@ fn column_value(table: &toml::Table, column: &str) -> String {
 }
 
 fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
+    if let Some(t) = &plan.target_ci {
+        for (i, m) in t.metrics.iter().enumerate() {
+            if !plan.metrics.contains(m) {
+                let key = format!("target_ci.metrics[{i}]");
+                return Err(InputError::new(format!(
+                    "\"{m}\" is not a metric of this scenario; expected one of {}",
+                    plan.metrics.join(", ")
+                ))
+                .file(&plan.file)
+                .key(&key)
+                .line(locate(text, &split_path(&key))));
+            }
+        }
+    }
     for (i, p) in plan.plots.iter().enumerate() {
         let key = |k: &str| format!("plot[{i}].{k}");
         let fail = |k: &str, m: String| {

@@ -1,0 +1,95 @@
+//! Memory estimates: what one run will need at its peak, part by part, so that a
+//! scenario that cannot fit is refused before it starts and `check` can show the
+//! cost of each sweep point. The figures are deliberately a little generous.
+
+use crate::scenario::Scenario;
+use crate::world::{LatencySpec, Skew, TopologySpec};
+
+/// Bytes one run needs, by part.
+#[derive(Clone, Debug, Default)]
+pub struct Estimate {
+    pub parts: Vec<(&'static str, &'static str, f64)>,
+}
+
+impl Estimate {
+    pub fn total(&self) -> u64 {
+        self.parts.iter().map(|p| p.2).sum::<f64>().ceil() as u64
+    }
+
+    /// The largest part: (what, which scenario keys shrink it).
+    pub fn largest(&self) -> (&'static str, &'static str) {
+        self.parts.iter().max_by(|a, b| a.2.total_cmp(&b.2)).map_or(("nothing", ""), |p| (p.0, p.1))
+    }
+}
+
+/// Mean one-way latency in seconds under a latency model.
+pub fn mean_latency_s(l: &LatencySpec) -> f64 {
+    match *l {
+        LatencySpec::Constant { value } => value.as_secs_f64(),
+        LatencySpec::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
+        // Mean distance between two uniform points of the unit square ≈ 0.5214.
+        LatencySpec::Euclidean { base, per_unit } => base.as_secs_f64() + 0.5214 * per_unit.as_secs_f64(),
+    }
+}
+
+/// The peak memory of one run of `s`.
+pub fn estimate(s: &Scenario) -> Estimate {
+    let n = s.nodes as f64;
+    let edges = n * s.mean_degree / 2.0;
+    let queries = s.workload.rate.per_second() * s.duration.as_secs_f64() + s.workload.script.len() as f64;
+    let samples = (s.duration.saturating_add(s.workload.timeout).0 / s.sample_every.0.max(1)) as f64 + 1.0;
+    let copies = s.resources.types as f64 * s.resources.replicas.min(s.nodes as u32) as f64;
+    let generator = match s.network.topology {
+        // rustworkx builds a petgraph graph first (node 8 B, edge 24 B) and the
+        // CSR build sorts an edge list (8 B an edge).
+        TopologySpec::RandomRegular { .. } | TopologySpec::ErdosRenyi { .. } | TopologySpec::BarabasiAlbert { .. } => {
+            n * 16.0 + edges * 40.0
+        }
+        TopologySpec::WattsStrogatz { .. } => edges * 40.0,
+        TopologySpec::Ring {} | TopologySpec::Edges { .. } => edges * 24.0,
+    };
+    let mut parts = vec![
+        ("overlay (CSR)", "network.nodes, the topology's degree", (n + 1.0) * 4.0 + edges * 8.0),
+        ("overlay construction", "network.nodes, the topology's degree", generator),
+        ("per-node queues and counters", "network.nodes", n * 40.0),
+        (
+            "resource index",
+            "resources.types × resources.replicas",
+            copies * 16.0 + (n + s.resources.types as f64) * 4.0,
+        ),
+        ("query records", "workload.rate × duration", queries * 40.0),
+        ("time series", "sample_every (longer), duration", samples * 24.0),
+    ];
+    if matches!(s.network.latency, LatencySpec::Euclidean { .. }) {
+        parts.push(("node positions", "network.nodes", n * 8.0));
+    }
+    if let Skew::Zipf(_) = s.resources.placement {
+        parts.push(("placement ranks", "network.nodes", n * 5.0));
+    }
+    if s.output.queries {
+        parts.push(("queries.csv rows", "[output] queries = false", queries * 120.0));
+    }
+    for (what, keys, bytes) in s.protocol.memory(s) {
+        parts.push((what, keys, bytes));
+    }
+    Estimate { parts }
+}
+
+/// Memory the machine can give right now (MemAvailable), if known.
+pub fn available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+/// Human-readable bytes.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.0} KiB", (b / 1024.0).max(1.0))
+    }
+}
