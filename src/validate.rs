@@ -55,6 +55,7 @@ pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
     let cfg = config(seed, SimTime::from_secs(2_000), SimTime::from_secs(50), SimTime::from_secs(60));
     let params = central::Params {
         index: 0,
+        register_at_start: false,
         index_service_time: Some(ServiceTime::Exponential { mean: SimTime::from_secs_f64(1.0 / mu) }),
     };
     let spec = WorkloadSpec { rate: Rate(lambda), ..Default::default() };

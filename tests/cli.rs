@@ -539,3 +539,18 @@ fn target_ci_adds_replicates_until_narrow_enough() {
     }
     assert!(widened > 0, "no point needed more replicates: {summary}");
 }
+
+#[test]
+fn every_shipped_scenario_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut checked = 0;
+    for entry in fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = peergrid().arg("check").arg(&path).output().unwrap();
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} scenarios");
+}

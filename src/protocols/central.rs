@@ -1,6 +1,9 @@
 //! `central`: a Napster-style central index, or a single Globus MDS-1 server.
 //!
-//! At start every node registers its resources with one index node. A query goes
+//! Every node's resources are registered with one index node: by default the index
+//! starts with all registrations in place (a system that has been running), or, with
+//! `register_at_start = true`, every node sends a Register message at time zero and
+//! the index must serve that storm first. A query goes
 //! straight (one underlay hop, not through the overlay) to the index, which answers
 //! with the number of registered holders other than the origin. Every query meets
 //! the index's FIFO service queue, so under Poisson load with exponential service the
@@ -35,6 +38,8 @@ pub struct Params {
     pub index: u32,
     #[serde(default)]
     pub index_service_time: Option<ServiceTime>,
+    #[serde(default)]
+    pub register_at_start: bool,
 }
 
 impl Params {
@@ -49,12 +54,16 @@ impl Params {
     }
 }
 
-/// Memory per run: the registration table and the lookups in flight at the index.
+/// Memory per run: the registration table and the lookups (or registrations) waiting at the index.
 pub fn memory(s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
     let rate = s.workload.rate.per_second();
     // In the worst case (overload) every query of a timeout's worth waits at the index.
     let waiting = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-    vec![("index state and waiting lookups", "workload.rate, workload.timeout", s.nodes as f64 + waiting * 64.0)]
+    vec![(
+        "index state and waiting requests",
+        "workload.rate, workload.timeout, network.nodes",
+        s.nodes as f64 * 65.0 + waiting * 64.0,
+    )]
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +93,8 @@ impl Message for Msg {
 pub struct Central {
     index: NodeId,
     service: Option<ServiceTime>,
+    /// Whether nodes register by message at time zero.
+    register: bool,
     /// Which nodes' registrations the index has processed.
     registered: Vec<bool>,
 }
@@ -93,7 +104,10 @@ impl Central {
         let index = NodeId(params.index);
         let mut registered = vec![false; world.nodes()];
         registered[index.index()] = true;
-        Central { index, service: params.index_service_time, registered }
+        if !params.register_at_start {
+            registered.fill(true);
+        }
+        Central { index, service: params.index_service_time, register: params.register_at_start, registered }
     }
 
     fn lookup(&self, world: &World, origin: NodeId, want: ResourceType) -> u32 {
@@ -108,6 +122,9 @@ impl Protocol for Central {
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Some(s) = self.service {
             ctx.set_service_time(self.index, s);
+        }
+        if !self.register {
+            return;
         }
         for v in 0..ctx.world.nodes() as u32 {
             if NodeId(v) != self.index {
