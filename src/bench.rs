@@ -13,7 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 
 use crate::engine::rng::{Stream, stream};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, ServiceTime, SimConfig, SimTime, Simulation};
+use crate::engine::{
+    Ctx, EventQueue, FifoRadixQueue, HeapQueue, Message, NodeId, Protocol, QueryId, RadixQueue, Rate, ServiceTime,
+    SimConfig, SimTime, Simulation,
+};
 use crate::workload::{Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourceType, ResourcesSpec, TopologySpec, World};
 
@@ -38,6 +41,35 @@ impl Hold {
         self.events as f64 / self.seconds
     }
 }
+
+/// The hold model on one event-list implementation, with 12-byte payloads like the
+/// engine's events.
+pub fn hold_queue<Q: EventQueue<[u32; 3]> + Default>(pending: usize, holds: u64, seed: u64) -> Hold {
+    let mut rng = stream(seed, Stream::Protocol);
+    let mut q = Q::default();
+    for i in 0..pending {
+        let node = rng.random_range(0..1024u32);
+        q.push(SimTime(delay(&mut rng)), [node, i as u32, 0]);
+    }
+    let started = Instant::now();
+    let mut checksum = 0u64;
+    for _ in 0..holds {
+        let Some((t, e)) = q.pop() else { break };
+        checksum = checksum.wrapping_add(t.0 ^ e[0] as u64);
+        q.push(SimTime(t.0 + delay(&mut rng)), e);
+    }
+    Hold { events: holds, seconds: started.elapsed().as_secs_f64(), checksum }
+}
+
+/// The event-list implementations `peergrid bench` compares: (name, hold function).
+/// A hold-model measurement: (pending, holds, seed) → figures.
+pub type HoldFn = fn(usize, u64, u64) -> Hold;
+
+pub const QUEUES: [(&str, HoldFn); 3] = [
+    ("std BinaryHeap", hold_queue::<HeapQueue<[u32; 3]>>),
+    ("radix heap, u128 keys (radix-heap crate)", hold_queue::<RadixQueue<[u32; 3]>>),
+    ("FIFO radix heap, u64 keys", hold_queue::<FifoRadixQueue<[u32; 3]>>),
+];
 
 /// The baseline: a `BinaryHeap` of (time, sequence, node) with FIFO ties.
 pub fn hold_binary_heap(pending: usize, holds: u64, seed: u64) -> Hold {

@@ -647,15 +647,22 @@ fn bench(pending: usize, holds: u64) -> Result<(), Failure> {
     if pending == 0 || holds == 0 {
         return Err(InputError::new("--pending and --holds must be at least 1").into());
     }
-    println!("hold model: {pending} pending events, {holds} holds, exponential delays (one process, interleaved)");
-    let mut heap = Vec::new();
-    let mut engine = Vec::new();
-    for round in 0..3 {
-        heap.push(crate::bench::hold_binary_heap(pending, holds, round).per_second());
-        engine.push(crate::bench::hold_engine(pending, holds, round).per_second());
+    use crate::bench::{QUEUES, hold_binary_heap, hold_engine};
+    let best = |f: &dyn Fn(u64) -> f64| (0..3).map(f).fold(0.0, f64::max);
+    println!("event lists, hold model (pop the earliest, push it again at now + Exp(1 ms)), best of 3:");
+    let sizes: Vec<usize> = [1_000usize, 100_000, pending].into_iter().filter(|&s| s <= pending).collect();
+    for size in sizes {
+        let rates: Vec<f64> = QUEUES.iter().map(|(_, f)| best(&|r| f(size, holds, r).per_second())).collect();
+        println!("  {size:>9} pending");
+        for ((name, _), rate) in QUEUES.iter().zip(&rates) {
+            println!("    {name:<42} {:>8.2} M holds/s   {:>6.2}x BinaryHeap", rate / 1e6, rate / rates[0]);
+        }
     }
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let (h, e) = (best(&heap), best(&engine));
+    println!("the whole engine (timers through Simulation), {pending} pending, {holds} holds:");
+    let (h, e) = (
+        best(&|r| hold_binary_heap(pending, holds, r).per_second()),
+        best(&|r| hold_engine(pending, holds, r).per_second()),
+    );
     println!("  std BinaryHeap loop  {:>8.2} M events/s", h / 1e6);
     println!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
     println!("  ratio engine/heap    {:>8.2}", e / h);

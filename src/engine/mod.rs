@@ -6,7 +6,7 @@ pub mod rng;
 pub mod sim;
 pub mod time;
 
-pub use queue::{EventQueue, HeapQueue, RadixQueue};
+pub use queue::{EventQueue, FifoRadixQueue, HeapQueue, RadixQueue};
 pub use sim::{Ctx, Message, Protocol, RunOutput, ServiceTime, SimConfig, Simulation};
 pub use time::{Rate, SimTime, parse_duration, parse_rate};
 

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 use serde::{Deserialize, Deserializer};
 
-use super::queue::{EventQueue, RadixQueue};
+use super::queue::{EventQueue, FifoRadixQueue};
 use super::rng::{Stream, stream};
 use super::{NodeId, QueryId, SimTime};
 use crate::metrics::Recorder;
@@ -189,7 +189,7 @@ struct NodeQueue {
 pub struct Ctx<'w, P: Protocol> {
     now: SimTime,
     end: SimTime,
-    queue: RadixQueue<Event>,
+    queue: FifoRadixQueue<Event>,
     messages: Arena<Envelope<P::Msg>>,
     timers: Arena<P::Timer>,
     nodes: Vec<NodeQueue>,
@@ -319,7 +319,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         let mut ctx = Ctx {
             now: SimTime::ZERO,
             end,
-            queue: RadixQueue::default(),
+            queue: FifoRadixQueue::default(),
             messages: Arena::new(),
             timers: Arena::new(),
             nodes: if config.service.is_zero() {
@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn events_stay_small() {
         assert!(std::mem::size_of::<Event>() <= 12);
-        // What the radix heap stores per pending event: key and event.
-        assert!(std::mem::size_of::<(std::cmp::Reverse<u128>, Event)>() <= 32);
+        // What the event list stores per pending event: its time and the event.
+        assert!(std::mem::size_of::<(u64, Event)>() <= 24);
     }
 }
