@@ -344,7 +344,16 @@ impl<'w, P: Protocol> Simulation<'w, P> {
     }
 
     /// Runs to the end and returns the recorded metrics.
-    pub fn run(mut self) -> RunOutput {
+    pub fn run(self) -> RunOutput {
+        self.run_both().0
+    }
+
+    /// Runs to the end and returns the protocol itself, for tests of its state.
+    pub fn run_protocol(self) -> P {
+        self.run_both().1
+    }
+
+    fn run_both(mut self) -> (RunOutput, P) {
         let ctx = &mut self.ctx;
         let protocol = &mut self.protocol;
         protocol.start(ctx);
@@ -400,13 +409,14 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         }
         let mut extra = Vec::new();
         self.protocol.extra_metrics(&mut extra);
-        RunOutput {
+        let out = RunOutput {
             recorder: self.ctx.recorder,
             events: self.ctx.events,
             fingerprint: self.ctx.fingerprint,
             extra,
             kinds: P::Msg::KINDS,
-        }
+        };
+        (out, self.protocol)
     }
 }
 

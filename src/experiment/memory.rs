@@ -46,7 +46,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
             n * 16.0 + edges * 40.0
         }
         TopologySpec::WattsStrogatz { .. } => edges * 40.0,
-        TopologySpec::Ring {} | TopologySpec::Edges { .. } => edges * 24.0,
+        TopologySpec::Ring {} | TopologySpec::Edges { .. } | TopologySpec::KOut { .. } => edges * 24.0,
     };
     let mut parts = vec![
         ("overlay (CSR)", "network.nodes, the topology's degree", (n + 1.0) * 4.0 + edges * 8.0),

@@ -2,12 +2,13 @@
 //! node state, messages, handlers and tests. Adding one = the file, a variant of
 //! [`ProtocolSpec`], a row of [`PROTOCOLS`] and an arm in [`ProtocolSpec::run`].
 
+pub mod aggregation;
 pub mod central;
 pub mod flooding;
 
 use serde::de::DeserializeOwned;
 
-use crate::engine::{Message, Protocol, RunOutput, SimConfig, Simulation};
+use crate::engine::{Message, Protocol, RunOutput, SimConfig, SimTime, Simulation};
 use crate::scenario::Scenario;
 use crate::workload::Workload;
 use crate::world::World;
@@ -17,6 +18,7 @@ use crate::world::World;
 pub enum ProtocolSpec {
     Central(central::Params),
     Flooding(flooding::Params),
+    Aggregation(aggregation::Params),
 }
 
 /// What `peergrid list` and error messages say about a protocol.
@@ -30,7 +32,7 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 2] = [central::INFO, flooding::INFO];
+pub const PROTOCOLS: [ProtocolInfo; 3] = [central::INFO, flooding::INFO, aggregation::INFO];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,6 +76,7 @@ impl ProtocolSpec {
         match name {
             "central" => Ok(ProtocolSpec::Central(params(table)?)),
             "flooding" => Ok(ProtocolSpec::Flooding(params(table)?)),
+            "aggregation" => Ok(ProtocolSpec::Aggregation(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
@@ -82,6 +85,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(_) => "central",
             ProtocolSpec::Flooding(_) => "flooding",
+            ProtocolSpec::Aggregation(_) => "aggregation",
         }
     }
 
@@ -90,6 +94,7 @@ impl ProtocolSpec {
         let (kinds, info) = match self {
             ProtocolSpec::Central(_) => (<central::Msg as Message>::KINDS, &central::INFO),
             ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
+            ProtocolSpec::Aggregation(_) => (<aggregation::Msg as Message>::KINDS, &aggregation::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
@@ -99,14 +104,16 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(_) => central::memory(s),
             ProtocolSpec::Flooding(p) => p.memory(s),
+            ProtocolSpec::Aggregation(p) => p.memory(s),
         }
     }
 
-    /// Checks the parameters against the network size.
-    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
+    /// Checks the parameters against the network size and the run's duration.
+    pub fn validate(&self, nodes: usize, duration: SimTime) -> Result<(), ParamError> {
         match self {
             ProtocolSpec::Central(p) => p.validate(nodes),
             ProtocolSpec::Flooding(p) => p.validate(nodes),
+            ProtocolSpec::Aggregation(p) => p.validate(duration),
         }
     }
 
@@ -115,6 +122,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(p) => simulate(world, central::Central::new(p, world), workload, config),
             ProtocolSpec::Flooding(p) => simulate(world, flooding::Flooding::new(p, world), workload, config),
+            ProtocolSpec::Aggregation(p) => simulate(world, aggregation::Aggregation::new(p, world), workload, config),
         }
     }
 }

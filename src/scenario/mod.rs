@@ -426,6 +426,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
                 TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => degree as f64,
                 TopologySpec::ErdosRenyi { mean_degree } => mean_degree,
                 TopologySpec::BarabasiAlbert { m } => 2.0 * m as f64,
+                TopologySpec::KOut { k } => 2.0 * k as f64,
                 TopologySpec::Ring {} | TopologySpec::Edges { .. } => 2.0,
             };
             (n as usize, degree)
@@ -496,7 +497,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         }
     }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
-    protocol.validate(nodes).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    protocol.validate(nodes, raw.duration).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     Ok(Scenario {
         name: raw.name,
         description: raw.description,

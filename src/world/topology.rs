@@ -26,6 +26,9 @@ pub enum TopologySpec {
     WattsStrogatz { degree: u32, rewire: f64 },
     /// A cycle through all nodes.
     Ring {},
+    /// Every node links to `k` distinct others chosen uniformly (PeerSim's WireKOut);
+    /// links are used in both directions, so the mean degree is about 2k.
+    KOut { k: u32 },
     /// An edge-list file (`a b` per line, `#` comments), relabelled to 0..n−1.
     Edges {
         path: String,
@@ -40,12 +43,13 @@ fn yes() -> bool {
 }
 
 /// The topology names `peergrid list` and error messages show.
-pub const TOPOLOGY_KINDS: [(&str, &str); 6] = [
+pub const TOPOLOGY_KINDS: [(&str, &str); 7] = [
     ("random-regular", "degree: every node has exactly this many neighbours"),
     ("erdos-renyi", "mean_degree: G(n,p) with p = mean_degree/(n-1)"),
     ("barabasi-albert", "m: each new node attaches to m existing nodes (mean degree ≈ 2m)"),
     ("watts-strogatz", "degree (even), rewire (0..1): small-world ring lattice"),
     ("ring", "(none): a cycle through all nodes"),
+    ("k-out", "k: every node links to k distinct random others (PeerSim's WireKOut), used both ways"),
     ("edges", "path, largest_component = true: edge-list file, `a b` per line, relative to the scenario"),
 ];
 
@@ -239,6 +243,7 @@ pub fn build(
         }
         TopologySpec::WattsStrogatz { degree, rewire } => watts_strogatz(n, degree as usize, rewire, rng),
         TopologySpec::Ring {} => Overlay::from_edges(n, (0..n as u32).map(|i| (i, (i + 1) % n as u32))),
+        TopologySpec::KOut { k } => k_out(n, k as usize, rng),
         TopologySpec::Edges { .. } => unreachable!("handled above"),
     };
     let largest = if allow_disconnected { n } else { overlay.largest_component_size() };
@@ -305,6 +310,9 @@ pub fn check(spec: &TopologySpec, n: usize) -> Result<(), TopologyError> {
                 );
             }
         }
+        TopologySpec::KOut { k } if k == 0 || k as usize >= n => {
+            return err("k", format!("k = {k} is out of range; expected 1 ≤ k < nodes = {n}"));
+        }
         TopologySpec::Ring {} if n < 3 => {
             return err("nodes", format!("a ring needs at least 3 nodes, not {n}"));
         }
@@ -351,6 +359,25 @@ fn watts_strogatz(n: usize, k: usize, p: f64, rng: &mut ChaCha8Rng) -> Overlay {
     }
     edges.clear();
     edges.extend(present);
+    Overlay::from_edges(n, edges)
+}
+
+/// Each node draws `k` distinct others uniformly; the union of the links is the overlay.
+fn k_out(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Overlay {
+    let mut edges = Vec::with_capacity(n * k);
+    let mut picked: Vec<u32> = Vec::with_capacity(k);
+    for u in 0..n as u32 {
+        picked.clear();
+        while picked.len() < k {
+            let w = rng.random_range(0..n as u32 - 1);
+            // Skip u itself by shifting the range above it.
+            let w = if w >= u { w + 1 } else { w };
+            if !picked.contains(&w) {
+                picked.push(w);
+            }
+        }
+        edges.extend(picked.iter().map(|&w| (u, w)));
+    }
     Overlay::from_edges(n, edges)
 }
 
@@ -441,6 +468,9 @@ mod tests {
         assert!((ba.mean_degree() - 6.0).abs() < 0.1, "{}", ba.mean_degree());
         let ws = make(TopologySpec::WattsStrogatz { degree: 6, rewire: 0.1 }, 2000).unwrap();
         assert_eq!(ws.edges(), 6000);
+        let kout = make(TopologySpec::KOut { k: 3 }, 2000).unwrap();
+        assert!((0..2000).all(|v| kout.degree(NodeId(v)) >= 3));
+        assert!((kout.mean_degree() - 6.0).abs() < 0.1, "{}", kout.mean_degree());
         let ring = make(TopologySpec::Ring {}, 10).unwrap();
         assert!((0..10).all(|v| ring.degree(NodeId(v)) == 2));
     }
