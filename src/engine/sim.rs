@@ -266,6 +266,12 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.timeout()
     }
 
+    /// When query `q` was issued.
+    #[inline]
+    pub fn issued(&self, q: QueryId) -> SimTime {
+        self.recorder.queries[q.index()].issued
+    }
+
     /// True once query `q` is past its timeout: its answers no longer count.
     pub fn expired(&self, q: QueryId) -> bool {
         self.recorder.expired(self.now, q)

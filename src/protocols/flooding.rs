@@ -9,6 +9,9 @@
 //! exactly the BFS ball of radius `ttl` around the origin (tested below against
 //! petgraph).
 
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
@@ -20,7 +23,7 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
     name: "flooding",
     source: "Gnutella 0.4 protocol specification",
     summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
-    extra_columns: &["duplicate_queries"],
+    extra_columns: &["duplicate_queries", "expired_drops"],
     params: &[("ttl", "7", "hops a Query may travel (Gnutella's default is 7)")],
 };
 
@@ -106,16 +109,18 @@ impl Message for Msg {
     }
 }
 
-/// Forget a query's routing entries once it can no longer succeed.
-pub struct Purge(QueryId);
-
 pub struct Flooding {
     ttl: u8,
-    /// (query, node) → the neighbour the Query first came from; the origin maps to itself.
-    reverse: FxHashMap<u64, NodeId>,
-    /// The nodes holding a routing entry for each live query, for purging.
-    touched: Vec<Vec<NodeId>>,
+    /// (query, node) → the neighbour the Query first came from (the origin maps to
+    /// itself), one table per generation of queries: those issued in the same
+    /// `timeout`-long window. A generation is dropped whole once all its queries
+    /// have expired, instead of purging entry by entry.
+    generations: VecDeque<(u64, FxHashMap<u64, NodeId>)>,
+    /// A cleared table kept for the next generation, to reuse its allocation.
+    spare: Option<FxHashMap<u64, NodeId>>,
+    window: u64,
     duplicates: u64,
+    expired: u64,
 }
 
 #[inline]
@@ -125,45 +130,74 @@ fn key(q: QueryId, v: NodeId) -> u64 {
 
 impl Flooding {
     pub fn new(params: &Params, _world: &World) -> Flooding {
-        Flooding { ttl: params.ttl.min(255) as u8, reverse: FxHashMap::default(), touched: Vec::new(), duplicates: 0 }
+        Flooding {
+            ttl: params.ttl.min(255) as u8,
+            generations: VecDeque::new(),
+            spare: None,
+            window: 1,
+            duplicates: 0,
+            expired: 0,
+        }
     }
 
-    fn remember(&mut self, q: QueryId, v: NodeId, parent: NodeId) {
-        self.reverse.insert(key(q, v), parent);
-        self.touched[q.index()].push(v);
+    /// The routing table of query `q`'s generation, if it is still kept.
+    #[inline]
+    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, NodeId>> {
+        let generation = ctx.issued(q).0 / self.window;
+        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
     }
 }
 
 impl Protocol for Flooding {
     type Msg = Msg;
-    type Timer = Purge;
+    type Timer = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.window = ctx.timeout().0.max(1);
+    }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        if self.touched.len() <= q.index() {
-            self.touched.resize_with(q.index() + 1, Vec::new);
+        let current = ctx.now().0 / self.window;
+        // Queries of generation g have all expired by (g + 2) windows.
+        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
+            if let Some((_, mut t)) = self.generations.pop_front() {
+                t.clear();
+                self.spare = Some(t);
+            }
         }
-        self.remember(q, origin, origin);
+        if self.generations.back().is_none_or(|(g, _)| *g != current) {
+            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
+        }
+        if let Some((_, table)) = self.generations.back_mut() {
+            table.insert(key(q, origin), origin);
+        }
         ctx.report_reached(q);
         let ttl = self.ttl;
         for i in 0..ctx.neighbours(origin).len() {
             let to = ctx.neighbours(origin)[i];
             ctx.send(origin, to, Msg::Query { q, want, ttl, hops: 0 });
         }
-        // One timeout later no answer counts; one more latency-free margin is not needed
-        // because answers after the timeout are ignored by the recorder anyway.
-        let timeout = ctx.timeout();
-        ctx.set_timer(origin, timeout, Purge(q));
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
             Msg::Query { q, want, ttl, hops } => {
-                if self.touched[q.index()].is_empty() || self.reverse.contains_key(&key(q, at)) {
-                    // A duplicate GUID, or a query already purged.
-                    self.duplicates += 1;
+                // Past its timeout a query is dead: nobody forwards or answers it.
+                if ctx.expired(q) {
+                    self.expired += 1;
                     return;
                 }
-                self.remember(q, at, from);
+                let Some(table) = self.table(ctx, q) else { return };
+                match table.entry(key(q, at)) {
+                    Entry::Occupied(_) => {
+                        // A duplicate GUID.
+                        self.duplicates += 1;
+                        return;
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(from);
+                    }
+                }
                 ctx.report_reached(q);
                 let hops = hops.saturating_add(1);
                 if ctx.world.resources.holds(at, want) {
@@ -179,22 +213,23 @@ impl Protocol for Flooding {
                     }
                 }
             }
-            Msg::Hit { q, hops } => match self.reverse.get(&key(q, at)) {
-                Some(&parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
-                Some(&parent) => ctx.send(at, parent, Msg::Hit { q, hops }),
-                None => {}
-            },
-        }
-    }
-
-    fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, Purge(q): Purge) {
-        for v in std::mem::take(&mut self.touched[q.index()]) {
-            self.reverse.remove(&key(q, v));
+            Msg::Hit { q, hops } => {
+                if ctx.expired(q) {
+                    self.expired += 1;
+                    return;
+                }
+                match self.table(ctx, q).and_then(|t| t.get(&key(q, at)).copied()) {
+                    Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
+                    Some(parent) => ctx.send(at, parent, Msg::Hit { q, hops }),
+                    None => {}
+                }
+            }
         }
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
         out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
+        out.push(("expired_drops".into(), Some(self.expired as f64)));
     }
 }
 

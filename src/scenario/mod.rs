@@ -219,13 +219,25 @@ pub fn plan_from_str(
         let line = e.span().map(|s| locate::line_of(text, s.start));
         err(InputError::new(format!("not valid TOML: {}", e.message().trim())).line(line))
     })?;
+    let mut pinned: Vec<String> = Vec::new();
     for set in sets {
         apply_set(&mut root, set).map_err(|e| e.file(format!("--set {set}")))?;
         // A value set on the command line pins a swept key: it replaces the sweep's list.
-        let key = set.split_once('=').map_or("", |(k, _)| k.trim());
+        let key = set.split_once('=').map_or("", |(k, _)| k.trim()).to_string();
+        let covers = |k: &str| k == key || k.starts_with(&format!("{key}."));
         if let Some(toml::Value::Table(sweep)) = root.get_mut("sweep") {
-            sweep.retain(|k, _| k != key && !k.starts_with(&format!("{key}.")));
+            sweep.retain(|k, _| !covers(k));
+            match sweep.get_mut("zip") {
+                Some(toml::Value::Table(group)) => group.retain(|k, _| !covers(k)),
+                Some(toml::Value::Array(groups)) => {
+                    for g in groups.iter_mut().filter_map(|g| g.as_table_mut()) {
+                        g.retain(|k, _| !covers(k));
+                    }
+                }
+                _ => {}
+            }
         }
+        pinned.push(key);
     }
     if let Some(s) = seed {
         root.insert("seed".into(), toml::Value::Integer(s as i64));
@@ -303,6 +315,10 @@ pub fn plan_from_str(
         metrics,
         points,
     };
+    // Plots along a key pinned by --set have nothing left to draw.
+    let mut plan = plan;
+    let along_pinned = |c: &str| pinned.iter().any(|k| c == k || c.starts_with(&format!("{k}.")));
+    plan.plots.retain(|p| !along_pinned(&p.x) && !p.series.as_deref().is_some_and(along_pinned));
     check_plots(&plan, text)?;
     Ok(plan)
 }
