@@ -165,3 +165,97 @@ pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
     let seconds = started.elapsed().as_secs_f64();
     Hold { events: out.events, seconds, checksum: out.fingerprint }
 }
+
+fn quiet_config(seed: u64, duration: SimTime) -> SimConfig {
+    SimConfig {
+        seed,
+        duration,
+        warmup: SimTime::ZERO,
+        timeout: duration,
+        sample_every: duration.saturating_add(SimTime(1)),
+        service: ServiceTime::Constant(SimTime::ZERO),
+        loss: 0.0,
+    }
+}
+
+/// One flooding query wave from `origin` with `ttl` over `world`; returns the events.
+pub fn flooding_wave(world: &World, origin: u32, ttl: u32) -> u64 {
+    use crate::protocols::{ProtocolSpec, flooding};
+    use crate::workload::ScriptedQuery;
+    let config = quiet_config(1, SimTime::from_secs(60));
+    let spec = WorkloadSpec {
+        rate: Rate(0.0),
+        script: vec![ScriptedQuery { at: SimTime::ZERO, origin, rtype: 0 }],
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, world.nodes(), world.resources.types(), config.duration, 1);
+    ProtocolSpec::Flooding(flooding::Params { ttl }).run(world, workload, &config).events
+}
+
+/// Where one run's memory went, per node, and how fast it ran.
+#[derive(Clone, Debug)]
+pub struct ScaleFigures {
+    pub label: String,
+    pub nodes: usize,
+    pub events: u64,
+    pub seconds: f64,
+    /// (part, bytes per node)
+    pub per_node: Vec<(&'static str, f64)>,
+}
+
+/// Builds a world and runs `protocol` on it with `workload`, measuring time and
+/// memory by part.
+pub fn scale_run(
+    label: &str,
+    topology: &TopologySpec,
+    nodes: u32,
+    protocol: &crate::protocols::ProtocolSpec,
+    workload: &WorkloadSpec,
+    duration: SimTime,
+) -> ScaleFigures {
+    let world = World::build(
+        topology,
+        Some(nodes),
+        false,
+        &LatencySpec::Uniform { min: SimTime::from_millis(10), max: SimTime::from_millis(100) },
+        &ResourcesSpec { types: 1000, replicas: 100, ..Default::default() },
+        Path::new("."),
+        1,
+    )
+    .expect("valid benchmark world");
+    let mut config = quiet_config(1, duration);
+    config.timeout = SimTime::from_secs(10);
+    config.sample_every = SimTime::from_secs(1);
+    let wl = Workload::new(workload, world.nodes(), world.resources.types(), duration, 1);
+    let started = Instant::now();
+    let out = protocol.run(&world, wl, &config);
+    let seconds = started.elapsed().as_secs_f64();
+    let n = world.nodes() as f64;
+    let m = out.memory;
+    let query_bytes = out.recorder.queries.capacity() * std::mem::size_of::<crate::metrics::QueryRecord>();
+    ScaleFigures {
+        label: label.to_string(),
+        nodes: world.nodes(),
+        events: out.events,
+        seconds,
+        per_node: vec![
+            ("overlay (CSR)", world.overlay.bytes() as f64 / n),
+            ("resource index", world.resources.bytes() as f64 / n),
+            ("engine per-node queues and counters", m.engine_node_bytes as f64 / n),
+            ("protocol state", m.protocol_bytes as f64 / n),
+            ("event list at its peak", m.event_list_bytes as f64 / n),
+            ("payload arena", m.payload_bytes as f64 / n),
+            ("query records", query_bytes as f64 / n),
+        ],
+    }
+}
+
+/// `cycles` cycles of push-pull aggregation over `world`; returns the events.
+pub fn aggregation_cycles(world: &World, cycles: u32) -> u64 {
+    use crate::protocols::{ProtocolSpec, aggregation};
+    let params = aggregation::Params { cycle: SimTime::from_secs(1), cycles, values: aggregation::Values::Uniform };
+    let config = quiet_config(1, params.span());
+    let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
+    let workload = Workload::new(&spec, world.nodes(), 1, config.duration, 1);
+    ProtocolSpec::Aggregation(params).run(world, workload, &config).events
+}

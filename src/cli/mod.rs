@@ -115,6 +115,9 @@ enum Command {
         /// Events processed per measurement.
         #[arg(long, default_value_t = 10_000_000)]
         holds: u64,
+        /// Nodes of the protocol runs measured for throughput and bytes per node.
+        #[arg(long, default_value_t = 1_000_000)]
+        nodes: u32,
     },
 }
 
@@ -152,7 +155,7 @@ pub fn main() -> ExitCode {
         Command::Slurm { file, tasks, out, set, seed, cpus_per_task, partition, time } => {
             slurm(&file, tasks, out, &set, seed, cpus_per_task, partition, time)
         }
-        Command::Bench { pending, holds } => bench(pending, holds),
+        Command::Bench { pending, holds, nodes } => bench(pending, holds, nodes),
         Command::Validate => validate(),
     };
     match result {
@@ -643,9 +646,12 @@ fn validate() -> Result<(), Failure> {
     Ok(())
 }
 
-fn bench(pending: usize, holds: u64) -> Result<(), Failure> {
+fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
     if pending == 0 || holds == 0 {
         return Err(InputError::new("--pending and --holds must be at least 1").into());
+    }
+    if !(1_000..=100_000_000).contains(&nodes) {
+        return Err(InputError::new("--nodes: expected 1000 to 100000000").into());
     }
     use crate::bench::{QUEUES, hold_binary_heap, hold_engine};
     let best = |f: &dyn Fn(u64) -> f64| (0..3).map(f).fold(0.0, f64::max);
@@ -666,6 +672,46 @@ fn bench(pending: usize, holds: u64) -> Result<(), Failure> {
     println!("  std BinaryHeap loop  {:>8.2} M events/s", h / 1e6);
     println!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
     println!("  ratio engine/heap    {:>8.2}", e / h);
-    println!("  peak RSS             {:>8.0} MiB", peak_rss_mb());
+    use crate::engine::{Rate, SimTime};
+    use crate::protocols::{ProtocolSpec, aggregation, flooding};
+    use crate::workload::WorkloadSpec;
+    use crate::world::TopologySpec;
+    let runs = [
+        crate::bench::scale_run(
+            "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
+            &TopologySpec::RandomRegular { degree: 4 },
+            nodes,
+            &ProtocolSpec::Flooding(flooding::Params { ttl: 7 }),
+            &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
+            SimTime::from_secs(10),
+        ),
+        crate::bench::scale_run(
+            "aggregation, 20-out overlay, 3 cycles",
+            &TopologySpec::KOut { k: 20 },
+            nodes,
+            &ProtocolSpec::Aggregation(aggregation::Params {
+                cycle: SimTime::from_secs(1),
+                cycles: 3,
+                values: aggregation::Values::Uniform,
+            }),
+            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
+            SimTime::from_secs(3),
+        ),
+    ];
+    for r in &runs {
+        println!(
+            "{} on {} nodes: {} events in {:.2} s = {:.2} M events/s",
+            r.label,
+            r.nodes,
+            r.events,
+            r.seconds,
+            r.events as f64 / r.seconds / 1e6
+        );
+        for (part, b) in &r.per_node {
+            println!("    {part:<38} {b:>8.1} bytes/node");
+        }
+        println!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.1).sum::<f64>());
+    }
+    println!("peak RSS of this process: {:.0} MiB", peak_rss_mb());
     Ok(())
 }

@@ -7,7 +7,7 @@ pub mod sim;
 pub mod time;
 
 pub use queue::{EventQueue, FifoRadixQueue, HeapQueue, RadixQueue};
-pub use sim::{Ctx, Message, Protocol, RunOutput, ServiceTime, SimConfig, Simulation};
+pub use sim::{Ctx, Message, Protocol, RunMemory, RunOutput, ServiceTime, SimConfig, Simulation};
 pub use time::{Rate, SimTime, parse_duration, parse_rate};
 
 /// A node of the overlay, an index into every per-node `Vec`.

@@ -46,6 +46,10 @@ pub trait Protocol: Sized {
     fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _timer: Self::Timer) {}
     /// The protocol's own result columns, appended after the core metrics.
     fn extra_metrics(&self, _out: &mut Vec<(String, Option<f64>)>) {}
+    /// Bytes of per-node and per-query state the protocol holds (for `peergrid bench`).
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// How long a node takes to serve one message.
@@ -301,6 +305,20 @@ pub struct RunOutput {
     pub extra: Vec<(String, Option<f64>)>,
     /// Names of the protocol's message kinds.
     pub kinds: &'static [&'static str],
+    /// Memory the run held at its peak, by part (bytes): the most events pending at
+    /// once with their payload slots, and the protocol's own state at the end.
+    pub memory: RunMemory,
+}
+
+/// Where a run's memory went, for `peergrid bench`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunMemory {
+    pub peak_pending: usize,
+    pub event_list_bytes: usize,
+    pub payload_bytes: usize,
+    /// Per-node service queues and counters of the engine and recorder.
+    pub engine_node_bytes: usize,
+    pub protocol_bytes: usize,
 }
 
 /// One run of protocol `P` on a world.
@@ -367,9 +385,14 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         if ctx.nodes.is_empty() && !ctx.service_override.is_empty() {
             ctx.nodes = (0..ctx.world.nodes()).map(|_| NodeQueue::default()).collect();
         }
+        let mut peak_pending = 0;
         while let Some((t, ev)) = ctx.queue.pop() {
             if t > ctx.end {
                 break;
+            }
+            // Sampled once per 1,024 events: cheap, and exact enough for a memory figure.
+            if ctx.events & 1023 == 0 {
+                peak_pending = peak_pending.max(ctx.queue.len() + 1);
             }
             ctx.now = t;
             ctx.events += 1;
@@ -415,7 +438,17 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         }
         let mut extra = Vec::new();
         self.protocol.extra_metrics(&mut extra);
+        let memory = RunMemory {
+            peak_pending,
+            event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),
+            payload_bytes: self.ctx.messages.slots.capacity() * std::mem::size_of::<Option<Envelope<P::Msg>>>()
+                + self.ctx.timers.slots.capacity() * std::mem::size_of::<Option<P::Timer>>(),
+            engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
+                + self.ctx.recorder.handled.capacity() * 4,
+            protocol_bytes: self.protocol.state_bytes(),
+        };
         let out = RunOutput {
+            memory,
             recorder: self.ctx.recorder,
             events: self.ctx.events,
             fingerprint: self.ctx.fingerprint,

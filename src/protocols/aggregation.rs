@@ -242,6 +242,10 @@ impl Protocol for Aggregation {
         }
     }
 
+    fn state_bytes(&self) -> usize {
+        self.value.capacity() * 8 + self.variance.capacity() * 8
+    }
+
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
         let (mean, var) = self.stats();
         let first = self.variance.first().copied().unwrap_or(0.0);

@@ -142,6 +142,10 @@ impl Protocol for Central {
         }
     }
 
+    fn state_bytes(&self) -> usize {
+        self.registered.capacity()
+    }
+
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
             Msg::Register => self.registered[from.index()] = true,

@@ -227,6 +227,13 @@ impl Protocol for Flooding {
         }
     }
 
+    fn state_bytes(&self) -> usize {
+        // hashbrown: a 12-byte entry and a control byte per slot.
+        let slots: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
+            + self.spare.as_ref().map_or(0, |t| t.capacity());
+        slots * 13
+    }
+
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
         out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
         out.push(("expired_drops".into(), Some(self.expired as f64)));

@@ -176,6 +176,12 @@ impl Resources {
         Resources { types: by_type.len() as u32, node_offsets, node_types, type_offsets, type_nodes }
     }
 
+    /// Bytes the index occupies.
+    pub fn bytes(&self) -> usize {
+        (self.node_offsets.capacity() + self.type_offsets.capacity()) * 4
+            + (self.node_types.capacity() + self.type_nodes.capacity()) * 4
+    }
+
     pub fn types(&self) -> u32 {
         self.types
     }

@@ -124,6 +124,11 @@ impl Overlay {
         (self.offsets[i + 1] - self.offsets[i]) as usize
     }
 
+    /// Bytes the overlay occupies.
+    pub fn bytes(&self) -> usize {
+        self.offsets.capacity() * 4 + self.targets.capacity() * 4
+    }
+
     pub fn mean_degree(&self) -> f64 {
         if self.nodes() == 0 { 0.0 } else { self.targets.len() as f64 / self.nodes() as f64 }
     }
