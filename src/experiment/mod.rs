@@ -35,6 +35,10 @@ pub struct RunResult {
     pub fingerprint: u64,
     pub wall_seconds: f64,
     pub peak_rss_mb: f64,
+    /// The run's own memory at its peak, as accounted part by part: overlay,
+    /// resources, engine per-node state, event list, payloads, protocol state, and
+    /// query records. Unlike the process's peak RSS it does not mix parallel runs.
+    pub run_memory_mb: f64,
 }
 
 /// Probabilities at which distributions are recorded.
@@ -76,6 +80,14 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
     })?;
     let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
     let out = s.protocol.run(&world, workload, &s.sim_config(seed));
+    let m = out.memory;
+    let run_bytes = world.overlay.bytes()
+        + world.resources.bytes()
+        + m.engine_node_bytes
+        + m.event_list_bytes
+        + m.payload_bytes
+        + m.protocol_bytes
+        + out.recorder.queries.capacity() * std::mem::size_of::<QueryRecord>();
     let mut named = out.recorder.finish(out.kinds, out.events);
     named.extend(out.extra);
     let metrics = plan.metrics.iter().map(|m| named.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v)).collect();
@@ -95,6 +107,7 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         fingerprint: out.fingerprint,
         wall_seconds: started.elapsed().as_secs_f64(),
         peak_rss_mb: peak_rss_mb(),
+        run_memory_mb: run_bytes as f64 / (1024.0 * 1024.0),
     })
 }
 

@@ -78,6 +78,7 @@ pub fn headers(plan: &Plan) -> Vec<(Table, Vec<String>)> {
                 "events",
                 "events_per_second",
                 "peak_rss_mb",
+                "run_memory_mb",
                 "event_trace_fingerprint",
             ]),
         ),
@@ -147,6 +148,7 @@ pub fn rows(plan: &Plan, r: &RunResult) -> Vec<(Table, Vec<Vec<String>>)> {
         r.events.to_string(),
         format!("{eps:.0}"),
         format!("{:.1}", r.peak_rss_mb),
+        format!("{:.1}", r.run_memory_mb),
         format!("{:016x}", r.fingerprint),
     ]);
     out.push((Table::Perf, vec![perf]));

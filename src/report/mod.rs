@@ -87,7 +87,8 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
         let mut groups: BTreeMap<Vec<String>, Series> = BTreeMap::new();
         let mut order: Vec<Vec<String>> = Vec::new();
         let selected: Vec<&Vec<String>> = rows.iter().filter(|r| r[metric] == spec.y).collect();
-        // Other parameters name a line only where they take more than one value.
+        // Other parameters name a line only where they take more than one value, and
+        // not when they move with x (keys zipped with it): those are points on a line.
         let varying: Vec<usize> = params
             .iter()
             .copied()
@@ -96,7 +97,13 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 let mut seen: Vec<&str> = selected.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty()).collect();
                 seen.sort_unstable();
                 seen.dedup();
-                seen.len() > 1
+                let mut by_x: Vec<(&str, &str)> = selected.iter().map(|r| (r[x].as_str(), r[c].as_str())).collect();
+                by_x.sort_unstable();
+                by_x.dedup();
+                let mut xs: Vec<&str> = by_x.iter().map(|p| p.0).collect();
+                xs.dedup();
+                let follows_x = xs.len() == by_x.len();
+                seen.len() > 1 && !follows_x
             })
             .collect();
         for row in selected {
@@ -254,6 +261,19 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     ((lo - pad).min(if lo >= 0.0 { 0.0 } else { lo - pad }), hi + pad)
 }
 
+/// A tick label: integers without decimals, others with up to three significant digits.
+fn tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) && v.abs() < 1e15 {
+        return format!("{}", v.round() as i64);
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
 const PALETTE: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
@@ -294,6 +314,8 @@ where
                 .x_desc(label(&spec.x))
                 .y_desc(label(&spec.y))
                 .label_style(font(13.0))
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .axis_desc_style(font(15.0))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
@@ -350,6 +372,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(0.123456), "0.123");
+        assert_eq!(tick(12.5), "12.5");
+        assert_eq!(tick(0.0), "0");
+    }
 
     #[test]
     fn sweep_values_become_numbers() {
