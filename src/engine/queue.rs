@@ -70,11 +70,19 @@ pub struct FifoRadixQueue<E> {
     len: usize,
     now: VecDeque<E>,
     buckets: Vec<Vec<(u64, E)>>,
+    /// Bit b − 1 is set when bucket b holds events: the lowest is one instruction away.
+    occupied: u64,
 }
 
 impl<E> Default for FifoRadixQueue<E> {
     fn default() -> Self {
-        FifoRadixQueue { last: 0, len: 0, now: VecDeque::new(), buckets: (0..64).map(|_| Vec::new()).collect() }
+        FifoRadixQueue {
+            last: 0,
+            len: 0,
+            now: VecDeque::new(),
+            buckets: (0..64).map(|_| Vec::new()).collect(),
+            occupied: 0,
+        }
     }
 }
 
@@ -94,23 +102,30 @@ impl<E> EventQueue<E> for FifoRadixQueue<E> {
         if time.0 == self.last {
             self.now.push_back(event);
         } else {
-            self.buckets[Self::bucket(time.0, self.last) - 1].push((time.0, event));
+            let b = Self::bucket(time.0, self.last) - 1;
+            self.buckets[b].push((time.0, event));
+            self.occupied |= 1 << b;
         }
     }
 
     #[inline]
     fn pop(&mut self) -> Option<(SimTime, E)> {
         if self.now.is_empty() {
-            let b = self.buckets.iter().position(|b| !b.is_empty())?;
-            let items = std::mem::take(&mut self.buckets[b]);
+            if self.occupied == 0 {
+                return None;
+            }
+            let b = self.occupied.trailing_zeros() as usize;
+            self.occupied &= !(1 << b);
+            let mut items = std::mem::take(&mut self.buckets[b]);
             let min = items.iter().map(|(t, _)| *t).min().unwrap_or(self.last);
             self.last = min;
-            let mut items = items;
             for (t, e) in items.drain(..) {
                 if t == min {
                     self.now.push_back(e);
                 } else {
-                    self.buckets[Self::bucket(t, min) - 1].push((t, e));
+                    let lower = Self::bucket(t, min) - 1;
+                    self.buckets[lower].push((t, e));
+                    self.occupied |= 1 << lower;
                 }
             }
             // Keep the bucket's allocation for the next time it fills.

@@ -138,13 +138,38 @@ enum Kind {
     Query,
 }
 
-/// One pending event: 12 bytes, 32 with its key in the queue.
+/// One pending event packed in 8 bytes (16 with its time in the queue): the kind in
+/// the top 2 bits, the node in the next 30, and the arena slot of the message or
+/// timer (or the script index of a scripted query) in the low 32.
 #[derive(Clone, Copy, Debug)]
-struct Event {
-    kind: Kind,
-    node: NodeId,
-    /// Arena slot of the message or timer; script index for scripted queries.
-    idx: u32,
+struct Event(u64);
+
+/// Nodes must fit the 30 bits an event has for them.
+pub const MAX_NODES: usize = 1 << 30;
+
+impl Event {
+    #[inline]
+    fn new(kind: Kind, node: NodeId, idx: u32) -> Event {
+        debug_assert!((node.0 as usize) < MAX_NODES);
+        Event((kind as u64) << 62 | (node.0 as u64) << 32 | idx as u64)
+    }
+    #[inline]
+    fn kind(self) -> Kind {
+        match self.0 >> 62 {
+            0 => Kind::Arrive,
+            1 => Kind::Served,
+            2 => Kind::Timer,
+            _ => Kind::Query,
+        }
+    }
+    #[inline]
+    fn node(self) -> NodeId {
+        NodeId((self.0 >> 32) as u32 & ((1 << 30) - 1))
+    }
+    #[inline]
+    fn idx(self) -> u32 {
+        self.0 as u32
+    }
 }
 
 /// Slots for payloads in flight, reused through a free list, so events stay small.
@@ -239,13 +264,13 @@ impl<P: Protocol> Ctx<'_, P> {
         }
         let at = self.now + self.world.underlay.latency(from, to, &mut self.net_rng);
         let idx = self.messages.put(Envelope { from, msg });
-        self.queue.push(at, Event { kind: Kind::Arrive, node: to, idx });
+        self.queue.push(at, Event::new(Kind::Arrive, to, idx));
     }
 
     /// Fires `timer` at node `at` after `delay`.
     pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) {
         let idx = self.timers.put(timer);
-        self.queue.push(self.now + delay, Event { kind: Kind::Timer, node: at, idx });
+        self.queue.push(self.now + delay, Event::new(Kind::Timer, at, idx));
     }
 
     /// Gives node `v` its own service time (for instance an index server).
@@ -292,7 +317,7 @@ impl<P: Protocol> Ctx<'_, P> {
     #[inline]
     fn begin_service(&mut self, v: NodeId, idx: u32) {
         let s = self.service_of(v).sample(&mut self.net_rng);
-        self.queue.push(self.now + s, Event { kind: Kind::Served, node: v, idx });
+        self.queue.push(self.now + s, Event::new(Kind::Served, v, idx));
     }
 }
 
@@ -362,7 +387,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             events: 0,
         };
         for (at, idx) in workload.initial() {
-            ctx.queue.push(at, Event { kind: Kind::Query, node: NodeId(0), idx });
+            ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
         }
         Simulation { ctx, protocol, workload }
     }
@@ -396,41 +421,41 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             }
             ctx.now = t;
             ctx.events += 1;
-            ctx.fingerprint = fold(fold(ctx.fingerprint, t.0), (ev.kind as u64) << 32 | ev.node.0 as u64);
-            match ev.kind {
+            ctx.fingerprint = fold(fold(ctx.fingerprint, t.0), (ev.kind() as u64) << 32 | ev.node().0 as u64);
+            match ev.kind() {
                 Kind::Arrive => {
                     if ctx.nodes.is_empty() {
-                        deliver(ctx, protocol, ev.node, ev.idx);
+                        deliver(ctx, protocol, ev.node(), ev.idx());
                         continue;
                     }
-                    let node = &mut ctx.nodes[ev.node.index()];
+                    let node = &mut ctx.nodes[ev.node().index()];
                     if node.busy {
-                        node.waiting.push_back(ev.idx);
+                        node.waiting.push_back(ev.idx());
                         let len = node.waiting.len() as u32;
                         ctx.recorder.queue_length(t, len);
-                    } else if ctx.service_of(ev.node).is_zero() {
-                        deliver(ctx, protocol, ev.node, ev.idx);
+                    } else if ctx.service_of(ev.node()).is_zero() {
+                        deliver(ctx, protocol, ev.node(), ev.idx());
                     } else {
-                        ctx.nodes[ev.node.index()].busy = true;
-                        ctx.begin_service(ev.node, ev.idx);
+                        ctx.nodes[ev.node().index()].busy = true;
+                        ctx.begin_service(ev.node(), ev.idx());
                     }
                 }
                 Kind::Served => {
-                    match ctx.nodes[ev.node.index()].waiting.pop_front() {
-                        Some(next) => ctx.begin_service(ev.node, next),
-                        None => ctx.nodes[ev.node.index()].busy = false,
+                    match ctx.nodes[ev.node().index()].waiting.pop_front() {
+                        Some(next) => ctx.begin_service(ev.node(), next),
+                        None => ctx.nodes[ev.node().index()].busy = false,
                     }
-                    deliver(ctx, protocol, ev.node, ev.idx);
+                    deliver(ctx, protocol, ev.node(), ev.idx());
                 }
                 Kind::Timer => {
-                    let timer = ctx.timers.take(ev.idx);
-                    protocol.timer(ctx, ev.node, timer);
+                    let timer = ctx.timers.take(ev.idx());
+                    protocol.timer(ctx, ev.node(), timer);
                 }
                 Kind::Query => {
-                    let (origin, want) = self.workload.draw(ev.idx);
+                    let (origin, want) = self.workload.draw(ev.idx());
                     let q = ctx.recorder.issue(t, origin, want);
-                    if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx) {
-                        ctx.queue.push(at, Event { kind: Kind::Query, node: NodeId(0), idx });
+                    if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx()) {
+                        ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
                     }
                     protocol.query(ctx, q, origin, want);
                 }
@@ -472,8 +497,10 @@ mod tests {
 
     #[test]
     fn events_stay_small() {
-        assert!(std::mem::size_of::<Event>() <= 12);
+        assert_eq!(std::mem::size_of::<Event>(), 8);
         // What the event list stores per pending event: its time and the event.
-        assert!(std::mem::size_of::<(u64, Event)>() <= 24);
+        assert_eq!(std::mem::size_of::<(u64, Event)>(), 16);
+        let e = Event::new(Kind::Timer, NodeId((1 << 30) - 1), u32::MAX);
+        assert_eq!((e.kind(), e.node(), e.idx()), (Kind::Timer, NodeId((1 << 30) - 1), u32::MAX));
     }
 }
