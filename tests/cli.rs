@@ -554,3 +554,20 @@ fn every_shipped_scenario_is_valid() {
     }
     assert!(checked >= 4, "only {checked} scenarios");
 }
+
+#[test]
+fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
+    let tmp = TempDir::new().unwrap();
+    let text =
+        unswept("topology = { kind = \"random-regular\", degree = 4 }", "topology = { kind = \"k-out\", k = 1000 }")
+            .replace("nodes = 200", "nodes = 100000000");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out_dir = tmp.path().join("out");
+    let out = peergrid().arg("run").arg(&file).arg("--out").arg(&out_dir).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs about") && err.contains("GiB") && err.contains("reduce "), "{err}");
+    assert!(!out_dir.join("runs.csv").exists(), "nothing may be written");
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("largest memory estimate per run"));
+}
