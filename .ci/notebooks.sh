@@ -77,6 +77,7 @@ print("python", sys.version.split()[0], "| pandas", pandas.__version__, "| matpl
 # Jupyter and matplotlib read and write their settings in temporary folders, so
 # that nothing of the user's (kernels, configuration, caches) takes part.
 export PATH="$venv/bin:$PATH"
+export PYTHONPATH="$root/notebooks${PYTHONPATH:+:$PYTHONPATH}"
 export JUPYTER_CONFIG_DIR="$tmp/jupyter-config" JUPYTER_DATA_DIR="$tmp/jupyter-data"
 export IPYTHONDIR="$tmp/ipython" MPLCONFIGDIR="$tmp/matplotlib" MPLBACKEND=Agg
 export JUPYTER_PLATFORM_DIRS=1 PYDEVD_DISABLE_FILE_VALIDATION=1

@@ -35,7 +35,6 @@
 import json
 import math
 import os
-import re
 from pathlib import Path
 
 import matplotlib
@@ -66,16 +65,15 @@ pd.set_option("display.max_columns", 20)
 
 
 # %%
-def locate(path: str) -> Path:
-    """The results folder `path`, resolved as described above."""
-    given = Path(path).expanduser()
-    if given.is_absolute() or given.exists():
-        return given
-    for parent in Path.cwd().resolve().parents:
-        if (parent / given).exists():
-            return parent / given
-    return given
+import sys
 
+# Shared helpers live in notebooks/peergrid_results.py (on PYTHONPATH when CI runs the
+# notebooks; found from the working directory otherwise).
+for _folder in [Path.cwd(), *Path.cwd().resolve().parents]:
+    for _candidate in (_folder, _folder / "notebooks"):
+        if (_candidate / "peergrid_results.py").is_file() and str(_candidate) not in sys.path:
+            sys.path.insert(0, str(_candidate))
+from peergrid_results import duration_seconds, locate, to_number  # noqa: E402
 
 RESULTS = locate(os.environ.get("PEERGRID_RESULTS") or "results/quickstart")
 if not (RESULTS / "summary.csv").is_file():
@@ -205,42 +203,6 @@ print(table.to_string())
 # in peergrid's own plots.
 
 # %%
-SECONDS_PER_UNIT = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0,
-    "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
-}
-DURATION = re.compile(r"^\s*([0-9][0-9_.eE+]*?)\s*([a-zµ]+)\s*$")
-
-
-def duration_seconds(text: str) -> float:
-    """'250ms' -> 0.25; NaN if `text` is not a duration."""
-    match = DURATION.match(text)
-    if not match or match.group(2) not in SECONDS_PER_UNIT:
-        return math.nan
-    try:
-        return float(match.group(1).replace("_", "")) * SECONDS_PER_UNIT[match.group(2)]
-    except ValueError:
-        return math.nan
-
-
-def to_number(text: str) -> float:
-    """A sweep value as a number: plain number, rate per second, or duration in seconds."""
-    text = str(text).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if "/" in text:
-        count, per = (part.strip() for part in text.split("/", 1))
-        # "100/s" is per one second; "5/10s" is per ten seconds.
-        period = duration_seconds(per if per[:1].isdigit() else "1" + per)
-        try:
-            return float(count) / period if period > 0 else math.nan
-        except ValueError:
-            return math.nan
-    return duration_seconds(text)
-
-
 LABELS = {
     "success_rate": "success rate (fraction of queries)",
     "hits_per_query": "hits per query",

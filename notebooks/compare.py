@@ -30,7 +30,6 @@
 import json
 import math
 import os
-import re
 from pathlib import Path
 
 import matplotlib
@@ -63,16 +62,15 @@ FIGURE_METRIC = "first_hit_latency_p95_ms"
 
 
 # %%
-def locate(path: str) -> Path:
-    """The results folder `path`, resolved as described above."""
-    given = Path(path).expanduser()
-    if given.is_absolute() or given.exists():
-        return given
-    for parent in Path.cwd().resolve().parents:
-        if (parent / given).exists():
-            return parent / given
-    return given
+import sys
 
+# Shared helpers live in notebooks/peergrid_results.py (on PYTHONPATH when CI runs the
+# notebooks; found from the working directory otherwise).
+for _folder in [Path.cwd(), *Path.cwd().resolve().parents]:
+    for _candidate in (_folder, _folder / "notebooks"):
+        if (_candidate / "peergrid_results.py").is_file() and str(_candidate) not in sys.path:
+            sys.path.insert(0, str(_candidate))
+from peergrid_results import locate, to_number  # noqa: E402
 
 A = locate(os.environ.get("PEERGRID_A") or "results/quickstart")
 B = locate(os.environ.get("PEERGRID_B") or "results/quickstart")
@@ -142,41 +140,6 @@ print(f"matched on:      {shared or '(no shared parameter)'}")
 # interval undefined.
 
 # %%
-SECONDS_PER_UNIT = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0,
-    "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
-}
-DURATION = re.compile(r"^\s*([0-9][0-9_.eE+]*?)\s*([a-zµ]+)\s*$")
-
-
-def duration_seconds(text: str) -> float:
-    """'250ms' -> 0.25; NaN if `text` is not a duration."""
-    match = DURATION.match(text)
-    if not match or match.group(2) not in SECONDS_PER_UNIT:
-        return math.nan
-    try:
-        return float(match.group(1).replace("_", "")) * SECONDS_PER_UNIT[match.group(2)]
-    except ValueError:
-        return math.nan
-
-
-def to_number(text: str) -> float:
-    """A sweep value as a number: plain number, rate per second, or duration in seconds."""
-    text = str(text).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if "/" in text:
-        count, per = (part.strip() for part in text.split("/", 1))
-        period = duration_seconds(per if per[:1].isdigit() else "1" + per)
-        try:
-            return float(count) / period if period > 0 else math.nan
-        except ValueError:
-            return math.nan
-    return duration_seconds(text)
-
-
 def match_value(text: str) -> str:
     """The value a parameter is matched on: a canonical number, or the text itself."""
     number = to_number(text)
