@@ -571,3 +571,22 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
     let out = peergrid().arg("check").arg(&file).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("largest memory estimate per run"));
 }
+
+#[test]
+fn shipped_sweeps_run_end_to_end_when_shortened() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let tmp = TempDir::new().unwrap();
+    for name in ["topologies", "ttl"] {
+        let out = tmp.path().join(name);
+        let o = peergrid()
+            .arg("run")
+            .arg(root.join(format!("{name}.toml")))
+            .arg("--out")
+            .arg(&out)
+            .args(["--set", "duration=2s", "--set", "warmup=0s", "--set", "replicates=1"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.join("plots").read_dir().unwrap().count() >= 8, "{name}: plots missing");
+    }
+}
