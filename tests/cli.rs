@@ -590,3 +590,22 @@ fn shipped_sweeps_run_end_to_end_when_shortened() {
         assert!(out.join("plots").read_dir().unwrap().count() >= 8, "{name}: plots missing");
     }
 }
+
+#[test]
+fn a_point_whose_overlay_cannot_be_built_fails_but_keeps_the_others() {
+    let tmp = TempDir::new().unwrap();
+    let text = unswept(
+        "topology = { kind = \"random-regular\", degree = 4 }",
+        "topology = { kind = \"erdos-renyi\", mean_degree = 3.0 }",
+    )
+    .replace("[output]", "[sweep]\n\"network.topology.mean_degree\" = [3.0, 30.0]\n\n[output]");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out_dir = tmp.path().join("out");
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&out_dir).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("disconnected") && err.contains("allow_disconnected"), "{err}");
+    let runs = fs::read_to_string(out_dir.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 3, "the two runs of the good point are kept: {runs}");
+    assert!(fs::read_to_string(out_dir.join("run.json")).unwrap().contains("\"incomplete\""));
+}

@@ -322,13 +322,13 @@ fn run(
     );
     let progress = Progress::new(total.saturating_sub(have.min(total)) as u64);
     let failed_journal = AtomicUsize::new(0);
-    experiment::run_plan(&plan, threads, shard, collected.metrics(&plan), &|r| {
+    let outcome = experiment::run_plan(&plan, threads, shard, collected.metrics(&plan), &|r| {
         if let Err(e) = journal.append(&plan, r) {
             failed_journal.fetch_add(1, Ordering::Relaxed);
             eprintln!("warning: could not record run {}/{}: {e:#}", r.point, r.replicate);
         }
         progress.done(r);
-    })?;
+    });
     progress.finish();
     drop(journal);
     if failed_journal.load(Ordering::Relaxed) > 0 {
@@ -340,9 +340,12 @@ fn run(
         "threads": threads,
         "wall_seconds": started.elapsed().as_secs_f64(),
         "peak_rss_mb": peak_rss_mb(),
+        "status": if outcome.is_ok() { "complete" } else { "incomplete" },
     });
     complete(meta, &dir, &fingerprints, extra)?;
     let drawn = report::draw_all(&dir, &plots_of(&plan))?;
+    // The runs that could be built are written and summarised; then the error.
+    outcome?;
     println!(
         "wrote {} ({} runs, {} plot files, {:.1}s wall, {:.0} MiB peak)",
         dir.display(),
