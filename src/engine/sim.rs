@@ -2,11 +2,10 @@
 //!
 //! The flow of one message: a handler calls [`Ctx::send`]; the underlay draws a
 //! latency, loss may drop it, and an `Arrive` event is queued. On arrival the message
-//! joins the receiving node's FIFO queue; when the node has served it (a service time
-//! drawn per message) the protocol's [`Protocol::message`] handler runs. Queueing at
+//! joins the receiving node's FIFO queue: its service time is drawn and it completes
+//! at max(arrival, when the node is next free) + service; then the protocol's
+//! [`Protocol::message`] handler runs. Queueing at
 //! busy nodes is what turns a central index into a bottleneck.
-
-use std::collections::VecDeque;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -207,10 +206,13 @@ struct Envelope<M> {
     msg: M,
 }
 
-#[derive(Default)]
+/// A node's single FIFO server. Messages are served in arrival order, so a message
+/// arriving at t starts at max(t, `free_at`) and the whole queue is two numbers: when
+/// the server is next free, and how many messages it holds.
+#[derive(Default, Clone, Copy)]
 struct NodeQueue {
-    busy: bool,
-    waiting: VecDeque<u32>,
+    free_at: u64,
+    holding: u32,
 }
 
 /// What a protocol handler can do: send, set timers, draw random numbers, read the
@@ -314,10 +316,20 @@ impl<P: Protocol> Ctx<'_, P> {
         self.service_override.iter().find(|(n, _)| *n == v).map_or(self.service, |(_, s)| *s)
     }
 
+    /// Queues a message that has just arrived at `v` behind the ones already there.
     #[inline]
-    fn begin_service(&mut self, v: NodeId, idx: u32) {
+    fn enqueue(&mut self, v: NodeId, idx: u32) {
         let s = self.service_of(v).sample(&mut self.net_rng);
-        self.queue.push(self.now + s, Event::new(Kind::Served, v, idx));
+        let now = self.now.0;
+        let node = &mut self.nodes[v.index()];
+        let done = node.free_at.max(now).saturating_add(s.0);
+        node.free_at = done;
+        node.holding += 1;
+        let waiting = node.holding - 1;
+        if waiting > 0 {
+            self.recorder.queue_length(self.now, waiting);
+        }
+        self.queue.push(SimTime(done), Event::new(Kind::Served, v, idx));
     }
 }
 
@@ -371,11 +383,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             queue: FifoRadixQueue::default(),
             messages: Arena::new(),
             timers: Arena::new(),
-            nodes: if config.service.is_zero() {
-                Vec::new()
-            } else {
-                (0..nodes).map(|_| NodeQueue::default()).collect()
-            },
+            nodes: if config.service.is_zero() { Vec::new() } else { vec![NodeQueue::default(); nodes] },
             service: config.service,
             service_override: Vec::new(),
             loss: config.loss,
@@ -408,7 +416,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         protocol.start(ctx);
         // Service queues are only needed when some node takes time to serve.
         if ctx.nodes.is_empty() && !ctx.service_override.is_empty() {
-            ctx.nodes = (0..ctx.world.nodes()).map(|_| NodeQueue::default()).collect();
+            ctx.nodes = vec![NodeQueue::default(); ctx.world.nodes()];
         }
         let mut peak_pending = 0;
         while let Some((t, ev)) = ctx.queue.pop() {
@@ -428,23 +436,14 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                         deliver(ctx, protocol, ev.node(), ev.idx());
                         continue;
                     }
-                    let node = &mut ctx.nodes[ev.node().index()];
-                    if node.busy {
-                        node.waiting.push_back(ev.idx());
-                        let len = node.waiting.len() as u32;
-                        ctx.recorder.queue_length(t, len);
-                    } else if ctx.service_of(ev.node()).is_zero() {
+                    if ctx.nodes[ev.node().index()].holding == 0 && ctx.service_of(ev.node()).is_zero() {
                         deliver(ctx, protocol, ev.node(), ev.idx());
                     } else {
-                        ctx.nodes[ev.node().index()].busy = true;
-                        ctx.begin_service(ev.node(), ev.idx());
+                        ctx.enqueue(ev.node(), ev.idx());
                     }
                 }
                 Kind::Served => {
-                    match ctx.nodes[ev.node().index()].waiting.pop_front() {
-                        Some(next) => ctx.begin_service(ev.node(), next),
-                        None => ctx.nodes[ev.node().index()].busy = false,
-                    }
+                    ctx.nodes[ev.node().index()].holding -= 1;
                     deliver(ctx, protocol, ev.node(), ev.idx());
                 }
                 Kind::Timer => {
