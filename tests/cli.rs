@@ -594,11 +594,21 @@ fn shipped_sweeps_run_end_to_end_when_shortened() {
 #[test]
 fn a_point_whose_overlay_cannot_be_built_fails_but_keeps_the_others() {
     let tmp = TempDir::new().unwrap();
-    let text = unswept(
-        "topology = { kind = \"random-regular\", degree = 4 }",
-        "topology = { kind = \"erdos-renyi\", mean_degree = 3.0 }",
-    )
-    .replace("[output]", "[sweep]\n\"network.topology.mean_degree\" = [3.0, 30.0]\n\n[output]");
+    // Mean degree 4 on 200 nodes passes the up-front check (about 4 isolated nodes
+    // expected) but this seed's graph is disconnected; mean degree 3 is refused at once.
+    let sweep = |c: &str| {
+        unswept(
+            "topology = { kind = \"random-regular\", degree = 4 }",
+            "topology = { kind = \"erdos-renyi\", mean_degree = 3.0 }",
+        )
+        .replace("[output]", &format!("[sweep]\n\"network.topology.mean_degree\" = [{c}, 30.0]\n\n[output]"))
+    };
+    let err = bad(&sweep("3.0"));
+    assert!(
+        err.contains("`network.topology.mean_degree`") && err.contains("isolated") && err.contains("sweep value"),
+        "{err}"
+    );
+    let text = sweep("4.0");
     let file = write(tmp.path(), "s.toml", &text);
     let out_dir = tmp.path().join("out");
     let o = peergrid().arg("run").arg(&file).arg("--out").arg(&out_dir).output().unwrap();

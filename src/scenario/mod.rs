@@ -433,7 +433,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
             return Err(bad("network.nodes", format!("{n} is out of range; expected at most 100,000,000")));
         }
         (spec, Some(n)) => {
-            topology::check(spec, n as usize).map_err(|e| {
+            topology::check(spec, n as usize, net.allow_disconnected).map_err(|e| {
                 let key =
                     if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
                 bad(&key, e.message)

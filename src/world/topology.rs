@@ -225,7 +225,7 @@ pub fn build(
         return err("nodes", "network.nodes is required for a generated topology");
     };
     let n = n as usize;
-    check(spec, n)?;
+    check(spec, n, allow_disconnected)?;
     let seed = rng.next_u64();
     let ok = |g: Result<UnGraph<(), ()>, _>, what: &str| match g {
         Ok(g) => Ok(Overlay::from_edges(
@@ -271,10 +271,45 @@ pub fn build(
     Ok(overlay)
 }
 
-/// Checks generator parameters against the node count without building anything.
-pub fn check(spec: &TopologySpec, n: usize) -> Result<(), TopologyError> {
+/// Checks generator parameters against the node count without building anything,
+/// including, unless `allow_disconnected`, parameters that all but certainly give a
+/// disconnected overlay (the generated graph is checked again after it is built).
+pub fn check(spec: &TopologySpec, n: usize, allow_disconnected: bool) -> Result<(), TopologyError> {
     if n < 2 {
         return err("nodes", format!("{n} nodes cannot form an overlay; expected at least 2"));
+    }
+    if !allow_disconnected {
+        let advice = "or set network.allow_disconnected = true";
+        match *spec {
+            // G(n,p) has about n·e^(−c) isolated nodes at mean degree c; with more than
+            // five expected, it is connected with probability below e^(−5).
+            TopologySpec::ErdosRenyi { mean_degree } if (n as f64) * (-mean_degree).exp() > 5.0 => {
+                return err(
+                    "mean_degree",
+                    format!(
+                        "G(n,p) with mean_degree {mean_degree} on {n} nodes leaves about {:.0} nodes isolated; raise mean_degree to at least ln n + 2 ≈ {:.1}, {advice}",
+                        (n as f64) * (-mean_degree).exp(),
+                        (n as f64).ln() + 2.0
+                    ),
+                );
+            }
+            TopologySpec::RandomRegular { degree } if degree <= 2 && n > 4 => {
+                return err(
+                    "degree",
+                    format!(
+                        "a random {degree}-regular graph on {n} nodes is a set of disjoint {}; use degree ≥ 3, {advice}",
+                        if degree == 1 { "pairs" } else { "cycles" }
+                    ),
+                );
+            }
+            TopologySpec::KOut { k: 1 } if n > 20 => {
+                return err(
+                    "k",
+                    format!("a random 1-out graph on {n} nodes falls into many components; use k ≥ 2, {advice}"),
+                );
+            }
+            _ => {}
+        }
     }
     match *spec {
         TopologySpec::RandomRegular { degree } => {
@@ -493,7 +528,15 @@ mod tests {
         assert_eq!(make(TopologySpec::WattsStrogatz { degree: 3, rewire: 0.1 }, 10).unwrap_err().key, "degree");
         assert_eq!(make(TopologySpec::WattsStrogatz { degree: 4, rewire: 1.5 }, 10).unwrap_err().key, "rewire");
         let sparse = make(TopologySpec::ErdosRenyi { mean_degree: 0.5 }, 1000).unwrap_err();
-        assert!(sparse.message.contains("disconnected"), "{}", sparse.message);
+        assert!(sparse.message.contains("isolated"), "{}", sparse.message);
+        // Below the threshold of the check, the built graph is still checked.
+        let borderline = make(TopologySpec::ErdosRenyi { mean_degree: 6.0 }, 1000);
+        assert!(
+            borderline
+                .as_ref()
+                .map_or_else(|e| e.message.contains("disconnected"), |o| o.largest_component_size() == 1000)
+        );
+        assert_eq!(make(TopologySpec::RandomRegular { degree: 2 }, 100).unwrap_err().key, "degree");
     }
 
     #[test]
