@@ -619,3 +619,37 @@ fn a_point_whose_overlay_cannot_be_built_fails_but_keeps_the_others() {
     assert_eq!(runs.lines().count(), 3, "the two runs of the good point are kept: {runs}");
     assert!(fs::read_to_string(out_dir.join("run.json")).unwrap().contains("\"incomplete\""));
 }
+
+#[test]
+fn common_random_numbers_give_every_protocol_the_same_world_and_queries() {
+    let tmp = TempDir::new().unwrap();
+    let column = |dir: &Path, name: &str| -> Vec<(String, String, String)> {
+        let text = fs::read_to_string(dir.join("runs.csv")).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
+        let (rate, rep, col) = (at("workload.rate"), at("replicate"), at(name));
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[rate].to_string(), f[rep].to_string(), f[col].to_string())
+            })
+            .collect()
+    };
+    let crn = write(tmp.path(), "crn.toml", &SMALL.replace("seed = 7\n", "seed = 7\ncommon_random_numbers = true\n"));
+    let plain = write(tmp.path(), "plain.toml", SMALL);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&crn, &a, "2");
+    run(&plain, &b, "2");
+    // Rows come in (rate, protocol, replicate) order: central then flooding per rate.
+    for (dir, shared) in [(&a, true), (&b, false)] {
+        let queries = column(dir, "queries");
+        let seeds = column(dir, "seed");
+        for r in 0..2 {
+            let (c, f) = (r, r + 2);
+            assert_eq!(queries[c].0, queries[f].0);
+            assert_eq!(seeds[c].2 == seeds[f].2, shared, "{dir:?} {seeds:?}");
+            assert_eq!(queries[c].2 == queries[f].2, shared, "{dir:?} {queries:?}");
+        }
+    }
+}

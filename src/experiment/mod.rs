@@ -58,11 +58,18 @@ fn quantiles(mut values: Vec<f64>) -> Vec<f64> {
         .collect()
 }
 
+/// The seed of run (point, replicate): `run_seed(master, point, replicate)`, or with
+/// common random numbers `run_seed(master, 0, replicate)` for every point.
+pub fn seed_of(plan: &Plan, point: usize, replicate: u32) -> u64 {
+    let point = if plan.common_random_numbers { 0 } else { point as u64 };
+    run_seed(plan.seed, point, replicate as u64)
+}
+
 /// The run of `point` × `replicate`.
 pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, InputError> {
     let started = Instant::now();
     let s = &point.scenario;
-    let seed = run_seed(plan.seed, point.index as u64, replicate as u64);
+    let seed = seed_of(plan, point.index, replicate);
     let world = World::build(
         &s.network.topology,
         s.network.nodes,

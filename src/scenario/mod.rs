@@ -97,6 +97,8 @@ struct Raw {
     output: OutputSpec,
     #[serde(default)]
     target_ci: Option<TargetCi>,
+    #[serde(default)]
+    common_random_numbers: bool,
 }
 
 fn one() -> u32 {
@@ -123,6 +125,7 @@ pub struct Scenario {
     pub plots: Vec<PlotSpec>,
     pub output: OutputSpec,
     pub target_ci: Option<TargetCi>,
+    pub common_random_numbers: bool,
     /// The node count after reading any edge file.
     pub nodes: usize,
     /// The overlay's mean degree (exact for edge files, nominal for generators).
@@ -189,6 +192,9 @@ pub struct Plan {
     /// Result columns: the core metrics, then every protocol's own, in point order.
     pub metrics: Vec<String>,
     pub target_ci: Option<TargetCi>,
+    /// Every point's replicate r uses the same seed, so points that differ only in
+    /// the protocol see the same overlay, resources and queries.
+    pub common_random_numbers: bool,
 }
 
 impl Plan {
@@ -312,6 +318,7 @@ pub fn plan_from_str(
         plots: first.plots.clone(),
         output: first.output.clone(),
         target_ci: first.target_ci.clone(),
+        common_random_numbers: first.common_random_numbers,
         metrics,
         points,
     };
@@ -529,6 +536,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         plots: raw.plot,
         output: raw.output,
         target_ci: raw.target_ci,
+        common_random_numbers: raw.common_random_numbers,
         nodes,
         mean_degree,
     })

@@ -25,7 +25,7 @@ impl Axis {
 const LIST_EXPECTED: &str = "a non-empty list of values, e.g. [\"5/s\", \"20/s\"], or a range { from = 100, to = 100000, scale = \"log\", points = 7 }";
 
 /// Keys that cannot vary between points of one results folder.
-const FIXED: [&str; 6] = ["sweep", "name", "replicates", "seed", "target_ci", "plot"];
+const FIXED: [&str; 7] = ["sweep", "name", "replicates", "seed", "target_ci", "plot", "common_random_numbers"];
 
 /// Reads the sweep table into axes, in file order.
 pub fn parse(sweep: toml::Table, text: &str, file: &str) -> Result<Vec<Axis>, InputError> {
