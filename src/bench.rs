@@ -14,8 +14,8 @@ use rand_distr::{Distribution, Exp1};
 
 use crate::engine::rng::{Stream, stream};
 use crate::engine::{
-    Ctx, EventQueue, FifoRadixQueue, HeapQueue, Message, NodeId, Protocol, QueryId, RadixQueue, Rate, ServiceTime,
-    SimConfig, SimTime, Simulation,
+    Ctx, EventQueue, FifoRadixQueue, HeapQueue, Message, NodeId, Protocol, QueryId, RadixQueue, Rate, SimConfig,
+    SimTime, Simulation,
 };
 use crate::workload::{Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourceType, ResourcesSpec, TopologySpec, World};
@@ -149,15 +149,7 @@ pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
     .expect("a ring of 1024 nodes is valid");
     // `pending` timers with mean delay d fire at pending/d per unit of time.
     let duration = SimTime((holds as f64 * MEAN_DELAY_NS / pending as f64) as u64);
-    let config = SimConfig {
-        seed,
-        duration,
-        warmup: SimTime::ZERO,
-        timeout: SimTime(1),
-        sample_every: duration.saturating_add(SimTime(2)),
-        service: ServiceTime::Constant(SimTime::ZERO),
-        loss: 0.0,
-    };
+    let config = SimConfig { timeout: SimTime(1), ..SimConfig::new(seed, duration) };
     let workload = Workload::new(&WorkloadSpec { rate: Rate(0.0), ..Default::default() }, 1024, 1, duration, seed);
     let sim = Simulation::new(&world, HoldProtocol { pending, checksum: 0 }, workload, &config);
     let started = Instant::now();
@@ -166,23 +158,11 @@ pub fn hold_engine(pending: usize, holds: u64, seed: u64) -> Hold {
     Hold { events: out.events, seconds, checksum: out.fingerprint }
 }
 
-fn quiet_config(seed: u64, duration: SimTime) -> SimConfig {
-    SimConfig {
-        seed,
-        duration,
-        warmup: SimTime::ZERO,
-        timeout: duration,
-        sample_every: duration.saturating_add(SimTime(1)),
-        service: ServiceTime::Constant(SimTime::ZERO),
-        loss: 0.0,
-    }
-}
-
 /// One flooding query wave from `origin` with `ttl` over `world`; returns the events.
 pub fn flooding_wave(world: &World, origin: u32, ttl: u32) -> u64 {
     use crate::protocols::{ProtocolSpec, flooding};
     use crate::workload::ScriptedQuery;
-    let config = quiet_config(1, SimTime::from_secs(60));
+    let config = SimConfig::new(1, SimTime::from_secs(60));
     let spec = WorkloadSpec {
         rate: Rate(0.0),
         script: vec![ScriptedQuery { at: SimTime::ZERO, origin, rtype: 0 }],
@@ -223,9 +203,7 @@ pub fn scale_run(
         1,
     )
     .expect("valid benchmark world");
-    let mut config = quiet_config(1, duration);
-    config.timeout = SimTime::from_secs(10);
-    config.sample_every = SimTime::from_secs(1);
+    let config = SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(1, duration) };
     let wl = Workload::new(workload, world.nodes(), world.resources.types(), duration, 1);
     let started = Instant::now();
     let out = protocol.run(&world, wl, &config);
@@ -254,7 +232,7 @@ pub fn scale_run(
 pub fn aggregation_cycles(world: &World, cycles: u32) -> u64 {
     use crate::protocols::{ProtocolSpec, aggregation};
     let params = aggregation::Params { cycle: SimTime::from_secs(1), cycles, values: aggregation::Values::Uniform };
-    let config = quiet_config(1, params.span());
+    let config = SimConfig::new(1, params.span());
     let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
     let workload = Workload::new(&spec, world.nodes(), 1, config.duration, 1);
     ProtocolSpec::Aggregation(params).run(world, workload, &config).events

@@ -20,18 +20,6 @@ pub struct Check {
     pub pass: bool,
 }
 
-fn config(seed: u64, duration: SimTime, warmup: SimTime, timeout: SimTime) -> SimConfig {
-    SimConfig {
-        seed,
-        duration,
-        warmup,
-        timeout,
-        sample_every: SimTime::from_secs(10),
-        service: ServiceTime::Constant(SimTime::ZERO),
-        loss: 0.0,
-    }
-}
-
 /// A world with constant latency `latency_ms` and `types` × `replicas` resources.
 pub fn world(topology: &TopologySpec, nodes: u32, latency_ms: u64, types: u32, replicas: u32, seed: u64) -> World {
     World::build(
@@ -52,7 +40,11 @@ pub fn world(topology: &TopologySpec, nodes: u32, latency_ms: u64, types: u32, r
 pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
     let nodes = 200;
     let w = world(&TopologySpec::RandomRegular { degree: 4 }, nodes, 10, 10, 5, seed);
-    let cfg = config(seed, SimTime::from_secs(2_000), SimTime::from_secs(50), SimTime::from_secs(60));
+    let cfg = SimConfig {
+        warmup: SimTime::from_secs(50),
+        timeout: SimTime::from_secs(60),
+        ..SimConfig::new(seed, SimTime::from_secs(2_000))
+    };
     let params = central::Params {
         index: 0,
         register_at_start: false,
@@ -78,7 +70,11 @@ pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> (f64, f64) {
 /// BFS: the ball of radius ttl, and deg(origin) + Σ (deg(v) − 1) over nodes at
 /// distance 1..ttl−1).
 pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64)) {
-    let cfg = config(1, SimTime::from_secs(10), SimTime::ZERO, SimTime::from_secs(10));
+    let cfg = SimConfig {
+        warmup: SimTime::ZERO,
+        timeout: SimTime::from_secs(10),
+        ..SimConfig::new(1, SimTime::from_secs(10))
+    };
     let spec = WorkloadSpec {
         rate: Rate(0.0),
         script: vec![ScriptedQuery { at: SimTime::from_secs(1), origin, rtype: 0 }],

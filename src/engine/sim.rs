@@ -128,6 +128,22 @@ pub struct SimConfig {
     pub loss: f64,
 }
 
+impl SimConfig {
+    /// A run of `duration` with nothing else set: no warm-up, a timeout as long as the
+    /// run, one-second samples, no service time, no loss. Change fields as needed.
+    pub fn new(seed: u64, duration: SimTime) -> SimConfig {
+        SimConfig {
+            seed,
+            duration,
+            warmup: SimTime::ZERO,
+            timeout: duration,
+            sample_every: SimTime::from_secs(1),
+            service: ServiceTime::Constant(SimTime::ZERO),
+            loss: 0.0,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 enum Kind {

@@ -265,7 +265,7 @@ impl Protocol for Aggregation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Rate, ServiceTime, SimConfig, Simulation};
+    use crate::engine::{Rate, SimConfig, Simulation};
     use crate::validate::world;
     use crate::workload::{Workload, WorkloadSpec};
     use crate::world::TopologySpec;
@@ -273,15 +273,7 @@ mod tests {
     fn run(k: u32, loss: f64, values: Values) -> Aggregation {
         let w = world(&TopologySpec::KOut { k }, 20_000, 20, 1, 0, 3);
         let params = Params { cycle: SimTime::from_secs(1), cycles: 12, values };
-        let config = SimConfig {
-            seed: 9,
-            duration: params.span(),
-            warmup: SimTime::ZERO,
-            timeout: SimTime::from_secs(1),
-            sample_every: SimTime::from_secs(1),
-            service: ServiceTime::Constant(SimTime::ZERO),
-            loss,
-        };
+        let config = SimConfig { timeout: SimTime::from_secs(1), loss, ..SimConfig::new(9, params.span()) };
         let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
         let workload = Workload::new(&spec, w.nodes(), 1, config.duration, 9);
         let sim = Simulation::new(&w, Aggregation::new(&params, &w), workload, &config);

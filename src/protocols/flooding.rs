@@ -243,7 +243,7 @@ impl Protocol for Flooding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
+    use crate::engine::{Rate, SimConfig, SimTime};
     use crate::validate::{flooding_ball, world};
     use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
     use crate::world::TopologySpec;
@@ -273,15 +273,7 @@ mod tests {
         // finds it 5 hops away after 5 hops out and 5 back.
         let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
         w.resources = crate::world::Resources::from_holders(20, vec![vec![5]]);
-        let config = SimConfig {
-            seed: 1,
-            duration: SimTime::from_secs(10),
-            warmup: SimTime::ZERO,
-            timeout: SimTime::from_secs(10),
-            sample_every: SimTime::from_secs(1),
-            service: ServiceTime::Constant(SimTime::ZERO),
-            loss: 0.0,
-        };
+        let config = SimConfig::new(1, SimTime::from_secs(10));
         let spec = WorkloadSpec {
             rate: Rate(0.0),
             script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],

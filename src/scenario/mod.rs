@@ -89,9 +89,6 @@ struct Raw {
     workload: WorkloadSpec,
     protocol: toml::Table,
     #[serde(default)]
-    #[allow(dead_code)]
-    sweep: toml::Table,
-    #[serde(default)]
     plot: Vec<PlotSpec>,
     #[serde(default)]
     output: OutputSpec,
@@ -182,8 +179,6 @@ pub struct Plan {
     pub name: String,
     pub seed: u64,
     pub replicates: u32,
-    /// Sweep keys, in file order, each with its values.
-    pub axes: Vec<Axis>,
     /// Parameter columns of runs.csv and summary.csv.
     pub columns: Vec<String>,
     pub points: Vec<Point>,
@@ -313,7 +308,6 @@ pub fn plan_from_str(
         name: base.name.clone(),
         seed: first.seed,
         replicates: first.replicates,
-        axes,
         columns,
         plots: first.plots.clone(),
         output: first.output.clone(),
