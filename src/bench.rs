@@ -3,8 +3,6 @@
 //! fixed number pending) through the full engine, and the same work on a plain
 //! `std::collections::BinaryHeap`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -65,34 +63,12 @@ pub fn hold_queue<Q: EventQueue<[u32; 3]> + Default>(pending: usize, holds: u64,
 /// A hold-model measurement: (pending, holds, seed) → figures.
 pub type HoldFn = fn(usize, u64, u64) -> Hold;
 
+/// The first is the baseline: a plain std `BinaryHeap` keyed by (time, sequence).
 pub const QUEUES: [(&str, HoldFn); 3] = [
     ("std BinaryHeap", hold_queue::<HeapQueue<[u32; 3]>>),
     ("radix heap, u128 keys (radix-heap crate)", hold_queue::<RadixQueue<[u32; 3]>>),
     ("FIFO radix heap, u64 keys", hold_queue::<FifoRadixQueue<[u32; 3]>>),
 ];
-
-/// The baseline: a `BinaryHeap` of (time, sequence, node) with FIFO ties.
-pub fn hold_binary_heap(pending: usize, holds: u64, seed: u64) -> Hold {
-    let mut rng = stream(seed, Stream::Protocol);
-    let mut heap = BinaryHeap::with_capacity(pending);
-    let mut seq = 0u64;
-    for _ in 0..pending {
-        let node = rng.random_range(0..1024u32);
-        heap.push(Reverse((delay(&mut rng), seq, node)));
-        seq += 1;
-    }
-    let started = Instant::now();
-    let mut checksum = 0u64;
-    for _ in 0..holds {
-        let Some(Reverse((t, _, node))) = heap.pop() else {
-            break;
-        };
-        checksum = checksum.wrapping_add(t ^ node as u64);
-        heap.push(Reverse((t + delay(&mut rng), seq, node)));
-        seq += 1;
-    }
-    Hold { events: holds, seconds: started.elapsed().as_secs_f64(), checksum }
-}
 
 /// A protocol that only re-arms timers: the engine's raw event cost.
 struct HoldProtocol {

@@ -432,29 +432,33 @@ fn csv_file(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> 
     })
 }
 
-/// Rewrites every per-run file sorted and writes summary.csv; returns the run
-/// fingerprints (point, replicate, fingerprint) for run.json.
-pub fn finalize(dir: &Path, collected: &Collected) -> Result<Vec<(usize, u32, String)>> {
+/// What run.json records of the finished runs.
+#[derive(Clone, Debug, Default)]
+pub struct Finalized {
+    /// (point, replicate, event-trace fingerprint), in run order.
+    pub fingerprints: Vec<(usize, u32, String)>,
+    pub events: u64,
+}
+
+/// Rewrites every per-run file sorted and writes summary.csv.
+pub fn finalize(dir: &Path, collected: &Collected) -> Result<Finalized> {
     for (table, (header, rows)) in &collected.tables {
         csv_file(&dir.join(table.file()), header, rows)?;
     }
     if let Some((header, rows)) = collected.tables.get(&Table::Runs) {
         write_summary(dir, header, rows)?;
     }
-    let fingerprints = collected
-        .tables
-        .get(&Table::Perf)
-        .map(|(h, rows)| {
-            let f = h.iter().position(|c| c == "event_trace_fingerprint");
-            rows.iter()
-                .filter_map(|row| {
-                    let (p, r) = key_of(h, row)?;
-                    Some((p, r, row.get(f?)?.clone()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(fingerprints)
+    let mut done = Finalized::default();
+    if let Some((h, rows)) = collected.tables.get(&Table::Perf) {
+        let (f, e) = (h.iter().position(|c| c == "event_trace_fingerprint"), h.iter().position(|c| c == "events"));
+        for row in rows {
+            if let (Some((p, r)), Some(print)) = (key_of(h, row), f.and_then(|f| row.get(f))) {
+                done.fingerprints.push((p, r, print.clone()));
+            }
+            done.events += e.and_then(|e| row.get(e)?.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    Ok(done)
 }
 
 /// summary.csv: per point and metric, mean, std, 95% CI and n over replicates.
