@@ -134,20 +134,7 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
         }
         let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
         let title = spec.title.clone().unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
-        let svg = dir.join("plots").join(format!("{stem}.svg"));
-        let png = dir.join("plots").join(format!("{stem}.png"));
-        {
-            let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
-            chart(&root, spec, &title, &series)?;
-            root.present().map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
-        }
-        {
-            let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
-            chart(&root, spec, &title, &series)?;
-            root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
-        }
-        written.push(svg);
-        written.push(png);
+        written.extend(render(dir, &stem, spec, &title, &series)?);
     }
     written.extend(draw_distributions(dir)?);
     Ok(written)
@@ -221,22 +208,26 @@ fn draw_distributions(dir: &Path) -> Result<Vec<PathBuf>> {
         let spec = PlotSpec { x: xlabel.into(), y: ylabel.into(), series: None, logx, logy: false, title: None };
         let title =
             if what == "node_load_per_s" { "Per-node load distribution (CDF)" } else { "First-hit latency (CDF)" };
-        let svg = dir.join("plots").join(format!("{stem}.svg"));
-        let png = dir.join("plots").join(format!("{stem}.png"));
-        {
-            let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
-            chart(&root, &spec, title, &series)?;
-            root.present().map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
-        }
-        {
-            let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
-            chart(&root, &spec, title, &series)?;
-            root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
-        }
-        written.push(svg);
-        written.push(png);
+        written.extend(render(dir, stem, &spec, title, &series)?);
     }
     Ok(written)
+}
+
+/// Draws one chart as `plots/<stem>.svg` and a PNG at 1.5× the size.
+fn render(dir: &Path, stem: &str, spec: &PlotSpec, title: &str, series: &[Series]) -> Result<[PathBuf; 2]> {
+    let svg = dir.join("plots").join(format!("{stem}.svg"));
+    let png = dir.join("plots").join(format!("{stem}.png"));
+    {
+        let root = SVGBackend::new(&svg, (800, 560)).into_drawing_area();
+        chart(&root, spec, title, series)?;
+        root.present().map_err(|e| anyhow!("drawing {}: {e}", svg.display()))?;
+    }
+    {
+        let root = BitMapBackend::new(&png, (1200, 840)).into_drawing_area();
+        chart(&root, spec, title, series)?;
+        root.present().map_err(|e| anyhow!("drawing {}: {e}", png.display()))?;
+    }
+    Ok([svg, png])
 }
 
 fn fs_create(p: &Path) -> Result<()> {
