@@ -303,6 +303,13 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.hit(self.now, q, hops, count);
     }
 
+    /// Notes an answer to query `q` given from stored state (a cache or an index);
+    /// `stale` if it names a resource that no longer matches. `stale_answer_rate` is
+    /// the stale fraction of these answers.
+    pub fn report_answer(&mut self, q: QueryId, stale: bool) {
+        self.recorder.answer(q, stale);
+    }
+
     /// Notes that query `q` reached a node (for `nodes_reached`).
     pub fn report_reached(&mut self, q: QueryId) {
         self.recorder.reached(q);

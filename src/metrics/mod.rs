@@ -70,6 +70,10 @@ pub struct Recorder {
     messages_total: u64,
     maintenance: u64,
     lost: u64,
+    /// Answers given from stored state about measured queries, and how many of them
+    /// named a resource that no longer matched.
+    answers: u64,
+    stale_answers: u64,
     buckets: Vec<Bucket>,
 }
 
@@ -86,6 +90,8 @@ impl Recorder {
             messages_total: 0,
             maintenance: 0,
             lost: 0,
+            answers: 0,
+            stale_answers: 0,
             buckets: Vec::new(),
         }
     }
@@ -162,6 +168,13 @@ impl Recorder {
         }
     }
 
+    pub(crate) fn answer(&mut self, q: QueryId, stale: bool) {
+        if self.queries[q.index()].issued >= self.warmup {
+            self.answers += 1;
+            self.stale_answers += stale as u64;
+        }
+    }
+
     pub(crate) fn reached(&mut self, q: QueryId) {
         self.queries[q.index()].reached += 1;
     }
@@ -205,7 +218,11 @@ impl Recorder {
             ),
             ("max_node_load".into(), (window > 0.0).then(|| max_load / window)),
             ("load_gini".into(), Some(gini(&self.handled))),
-            ("stale_answer_rate".into(), Some(0.0)),
+            // Protocols that look at live state never answer stale: their rate is 0.
+            (
+                "stale_answer_rate".into(),
+                Some(if self.answers == 0 { 0.0 } else { self.stale_answers as f64 / self.answers as f64 }),
+            ),
             ("events".into(), Some(events as f64)),
         ];
         for (name, count) in kinds.iter().zip(&self.kinds) {
