@@ -81,6 +81,7 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
     let params: Vec<usize> = (2..metric).collect();
     fs_create(&dir.join("plots"))?;
     let mut written = Vec::new();
+    let mut charts: Vec<(&PlotSpec, String, Vec<Series>)> = Vec::new();
     for spec in plots {
         let x = col(&spec.x)?;
         let series_col = spec.series.as_deref().map(col).transpose()?;
@@ -135,9 +136,35 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
         let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
         let title = spec.title.clone().unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
         written.extend(render(dir, &stem, spec, &title, &series)?);
+        charts.push((spec, title, series));
+    }
+    if charts.len() > 1 {
+        written.extend(render_overview(dir, &charts)?);
     }
     written.extend(draw_distributions(dir)?);
     Ok(written)
+}
+
+/// All of a scenario's plots tiled two to a row in one figure, `plots/overview.*`:
+/// the side-by-side comparison a paper prints as one figure.
+fn render_overview(dir: &Path, charts: &[(&PlotSpec, String, Vec<Series>)]) -> Result<[PathBuf; 2]> {
+    let cols = 2;
+    let rows = charts.len().div_ceil(cols);
+    let svg = dir.join("plots").join("overview.svg");
+    let png = dir.join("plots").join("overview.png");
+    macro_rules! tiles {
+        ($backend:expr, $path:expr) => {{
+            let root = $backend.into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("drawing {}: {e}", $path.display()))?;
+            for (area, (spec, title, series)) in root.split_evenly((rows, cols)).iter().zip(charts) {
+                chart(area, spec, title, series)?;
+            }
+            root.present().map_err(|e| anyhow!("drawing {}: {e}", $path.display()))?;
+        }};
+    }
+    tiles!(SVGBackend::new(&svg, (800 * cols as u32, 560 * rows as u32)), svg);
+    tiles!(BitMapBackend::new(&png, (1200 * cols as u32, 840 * rows as u32)), png);
+    Ok([svg, png])
 }
 
 /// CDF plots from distributions.csv: first-hit latency, and the per-node load that
