@@ -27,6 +27,17 @@ pub trait Message {
     fn kind(&self) -> usize;
     /// The query this message is part of; `None` for maintenance traffic.
     fn query(&self) -> Option<QueryId>;
+    /// Calls `each` once per query-carrying part of this message: a message that
+    /// merges several (one physical send carrying many logical messages) names the
+    /// query of each, so that it counts once in `messages_total` and each part counts
+    /// against its own query. A message naming none is maintenance. Defaults to
+    /// [`Message::query`].
+    #[inline]
+    fn queries(&self, mut each: impl FnMut(QueryId)) {
+        if let Some(q) = self.query() {
+            each(q);
+        }
+    }
 }
 
 /// A resource-discovery protocol: per-node state lives inside the implementing type
@@ -275,7 +286,12 @@ impl<P: Protocol> Ctx<'_, P> {
     /// Sends `msg` from `from` to `to` through the underlay.
     #[inline]
     pub fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
-        self.recorder.sent(self.now, msg.kind(), msg.query());
+        let mut maintenance = true;
+        msg.queries(|q| {
+            maintenance = false;
+            self.recorder.attribute(q);
+        });
+        self.recorder.sent(self.now, msg.kind(), maintenance);
         if self.loss > 0.0 && self.net_rng.random_bool(self.loss) {
             self.recorder.lost();
             return;

@@ -120,14 +120,17 @@ impl Recorder {
     }
 
     #[inline]
-    pub(crate) fn sent(&mut self, now: SimTime, kind: usize, query: Option<QueryId>) {
+    pub(crate) fn sent(&mut self, now: SimTime, kind: usize, maintenance: bool) {
         self.messages_total += 1;
         self.kinds[kind] += 1;
-        match query {
-            Some(q) => self.queries[q.index()].messages += 1,
-            None => self.maintenance += 1,
-        }
+        self.maintenance += maintenance as u64;
         self.bucket(now).messages += 1;
+    }
+
+    /// One message (or one part of a merged message) worked for query `q`.
+    #[inline]
+    pub(crate) fn attribute(&mut self, q: QueryId) {
+        self.queries[q.index()].messages += 1;
     }
 
     pub(crate) fn lost(&mut self) {
