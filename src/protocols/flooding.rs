@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -109,7 +109,11 @@ impl Message for Msg {
     }
 }
 
-pub struct Flooding {
+/// The Gnutella 0.4 logic: reverse-path tables, duplicate suppression, TTL and
+/// expiry. It does not say how a message leaves a node: `flooding` sends each one
+/// at once, `gridnut` buffers it for its neighbour. Both call it with a `send`
+/// function taking (ctx, from, to, message).
+pub(crate) struct Gnutella {
     ttl: u8,
     /// (query, node) → the neighbour the Query first came from (the origin maps to
     /// itself), one table per generation of queries: those issued in the same
@@ -119,8 +123,10 @@ pub struct Flooding {
     /// A cleared table kept for the next generation, to reuse its allocation.
     spare: Option<FxHashMap<u64, NodeId>>,
     window: u64,
-    duplicates: u64,
-    expired: u64,
+    /// Query copies dropped because their GUID had been seen.
+    pub(crate) duplicates: u64,
+    /// Messages dropped because their query was past its timeout.
+    pub(crate) expired: u64,
 }
 
 #[inline]
@@ -128,10 +134,10 @@ fn key(q: QueryId, v: NodeId) -> u64 {
     (q.0 as u64) << 32 | v.0 as u64
 }
 
-impl Flooding {
-    pub fn new(params: &Params, _world: &World) -> Flooding {
-        Flooding {
-            ttl: params.ttl.min(255) as u8,
+impl Gnutella {
+    pub(crate) fn new(ttl: u32) -> Gnutella {
+        Gnutella {
+            ttl: ttl.min(255) as u8,
             generations: VecDeque::new(),
             spare: None,
             window: 1,
@@ -140,23 +146,27 @@ impl Flooding {
         }
     }
 
+    /// Call from `Protocol::start`: generations are one query timeout long.
+    pub(crate) fn start(&mut self, timeout: SimTime) {
+        self.window = timeout.0.max(1);
+    }
+
     /// The routing table of query `q`'s generation, if it is still kept.
     #[inline]
-    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, NodeId>> {
-        let generation = ctx.issued(q).0 / self.window;
+    fn table(&mut self, issued: SimTime) -> Option<&mut FxHashMap<u64, NodeId>> {
+        let generation = issued.0 / self.window;
         self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
     }
-}
 
-impl Protocol for Flooding {
-    type Msg = Msg;
-    type Timer = ();
-
-    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.window = ctx.timeout().0.max(1);
-    }
-
-    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+    /// Query `q` for `want` starts at `origin`: a Query to every neighbour.
+    pub(crate) fn query<P: Protocol>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        q: QueryId,
+        origin: NodeId,
+        want: ResourceType,
+        mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
+    ) {
         let current = ctx.now().0 / self.window;
         // Queries of generation g have all expired by (g + 2) windows.
         while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
@@ -175,11 +185,19 @@ impl Protocol for Flooding {
         let ttl = self.ttl;
         for i in 0..ctx.neighbours(origin).len() {
             let to = ctx.neighbours(origin)[i];
-            ctx.send(origin, to, Msg::Query { q, want, ttl, hops: 0 });
+            send(ctx, origin, to, Msg::Query { q, want, ttl, hops: 0 });
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+    /// Node `at` handles `msg` from `from`.
+    pub(crate) fn message<P: Protocol>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        at: NodeId,
+        from: NodeId,
+        msg: Msg,
+        mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
+    ) {
         match msg {
             Msg::Query { q, want, ttl, hops } => {
                 // Past its timeout a query is dead: nobody forwards or answers it.
@@ -187,7 +205,7 @@ impl Protocol for Flooding {
                     self.expired += 1;
                     return;
                 }
-                let Some(table) = self.table(ctx, q) else { return };
+                let Some(table) = self.table(ctx.issued(q)) else { return };
                 match table.entry(key(q, at)) {
                     Entry::Occupied(_) => {
                         // A duplicate GUID.
@@ -201,14 +219,14 @@ impl Protocol for Flooding {
                 ctx.report_reached(q);
                 let hops = hops.saturating_add(1);
                 if ctx.world.resources.holds(at, want) {
-                    ctx.send(at, from, Msg::Hit { q, hops });
+                    send(ctx, at, from, Msg::Hit { q, hops });
                 }
                 let ttl = ttl - 1;
                 if ttl > 0 {
                     for i in 0..ctx.neighbours(at).len() {
                         let to = ctx.neighbours(at)[i];
                         if to != from {
-                            ctx.send(at, to, Msg::Query { q, want, ttl, hops });
+                            send(ctx, at, to, Msg::Query { q, want, ttl, hops });
                         }
                     }
                 }
@@ -218,25 +236,60 @@ impl Protocol for Flooding {
                     self.expired += 1;
                     return;
                 }
-                match self.table(ctx, q).and_then(|t| t.get(&key(q, at)).copied()) {
+                match self.table(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
                     Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
-                    Some(parent) => ctx.send(at, parent, Msg::Hit { q, hops }),
+                    Some(parent) => send(ctx, at, parent, Msg::Hit { q, hops }),
                     None => {}
                 }
             }
         }
     }
 
-    fn state_bytes(&self) -> usize {
+    pub(crate) fn state_bytes(&self) -> usize {
         // hashbrown: a 12-byte entry and a control byte per slot.
         let slots: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
             + self.spare.as_ref().map_or(0, |t| t.capacity());
         slots * 13
     }
+}
+
+pub struct Flooding {
+    logic: Gnutella,
+}
+
+impl Flooding {
+    pub fn new(params: &Params, _world: &World) -> Flooding {
+        Flooding { logic: Gnutella::new(params.ttl) }
+    }
+}
+
+fn send_now(ctx: &mut Ctx<'_, Flooding>, from: NodeId, to: NodeId, msg: Msg) {
+    ctx.send(from, to, msg);
+}
+
+impl Protocol for Flooding {
+    type Msg = Msg;
+    type Timer = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.logic.start(ctx.timeout());
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        self.logic.query(ctx, q, origin, want, send_now);
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        self.logic.message(ctx, at, from, msg, send_now);
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.logic.state_bytes()
+    }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
-        out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
-        out.push(("expired_drops".into(), Some(self.expired as f64)));
+        out.push(("duplicate_queries".into(), Some(self.logic.duplicates as f64)));
+        out.push(("expired_drops".into(), Some(self.logic.expired as f64)));
     }
 }
 
