@@ -158,6 +158,10 @@ fn values_out_of_range() {
     let err = bad(&text);
     names_line(&err, &text, "ttl = 0");
     assert!(err.contains("`protocol.ttl`") && err.contains("1 ≤ ttl"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"gridnut\"\nwindow = \"20ms\"\nbatch = 0\n");
+    let err = bad(&text);
+    names_line(&err, &text, "batch = 0");
+    assert!(err.contains("`protocol.batch`") && err.contains("1 ≤ batch"), "{err}");
     let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
     let err = bad(&text);
     names_line(&err, &text, "warmup");

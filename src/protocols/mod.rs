@@ -5,6 +5,7 @@
 pub mod aggregation;
 pub mod central;
 pub mod flooding;
+pub mod gridnut;
 
 use serde::de::DeserializeOwned;
 
@@ -18,6 +19,7 @@ use crate::world::World;
 pub enum ProtocolSpec {
     Central(central::Params),
     Flooding(flooding::Params),
+    Gridnut(gridnut::Params),
     Aggregation(aggregation::Params),
 }
 
@@ -32,7 +34,7 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 3] = [central::INFO, flooding::INFO, aggregation::INFO];
+pub const PROTOCOLS: [ProtocolInfo; 4] = [central::INFO, flooding::INFO, gridnut::INFO, aggregation::INFO];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -76,6 +78,7 @@ impl ProtocolSpec {
         match name {
             "central" => Ok(ProtocolSpec::Central(params(table)?)),
             "flooding" => Ok(ProtocolSpec::Flooding(params(table)?)),
+            "gridnut" => Ok(ProtocolSpec::Gridnut(params(table)?)),
             "aggregation" => Ok(ProtocolSpec::Aggregation(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
@@ -85,6 +88,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(_) => "central",
             ProtocolSpec::Flooding(_) => "flooding",
+            ProtocolSpec::Gridnut(_) => "gridnut",
             ProtocolSpec::Aggregation(_) => "aggregation",
         }
     }
@@ -94,6 +98,7 @@ impl ProtocolSpec {
         let (kinds, info) = match self {
             ProtocolSpec::Central(_) => (<central::Msg as Message>::KINDS, &central::INFO),
             ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
+            ProtocolSpec::Gridnut(_) => (<gridnut::Msg as Message>::KINDS, &gridnut::INFO),
             ProtocolSpec::Aggregation(_) => (<aggregation::Msg as Message>::KINDS, &aggregation::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
@@ -104,6 +109,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(_) => central::memory(s),
             ProtocolSpec::Flooding(p) => p.memory(s),
+            ProtocolSpec::Gridnut(p) => p.memory(s),
             ProtocolSpec::Aggregation(p) => p.memory(s),
         }
     }
@@ -113,6 +119,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(p) => p.validate(nodes),
             ProtocolSpec::Flooding(p) => p.validate(nodes),
+            ProtocolSpec::Gridnut(p) => p.validate(nodes),
             ProtocolSpec::Aggregation(p) => p.validate(duration),
         }
     }
@@ -122,6 +129,7 @@ impl ProtocolSpec {
         match self {
             ProtocolSpec::Central(p) => simulate(world, central::Central::new(p, world), workload, config),
             ProtocolSpec::Flooding(p) => simulate(world, flooding::Flooding::new(p, world), workload, config),
+            ProtocolSpec::Gridnut(p) => simulate(world, gridnut::Gridnut::new(p, world), workload, config),
             ProtocolSpec::Aggregation(p) => simulate(world, aggregation::Aggregation::new(p, world), workload, config),
         }
     }

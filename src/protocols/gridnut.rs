@@ -1,0 +1,496 @@
+//! `gridnut`: Gnutella adapted to OGSA grid services (Talia and Trunfio, "A P2P
+//! Grid Services-Based Protocol: Design and Evaluation", Euro-Par 2004, LNCS 3149).
+//!
+//! In an OGSA grid a peer is a grid service and every message exchange is a
+//! service invocation, far costlier than writing to a Gnutella socket. Gridnut keeps
+//! Gnutella's logic but changes its physical layer: a peer buffers the messages
+//! destined to the same neighbour and delivers them merged, in one invocation,
+//! instead of one invocation per message.
+//!
+//! The logical protocol here is exactly `flooding` (Gnutella 0.4 Query/QueryHit,
+//! TTL, GUID duplicate suppression, hits back along the reverse path, expired
+//! queries dropped); both share its code. The physical layer: a node that sends a
+//! logical message to neighbour u appends it to its out-buffer for u. The first
+//! message into an empty buffer arms a flush `window` later; the buffer leaves as one
+//! Exchange when that timer fires, or at once when it holds `batch` messages (the
+//! armed timer then finds a newer epoch and does nothing). With `window = "0s"`
+//! every logical message leaves at once as its own exchange, and the run is the
+//! same as `flooding`'s event for event. The receiver handles an exchange's logical
+//! messages in order, exactly as flooding would.
+//!
+//! Accounting: `messages_total` and `messages_exchange` count physical exchanges
+//! (what costs a service invocation), and a node's load counts the exchanges it
+//! serves. `messages_per_query` counts the *logical* messages each query caused,
+//! the same figure flooding reports, because an exchange may carry the messages of
+//! several queries and cannot be charged to one; so with merging, messages_total
+//! is below the sum of messages over queries. The physical saving is `merge_ratio`
+//! = logical_messages / exchanges.
+//!
+//! Simplifications, named:
+//! - The paper builds Gridnut on Gnutella's network-discovery task and measures the
+//!   time a peer takes to discover the network; here the same buffering carries
+//!   Query/QueryHit resource discovery over a static overlay, with no Ping/Pong and
+//!   no connection management.
+//! - When a buffer is delivered is this model's rule (a fixed `window` after its
+//!   first message, or as soon as it holds `batch`); the paper's peers deliver a
+//!   neighbour's buffer in the next invocation to it, whose timing comes from the
+//!   middleware.
+//! - Merged messages travel side by side: none is combined or dropped in a buffer.
+//! - An exchange is one-way and costs the receiver one service time whatever its
+//!   size; the invocation's own overhead is whatever `network.latency` and
+//!   `network.service_time` say, and the sender never blocks on it.
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::flooding::{self, Gnutella, Msg as Logical};
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::world::{ResourceType, World};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "gridnut",
+    source: "Talia and Trunfio, Euro-Par 2004 (LNCS 3149)",
+    summary: "Gnutella flooding whose messages to one neighbour are buffered and delivered merged in one exchange",
+    extra_columns: &[
+        "exchanges",
+        "logical_messages",
+        "logical_queries",
+        "logical_hits",
+        "merge_ratio",
+        "duplicate_queries",
+        "expired_drops",
+    ],
+    params: &[
+        ("ttl", "7", "hops a Query may travel (Gnutella's default is 7)"),
+        (
+            "window",
+            "\"50ms\"",
+            "how long a buffer waits after its first message before it is delivered; \"0s\" sends every message at once",
+        ),
+        ("batch", "16", "a buffer holding this many messages is delivered at once"),
+    ],
+};
+
+/// `[protocol]` with `name = "gridnut"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    #[serde(default = "default_window")]
+    pub window: SimTime,
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+}
+
+fn default_ttl() -> u32 {
+    7
+}
+fn default_window() -> SimTime {
+    SimTime::from_millis(50)
+}
+fn default_batch() -> u32 {
+    16
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { ttl: default_ttl(), window: default_window(), batch: default_batch() }
+    }
+}
+
+/// Above this a buffer is in effect unbounded; a larger value is surely a typo.
+const MAX_BATCH: u32 = 1_000_000;
+
+impl Params {
+    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
+        flooding::Params { ttl: self.ttl }.validate(nodes)?;
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(ParamError::new(
+                "batch",
+                format!("batch {} is out of range; expected 1 ≤ batch ≤ {MAX_BATCH} messages", self.batch),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Memory per run: flooding's reverse paths, messages waiting in buffers or in
+    /// flight, and the buffers themselves.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let mut parts = flooding::Params { ttl: self.ttl }.memory(s);
+        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency).max(1e-6);
+        // A message now spends up to `window` in a buffer before its latency:
+        // Little's law scales what is held by (latency + window) / latency.
+        let stretch = (latency + self.window.as_secs_f64()) / latency;
+        for part in &mut parts {
+            if part.0 == "messages in flight" {
+                *part = (
+                    "messages buffered and in flight",
+                    "workload.rate, protocol.ttl, protocol.window",
+                    part.2 * stretch,
+                );
+            }
+        }
+        let directed_edges = s.nodes as f64 * s.mean_degree.max(1.0);
+        parts.push(("per-neighbour buffers", "network.nodes", directed_edges * 48.0));
+        parts
+    }
+}
+
+/// The one physical message: the logical messages one node buffered for one
+/// neighbour, in the order they were sent.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Exchange { batch: Vec<Logical> },
+}
+
+#[inline]
+fn query_of(m: &Logical) -> QueryId {
+    match *m {
+        Logical::Query { q, .. } | Logical::Hit { q, .. } => q,
+    }
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["exchange"];
+    fn kind(&self) -> usize {
+        0
+    }
+    /// The query of the whole exchange if all its messages belong to one.
+    fn query(&self) -> Option<QueryId> {
+        let Msg::Exchange { batch } = self;
+        let q = query_of(batch.first()?);
+        batch.iter().all(|m| query_of(m) == q).then_some(q)
+    }
+    /// Each logical message counts against its own query.
+    fn queries(&self, mut each: impl FnMut(QueryId)) {
+        let Msg::Exchange { batch } = self;
+        for m in batch {
+            each(query_of(m));
+        }
+    }
+}
+
+/// Fires `window` after a buffer got its first message. The epoch tells a timer
+/// whose buffer has since been delivered (because it filled) from the current one.
+#[derive(Clone, Copy, Debug)]
+pub struct Flush {
+    to: NodeId,
+    epoch: u64,
+}
+
+struct Buffer {
+    msgs: Vec<Logical>,
+    epoch: u64,
+}
+
+#[inline]
+fn link(from: NodeId, to: NodeId) -> u64 {
+    (from.0 as u64) << 32 | to.0 as u64
+}
+
+/// Every node's out-buffers, one per neighbour with messages waiting.
+struct Outboxes {
+    window: SimTime,
+    batch: usize,
+    /// (from, to) → the buffer, only while it holds messages; looked up, never iterated.
+    buffers: FxHashMap<u64, Buffer>,
+    /// Emptied batches of delivered exchanges, reused for new buffers.
+    spare: Vec<Vec<Logical>>,
+    epochs: u64,
+    exchanges: u64,
+    logical_queries: u64,
+    logical_hits: u64,
+}
+
+impl Outboxes {
+    fn push(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, m: Logical) {
+        if self.window == SimTime::ZERO {
+            let mut batch = self.spare.pop().unwrap_or_default();
+            batch.push(m);
+            self.deliver(ctx, from, to, batch);
+            return;
+        }
+        let spare = &mut self.spare;
+        let buffer = self
+            .buffers
+            .entry(link(from, to))
+            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0 });
+        if buffer.msgs.is_empty() {
+            self.epochs += 1;
+            buffer.epoch = self.epochs;
+            ctx.set_timer(from, self.window, Flush { to, epoch: self.epochs });
+        }
+        buffer.msgs.push(m);
+        if buffer.msgs.len() >= self.batch {
+            self.flush(ctx, from, to, None);
+        }
+    }
+
+    /// Delivers the buffer from → to; with `epoch`, only if it is the buffer that
+    /// armed that timer.
+    fn flush(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, epoch: Option<u64>) {
+        let key = link(from, to);
+        if epoch.is_some_and(|e| self.buffers.get(&key).is_none_or(|b| b.epoch != e)) {
+            return;
+        }
+        if let Some(buffer) = self.buffers.remove(&key) {
+            self.deliver(ctx, from, to, buffer.msgs);
+        }
+    }
+
+    fn deliver(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, batch: Vec<Logical>) {
+        self.exchanges += 1;
+        for m in &batch {
+            match m {
+                Logical::Query { .. } => self.logical_queries += 1,
+                Logical::Hit { .. } => self.logical_hits += 1,
+            }
+        }
+        ctx.send(from, to, Msg::Exchange { batch });
+    }
+}
+
+pub struct Gridnut {
+    logic: Gnutella,
+    out: Outboxes,
+}
+
+impl Gridnut {
+    pub fn new(params: &Params, _world: &World) -> Gridnut {
+        Gridnut {
+            logic: Gnutella::new(params.ttl),
+            out: Outboxes {
+                window: params.window,
+                batch: params.batch.max(1) as usize,
+                buffers: FxHashMap::default(),
+                spare: Vec::new(),
+                epochs: 0,
+                exchanges: 0,
+                logical_queries: 0,
+                logical_hits: 0,
+            },
+        }
+    }
+}
+
+impl Protocol for Gridnut {
+    type Msg = Msg;
+    type Timer = Flush;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.logic.start(ctx.timeout());
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let out = &mut self.out;
+        self.logic.query(ctx, q, origin, want, |ctx, from, to, m| out.push(ctx, from, to, m));
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        let Msg::Exchange { mut batch } = msg;
+        let out = &mut self.out;
+        for m in batch.drain(..) {
+            self.logic.message(ctx, at, from, m, |ctx, from, to, m| out.push(ctx, from, to, m));
+        }
+        out.spare.push(batch);
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Flush) {
+        self.out.flush(ctx, at, timer.to, Some(timer.epoch));
+    }
+
+    fn state_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(u64, Buffer)>() + 1;
+        let logical = std::mem::size_of::<Logical>();
+        let spare: usize = self.out.spare.iter().map(|b| b.capacity() * logical + 24).sum();
+        self.logic.state_bytes() + self.out.buffers.capacity() * entry + spare
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        let o = &self.out;
+        let logical = o.logical_queries + o.logical_hits;
+        out.push(("exchanges".into(), Some(o.exchanges as f64)));
+        out.push(("logical_messages".into(), Some(logical as f64)));
+        out.push(("logical_queries".into(), Some(o.logical_queries as f64)));
+        out.push(("logical_hits".into(), Some(o.logical_hits as f64)));
+        out.push(("merge_ratio".into(), (o.exchanges > 0).then(|| logical as f64 / o.exchanges as f64)));
+        out.push(("duplicate_queries".into(), Some(self.logic.duplicates as f64)));
+        out.push(("expired_drops".into(), Some(self.logic.expired as f64)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::engine::{Rate, RunOutput, ServiceTime, SimConfig};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::world;
+    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::world::{LatencySpec, Resources, ResourcesSpec, TopologySpec};
+
+    fn run(spec: &ProtocolSpec, w: &World, load: &WorkloadSpec, config: &SimConfig) -> RunOutput {
+        let workload = Workload::new(load, w.nodes(), w.resources.types(), config.duration, config.seed);
+        spec.run(w, workload, config)
+    }
+
+    fn metric(out: &RunOutput, name: &str) -> f64 {
+        let core = out.recorder.finish(out.kinds, out.events);
+        core.iter().chain(&out.extra).find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
+    }
+
+    fn gridnut(ttl: u32, window_ms: u64, batch: u32) -> ProtocolSpec {
+        ProtocolSpec::Gridnut(Params { ttl, window: SimTime::from_millis(window_ms), batch })
+    }
+
+    /// Per query: (first hit, hops, hits, nodes reached, messages).
+    fn outcomes(out: &RunOutput) -> Vec<(SimTime, u32, u32, u32, u32)> {
+        out.recorder.queries.iter().map(|q| (q.first_hit, q.hops, q.hits, q.reached, q.messages)).collect()
+    }
+
+    #[test]
+    fn merging_sends_fewer_exchanges_than_logical_messages() {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 500, 20, 50, 2, 3);
+        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(3, SimTime::from_secs(2)) };
+        // 40 queries/s with TTL 4 put ~25 logical messages a second on each link:
+        // a 100 ms window holds several.
+        let load = WorkloadSpec { rate: Rate(40.0), ..Default::default() };
+
+        let merged = run(&gridnut(4, 100, 16), &w, &load, &config);
+        let (exchanges, logical) = (metric(&merged, "exchanges"), metric(&merged, "logical_messages"));
+        assert!(metric(&merged, "queries") >= 60.0);
+        assert!(exchanges > 0.0 && exchanges < logical, "{exchanges} exchanges for {logical} messages");
+        assert!(metric(&merged, "merge_ratio") > 1.2, "merge ratio {}", metric(&merged, "merge_ratio"));
+        assert_eq!(metric(&merged, "messages_total"), exchanges);
+        assert_eq!(metric(&merged, "messages_exchange"), exchanges);
+        assert_eq!(metric(&merged, "logical_queries") + metric(&merged, "logical_hits"), logical);
+        // Each logical message counts against its query, and maintenance is nothing.
+        let attributed: u64 = merged.recorder.queries.iter().map(|q| q.messages as u64).sum();
+        assert_eq!(attributed as f64, logical);
+        assert_eq!(metric(&merged, "maintenance_messages"), 0.0);
+
+        let single = run(&gridnut(4, 0, 16), &w, &load, &config);
+        assert!(metric(&single, "logical_messages") > 0.0);
+        assert_eq!(metric(&single, "exchanges"), metric(&single, "logical_messages"));
+        assert_eq!(metric(&single, "merge_ratio"), 1.0);
+    }
+
+    #[test]
+    fn without_a_window_it_is_flooding_message_for_message() {
+        // Uniform latency, loss and exponential service all draw from the network
+        // stream: only sends in the very same order keep the two runs together.
+        let w = World::build(
+            &TopologySpec::RandomRegular { degree: 4 },
+            Some(300),
+            false,
+            &LatencySpec::Uniform { min: SimTime::from_millis(5), max: SimTime::from_millis(50) },
+            &ResourcesSpec { types: 20, replicas: 3, ..Default::default() },
+            Path::new("."),
+            11,
+        )
+        .expect("a valid world");
+        let config = SimConfig {
+            timeout: SimTime::from_millis(300),
+            service: ServiceTime::Exponential { mean: SimTime::from_millis(2) },
+            loss: 0.05,
+            ..SimConfig::new(11, SimTime::from_secs(3))
+        };
+        let load = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5 }), &w, &load, &config);
+        let grid = run(&gridnut(5, 0, 16), &w, &load, &config);
+
+        assert!(flood.recorder.queries.len() >= 60);
+        assert!(flood.recorder.queries.iter().any(|q| q.succeeded()));
+        assert_eq!(outcomes(&grid), outcomes(&flood));
+        let flood_sent = metric(&flood, "messages_query") + metric(&flood, "messages_query_hit");
+        assert_eq!(metric(&grid, "logical_queries"), metric(&flood, "messages_query"));
+        assert_eq!(metric(&grid, "logical_hits"), metric(&flood, "messages_query_hit"));
+        assert_eq!(metric(&grid, "exchanges"), flood_sent);
+        assert_eq!(metric(&grid, "messages_lost"), metric(&flood, "messages_lost"));
+        assert!(metric(&grid, "expired_drops") > 0.0, "a 300 ms timeout cuts some queries short");
+        for name in ["duplicate_queries", "expired_drops", "success_rate", "first_hit_latency_p95_ms"] {
+            assert_eq!(metric(&grid, name), metric(&flood, name), "{name}");
+        }
+        assert_eq!(grid.fingerprint, flood.fingerprint);
+    }
+
+    #[test]
+    fn each_hop_waits_one_window() {
+        // Ring of 20, resource only at node 5, one query from node 0, 20 ms links.
+        // Every hop out and back is one message into an empty buffer: it waits the
+        // window w, then the latency d, so the hit arrives at 2·5·(d + w).
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
+        let config = SimConfig::new(1, SimTime::from_secs(10));
+        let load = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
+            ..Default::default()
+        };
+        for (window_ms, expected_ms) in [(0, 200), (30, 500), (80, 1000)] {
+            let out = run(&gridnut(5, window_ms, 16), &w, &load, &config);
+            let q = &out.recorder.queries[0];
+            assert_eq!((q.hits, q.hops), (1, 5), "window {window_ms} ms");
+            assert_eq!(q.latency(), Some(SimTime::from_millis(expected_ms)), "window {window_ms} ms");
+        }
+        let out = run(&gridnut(4, 30, 16), &w, &load, &config);
+        assert!(!out.recorder.queries[0].succeeded(), "5 hops away is beyond TTL 4");
+    }
+
+    #[test]
+    fn a_batch_of_one_is_no_window() {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 300, 20, 20, 3, 5);
+        let config = SimConfig { timeout: SimTime::from_secs(1), ..SimConfig::new(5, SimTime::from_secs(2)) };
+        let load = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+        let none = run(&gridnut(5, 0, 16), &w, &load, &config);
+        let one = run(&gridnut(5, 100, 1), &w, &load, &config);
+        assert!(metric(&none, "exchanges") > 1000.0);
+        for name in
+            ["exchanges", "logical_messages", "logical_hits", "messages_total", "duplicate_queries", "success_rate"]
+        {
+            assert_eq!(metric(&one, name), metric(&none, name), "{name}");
+        }
+        assert_eq!(outcomes(&one), outcomes(&none));
+        // A full batch leaves at once: its timer still fires, and must do nothing.
+        assert!(one.events > none.events);
+    }
+
+    #[test]
+    fn a_full_batch_leaves_before_its_window() {
+        // Ring of 10, resource only at node 1, five queries from node 0 at once with
+        // TTL 1, batch 5 and a 1 s window: every buffer fills before its window ends.
+        let mut w = world(&TopologySpec::Ring {}, 10, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(10, vec![vec![1]]);
+        let config = SimConfig::new(1, SimTime::from_secs(10));
+        let script = (0..5).map(|_| ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }).collect();
+        let load = WorkloadSpec { rate: Rate(0.0), script, ..Default::default() };
+        // Out: five Queries for node 1 fill the batch at t = 0 and arrive at 20 ms;
+        // the five hits fill node 1's buffer back and arrive at 40 ms.
+        let out = run(&gridnut(1, 1000, 5), &w, &load, &config);
+        for q in &out.recorder.queries {
+            assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
+        }
+        // Towards node 9 the five Queries also fill a batch: 3 exchanges in all.
+        assert_eq!(metric(&out, "exchanges"), 3.0);
+        assert_eq!(metric(&out, "logical_messages"), 15.0);
+        assert_eq!(metric(&out, "merge_ratio"), 5.0);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let ok = Params::default();
+        assert_eq!(ok.validate(10), Ok(()));
+        let e = Params { ttl: 0, ..ok.clone() }.validate(10).unwrap_err();
+        assert!(e.key == "ttl" && e.message.contains("1 ≤ ttl ≤ 255"), "{e}");
+        let e = Params { batch: 0, ..ok.clone() }.validate(10).unwrap_err();
+        assert!(e.key == "batch" && e.message.contains("1 ≤ batch"), "{e}");
+        let table: toml::Table = toml::from_str("name = \"gridnut\"\nwindow = \"-5ms\"").expect("toml");
+        let e = ProtocolSpec::from_table(&table).unwrap_err();
+        assert_eq!(e.key, "window", "{e}");
+        let table: toml::Table = toml::from_str("name = \"gridnut\"").expect("toml");
+        assert_eq!(ProtocolSpec::from_table(&table), Ok(ProtocolSpec::Gridnut(Params::default())));
+    }
+}
