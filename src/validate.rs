@@ -7,7 +7,7 @@ use std::path::Path;
 use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
-use crate::protocols::{ProtocolSpec, central, flooding};
+use crate::protocols::{ProtocolSpec, central, flooding, gridnut};
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, World};
 
@@ -94,6 +94,25 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64
     ((reached, sent), (ball, degree(NodeIndex::new(origin as usize)) + forwards))
 }
 
+/// One gridnut query on a ring of 20 with constant `latency_ms` links and a flush
+/// `window_ms`, for a resource held only `hops` (≤ 9) away: every hop out and back
+/// is one message into an empty buffer, so it waits the window and then the
+/// latency. Returns (simulated first-hit latency, 2·hops·(latency + window)).
+pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Option<SimTime>, SimTime) {
+    let mut w = world(&TopologySpec::Ring {}, 20, latency_ms, 1, 0, 1);
+    w.resources = crate::world::Resources::from_holders(20, vec![vec![hops]]);
+    let cfg = SimConfig::new(1, SimTime::from_secs(60));
+    let spec = WorkloadSpec {
+        rate: Rate(0.0),
+        script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, 1);
+    let params = gridnut::Params { ttl: hops, window: SimTime::from_millis(window_ms), batch: 16 };
+    let out = ProtocolSpec::Gridnut(params).run(&w, workload, &cfg);
+    (out.recorder.queries[0].latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
+}
+
 /// Runs every check.
 pub fn suite() -> Vec<Check> {
     let mut checks = Vec::new();
@@ -115,6 +134,15 @@ pub fn suite() -> Vec<Check> {
                 pass: got == want,
             });
         }
+    }
+    for (hops, window_ms) in [(3, 0), (5, 30), (9, 250)] {
+        let (got, want) = gridnut_ring_latency(hops, 20, window_ms);
+        checks.push(Check {
+            name: format!("gridnut first hit {hops} hops away, 20 ms links, window {window_ms} ms"),
+            expected: format!("{} ms", want.as_millis_f64()),
+            got: got.map_or("no hit".into(), |t| format!("{} ms", t.as_millis_f64())),
+            pass: got == Some(want),
+        });
     }
     for (lambda, mu) in [(100.0, 200.0), (160.0, 200.0)] {
         let (got, want) = central_mm1(lambda, mu, 5);

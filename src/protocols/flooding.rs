@@ -48,23 +48,10 @@ impl Default for Params {
 impl Params {
     /// Memory per run: reverse-path entries of live queries, and messages in flight.
     pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let n = s.nodes as f64;
-        let d = s.mean_degree.max(1.0);
-        // Nodes within ttl hops of a tree-like overlay, capped by the network.
-        let reach = (0..self.ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(n);
-        let rate = s.workload.rate.per_second();
-        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-        let queries = rate * s.duration.as_secs_f64();
-        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
-        // Little's law: messages in flight = send rate × time in flight (≈ one latency).
-        let in_flight = rate * reach * d * latency.max(1e-6);
+        let (paths, in_flight) = gnutella_memory(self.ttl, s, 0.0);
         vec![
-            (
-                "reverse-path table",
-                "workload.rate × workload.timeout, protocol.ttl",
-                live * reach * 40.0 + queries * 24.0,
-            ),
-            ("messages in flight", "workload.rate, protocol.ttl", in_flight * 64.0),
+            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
+            ("messages in flight", "workload.rate, protocol.ttl", in_flight),
         ]
     }
 
@@ -107,6 +94,22 @@ impl Message for Msg {
             Msg::Query { q, .. } | Msg::Hit { q, .. } => Some(q),
         }
     }
+}
+
+/// Bytes of Gnutella's reverse-path tables, and of its messages held in flight
+/// when each waits `wait_s` seconds at its sender besides its latency.
+pub(crate) fn gnutella_memory(ttl: u32, s: &crate::scenario::Scenario, wait_s: f64) -> (f64, f64) {
+    let n = s.nodes as f64;
+    let d = s.mean_degree.max(1.0);
+    // Nodes within ttl hops of a tree-like overlay, capped by the network.
+    let reach = (0..ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(n);
+    let rate = s.workload.rate.per_second();
+    let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
+    let queries = rate * s.duration.as_secs_f64();
+    let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
+    // Little's law: messages held = send rate × time held (≈ one latency, plus the wait).
+    let in_flight = rate * reach * d * (latency.max(1e-6) + wait_s);
+    (live * reach * 40.0 + queries * 24.0, in_flight * 64.0)
 }
 
 /// The Gnutella 0.4 logic: reverse-path tables, duplicate suppression, TTL and

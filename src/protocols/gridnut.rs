@@ -118,23 +118,14 @@ impl Params {
     /// Memory per run: flooding's reverse paths, messages waiting in buffers or in
     /// flight, and the buffers themselves.
     pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let mut parts = flooding::Params { ttl: self.ttl }.memory(s);
-        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency).max(1e-6);
-        // A message now spends up to `window` in a buffer before its latency:
-        // Little's law scales what is held by (latency + window) / latency.
-        let stretch = (latency + self.window.as_secs_f64()) / latency;
-        for part in &mut parts {
-            if part.0 == "messages in flight" {
-                *part = (
-                    "messages buffered and in flight",
-                    "workload.rate, protocol.ttl, protocol.window",
-                    part.2 * stretch,
-                );
-            }
-        }
+        // A message waits up to `window` in its buffer before its latency starts.
+        let (paths, held) = flooding::gnutella_memory(self.ttl, s, self.window.as_secs_f64());
         let directed_edges = s.nodes as f64 * s.mean_degree.max(1.0);
-        parts.push(("per-neighbour buffers", "network.nodes", directed_edges * 48.0));
-        parts
+        vec![
+            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
+            ("messages buffered and in flight", "workload.rate, protocol.ttl, protocol.window", held),
+            ("per-neighbour buffers", "network.nodes", directed_edges * 48.0),
+        ]
     }
 }
 
@@ -419,9 +410,13 @@ mod tests {
 
     #[test]
     fn each_hop_waits_one_window() {
-        // Ring of 20, resource only at node 5, one query from node 0, 20 ms links.
-        // Every hop out and back is one message into an empty buffer: it waits the
-        // window w, then the latency d, so the hit arrives at 2·5·(d + w).
+        // Ring of 20 with 20 ms links: the hit comes back at exactly 2·h·(d + w).
+        for (hops, window_ms, expected_ms) in [(5, 0, 200), (5, 30, 500), (5, 80, 1000), (3, 45, 390)] {
+            let (got, want) = crate::validate::gridnut_ring_latency(hops, 20, window_ms);
+            assert_eq!(want, SimTime::from_millis(expected_ms));
+            assert_eq!(got, Some(want), "{hops} hops, window {window_ms} ms");
+        }
+        // TTL one short of the holder finds nothing.
         let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
         w.resources = Resources::from_holders(20, vec![vec![5]]);
         let config = SimConfig::new(1, SimTime::from_secs(10));
@@ -430,14 +425,22 @@ mod tests {
             script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
             ..Default::default()
         };
-        for (window_ms, expected_ms) in [(0, 200), (30, 500), (80, 1000)] {
-            let out = run(&gridnut(5, window_ms, 16), &w, &load, &config);
-            let q = &out.recorder.queries[0];
-            assert_eq!((q.hits, q.hops), (1, 5), "window {window_ms} ms");
-            assert_eq!(q.latency(), Some(SimTime::from_millis(expected_ms)), "window {window_ms} ms");
-        }
         let out = run(&gridnut(4, 30, 16), &w, &load, &config);
         assert!(!out.recorder.queries[0].succeeded(), "5 hops away is beyond TTL 4");
+        assert_eq!(out.recorder.queries[0].reached, 9);
+    }
+
+    #[test]
+    fn an_exchange_belongs_to_a_query_only_if_all_its_messages_do() {
+        let (a, b) = (QueryId(1), QueryId(2));
+        let query = |q| Logical::Query { q, want: ResourceType(0), ttl: 3, hops: 0 };
+        let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2 }] };
+        let mixed = Msg::Exchange { batch: vec![query(a), query(b), query(a)] };
+        assert_eq!(one.query(), Some(a));
+        assert_eq!(mixed.query(), None);
+        let mut parts = Vec::new();
+        mixed.queries(|q| parts.push(q));
+        assert_eq!(parts, [a, b, a]);
     }
 
     #[test]
@@ -459,24 +462,29 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_leaves_before_its_window() {
-        // Ring of 10, resource only at node 1, five queries from node 0 at once with
-        // TTL 1, batch 5 and a 1 s window: every buffer fills before its window ends.
+    fn a_full_batch_leaves_at_once_and_its_timer_does_nothing() {
+        // Ring of 10, resource only at node 1, TTL 1, 20 ms links, batch 2, window
+        // 100 ms. Two queries from node 0 at t = 0 fill its buffers to 1 and 9, which
+        // leave at once; node 1's two hits fill its buffer back, so both answers
+        // arrive at 40 ms. A third query at 50 ms starts new buffers: the timers of
+        // the delivered ones fire at 100 ms and must leave them alone, so it goes at
+        // 150 ms, its lone hit waits 170 → 270 ms and arrives at 290 ms: 240 ms.
         let mut w = world(&TopologySpec::Ring {}, 10, 20, 1, 0, 1);
         w.resources = Resources::from_holders(10, vec![vec![1]]);
         let config = SimConfig::new(1, SimTime::from_secs(10));
-        let script = (0..5).map(|_| ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }).collect();
+        let script = [0, 0, 50]
+            .into_iter()
+            .map(|ms| ScriptedQuery { at: SimTime::from_millis(ms), origin: 0, rtype: 0 })
+            .collect();
         let load = WorkloadSpec { rate: Rate(0.0), script, ..Default::default() };
-        // Out: five Queries for node 1 fill the batch at t = 0 and arrive at 20 ms;
-        // the five hits fill node 1's buffer back and arrive at 40 ms.
-        let out = run(&gridnut(1, 1000, 5), &w, &load, &config);
-        for q in &out.recorder.queries {
-            assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
-        }
-        // Towards node 9 the five Queries also fill a batch: 3 exchanges in all.
-        assert_eq!(metric(&out, "exchanges"), 3.0);
-        assert_eq!(metric(&out, "logical_messages"), 15.0);
-        assert_eq!(metric(&out, "merge_ratio"), 5.0);
+        let out = run(&gridnut(1, 100, 2), &w, &load, &config);
+        let latency: Vec<_> = out.recorder.queries.iter().map(|q| q.latency()).collect();
+        assert_eq!(latency, [40, 40, 240].map(|ms| Some(SimTime::from_millis(ms))));
+        // Out: 2 full exchanges at 0 ms, 2 single ones at 150 ms; back: 1 full, 1 single.
+        assert_eq!(metric(&out, "exchanges"), 6.0);
+        assert_eq!(metric(&out, "logical_queries"), 6.0);
+        assert_eq!(metric(&out, "logical_hits"), 3.0);
+        assert_eq!(metric(&out, "merge_ratio"), 1.5);
     }
 
     #[test]
