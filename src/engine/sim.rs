@@ -29,9 +29,9 @@ pub trait Message {
     fn query(&self) -> Option<QueryId>;
     /// Calls `each` once per query-carrying part of this message: a message that
     /// merges several (one physical send carrying many logical messages) names the
-    /// query of each, so that it counts once in `messages_total` and each part counts
-    /// against its own query. A message naming none is maintenance. Defaults to
-    /// [`Message::query`].
+    /// query of each, so that it counts once in `messages_total` and each of its k
+    /// parts charges 1/k of a message to its own query. A message naming none is
+    /// maintenance. Defaults to [`Message::query`].
     #[inline]
     fn queries(&self, mut each: impl FnMut(QueryId)) {
         if let Some(q) = self.query() {
@@ -286,12 +286,14 @@ impl<P: Protocol> Ctx<'_, P> {
     /// Sends `msg` from `from` to `to` through the underlay.
     #[inline]
     pub fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
-        let mut maintenance = true;
-        msg.queries(|q| {
-            maintenance = false;
-            self.recorder.attribute(q);
-        });
-        self.recorder.sent(self.now, msg.kind(), maintenance);
+        let mut parts = 0u32;
+        msg.queries(|_| parts += 1);
+        if parts > 0 {
+            // A merged send is one message, shared equally among the queries of its parts.
+            let share = 1.0 / parts as f64;
+            msg.queries(|q| self.recorder.attribute(q, share));
+        }
+        self.recorder.sent(self.now, msg.kind(), parts == 0);
         if self.loss > 0.0 && self.net_rng.random_bool(self.loss) {
             self.recorder.lost();
             return;

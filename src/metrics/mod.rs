@@ -37,7 +37,8 @@ pub struct QueryRecord {
     pub first_hit: SimTime,
     pub hops: u32,
     pub hits: u32,
-    pub messages: u32,
+    /// Messages sent for this query; a merged message shared by k parts counts 1/k.
+    pub messages: f64,
     pub reached: u32,
 }
 
@@ -113,7 +114,7 @@ impl Recorder {
             first_hit: NO_HIT,
             hops: 0,
             hits: 0,
-            messages: 0,
+            messages: 0.0,
             reached: 0,
         });
         QueryId((self.queries.len() - 1) as u32)
@@ -127,10 +128,10 @@ impl Recorder {
         self.bucket(now).messages += 1;
     }
 
-    /// One message (or one part of a merged message) worked for query `q`.
+    /// One message, or a `share` of a merged one, worked for query `q`.
     #[inline]
-    pub(crate) fn attribute(&mut self, q: QueryId) {
-        self.queries[q.index()].messages += 1;
+    pub(crate) fn attribute(&mut self, q: QueryId, share: f64) {
+        self.queries[q.index()].messages += share;
     }
 
     pub(crate) fn lost(&mut self) {
@@ -204,7 +205,7 @@ impl Recorder {
             ("queries".into(), Some(n)),
             ("success_rate".into(), per_query(&|q| q.succeeded() as u8 as f64)),
             ("hits_per_query".into(), per_query(&|q| q.hits as f64)),
-            ("messages_per_query".into(), per_query(&|q| q.messages as f64)),
+            ("messages_per_query".into(), per_query(&|q| q.messages)),
             ("messages_total".into(), Some(self.messages_total as f64)),
             ("maintenance_messages".into(), Some(self.maintenance as f64)),
             (
