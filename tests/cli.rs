@@ -162,6 +162,18 @@ fn values_out_of_range() {
     let err = bad(&text);
     names_line(&err, &text, "batch = 0");
     assert!(err.contains("`protocol.batch`") && err.contains("1 ≤ batch"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"superpeer\"\ncluster_size = 0\n");
+    let err = bad(&text);
+    names_line(&err, &text, "cluster_size = 0");
+    assert!(err.contains("`protocol.cluster_size`") && err.contains("1 ≤ cluster_size ≤ nodes"), "{err}");
+    // 200 nodes in clusters of 50 leave 4 super-peers: too few for a 4-regular overlay.
+    let text = unswept(
+        "name = \"flooding\"\nttl = 3\n",
+        "name = \"superpeer\"\ncluster_size = 50\noverlay = { kind = \"random-regular\", degree = 4 }\n",
+    );
+    let err = bad(&text);
+    names_line(&err, &text, "overlay = {");
+    assert!(err.contains("`protocol.overlay.degree`") && err.contains("4 super-peers"), "{err}");
     let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
     let err = bad(&text);
     names_line(&err, &text, "warmup");

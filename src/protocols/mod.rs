@@ -6,6 +6,7 @@ pub mod aggregation;
 pub mod central;
 pub mod flooding;
 pub mod gridnut;
+pub mod superpeer;
 
 use serde::de::DeserializeOwned;
 
@@ -21,6 +22,7 @@ pub enum ProtocolSpec {
     Flooding(flooding::Params),
     Gridnut(gridnut::Params),
     Aggregation(aggregation::Params),
+    Superpeer(superpeer::Params),
 }
 
 /// What `peergrid list` and error messages say about a protocol.
@@ -34,7 +36,8 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 4] = [central::INFO, flooding::INFO, gridnut::INFO, aggregation::INFO];
+pub const PROTOCOLS: [ProtocolInfo; 5] =
+    [central::INFO, flooding::INFO, gridnut::INFO, superpeer::INFO, aggregation::INFO];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,6 +83,7 @@ impl ProtocolSpec {
             "flooding" => Ok(ProtocolSpec::Flooding(params(table)?)),
             "gridnut" => Ok(ProtocolSpec::Gridnut(params(table)?)),
             "aggregation" => Ok(ProtocolSpec::Aggregation(params(table)?)),
+            "superpeer" => Ok(ProtocolSpec::Superpeer(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
@@ -90,6 +94,7 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(_) => "flooding",
             ProtocolSpec::Gridnut(_) => "gridnut",
             ProtocolSpec::Aggregation(_) => "aggregation",
+            ProtocolSpec::Superpeer(_) => "superpeer",
         }
     }
 
@@ -100,6 +105,7 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(_) => (<flooding::Msg as Message>::KINDS, &flooding::INFO),
             ProtocolSpec::Gridnut(_) => (<gridnut::Msg as Message>::KINDS, &gridnut::INFO),
             ProtocolSpec::Aggregation(_) => (<aggregation::Msg as Message>::KINDS, &aggregation::INFO),
+            ProtocolSpec::Superpeer(_) => (<superpeer::Msg as Message>::KINDS, &superpeer::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
@@ -111,6 +117,7 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(p) => p.memory(s),
             ProtocolSpec::Gridnut(p) => p.memory(s),
             ProtocolSpec::Aggregation(p) => p.memory(s),
+            ProtocolSpec::Superpeer(p) => p.memory(s),
         }
     }
 
@@ -121,6 +128,7 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(p) => p.validate(nodes),
             ProtocolSpec::Gridnut(p) => p.validate(nodes),
             ProtocolSpec::Aggregation(p) => p.validate(duration),
+            ProtocolSpec::Superpeer(p) => p.validate(nodes),
         }
     }
 
@@ -131,6 +139,7 @@ impl ProtocolSpec {
             ProtocolSpec::Flooding(p) => simulate(world, flooding::Flooding::new(p, world), workload, config),
             ProtocolSpec::Gridnut(p) => simulate(world, gridnut::Gridnut::new(p, world), workload, config),
             ProtocolSpec::Aggregation(p) => simulate(world, aggregation::Aggregation::new(p, world), workload, config),
+            ProtocolSpec::Superpeer(p) => simulate(world, superpeer::Superpeer::new(p, world), workload, config),
         }
     }
 }

@@ -1,0 +1,597 @@
+//! `superpeer`: the super-peer model of Mastroianni, Talia and Verta, "A super-peer
+//! model for resource discovery services in large-scale Grids" (FGCS 21(8), 2005).
+//!
+//! The grid is split into clusters (one Virtual Organization each). A cluster's
+//! super-peer keeps the metadata of every resource its members offer, so a query
+//! costs one round trip inside the cluster when the answer is local; otherwise the
+//! super-peers, linked by an overlay of their own, flood the query among themselves
+//! Gnutella-style: TTL counted in super-peer hops, duplicate suppression by query id,
+//! and a QueryHit per answering super-peer that travels back along the reverse path
+//! to the requester's super-peer and from there to the requester.
+//!
+//! Here:
+//! - cluster c holds the `cluster_size` consecutive nodes [c·C, min((c+1)·C, N)),
+//!   and its first node is the super-peer; the world's overlay is not used;
+//! - the super-peer overlay (`overlay`, any generated topology over the
+//!   S = ⌈N / C⌉ super-peers) is drawn at time zero from the protocol's random
+//!   stream;
+//! - the requester sends its query to its super-peer (or handles it there if it is
+//!   the super-peer). Each super-peer reached counts its members that hold the wanted
+//!   type (the requester excepted), answers with one QueryHit carrying that count if
+//!   it is not zero, and forwards the query with TTL − 1 to every neighbour
+//!   super-peer but the one it came from while the TTL it received is above 0
+//!   (`ttl = 0`: the local cluster only);
+//! - `results` = R > 0 is the number of results the requester wants. A super-peer
+//!   whose own index already yields ≥ R matches answers and does not forward the
+//!   query; the requester's super-peer relays at most R results in all to the
+//!   requester (the last hit is cut to what is still missing) and drops later hits.
+//!   Super-peers farther away do not learn that the requester is satisfied: no node
+//!   reads another's state;
+//! - `hops` of a hit is the number of query legs from the requester to the answering
+//!   super-peer: 1 for the local leg (0 when the requester is the super-peer) plus
+//!   the super-peer overlay hops; `nodes_reached` counts the super-peers that looked
+//!   the query up, not the members their index covers.
+//!
+//! Simplifications, against the paper:
+//! - the index is exact and free: resources are static, so members never send the
+//!   registration and update messages the paper's super-peers receive, and an answer
+//!   is never stale;
+//! - clusters are equal blocks of consecutive node ids, not VOs of varying size;
+//! - the super-peer overlay is a random graph of the chosen kind rather than the
+//!   paper's fixed super-peer neighbourhoods, and super-peers never fail or change;
+//! - a query's processing cost at a node is the network's service time, the same for
+//!   every message kind, rather than the paper's separate per-message delays.
+//!
+//! A generated super-peer overlay that turns out disconnected (a rare draw for the
+//! kinds and sizes validation lets through) is joined by linking each component's
+//! lowest super-peer to the next component's, so a run never stops half-way.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::world::{Overlay, ResourceType, TopologySpec, World, topology};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "superpeer",
+    source: "Mastroianni, Talia, Verta, FGCS 21(8), 2005",
+    summary: "clusters of consecutive nodes indexed by a super-peer; TTL flooding among super-peers",
+    extra_columns: &["superpeers", "duplicate_queries"],
+    params: &[
+        ("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer"),
+        ("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)"),
+        ("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met"),
+        ("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
+    ],
+};
+
+/// `[protocol]` with `name = "superpeer"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_cluster_size")]
+    pub cluster_size: u32,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub results: u32,
+    #[serde(default = "default_overlay")]
+    pub overlay: TopologySpec,
+}
+
+fn default_cluster_size() -> u32 {
+    10
+}
+
+fn default_ttl() -> u32 {
+    4
+}
+
+fn default_overlay() -> TopologySpec {
+    TopologySpec::RandomRegular { degree: 4 }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { cluster_size: default_cluster_size(), ttl: default_ttl(), results: 0, overlay: default_overlay() }
+    }
+}
+
+impl Params {
+    /// The number of super-peers (clusters) in a network of `nodes`.
+    pub fn superpeers(&self, nodes: usize) -> usize {
+        nodes.div_ceil(self.cluster_size.max(1) as usize)
+    }
+
+    /// Memory per run: the super-peer overlay, reverse-path entries of live queries,
+    /// and messages in flight.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let sp = self.superpeers(s.nodes) as f64;
+        let d = overlay_degree(&self.overlay).max(1.0);
+        let reach =
+            1.0 + (0..self.ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(sp - 1.0);
+        let rate = s.workload.rate.per_second();
+        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
+        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
+        let in_flight = rate * reach * d * latency.max(1e-6);
+        vec![
+            ("super-peer overlay", "network.nodes / protocol.cluster_size", sp * (4.0 + 4.0 * d)),
+            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", live * reach * 2.0 * 17.0),
+            ("messages in flight", "workload.rate, protocol.ttl", in_flight * 64.0),
+        ]
+    }
+
+    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
+        let c = self.cluster_size as usize;
+        if c == 0 || c > nodes {
+            return Err(ParamError::new(
+                "cluster_size",
+                format!("cluster_size {c} is out of range; expected 1 ≤ cluster_size ≤ nodes = {nodes}"),
+            ));
+        }
+        if self.ttl > 255 {
+            return Err(ParamError::new("ttl", format!("ttl {} is out of range; expected 0 ≤ ttl ≤ 255", self.ttl)));
+        }
+        let s = self.superpeers(nodes);
+        if let TopologySpec::Edges { .. } = self.overlay {
+            return Err(ParamError::new(
+                "overlay.kind",
+                "an edge file cannot be the super-peer overlay, whose size follows from nodes and cluster_size; expected a generated kind (random-regular, erdos-renyi, barabasi-albert, watts-strogatz, ring, k-out)",
+            ));
+        }
+        // One super-peer needs no overlay: only its own index answers.
+        if s == 1 {
+            return Ok(());
+        }
+        topology::check(&self.overlay, s, false).map_err(|e| {
+            let key = if e.key == "nodes" { "overlay".to_string() } else { format!("overlay.{}", e.key) };
+            let message = e.message.replace(", or set network.allow_disconnected = true", "");
+            ParamError::new(
+                key,
+                format!("the super-peer overlay has {s} super-peers (⌈{nodes} nodes / cluster_size {c}⌉): {message}"),
+            )
+        })
+    }
+}
+
+/// The overlay's nominal mean degree, for the memory estimate.
+fn overlay_degree(spec: &TopologySpec) -> f64 {
+    match *spec {
+        TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => degree as f64,
+        TopologySpec::ErdosRenyi { mean_degree } => mean_degree,
+        TopologySpec::BarabasiAlbert { m } => 2.0 * m as f64,
+        TopologySpec::KOut { k } => 2.0 * k as f64,
+        TopologySpec::Ring {} => 2.0,
+        TopologySpec::Edges { .. } => 4.0,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// `ttl`: super-peer hops still allowed; `hops`: query legs travelled so far.
+    Query { q: QueryId, want: ResourceType, ttl: u8, hops: u8 },
+    /// `count` matching resources at a super-peer `hops` query legs from the requester.
+    Hit { q: QueryId, count: u32, hops: u8 },
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["query", "query_hit"];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::Query { .. } => 0,
+            Msg::Hit { .. } => 1,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::Query { q, .. } | Msg::Hit { q, .. } => Some(q),
+        }
+    }
+}
+
+/// What a super-peer remembers about a query it has seen.
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    /// Where the query came from: a neighbour super-peer, or, at the requester's own
+    /// super-peer, the requester (the super-peer itself when it asked).
+    parent: NodeId,
+    /// Results relayed to the requester so far (at the requester's super-peer only).
+    relayed: u32,
+}
+
+pub struct Superpeer {
+    cluster: u32,
+    ttl: u8,
+    results: u32,
+    spec: TopologySpec,
+    /// Over super-peer indices 0..S; super-peer c is node c·cluster_size.
+    overlay: Overlay,
+    superpeers: u32,
+    /// (query, super-peer) → its route, one table per generation of queries: those
+    /// issued in the same `timeout`-long window, dropped whole once all have expired.
+    generations: VecDeque<(u64, FxHashMap<u64, Route>)>,
+    spare: Option<FxHashMap<u64, Route>>,
+    window: u64,
+    duplicates: u64,
+}
+
+#[inline]
+fn key(q: QueryId, v: NodeId) -> u64 {
+    (q.0 as u64) << 32 | v.0 as u64
+}
+
+impl Superpeer {
+    pub fn new(params: &Params, world: &World) -> Superpeer {
+        let cluster = params.cluster_size.max(1);
+        Superpeer {
+            cluster,
+            ttl: params.ttl.min(255) as u8,
+            results: params.results,
+            spec: params.overlay.clone(),
+            overlay: Overlay::default(),
+            superpeers: params.superpeers(world.nodes()) as u32,
+            generations: VecDeque::new(),
+            spare: None,
+            window: 1,
+            duplicates: 0,
+        }
+    }
+
+    #[inline]
+    fn superpeer_of(&self, v: NodeId) -> NodeId {
+        NodeId(v.0 / self.cluster * self.cluster)
+    }
+
+    /// Members of `sp`'s cluster holding `want`, read from the (exact) index, without
+    /// the requester when it is a member.
+    fn matches(&self, world: &World, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
+        let holders = world.resources.holders(want);
+        let end = sp.0.saturating_add(self.cluster);
+        let lo = holders.partition_point(|v| v.0 < sp.0);
+        let hi = holders.partition_point(|v| v.0 < end);
+        let own = requester.is_some_and(|r| world.resources.holds(r, want));
+        (hi - lo) as u32 - own as u32
+    }
+
+    #[inline]
+    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, Route>> {
+        let generation = ctx.issued(q).0 / self.window;
+        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
+    }
+
+    /// A query reaches super-peer `at` from `from` (a neighbour super-peer, a member
+    /// of its cluster, or `at` itself when the requester is the super-peer).
+    fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, query: Msg) {
+        let Msg::Query { q, want, ttl, hops } = query else { return };
+        if ctx.expired(q) {
+            return;
+        }
+        let Some(table) = self.table(ctx, q) else { return };
+        match table.entry(key(q, at)) {
+            Entry::Occupied(_) => {
+                self.duplicates += 1;
+                return;
+            }
+            Entry::Vacant(e) => {
+                e.insert(Route { parent: from, relayed: 0 });
+            }
+        }
+        ctx.report_reached(q);
+        let local = self.superpeer_of(from) == at;
+        let found = self.matches(ctx.world, at, want, local.then_some(from));
+        if found > 0 {
+            if local {
+                self.relay(ctx, at, q, found, hops);
+            } else {
+                ctx.send(at, from, Msg::Hit { q, count: found, hops });
+            }
+        }
+        if self.results > 0 && found >= self.results {
+            return;
+        }
+        if ttl > 0 {
+            let c = at.0 / self.cluster;
+            for i in 0..self.overlay.neighbours(NodeId(c)).len() {
+                let to = NodeId(self.overlay.neighbours(NodeId(c))[i].0 * self.cluster);
+                if to != from {
+                    ctx.send(at, to, Msg::Query { q, want, ttl: ttl - 1, hops: hops.saturating_add(1) });
+                }
+            }
+        }
+    }
+
+    /// At the requester's super-peer `at`: passes `count` results on to the requester,
+    /// no more than it still wants.
+    fn relay(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, q: QueryId, count: u32, hops: u8) {
+        let results = self.results;
+        let Some(route) = self.table(ctx, q).and_then(|t| t.get_mut(&key(q, at))) else { return };
+        let count = if results > 0 { count.min(results.saturating_sub(route.relayed)) } else { count };
+        if count == 0 {
+            return;
+        }
+        route.relayed += count;
+        let requester = route.parent;
+        if requester == at {
+            ctx.report_hit(q, hops as u32, count);
+        } else {
+            ctx.send(at, requester, Msg::Hit { q, count, hops });
+        }
+    }
+
+    /// The super-peer overlay: the generated graph, joined into one component if the
+    /// draw came out disconnected.
+    fn build_overlay(&self, ctx: &mut Ctx<'_, Self>) -> Overlay {
+        let s = self.superpeers as usize;
+        if s < 2 {
+            return Overlay::from_edges(s, []);
+        }
+        let base = Path::new(".");
+        let overlay = match topology::build(&self.spec, Some(s as u32), false, base, ctx.rng()) {
+            Ok(o) => return o,
+            Err(_) => topology::build(&self.spec, Some(s as u32), true, base, ctx.rng())
+                .unwrap_or_else(|_| Overlay::from_edges(s, [])),
+        };
+        let label = overlay.components();
+        // The lowest super-peer of each component, in label order (labels follow it).
+        let mut first: Vec<u32> = Vec::new();
+        for (v, &l) in label.iter().enumerate() {
+            if l as usize == first.len() {
+                first.push(v as u32);
+            }
+        }
+        let mut edges = overlay.edge_list();
+        edges.extend(first.windows(2).map(|w| (w[0], w[1])));
+        Overlay::from_edges(s, edges)
+    }
+}
+
+impl Protocol for Superpeer {
+    type Msg = Msg;
+    type Timer = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.window = ctx.timeout().0.max(1);
+        self.overlay = self.build_overlay(ctx);
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let current = ctx.now().0 / self.window;
+        // Queries of generation g have all expired by (g + 2) windows.
+        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
+            if let Some((_, mut t)) = self.generations.pop_front() {
+                t.clear();
+                self.spare = Some(t);
+            }
+        }
+        if self.generations.back().is_none_or(|(g, _)| *g != current) {
+            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
+        }
+        let sp = self.superpeer_of(origin);
+        if sp == origin {
+            self.arrive(ctx, sp, sp, Msg::Query { q, want, ttl: self.ttl, hops: 0 });
+        } else {
+            ctx.send(origin, sp, Msg::Query { q, want, ttl: self.ttl, hops: 1 });
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Query { .. } => self.arrive(ctx, at, from, msg),
+            Msg::Hit { q, count, hops } => {
+                if ctx.expired(q) {
+                    return;
+                }
+                if self.superpeer_of(at) != at {
+                    // A plain member only ever receives answers to its own queries.
+                    ctx.report_hit(q, hops as u32, count);
+                    return;
+                }
+                let Some(parent) = self.table(ctx, q).and_then(|t| t.get(&key(q, at))).map(|r| r.parent) else {
+                    return;
+                };
+                if self.superpeer_of(parent) == at {
+                    self.relay(ctx, at, q, count, hops);
+                } else {
+                    ctx.send(at, parent, Msg::Hit { q, count, hops });
+                }
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        // hashbrown: a 16-byte entry and a control byte per slot.
+        let slots: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
+            + self.spare.as_ref().map_or(0, |t| t.capacity());
+        slots * 17 + self.overlay.bytes()
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        out.push(("superpeers".into(), Some(self.superpeers as f64)));
+        out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Rate, RunOutput, SimConfig, SimTime};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::world;
+    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::world::Resources;
+
+    fn config(seconds: u64) -> SimConfig {
+        SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(3, SimTime::from_secs(seconds)) }
+    }
+
+    fn run(w: &World, params: Params, spec: &WorkloadSpec, cfg: &SimConfig) -> RunOutput {
+        let workload = Workload::new(spec, w.nodes(), w.resources.types(), cfg.duration, 5);
+        ProtocolSpec::Superpeer(params).run(w, workload, cfg)
+    }
+
+    fn metric(out: &RunOutput, name: &str) -> f64 {
+        let mut all = out.recorder.finish(out.kinds, out.events);
+        all.extend(out.extra.iter().cloned());
+        all.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    fn scripted(queries: &[(u64, u32)]) -> WorkloadSpec {
+        WorkloadSpec {
+            rate: Rate(0.0),
+            script: queries
+                .iter()
+                .map(|&(ms, origin)| ScriptedQuery { at: SimTime::from_millis(ms), origin, rtype: 0 })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn diameter(o: &Overlay) -> u32 {
+        (0..o.nodes() as u32).flat_map(|v| o.bfs(NodeId(v))).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn ttl_covering_the_overlay_finds_every_resource_held_elsewhere() {
+        // 60 nodes in 10 clusters; one replica of each of 20 types, so a query fails
+        // exactly when its origin is the only holder.
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 60, 20, 20, 1, 11);
+        let cfg = config(20);
+        let overlay = TopologySpec::RandomRegular { degree: 3 };
+        let probe = Params { cluster_size: 6, ttl: 0, results: 0, overlay: overlay.clone() };
+        let workload = Workload::new(&scripted(&[]), 60, 20, cfg.duration, 5);
+        let built = crate::engine::Simulation::new(&w, Superpeer::new(&probe, &w), workload, &cfg).run_protocol();
+        assert_eq!(built.overlay.nodes(), 10);
+        let d = diameter(&built.overlay);
+        assert!((2..10).contains(&d), "diameter {d}");
+        let spec = WorkloadSpec { rate: Rate(40.0), ..Default::default() };
+        let out = run(&w, Params { ttl: d, ..probe }, &spec, &cfg);
+        let queries: Vec<_> = out.recorder.measured().collect();
+        let answerable = queries.iter().filter(|q| w.resources.holders(q.want).iter().any(|&v| v != q.origin)).count();
+        let expected = answerable as f64 / queries.len() as f64;
+        assert!(queries.len() > 500 && expected < 1.0 && expected > 0.9, "{} queries, {expected}", queries.len());
+        assert_eq!(metric(&out, "success_rate"), expected);
+        assert_eq!(metric(&out, "superpeers"), 10.0);
+        // Every super-peer looks each query up once.
+        assert!(queries.iter().all(|q| q.reached == 10));
+    }
+
+    #[test]
+    fn query_messages_scale_with_superpeers_not_nodes() {
+        let per_query = |n: u32, c: u32| {
+            let w = world(&TopologySpec::RandomRegular { degree: 4 }, n, 20, 50, 1, 5);
+            let cfg = config(5);
+            let spec = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
+            let params = Params { cluster_size: c, ttl: 30, ..Params::default() };
+            let out = run(&w, params, &spec, &cfg);
+            metric(&out, "messages_query") / metric(&out, "queries")
+        };
+        let a = per_query(2000, 10);
+        let b = per_query(4000, 20);
+        let c = per_query(4000, 10);
+        // A 4-regular overlay flooded whole: about 4 + 3·(S − 1) forwards per query.
+        assert!((a - b).abs() / a < 0.1, "S = 200: {a:.1} vs {b:.1}");
+        assert!(c / a > 1.5, "S = 400: {c:.1}, S = 200: {a:.1}");
+        assert!(a > 400.0 && a < 700.0, "{a:.1}");
+    }
+
+    /// 40 nodes in 4 clusters (super-peers 0, 10, 20, 30) on a super-peer ring;
+    /// type 0 is held by node 3 (cluster 0) and node 15 (cluster 1).
+    fn ring_world() -> World {
+        let mut w = world(&TopologySpec::Ring {}, 40, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(40, vec![vec![3, 15]]);
+        w
+    }
+
+    fn ring(results: u32) -> Params {
+        Params { cluster_size: 10, ttl: 4, results, overlay: TopologySpec::Ring {} }
+    }
+
+    #[test]
+    fn a_local_answer_that_satisfies_the_request_stops_the_query() {
+        let w = ring_world();
+        let cfg = config(10);
+        // From node 5: the local leg and one hit, nothing forwarded.
+        let out = run(&w, ring(1), &scripted(&[(0, 5)]), &cfg);
+        let q = &out.recorder.queries[0];
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (2, 1, 1, 1));
+        assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
+        // From the super-peer itself: no message at all.
+        let out = run(&w, ring(1), &scripted(&[(0, 0)]), &cfg);
+        let q = &out.recorder.queries[0];
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (0, 1, 0, 1));
+    }
+
+    #[test]
+    fn unlimited_results_flood_the_ring_and_return_every_hit() {
+        let w = ring_world();
+        let out = run(&w, ring(0), &scripted(&[(0, 5)]), &config(10));
+        let q = &out.recorder.queries[0];
+        // Queries: local leg 1, super-peer 0 → 10 and 30, 10 → 20, 30 → 20, and 20
+        // forwards the first copy (from 10) on to 30: 6. Hits: 0 → 5, 10 → 0 → 5: 3.
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (9, 2, 1, 4));
+        assert_eq!(metric(&out, "messages_query"), 6.0);
+        assert_eq!(metric(&out, "messages_query_hit"), 3.0);
+        assert_eq!(metric(&out, "duplicate_queries"), 2.0);
+    }
+
+    #[test]
+    fn satisfied_superpeers_stop_forwarding_and_the_home_superpeer_stops_relaying() {
+        let w = ring_world();
+        let out = run(&w, ring(1), &scripted(&[(0, 25)]), &config(10));
+        let q = &out.recorder.queries[0];
+        // Queries: 25 → 20, 20 → 10 and 30, 30 → 0 (10 and 0 answer and stop): 4.
+        // Hits: 10 → 20 → 25, 0 → 30 → 20, dropped there: 4.
+        assert_eq!(metric(&out, "messages_query"), 4.0);
+        assert_eq!(metric(&out, "messages_query_hit"), 4.0);
+        assert_eq!((q.hits, q.hops, q.reached), (1, 2, 4));
+        // TTL 0: the local cluster only, which has nothing.
+        let out = run(&w, Params { ttl: 0, ..ring(0) }, &scripted(&[(0, 25)]), &config(10));
+        let q = &out.recorder.queries[0];
+        assert_eq!((q.messages, q.hits, q.reached), (1, 0, 1));
+    }
+
+    #[test]
+    fn one_cluster_answers_from_its_own_index() {
+        let w = ring_world();
+        let out = run(&w, Params { cluster_size: 40, ..ring(0) }, &scripted(&[(0, 15)]), &config(10));
+        let q = &out.recorder.queries[0];
+        // Node 15 does not count itself; node 3 is found.
+        assert_eq!((q.messages, q.hits, q.reached), (2, 1, 1));
+        assert_eq!(metric(&out, "superpeers"), 1.0);
+    }
+
+    #[test]
+    fn bad_parameters_name_their_key() {
+        let e = Params { cluster_size: 0, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "cluster_size");
+        let e = Params { cluster_size: 101, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "cluster_size");
+        let e = Params { ttl: 256, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "ttl");
+        // 4 super-peers cannot form a 4-regular overlay.
+        let e = Params { cluster_size: 25, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "overlay.degree");
+        assert!(e.message.contains("4 super-peers") && e.message.contains("1 ≤ degree < nodes"), "{}", e.message);
+        let e =
+            Params { cluster_size: 50, overlay: TopologySpec::Ring {}, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "overlay");
+        let edges = TopologySpec::Edges { path: "g.txt".into(), largest_component: true };
+        let e = Params { overlay: edges, ..Params::default() }.validate(100).unwrap_err();
+        assert_eq!(e.key, "overlay.kind");
+        // One super-peer needs no overlay; the defaults suit 100 nodes.
+        assert!(Params { cluster_size: 100, ..Params::default() }.validate(100).is_ok());
+        assert!(Params::default().validate(100).is_ok());
+        let key = |text: &str| {
+            let table: toml::Table = toml::from_str(text).expect("valid TOML");
+            ProtocolSpec::from_table(&table).map(|_| ()).unwrap_err().key
+        };
+        assert_eq!(key("name = \"superpeer\"\nresults = -1"), "results");
+        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 2 }"), "overlay");
+        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"random-regular\", degree = -4 }"), "overlay");
+    }
+}
