@@ -521,12 +521,12 @@ mod tests {
         // From node 5: the local leg and one hit, nothing forwarded.
         let out = run(&w, ring(1), &scripted(&[(0, 5)]), &cfg);
         let q = &out.recorder.queries[0];
-        assert_eq!((q.messages, q.hits, q.hops, q.reached), (2, 1, 1, 1));
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (2.0, 1, 1, 1));
         assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
         // From the super-peer itself: no message at all.
         let out = run(&w, ring(1), &scripted(&[(0, 0)]), &cfg);
         let q = &out.recorder.queries[0];
-        assert_eq!((q.messages, q.hits, q.hops, q.reached), (0, 1, 0, 1));
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (0.0, 1, 0, 1));
     }
 
     #[test]
@@ -536,7 +536,7 @@ mod tests {
         let q = &out.recorder.queries[0];
         // Queries: local leg 1, super-peer 0 → 10 and 30, 10 → 20, 30 → 20, and 20
         // forwards the first copy (from 10) on to 30: 6. Hits: 0 → 5, 10 → 0 → 5: 3.
-        assert_eq!((q.messages, q.hits, q.hops, q.reached), (9, 2, 1, 4));
+        assert_eq!((q.messages, q.hits, q.hops, q.reached), (9.0, 2, 1, 4));
         assert_eq!(metric(&out, "messages_query"), 6.0);
         assert_eq!(metric(&out, "messages_query_hit"), 3.0);
         assert_eq!(metric(&out, "duplicate_queries"), 2.0);
@@ -555,7 +555,7 @@ mod tests {
         // TTL 0: the local cluster only, which has nothing.
         let out = run(&w, Params { ttl: 0, ..ring(0) }, &scripted(&[(0, 25)]), &config(10));
         let q = &out.recorder.queries[0];
-        assert_eq!((q.messages, q.hits, q.reached), (1, 0, 1));
+        assert_eq!((q.messages, q.hits, q.reached), (1.0, 0, 1));
     }
 
     #[test]
@@ -564,7 +564,7 @@ mod tests {
         let out = run(&w, Params { cluster_size: 40, ..ring(0) }, &scripted(&[(0, 15)]), &config(10));
         let q = &out.recorder.queries[0];
         // Node 15 does not count itself; node 3 is found.
-        assert_eq!((q.messages, q.hits, q.reached), (2, 1, 1));
+        assert_eq!((q.messages, q.hits, q.reached), (2.0, 1, 1));
         assert_eq!(metric(&out, "superpeers"), 1.0);
     }
 
