@@ -7,7 +7,7 @@ use std::path::Path;
 use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
-use crate::protocols::{ProtocolSpec, central, flooding, gridnut};
+use crate::protocols::{ProtocolSpec, central, flooding, gridnut, random_walk};
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, World};
 
@@ -113,6 +113,41 @@ pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Opti
     (out.recorder.queries[0].latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
 }
 
+/// One random walker of `length` steps (no checking) from a uniformly random origin
+/// on a random 10-regular graph of 10,000 nodes, for one of 100 types with 20
+/// replicas placed uniformly: returns (simulated success rate, the closed form
+/// 1 − (1 − R/(N−1))^L, tolerance). Queries whose origin holds the type are left
+/// out, since the origin's own copy does not count; the other R holders are then
+/// spread over the N − 1 other nodes, hence R/(N−1).
+///
+/// The closed form assumes L distinct nodes. A walk revisits nodes: on a
+/// locally tree-like d-regular graph it returns to a node it has left with
+/// probability 1/(d−1), so it sees about L(d−2)/(d−1) distinct nodes (the
+/// Kesten–Spitzer–Whitman range of a walk on the d-regular tree), and about L²/(2N)
+/// more revisits come from meeting its own path again elsewhere (counted twice
+/// here, to stay on the safe side). The tolerance is three binomial standard errors
+/// plus the gap between the closed form at L and at that smaller count.
+pub fn random_walk_success(length: u32, seed: u64) -> (f64, f64, f64) {
+    let (nodes, degree, types, replicas) = (10_000u32, 10u32, 100u32, 20u32);
+    let w = world(&TopologySpec::RandomRegular { degree }, nodes, 10, types, replicas, seed);
+    let cfg = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(seed, SimTime::from_secs(80)) };
+    let spec = WorkloadSpec { rate: Rate(100.0), ..Default::default() };
+    let workload = Workload::new(&spec, w.nodes(), types, cfg.duration, seed);
+    let params = random_walk::Params { walkers: 1, ttl: length, check_every: 0 };
+    let out = ProtocolSpec::RandomWalk(params).run(&w, workload, &cfg);
+    let counted: Vec<bool> =
+        out.recorder.measured().filter(|q| !w.resources.holds(q.origin, q.want)).map(|q| q.succeeded()).collect();
+    let n = counted.len().max(1) as f64;
+    let simulated = counted.iter().filter(|&&s| s).count() as f64 / n;
+    let p = replicas as f64 / (nodes - 1) as f64;
+    let success = |steps: f64| 1.0 - (1.0 - p).powf(steps);
+    let expected = success(length as f64);
+    let (l, d) = (length as f64, degree as f64);
+    let distinct = l * (d - 2.0) / (d - 1.0) - l * l / nodes as f64;
+    let tolerance = 3.0 * (expected * (1.0 - expected) / n).sqrt() + (expected - success(distinct));
+    (simulated, expected, tolerance)
+}
+
 /// Runs every check.
 pub fn suite() -> Vec<Check> {
     let mut checks = Vec::new();
@@ -151,6 +186,15 @@ pub fn suite() -> Vec<Check> {
             expected: format!("{want:.2} ms ± 5%"),
             got: format!("{got:.2} ms"),
             pass: (got - want).abs() / want < 0.05,
+        });
+    }
+    for length in [50, 100] {
+        let (got, want, tolerance) = random_walk_success(length, 3);
+        checks.push(Check {
+            name: format!("random walk success, 10-regular n=10000 R=20 L={length}"),
+            expected: format!("{want:.4} ± {tolerance:.4}"),
+            got: format!("{got:.4}"),
+            pass: (got - want).abs() < tolerance,
         });
     }
     checks

@@ -174,6 +174,10 @@ fn values_out_of_range() {
     let err = bad(&text);
     names_line(&err, &text, "overlay = {");
     assert!(err.contains("`protocol.overlay.degree`") && err.contains("4 super-peers"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"random-walk\"\nwalkers = 2000\n");
+    let err = bad(&text);
+    names_line(&err, &text, "walkers = 2000");
+    assert!(err.contains("`protocol.walkers`") && err.contains("1 ≤ walkers ≤ 1024"), "{err}");
     let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
     let err = bad(&text);
     names_line(&err, &text, "warmup");

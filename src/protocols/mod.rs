@@ -6,6 +6,7 @@ pub mod aggregation;
 pub mod central;
 pub mod flooding;
 pub mod gridnut;
+pub mod random_walk;
 pub mod superpeer;
 
 use serde::de::DeserializeOwned;
@@ -23,6 +24,7 @@ pub enum ProtocolSpec {
     Gridnut(gridnut::Params),
     Aggregation(aggregation::Params),
     Superpeer(superpeer::Params),
+    RandomWalk(random_walk::Params),
 }
 
 /// What `peergrid list` and error messages say about a protocol.
@@ -36,8 +38,8 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 5] =
-    [central::INFO, flooding::INFO, gridnut::INFO, superpeer::INFO, aggregation::INFO];
+pub const PROTOCOLS: [ProtocolInfo; 6] =
+    [central::INFO, flooding::INFO, gridnut::INFO, random_walk::INFO, superpeer::INFO, aggregation::INFO];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -84,6 +86,7 @@ impl ProtocolSpec {
             "gridnut" => Ok(ProtocolSpec::Gridnut(params(table)?)),
             "aggregation" => Ok(ProtocolSpec::Aggregation(params(table)?)),
             "superpeer" => Ok(ProtocolSpec::Superpeer(params(table)?)),
+            "random-walk" => Ok(ProtocolSpec::RandomWalk(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
@@ -95,6 +98,7 @@ impl ProtocolSpec {
             ProtocolSpec::Gridnut(_) => "gridnut",
             ProtocolSpec::Aggregation(_) => "aggregation",
             ProtocolSpec::Superpeer(_) => "superpeer",
+            ProtocolSpec::RandomWalk(_) => "random-walk",
         }
     }
 
@@ -106,6 +110,7 @@ impl ProtocolSpec {
             ProtocolSpec::Gridnut(_) => (<gridnut::Msg as Message>::KINDS, &gridnut::INFO),
             ProtocolSpec::Aggregation(_) => (<aggregation::Msg as Message>::KINDS, &aggregation::INFO),
             ProtocolSpec::Superpeer(_) => (<superpeer::Msg as Message>::KINDS, &superpeer::INFO),
+            ProtocolSpec::RandomWalk(_) => (<random_walk::Msg as Message>::KINDS, &random_walk::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
@@ -118,6 +123,7 @@ impl ProtocolSpec {
             ProtocolSpec::Gridnut(p) => p.memory(s),
             ProtocolSpec::Aggregation(p) => p.memory(s),
             ProtocolSpec::Superpeer(p) => p.memory(s),
+            ProtocolSpec::RandomWalk(p) => p.memory(s),
         }
     }
 
@@ -129,6 +135,7 @@ impl ProtocolSpec {
             ProtocolSpec::Gridnut(p) => p.validate(nodes),
             ProtocolSpec::Aggregation(p) => p.validate(duration),
             ProtocolSpec::Superpeer(p) => p.validate(nodes),
+            ProtocolSpec::RandomWalk(p) => p.validate(nodes),
         }
     }
 
@@ -140,6 +147,7 @@ impl ProtocolSpec {
             ProtocolSpec::Gridnut(p) => simulate(world, gridnut::Gridnut::new(p, world), workload, config),
             ProtocolSpec::Aggregation(p) => simulate(world, aggregation::Aggregation::new(p, world), workload, config),
             ProtocolSpec::Superpeer(p) => simulate(world, superpeer::Superpeer::new(p, world), workload, config),
+            ProtocolSpec::RandomWalk(p) => simulate(world, random_walk::RandomWalk::new(p, world), workload, config),
         }
     }
 }

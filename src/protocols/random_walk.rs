@@ -1,0 +1,409 @@
+//! `random-walk`: k-walker random walks with checking (Lv, Cao, Cohen, Li, Shenker,
+//! "Search and Replication in Unstructured Peer-to-Peer Networks", ICS 2002).
+//!
+//! The model as the paper describes it: the requester sends `walkers` (k) query
+//! messages, each to a neighbour chosen uniformly at random (independently, so two
+//! walkers may leave by the same link). Every node a walker reaches that holds the
+//! wanted object answers the requester, whose address travels in the query, and
+//! that walker stops there. Otherwise the walker moves on to a uniformly random
+//! neighbour of the node it is at. A walker ends when it has taken `ttl` steps or,
+//! with *checking*, when it asks the requester every `check_every` steps whether to
+//! go on and the requester says the query is already satisfied. The paper found
+//! checking once every 4 steps a good balance and pairs it with a TTL that is
+//! rarely reached (1024); both are the defaults here.
+//!
+//! The walk is the plain random walk the paper analyses: the next node is drawn from
+//! all neighbours, the one the walker came from included. The paper also measures a
+//! "state-keeping" variant in which a node sends later walkers of the same query to
+//! neighbours it has not used yet; that variant is not modelled.
+//!
+//! A check is a round trip: the walker's current node sends Check (carrying the
+//! walker: query, wanted type, requester, hops) to the requester and the reply
+//! carries the walker back, so a waiting walker lives only in messages. The
+//! requester answers Stop once a Hit has reached it (what it knows, not what is on
+//! its way) or once the query has timed out, Continue otherwise. A walker that is at
+//! the requester itself when it is due to check decides on the spot, without a
+//! message.
+//!
+//! Simplifications, each a choice the paper leaves open or a simulator convention:
+//! - the Hit goes straight to the requester over the underlay (one message, not
+//!   back along the walk), as the paper's requester address allows;
+//! - the requester's own copies do not count: it issues the query because it wants
+//!   the object elsewhere, the same convention as `flooding` and `central`;
+//! - a walker whose query is past its timeout is dropped wherever it arrives, as
+//!   `flooding` drops expired Query messages;
+//! - a lost Walk, Check or reply loses the walker: nothing is retried;
+//! - `nodes_reached` counts walker arrivals, so a node visited twice counts twice
+//!   (the requester counts once when it issues the query).
+
+use rand::RngExt;
+use serde::Deserialize;
+
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::world::{ResourceType, World};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "random-walk",
+    source: "Lv, Cao, Cohen, Li, Shenker, \"Search and Replication in Unstructured Peer-to-Peer Networks\", ICS 2002",
+    summary: "k random walkers with a TTL that check back with the requester every few steps",
+    extra_columns: &["walk_steps", "checks", "walkers_stopped_by_check"],
+    params: &[
+        ("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour"),
+        ("ttl", "1024", "steps a walker may take"),
+        (
+            "check_every",
+            "4",
+            "a walker asks the requester whether to go on every this many steps; 0 = never (TTL only)",
+        ),
+    ],
+};
+
+/// `[protocol]` with `name = "random-walk"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_walkers")]
+    pub walkers: u32,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    #[serde(default = "default_check_every")]
+    pub check_every: u32,
+}
+
+fn default_walkers() -> u32 {
+    16
+}
+fn default_ttl() -> u32 {
+    1024
+}
+fn default_check_every() -> u32 {
+    4
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { walkers: default_walkers(), ttl: default_ttl(), check_every: default_check_every() }
+    }
+}
+
+impl Params {
+    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
+        if !(1..=1024).contains(&self.walkers) {
+            return Err(ParamError::new(
+                "walkers",
+                format!("walkers {} is out of range; expected 1 ≤ walkers ≤ 1024", self.walkers),
+            ));
+        }
+        if self.ttl == 0 {
+            return Err(ParamError::new("ttl", "ttl 0 is out of range; expected ttl ≥ 1"));
+        }
+        if self.check_every > self.ttl {
+            return Err(ParamError::new(
+                "check_every",
+                format!(
+                    "check_every {} is out of range; expected 0 ≤ check_every ≤ ttl = {} (0 = never check)",
+                    self.check_every, self.ttl
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Memory per run: walkers in flight and a satisfied flag per query.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let rate = s.workload.rate.per_second();
+        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency).max(1e-6);
+        // A live walker is always exactly one message in flight. It lives at most ttl
+        // steps, each a latency, plus a check round trip every check_every steps, and
+        // never past the query's timeout.
+        let rounds = 2.0 * self.ttl.checked_div(self.check_every).unwrap_or(0) as f64;
+        let lifetime = ((self.ttl as f64 + rounds) * latency).min(s.workload.timeout.as_secs_f64());
+        let in_flight = rate * self.walkers as f64 * lifetime;
+        let queries = rate * s.duration.as_secs_f64();
+        vec![
+            ("walkers in flight", "workload.rate, protocol.walkers, protocol.ttl, workload.timeout", in_flight * 64.0),
+            ("satisfied flag per query", "workload.rate × duration", queries),
+        ]
+    }
+}
+
+/// The walker itself: what it looks for, whom to tell, and how far it has gone.
+#[derive(Clone, Copy, Debug)]
+pub struct Walker {
+    pub q: QueryId,
+    pub want: ResourceType,
+    /// The requester: Hits and Checks go there.
+    pub origin: NodeId,
+    /// Steps taken so far, counting the one that brought it here.
+    pub hops: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// One step of a walker.
+    Walk(Walker),
+    /// From the node holding the object straight to the requester.
+    Hit { q: QueryId, hops: u32 },
+    /// The walker's node asks the requester whether to go on.
+    Check(Walker),
+    /// The requester's answer, carrying the walker back.
+    CheckReply { walker: Walker, go: bool },
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["walk", "hit", "check", "check_reply"];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::Walk(_) => 0,
+            Msg::Hit { .. } => 1,
+            Msg::Check(_) => 2,
+            Msg::CheckReply { .. } => 3,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::Walk(w) | Msg::Check(w) | Msg::CheckReply { walker: w, .. } => Some(w.q),
+            Msg::Hit { q, .. } => Some(q),
+        }
+    }
+}
+
+pub struct RandomWalk {
+    walkers: u32,
+    ttl: u32,
+    check_every: u32,
+    /// Per query: a Hit has reached the requester. This is the requester's own
+    /// knowledge, read only when it answers a Check.
+    satisfied: Vec<bool>,
+    walk_steps: u64,
+    checks: u64,
+    stopped_by_check: u64,
+}
+
+impl RandomWalk {
+    pub fn new(params: &Params, _world: &World) -> RandomWalk {
+        RandomWalk {
+            walkers: params.walkers,
+            ttl: params.ttl,
+            check_every: params.check_every,
+            satisfied: Vec::new(),
+            walk_steps: 0,
+            checks: 0,
+            stopped_by_check: 0,
+        }
+    }
+
+    /// Moves the walker at `at` to a uniformly random neighbour; a node without
+    /// neighbours ends the walk.
+    fn step(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut walker: Walker) {
+        let degree = ctx.neighbours(at).len();
+        if degree == 0 {
+            return;
+        }
+        let i = ctx.rng().random_range(0..degree);
+        let to = ctx.neighbours(at)[i];
+        walker.hops += 1;
+        self.walk_steps += 1;
+        ctx.send(at, to, Msg::Walk(walker));
+    }
+
+    /// The requester's answer to a check: go on unless it already has a hit or the
+    /// query has timed out.
+    fn go_on(&self, ctx: &Ctx<'_, Self>, q: QueryId) -> bool {
+        !self.satisfied[q.index()] && !ctx.expired(q)
+    }
+}
+
+impl Protocol for RandomWalk {
+    type Msg = Msg;
+    type Timer = ();
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        if self.satisfied.len() <= q.index() {
+            self.satisfied.resize(q.index() + 1, false);
+        }
+        ctx.report_reached(q);
+        let walker = Walker { q, want, origin, hops: 0 };
+        for _ in 0..self.walkers {
+            self.step(ctx, origin, walker);
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Walk(walker) => {
+                if ctx.expired(walker.q) {
+                    return;
+                }
+                ctx.report_reached(walker.q);
+                if at != walker.origin && ctx.world.resources.holds(at, walker.want) {
+                    ctx.send(at, walker.origin, Msg::Hit { q: walker.q, hops: walker.hops });
+                    return;
+                }
+                if walker.hops >= self.ttl {
+                    return;
+                }
+                if self.check_every > 0 && walker.hops % self.check_every == 0 {
+                    self.checks += 1;
+                    if at != walker.origin {
+                        ctx.send(at, walker.origin, Msg::Check(walker));
+                        return;
+                    }
+                    if !self.go_on(ctx, walker.q) {
+                        self.stopped_by_check += 1;
+                        return;
+                    }
+                }
+                self.step(ctx, at, walker);
+            }
+            Msg::Hit { q, hops } => {
+                self.satisfied[q.index()] = true;
+                ctx.report_hit(q, hops, 1);
+            }
+            Msg::Check(walker) => {
+                let go = self.go_on(ctx, walker.q);
+                ctx.send(at, from, Msg::CheckReply { walker, go });
+            }
+            Msg::CheckReply { walker, go } => {
+                if go {
+                    self.step(ctx, at, walker);
+                } else {
+                    self.stopped_by_check += 1;
+                }
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.satisfied.capacity()
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        out.push(("walk_steps".into(), Some(self.walk_steps as f64)));
+        out.push(("checks".into(), Some(self.checks as f64)));
+        out.push(("walkers_stopped_by_check".into(), Some(self.stopped_by_check as f64)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Rate, RunOutput, SimConfig, SimTime};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::{random_walk_success, world};
+    use crate::workload::{Workload, WorkloadSpec};
+    use crate::world::TopologySpec;
+
+    /// `walkers`, `ttl`, `check_every` on a random 4-regular graph of 1,000 nodes
+    /// with 10 types of `replicas` copies each, under 20 queries/s for 20 s.
+    fn run(p: Params, replicas: u32, seed: u64) -> RunOutput {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 1000, 10, 10, replicas, 5);
+        let config = SimConfig { timeout: SimTime::from_secs(60), ..SimConfig::new(seed, SimTime::from_secs(20)) };
+        let spec = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
+        let workload = Workload::new(&spec, w.nodes(), 10, config.duration, seed);
+        ProtocolSpec::RandomWalk(p).run(&w, workload, &config)
+    }
+
+    fn column(out: &RunOutput, name: &str) -> f64 {
+        let core = out.recorder.finish(out.kinds, out.events);
+        core.iter().chain(&out.extra).find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn one_walker_finds_a_replica_as_often_as_the_closed_form_says() {
+        for length in [50, 100] {
+            let (got, want, tolerance) = random_walk_success(length, 3);
+            assert!(
+                (got - want).abs() < tolerance,
+                "L = {length}: simulated {got:.4}, 1 − (1 − R/N)^L = {want:.4} ± {tolerance:.4}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_replica_every_walker_runs_exactly_to_its_ttl() {
+        let (k, ttl) = (16u32, 20u32);
+        let out = run(Params { walkers: k, ttl, check_every: 0 }, 0, 1);
+        let queries = out.recorder.queries.len() as f64;
+        assert!(queries > 300.0, "{queries} queries");
+        assert_eq!(column(&out, "walk_steps"), (k * ttl) as f64 * queries);
+        assert_eq!(column(&out, "messages_walk"), (k * ttl) as f64 * queries);
+        assert_eq!(column(&out, "checks"), 0.0);
+        assert_eq!(column(&out, "success_rate"), 0.0);
+        // Checking every 4 steps of 20 asks at steps 4, 8, 12 and 16, always gets
+        // Continue (nothing is ever found), and does not shorten any walk.
+        let out = run(Params { walkers: k, ttl, check_every: 4 }, 0, 1);
+        assert_eq!(column(&out, "walk_steps"), (k * ttl) as f64 * queries);
+        assert_eq!(column(&out, "checks"), (k * 4) as f64 * queries);
+        assert_eq!(column(&out, "walkers_stopped_by_check"), 0.0);
+    }
+
+    #[test]
+    fn a_walker_stops_at_its_ttl_or_its_first_hit() {
+        let (k, ttl) = (16u32, 20u32);
+        let out = run(Params { walkers: k, ttl, check_every: 0 }, 10, 2);
+        let queries = out.recorder.queries.len() as f64;
+        let steps = column(&out, "walk_steps");
+        assert!(steps <= (k * ttl) as f64 * queries && steps > 0.5 * (k * ttl) as f64 * queries, "{steps}");
+        // A walker that finds the object after h ≤ ttl steps sends h Walks and one Hit.
+        for q in &out.recorder.queries {
+            assert!(q.messages <= (k * (ttl + 1)) as f64, "{} messages", q.messages);
+            assert!(q.hits <= k);
+        }
+        // Hits are the walkers that found a copy: one message each.
+        let hits: u32 = out.recorder.queries.iter().map(|q| q.hits).sum();
+        assert_eq!(column(&out, "messages_hit"), hits as f64);
+    }
+
+    #[test]
+    fn checking_stops_walkers_once_the_query_is_satisfied() {
+        // One node in ten holds each type: the first hit comes within a few steps.
+        let k = 16u32;
+        let checking = run(Params { walkers: k, ttl: 1024, check_every: 4 }, 100, 3);
+        let blind = run(Params { walkers: k, ttl: 1024, check_every: 0 }, 100, 3);
+        let queries = checking.recorder.queries.len() as f64;
+        let per_query = column(&checking, "walk_steps") / queries;
+        let blind_per_query = column(&blind, "walk_steps") / queries;
+        assert_eq!(column(&checking, "success_rate"), 1.0);
+        assert!(column(&checking, "walkers_stopped_by_check") > 0.5 * k as f64 * queries);
+        // Without checking each walker runs to its own hit, ~10 steps on average.
+        assert!(per_query < (k * 1024) as f64 / 100.0, "{per_query} steps per query");
+        assert!(per_query < 0.8 * blind_per_query, "{per_query} with checking, {blind_per_query} without");
+        // Every walker ends exactly once: at a hit, stopped by a check, or at its TTL
+        // (never reached here).
+        let hits = column(&checking, "messages_hit");
+        assert_eq!(hits + column(&checking, "walkers_stopped_by_check"), k as f64 * queries);
+    }
+
+    #[test]
+    fn same_seed_same_results() {
+        let p = Params { walkers: 4, ttl: 64, check_every: 4 };
+        let (a, b) = (run(p.clone(), 5, 9), run(p.clone(), 5, 9));
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.events, b.events);
+        assert_eq!(
+            format!("{:?}", a.recorder.finish(a.kinds, a.events)),
+            format!("{:?}", b.recorder.finish(b.kinds, b.events))
+        );
+        assert_eq!(a.extra, b.extra);
+        assert_eq!(format!("{:?}", a.recorder.queries), format!("{:?}", b.recorder.queries));
+        assert_ne!(a.fingerprint, run(p, 5, 10).fingerprint);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let ok = Params::default();
+        assert_eq!(ok.validate(100), Ok(()));
+        for (p, key) in [
+            (Params { walkers: 0, ..ok.clone() }, "walkers"),
+            (Params { walkers: 1025, ..ok.clone() }, "walkers"),
+            (Params { ttl: 0, check_every: 0, ..ok.clone() }, "ttl"),
+            (Params { ttl: 8, check_every: 9, ..ok.clone() }, "check_every"),
+        ] {
+            let e = p.validate(100).expect_err(key);
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains("expected"), "{e}");
+        }
+    }
+}
