@@ -34,7 +34,9 @@
 //!   `flooding` drops expired Query messages;
 //! - a lost Walk, Check or reply loses the walker: nothing is retried;
 //! - `nodes_reached` counts walker arrivals, so a node visited twice counts twice
-//!   (the requester counts once when it issues the query).
+//!   (the requester counts once when it issues the query): counting distinct nodes
+//!   would need a visited set per live query, as large as its walks, for a metric
+//!   alone. On a random d-regular graph about one arrival in d − 1 is a revisit.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -374,6 +376,28 @@ mod tests {
         // (never reached here).
         let hits = column(&checking, "messages_hit");
         assert_eq!(hits + column(&checking, "walkers_stopped_by_check"), k as f64 * queries);
+    }
+
+    #[test]
+    fn a_holder_answers_the_origin_directly() {
+        // Every node of a ring of 20 holds the type, so each walker's first step
+        // lands on a holder: one Walk and one Hit per walker, a hit after 1 hop and
+        // two 20 ms links. The origin's own copy does not answer.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = crate::world::Resources::from_holders(20, vec![(0..20).collect()]);
+        let config = SimConfig::new(1, SimTime::from_secs(10));
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![crate::workload::ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
+            ..Default::default()
+        };
+        let workload = Workload::new(&spec, 20, 1, config.duration, 1);
+        let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1 }).run(&w, workload, &config);
+        let q = &out.recorder.queries[0];
+        assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 4, 8, 5));
+        assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
+        assert_eq!(column(&out, "walk_steps"), 4.0);
+        assert_eq!(column(&out, "checks"), 0.0);
     }
 
     #[test]
