@@ -178,6 +178,10 @@ fn values_out_of_range() {
     let err = bad(&text);
     names_line(&err, &text, "walkers = 2000");
     assert!(err.contains("`protocol.walkers`") && err.contains("1 ≤ walkers ≤ 1024"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"hierarchical\"\nfanout = 1\n");
+    let err = bad(&text);
+    names_line(&err, &text, "fanout = 1");
+    assert!(err.contains("`protocol.fanout`") && err.contains("fanout ≥ 2"), "{err}");
     let text = replace("warmup = \"2s\"", "warmup = \"30s\"");
     let err = bad(&text);
     names_line(&err, &text, "warmup");

@@ -8,6 +8,7 @@ pub mod flooding;
 pub mod gridnut;
 pub mod random_walk;
 pub mod superpeer;
+pub mod hierarchical;
 
 use serde::de::DeserializeOwned;
 
@@ -25,6 +26,7 @@ pub enum ProtocolSpec {
     Aggregation(aggregation::Params),
     Superpeer(superpeer::Params),
     RandomWalk(random_walk::Params),
+    Hierarchical(hierarchical::Params),
 }
 
 /// What `peergrid list` and error messages say about a protocol.
@@ -38,8 +40,15 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 6] =
-    [central::INFO, flooding::INFO, gridnut::INFO, random_walk::INFO, superpeer::INFO, aggregation::INFO];
+pub const PROTOCOLS: [ProtocolInfo; 7] = [
+    central::INFO,
+    hierarchical::INFO,
+    flooding::INFO,
+    gridnut::INFO,
+    random_walk::INFO,
+    superpeer::INFO,
+    aggregation::INFO,
+];
 
 /// A parameter that is wrong: its key below `protocol` and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,6 +96,7 @@ impl ProtocolSpec {
             "aggregation" => Ok(ProtocolSpec::Aggregation(params(table)?)),
             "superpeer" => Ok(ProtocolSpec::Superpeer(params(table)?)),
             "random-walk" => Ok(ProtocolSpec::RandomWalk(params(table)?)),
+            "hierarchical" => Ok(ProtocolSpec::Hierarchical(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
@@ -99,6 +109,7 @@ impl ProtocolSpec {
             ProtocolSpec::Aggregation(_) => "aggregation",
             ProtocolSpec::Superpeer(_) => "superpeer",
             ProtocolSpec::RandomWalk(_) => "random-walk",
+            ProtocolSpec::Hierarchical(_) => "hierarchical",
         }
     }
 
@@ -111,6 +122,7 @@ impl ProtocolSpec {
             ProtocolSpec::Aggregation(_) => (<aggregation::Msg as Message>::KINDS, &aggregation::INFO),
             ProtocolSpec::Superpeer(_) => (<superpeer::Msg as Message>::KINDS, &superpeer::INFO),
             ProtocolSpec::RandomWalk(_) => (<random_walk::Msg as Message>::KINDS, &random_walk::INFO),
+            ProtocolSpec::Hierarchical(_) => (<hierarchical::Msg as Message>::KINDS, &hierarchical::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
@@ -124,6 +136,7 @@ impl ProtocolSpec {
             ProtocolSpec::Aggregation(p) => p.memory(s),
             ProtocolSpec::Superpeer(p) => p.memory(s),
             ProtocolSpec::RandomWalk(p) => p.memory(s),
+            ProtocolSpec::Hierarchical(p) => p.memory(s),
         }
     }
 
@@ -136,6 +149,7 @@ impl ProtocolSpec {
             ProtocolSpec::Aggregation(p) => p.validate(duration),
             ProtocolSpec::Superpeer(p) => p.validate(nodes),
             ProtocolSpec::RandomWalk(p) => p.validate(nodes),
+            ProtocolSpec::Hierarchical(p) => p.validate(),
         }
     }
 
@@ -148,6 +162,9 @@ impl ProtocolSpec {
             ProtocolSpec::Aggregation(p) => simulate(world, aggregation::Aggregation::new(p, world), workload, config),
             ProtocolSpec::Superpeer(p) => simulate(world, superpeer::Superpeer::new(p, world), workload, config),
             ProtocolSpec::RandomWalk(p) => simulate(world, random_walk::RandomWalk::new(p, world), workload, config),
+            ProtocolSpec::Hierarchical(p) => {
+                simulate(world, hierarchical::Hierarchical::new(p, world, config), workload, config)
+            }
         }
     }
 }

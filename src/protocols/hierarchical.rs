@@ -1,0 +1,685 @@
+//! `hierarchical`: the Globus MDS-2 information service (Czajkowski, Fitzgerald,
+//! Foster, Kesselman, "Grid Information Services for Distributed Resource Sharing",
+//! HPDC 2001).
+//!
+//! In MDS-2 every resource runs a GRIS (Grid Resource Information Service) that
+//! describes it, and aggregate directories, GIISes (Grid Index Information
+//! Services), collect what the GRISes below them publish. Registration is soft
+//! state (GRRP, the Grid Resource Registration Protocol): a child re-registers with
+//! its parent every refresh period, and a directory forgets a registration that is
+//! not renewed within its time to live. A directory answers from its cache, so an
+//! answer may describe a resource as it was, not as it is.
+//!
+//! The model:
+//! - Every node runs a GRIS. Sites are `fanout` consecutive node ids, each with a
+//!   site GIIS (level 1) on its first node; a level-L GIIS (1 ≤ L < `depth`) groups
+//!   `fanout` consecutive level-(L−1) GIISes, covers nodes [i·fanout^L,
+//!   min((i+1)·fanout^L, N)) and runs on its first node. Level `depth` is the single
+//!   root GIIS on node 0 that takes every level-(depth−1) GIIS, however many. With
+//!   `depth = 1` the root is everyone's site GIIS (a central index); `depth = 3` is
+//!   site → VO → root.
+//! - Every GRIS registers with its site GIIS, and every GIIS below the root with its
+//!   parent, every `refresh`, starting at a phase drawn uniformly in [0, refresh).
+//!   A registration sets the parent's entry for each covered node whose data it
+//!   carries (and whose entry at the child is still valid) to (data_time, stamp =
+//!   now). An entry is valid while now < stamp + `lifetime`; expired entries are
+//!   ignored, not deleted. With `lifetime < refresh` entries lapse between refreshes.
+//! - Resources change as a Poisson process of rate `resource_changes` per node: a
+//!   change replaces one type a node holds (or gives an empty node one) by a type
+//!   drawn uniformly. A cache entry remembers when its data was taken, so a GIIS
+//!   answers with what the node held then.
+//! - A query goes from its origin to its site GIIS, which answers with the cached
+//!   holders in its range (the origin excluded) if there are any, and otherwise
+//!   passes it to its parent; the root answers even when it found nothing. The
+//!   answer goes straight back to the origin. An answer is stale if some resource it
+//!   names no longer holds the wanted type; it counts as a discovery only for the
+//!   named resources that really match, so an answer naming only stale resources is
+//!   an answer but not a hit. `hops` is the number of GIIS levels the query visited.
+//! - Every message meets the receiving node's FIFO service queue, which is what
+//!   makes the root a bottleneck as N grows. Entities on the same node (node 0 hosts
+//!   a site GIIS, a VO GIIS and the root) hand messages to each other directly: no
+//!   network message, no service time.
+//!
+//! Simplifications, each a choice of this model rather than of the paper:
+//! - The hierarchy is fixed by node ids: sites and VOs are blocks of consecutive
+//!   ids and each GIIS runs on its block's first node. MDS-2 lets any GIIS register
+//!   anywhere, and with several parents.
+//! - Queries only climb. MDS-2 GIISes may also chain a query down to their children
+//!   or to the GRIS for fresh data; here every GIIS answers from its cache alone.
+//! - A GIIS's registration carries a copy of its whole cache, read when the parent
+//!   processes it (not when it was sent); a GRIS's registration carries its data as
+//!   of the moment it was sent.
+//! - Whether an answer is stale, and how many of its resources really match, is
+//!   decided when the GIIS answers; the answer's flight back to the origin (one
+//!   underlay latency) is not checked again.
+//! - A level whose single GIIS already covers every node (fanout^L ≥ N) is kept: it
+//!   runs on node 0 with the root, so it costs no messages, and a sweep over
+//!   `network.nodes` can keep one `depth`. It does count as a level in `hops`.
+//! - Nodes do not fail or leave; registrations never stop.
+
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1};
+use serde::Deserialize;
+
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, SimConfig, SimTime};
+use crate::world::{ResourceType, World};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "hierarchical",
+    source: "Czajkowski, Fitzgerald, Foster, Kesselman, HPDC 2001 (Globus MDS-2)",
+    summary: "GRIS per node → site GIIS → VO GIIS → root, soft-state registration; queries climb until a cache answers",
+    extra_columns: &["root_load", "answered_level_mean", "resource_changes"],
+    params: &[
+        ("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)"),
+        ("depth", "3", "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)"),
+        ("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)"),
+        (
+            "lifetime",
+            "\"90s\"",
+            "how long a registration stays valid; below `refresh`, entries lapse between refreshes",
+        ),
+        ("resource_changes", "\"0/s\"", "rate per node at which a node's resource types change (0: static)"),
+        (
+            "register_at_start",
+            "false",
+            "start with empty caches filled by registrations, instead of full caches as if long running",
+        ),
+    ],
+};
+
+/// `[protocol]` with `name = "hierarchical"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "default_fanout")]
+    pub fanout: u32,
+    #[serde(default = "default_depth")]
+    pub depth: u32,
+    #[serde(default = "default_refresh")]
+    pub refresh: SimTime,
+    #[serde(default = "default_lifetime")]
+    pub lifetime: SimTime,
+    #[serde(default)]
+    pub resource_changes: Rate,
+    #[serde(default)]
+    pub register_at_start: bool,
+}
+
+fn default_fanout() -> u32 {
+    10
+}
+fn default_depth() -> u32 {
+    3
+}
+fn default_refresh() -> SimTime {
+    SimTime::from_secs(30)
+}
+fn default_lifetime() -> SimTime {
+    SimTime::from_secs(90)
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            fanout: default_fanout(),
+            depth: default_depth(),
+            refresh: default_refresh(),
+            lifetime: default_lifetime(),
+            resource_changes: Rate(0.0),
+            register_at_start: false,
+        }
+    }
+}
+
+impl Params {
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if self.fanout < 2 {
+            return Err(ParamError::new(
+                "fanout",
+                format!(
+                    "fanout {} is out of range; expected fanout ≥ 2 (each GIIS groups fanout children)",
+                    self.fanout
+                ),
+            ));
+        }
+        if !(1..=8).contains(&self.depth) {
+            return Err(ParamError::new(
+                "depth",
+                format!("depth {} is out of range; expected 1 ≤ depth ≤ 8 GIIS levels, the root included", self.depth),
+            ));
+        }
+        if self.refresh == SimTime::ZERO {
+            return Err(ParamError::new("refresh", "expected a registration period above zero, such as \"30s\""));
+        }
+        if self.lifetime == SimTime::ZERO {
+            return Err(ParamError::new("lifetime", "expected a registration lifetime above zero, such as \"90s\""));
+        }
+        Ok(())
+    }
+
+    /// Memory per run: the GIIS caches, the change history, and the registration timers.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let n = s.nodes as f64;
+        let levels = self.depth.clamp(1, 8) as f64;
+        let run = (s.duration + s.workload.timeout).as_secs_f64();
+        let changes = n * self.resource_changes.per_second() * run;
+        let copies = s.resources.types as f64 * s.resources.replicas as f64;
+        // A GRIS timer per node plus one per GIIS: at most n / (fanout − 1) more.
+        let entities = n + n / (self.fanout.max(2) - 1) as f64;
+        let mut out = vec![
+            ("GIIS caches", "network.nodes, protocol.depth", n * levels * 16.0),
+            ("registration timers", "network.nodes, protocol.fanout", entities * 32.0),
+        ];
+        if changes > 0.0 {
+            out.push((
+                "resource change history",
+                "protocol.resource_changes, duration, network.nodes",
+                n * 24.0 + changes * 48.0 + copies * 4.0,
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// A GRIS (`level` 0, `index` = its node) or a GIIS registering with its parent;
+    /// `sent` is when a GRIS took its data.
+    Register { level: u8, index: u32, sent: SimTime },
+    /// Query `q` from `origin`, for the GIIS at `level` that covers `origin`.
+    Lookup { q: QueryId, want: ResourceType, origin: NodeId, level: u8 },
+    /// `matching`: how many of the named resources really hold the wanted type.
+    Answer { q: QueryId, level: u8, matching: u32 },
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["register", "lookup", "answer"];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::Register { .. } => 0,
+            Msg::Lookup { .. } => 1,
+            Msg::Answer { .. } => 2,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::Register { .. } => None,
+            Msg::Lookup { q, .. } | Msg::Answer { q, .. } => Some(q),
+        }
+    }
+}
+
+pub enum Timer {
+    /// The GRIS (`level` 0) or GIIS registers with its parent.
+    Refresh { level: u8, index: u32 },
+    /// The next resource change.
+    Change,
+}
+
+/// One node's entry in one level's cache; `stamp == NEVER` means no entry.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// When the GRIS data was taken.
+    data_time: u64,
+    /// When this GIIS last received it.
+    stamp: u64,
+}
+
+const NEVER: u64 = u64::MAX;
+
+pub struct Hierarchical {
+    depth: u8,
+    refresh: SimTime,
+    lifetime: u64,
+    /// Resource changes per simulated second over the whole network.
+    change_rate: f64,
+    register_at_start: bool,
+    nodes: usize,
+    /// fanout^L for L = 0 .. depth − 1: the nodes a level-L entity covers.
+    span: Vec<u64>,
+    /// `cache[L − 1][v]`: the entry for node v at the level-L GIIS covering v. Each node
+    /// is covered by exactly one GIIS per level, so a level's caches are one Vec.
+    cache: Vec<Vec<Entry>>,
+    /// Per node, its type sets after each change, oldest first; empty if it never
+    /// changed (the world's resources are the state at time 0).
+    history: Vec<Vec<(SimTime, Box<[ResourceType]>)>>,
+    /// Per type, ascending, every node that ever held it; empty when resources are
+    /// static (the world's holders are then the whole story).
+    ever: Vec<Vec<NodeId>>,
+    warmup: SimTime,
+    duration: SimTime,
+    /// Messages the root GIIS served through its queue within [warmup, duration).
+    root_served: u64,
+    /// Measured queries answered with at least one resource, and the sum of the levels.
+    answered: u64,
+    answered_level_sum: u64,
+    changes: u64,
+    /// (level, index, first refresh) of every registering entity, in drawing order.
+    #[cfg(test)]
+    phases: Vec<(u8, u32, SimTime)>,
+}
+
+impl Hierarchical {
+    pub fn new(params: &Params, world: &World, config: &SimConfig) -> Hierarchical {
+        let nodes = world.nodes();
+        let depth = params.depth.clamp(1, 8) as u8;
+        let fanout = params.fanout.max(2) as u64;
+        let span = (0..depth as u32).map(|l| fanout.saturating_pow(l)).collect();
+        let static_resources = params.resource_changes.per_second() <= 0.0 || world.resources.types() == 0;
+        Hierarchical {
+            depth,
+            refresh: params.refresh,
+            lifetime: params.lifetime.0,
+            change_rate: params.resource_changes.per_second() * nodes as f64,
+            register_at_start: params.register_at_start,
+            nodes,
+            span,
+            cache: Vec::new(),
+            history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
+            ever: if static_resources {
+                Vec::new()
+            } else {
+                (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
+            },
+            warmup: config.warmup,
+            duration: config.duration,
+            root_served: 0,
+            answered: 0,
+            answered_level_sum: 0,
+            changes: 0,
+            #[cfg(test)]
+            phases: Vec::new(),
+        }
+    }
+
+    /// The GIIS (or, at level 0, GRIS) a level-`level` entity registers with.
+    fn parent(&self, level: u8, index: u32) -> (u8, u32) {
+        if level + 1 == self.depth { (self.depth, 0) } else { (level + 1, (index as u64 / self.span[1]) as u32) }
+    }
+
+    /// The index of the level-`level` GIIS covering node `v`.
+    fn index_at(&self, level: u8, v: NodeId) -> u32 {
+        if level == self.depth { 0 } else { (v.0 as u64 / self.span[level as usize]) as u32 }
+    }
+
+    fn host(&self, level: u8, index: u32) -> NodeId {
+        if level == self.depth { NodeId(0) } else { NodeId((index as u64 * self.span[level as usize]) as u32) }
+    }
+
+    /// The nodes [lo, hi) a level-`level` entity covers.
+    fn range(&self, level: u8, index: u32) -> (usize, usize) {
+        if level == self.depth {
+            return (0, self.nodes);
+        }
+        let span = self.span[level as usize];
+        let lo = (index as u64 * span).min(self.nodes as u64) as usize;
+        (lo, ((index as u64 + 1) * span).min(self.nodes as u64) as usize)
+    }
+
+    /// How many entities there are at a level below the root.
+    fn count(&self, level: u8) -> u32 {
+        self.nodes.div_ceil(self.span[level as usize] as usize) as u32
+    }
+
+    fn valid(&self, e: Entry, now: SimTime) -> bool {
+        e.stamp != NEVER && now.0 < e.stamp.saturating_add(self.lifetime)
+    }
+
+    /// Whether `v` held `t` at time `at`.
+    fn held(&self, world: &World, v: NodeId, t: ResourceType, at: SimTime) -> bool {
+        let Some(h) = self.history.get(v.index()) else { return world.resources.holds(v, t) };
+        match h.partition_point(|(when, _)| *when <= at) {
+            0 => world.resources.holds(v, t),
+            i => h[i - 1].1.binary_search(&t).is_ok(),
+        }
+    }
+
+    /// `v`'s types now.
+    fn current<'a>(&'a self, world: &'a World, v: NodeId) -> &'a [ResourceType] {
+        match self.history.get(v.index()).and_then(|h| h.last()) {
+            Some((_, set)) => set,
+            None => world.resources.of_node(v),
+        }
+    }
+
+    /// Every node that ever held `t`, ascending.
+    fn candidates<'a>(&'a self, world: &'a World, t: ResourceType) -> &'a [NodeId] {
+        if t.0 >= world.resources.types() {
+            return &[];
+        }
+        if self.ever.is_empty() { world.resources.holders(t) } else { &self.ever[t.0 as usize] }
+    }
+
+    /// A registration from (`level`, `index`) reaches its parent at `now`.
+    fn register(&mut self, now: SimTime, level: u8, index: u32, sent: SimTime) {
+        let (parent, _) = self.parent(level, index);
+        let (lo, hi) = self.range(level, index);
+        let (below, above) = self.cache.split_at_mut(parent as usize - 1);
+        let to = &mut above[0];
+        if level == 0 {
+            to[lo] = Entry { data_time: sent.0, stamp: now.0 };
+            return;
+        }
+        let lifetime = self.lifetime;
+        let from = &below[level as usize - 1];
+        for v in lo..hi {
+            let e = from[v];
+            if e.stamp != NEVER && now.0 < e.stamp.saturating_add(lifetime) {
+                to[v] = Entry { data_time: e.data_time, stamp: now.0 };
+            }
+        }
+    }
+
+    /// The level-`level` GIIS covering `origin` handles query `q`, and the query
+    /// climbs through every GIIS on the same node without a message.
+    fn lookup(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType, mut level: u8) {
+        let world = ctx.world;
+        let now = ctx.now();
+        loop {
+            let index = self.index_at(level, origin);
+            let host = self.host(level, index);
+            ctx.report_reached(q);
+            let (lo, hi) = self.range(level, index);
+            let all = self.candidates(world, want);
+            let inside = &all[all.partition_point(|v| v.index() < lo)..all.partition_point(|v| v.index() < hi)];
+            let cache = &self.cache[level as usize - 1];
+            let (mut named, mut matching) = (0u32, 0u32);
+            for &v in inside {
+                let e = cache[v.index()];
+                if v != origin && self.valid(e, now) && self.held(world, v, want, SimTime(e.data_time)) {
+                    named += 1;
+                    matching += self.held(world, v, want, now) as u32;
+                }
+            }
+            if named > 0 || level == self.depth {
+                if named > 0 {
+                    ctx.report_answer(q, matching < named);
+                    if ctx.issued(q) >= self.warmup {
+                        self.answered += 1;
+                        self.answered_level_sum += level as u64;
+                    }
+                }
+                if host == origin {
+                    ctx.report_hit(q, level as u32, matching);
+                } else {
+                    ctx.send(host, origin, Msg::Answer { q, level, matching });
+                }
+                return;
+            }
+            let next = level + 1;
+            let next_host = self.host(next, self.index_at(next, origin));
+            if next_host != host {
+                ctx.send(host, next_host, Msg::Lookup { q, want, origin, level: next });
+                return;
+            }
+            level = next;
+        }
+    }
+
+    /// Node `v` swaps one of its types for a random one (or gains one if it has none).
+    fn change(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let world = ctx.world;
+        let types = world.resources.types();
+        let v = NodeId(ctx.rng().random_range(0..self.nodes as u32));
+        let mut set = self.current(world, v).to_vec();
+        let t = ResourceType(ctx.rng().random_range(0..types));
+        if set.is_empty() {
+            set.push(t);
+        } else {
+            let k = ctx.rng().random_range(0..set.len());
+            set[k] = t;
+            set.sort_unstable();
+            set.dedup();
+        }
+        self.history[v.index()].push((ctx.now(), set.into_boxed_slice()));
+        let ever = &mut self.ever[t.0 as usize];
+        if let Err(i) = ever.binary_search(&v) {
+            ever.insert(i, v);
+        }
+        self.changes += 1;
+    }
+
+    fn next_change(&self, ctx: &mut Ctx<'_, Self>) {
+        let gap: f64 = Exp1.sample(ctx.rng());
+        ctx.set_timer(NodeId(0), SimTime::from_secs_f64(gap / self.change_rate), Timer::Change);
+    }
+
+    /// The first refresh of every GRIS and GIIS below the root, as (level, index, phase).
+    #[cfg(test)]
+    fn phases(&self) -> &[(u8, u32, SimTime)] {
+        &self.phases
+    }
+}
+
+impl Protocol for Hierarchical {
+    type Msg = Msg;
+    type Timer = Timer;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let fill = if self.register_at_start {
+            Entry { data_time: 0, stamp: NEVER }
+        } else {
+            Entry { data_time: 0, stamp: 0 }
+        };
+        self.cache = vec![vec![fill; self.nodes]; self.depth as usize];
+        for level in 0..self.depth {
+            for index in 0..self.count(level) {
+                let phase = SimTime(ctx.rng().random_range(0..self.refresh.0));
+                #[cfg(test)]
+                self.phases.push((level, index, phase));
+                ctx.set_timer(self.host(level, index), phase, Timer::Refresh { level, index });
+            }
+        }
+        if !self.ever.is_empty() {
+            self.next_change(ctx);
+        }
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let site = self.host(1, self.index_at(1, origin));
+        if site == origin {
+            self.lookup(ctx, q, origin, want, 1);
+        } else {
+            ctx.send(origin, site, Msg::Lookup { q, want, origin, level: 1 });
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, _at: NodeId, _from: NodeId, msg: Msg) {
+        let now = ctx.now();
+        let measured = now >= self.warmup && now < self.duration;
+        match msg {
+            Msg::Register { level, index, sent } => {
+                self.root_served += (measured && self.parent(level, index).0 == self.depth) as u64;
+                self.register(now, level, index, sent);
+            }
+            Msg::Lookup { q, want, origin, level } => {
+                self.root_served += (measured && level == self.depth) as u64;
+                self.lookup(ctx, q, origin, want, level);
+            }
+            Msg::Answer { q, level, matching } => ctx.report_hit(q, level as u32, matching),
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
+        match timer {
+            Timer::Refresh { level, index } => {
+                let (parent, parent_index) = self.parent(level, index);
+                let to = self.host(parent, parent_index);
+                if to == at {
+                    self.register(ctx.now(), level, index, ctx.now());
+                } else {
+                    ctx.send(at, to, Msg::Register { level, index, sent: ctx.now() });
+                }
+                ctx.set_timer(at, self.refresh, Timer::Refresh { level, index });
+            }
+            Timer::Change => {
+                self.change(ctx);
+                self.next_change(ctx);
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        let cache: usize = self.cache.iter().map(|c| c.capacity() * std::mem::size_of::<Entry>()).sum();
+        let history: usize =
+            self.history.capacity() * 24 + self.history.iter().flatten().map(|(_, s)| 32 + s.len() * 4).sum::<usize>();
+        let ever: usize = self.ever.iter().map(|e| 24 + e.capacity() * 4).sum();
+        cache + history + ever
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
+        out.push(("root_load".into(), (window > 0.0).then(|| self.root_served as f64 / window)));
+        out.push((
+            "answered_level_mean".into(),
+            (self.answered > 0).then(|| self.answered_level_sum as f64 / self.answered as f64),
+        ));
+        out.push(("resource_changes".into(), Some(self.changes as f64)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{RunOutput, Simulation};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::world;
+    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::world::{Resources, TopologySpec};
+
+    fn scripted(queries: &[(SimTime, u32, u32)]) -> WorkloadSpec {
+        WorkloadSpec {
+            rate: Rate(0.0),
+            script: queries.iter().map(|&(at, origin, rtype)| ScriptedQuery { at, origin, rtype }).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn run(w: &World, params: &Params, spec: &WorkloadSpec, config: &SimConfig) -> RunOutput {
+        let workload = Workload::new(spec, w.nodes(), w.resources.types(), config.duration, config.seed);
+        ProtocolSpec::Hierarchical(params.clone()).run(w, workload, config)
+    }
+
+    /// A core or an extra column of a finished run.
+    fn metric(out: &RunOutput, name: &str) -> Option<f64> {
+        let core = out.recorder.finish(out.kinds, out.events);
+        core.iter().chain(&out.extra).find(|(n, _)| n == name).unwrap_or_else(|| panic!("no column {name}")).1
+    }
+
+    #[test]
+    fn an_expired_entry_is_not_returned() {
+        // One root GIIS on node 0 for 20 nodes; only node 5 holds type 0. Its GRIS
+        // registers at phase φ, every 10 s, and each registration (20 ms in flight)
+        // is valid for 5 s.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
+        let params =
+            Params { depth: 1, refresh: SimTime::from_secs(10), lifetime: SimTime::from_secs(5), ..Default::default() };
+        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(3, SimTime::from_secs(30)) };
+        let idle = Workload::new(&scripted(&[]), 20, 1, config.duration, 3);
+        let protocol = Simulation::new(&w, Hierarchical::new(&params, &w, &config), idle, &config).run_protocol();
+        let phase = protocol.phases().iter().find(|p| (p.0, p.1) == (0, 5)).map(|p| p.2).expect("node 5's GRIS");
+        let registered = phase + SimTime::from_millis(20);
+        // 1 s after the registration the entry is fresh; 6 s after, it has expired
+        // and the next registration is still 4 s away.
+        let fresh = registered + SimTime::from_secs(1);
+        let expired = registered + SimTime::from_secs(6);
+        let out = run(&w, &params, &scripted(&[(fresh, 3, 0), (expired, 3, 0)]), &config);
+        let (a, b) = (&out.recorder.queries[0], &out.recorder.queries[1]);
+        assert_eq!((a.issued, b.issued), (fresh, expired));
+        assert_eq!((a.hits, a.latency()), (1, Some(SimTime::from_millis(40))), "fresh entry at {fresh}");
+        assert_eq!((b.hits, b.latency(), b.reached), (0, None, 1), "expired entry at {expired}");
+    }
+
+    #[test]
+    fn answers_go_stale_only_when_resources_change() {
+        let w = world(&TopologySpec::Ring {}, 200, 20, 10, 5, 2);
+        let config = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(4, SimTime::from_secs(200)) };
+        let spec = WorkloadSpec { rate: Rate(20.0), timeout: config.timeout, ..Default::default() };
+        let base = Params {
+            depth: 2,
+            refresh: SimTime::from_secs(1000),
+            lifetime: SimTime::from_secs(3000),
+            ..Default::default()
+        };
+        let changing = Params { resource_changes: Rate(0.01), ..base.clone() };
+        let out = run(&w, &changing, &spec, &config);
+        let stale = metric(&out, "stale_answer_rate").unwrap_or(0.0);
+        assert!(stale > 0.05, "stale_answer_rate {stale} with changing resources and 1000 s refreshes");
+        // 200 nodes × 0.01/s over the 205 s the run lasts: 410 changes, σ ≈ 20.
+        let changes = metric(&out, "resource_changes").unwrap_or(0.0);
+        assert!((changes - 410.0).abs() < 100.0, "{changes} resource changes, expected ≈ 410");
+
+        let out = run(&w, &base, &spec, &config);
+        assert_eq!(metric(&out, "stale_answer_rate"), Some(0.0));
+        assert_eq!(metric(&out, "resource_changes"), Some(0.0));
+        assert_eq!(metric(&out, "success_rate"), Some(1.0));
+    }
+
+    #[test]
+    fn root_load_grows_linearly_with_the_network() {
+        // Query rate and replicas both ∝ N, so the chance that a query finds nothing
+        // in its VO (100 nodes) and climbs to the root stays ≈ (1 − 100/N)^R ≈ 0.6,
+        // and the root serves ∝ N lookups per second.
+        let loads: Vec<f64> = [1000u32, 2000, 4000]
+            .iter()
+            .map(|&n| {
+                let w = world(&TopologySpec::Ring {}, n, 20, 100, n / 200, 5);
+                let config = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(6, SimTime::from_secs(20)) };
+                let spec = WorkloadSpec { rate: Rate(n as f64 / 10.0), timeout: config.timeout, ..Default::default() };
+                let out = run(&w, &Params::default(), &spec, &config);
+                metric(&out, "root_load").unwrap_or(0.0)
+            })
+            .collect();
+        for pair in loads.windows(2) {
+            let ratio = pair[1] / pair[0];
+            assert!((ratio - 2.0).abs() < 0.3, "root load {loads:?}: ratio {ratio}");
+        }
+        // 100 queries/s at N = 1000, 59% of them climbing, 90% from outside node 0's VO.
+        assert!((loads[0] - 53.0).abs() < 8.0, "root load {loads:?}");
+    }
+
+    #[test]
+    fn each_level_answers_with_its_exact_latency() {
+        // 1000 nodes, fanout 10, depth 3; 20 ms per message. From node 13 (site 1 on
+        // node 10, VO 0 and the root on node 0): type 0 at node 15 is in the site;
+        // type 1 at node 25 is in the VO; type 2 at node 513 only the root knows.
+        let mut w = world(&TopologySpec::Ring {}, 1000, 20, 3, 0, 1);
+        w.resources = Resources::from_holders(1000, vec![vec![15], vec![25], vec![513]]);
+        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(1, SimTime::from_secs(10)) };
+        let s = SimTime::from_secs;
+        let out = run(&w, &Params::default(), &scripted(&[(s(1), 13, 0), (s(2), 13, 1), (s(3), 13, 2)]), &config);
+        let got: Vec<_> = out.recorder.queries.iter().map(|q| (q.latency(), q.hops, q.hits)).collect();
+        let ms = |m| Some(SimTime::from_millis(m));
+        // Site: lookup 13 → 10, answer 10 → 13. VO: one more hop 10 → 0. Root: the
+        // VO GIIS hands the query over on node 0 without a message.
+        assert_eq!(got, vec![(ms(40), 1, 1), (ms(60), 2, 1), (ms(60), 3, 1)]);
+        assert_eq!(metric(&out, "messages_lookup"), Some(5.0));
+        assert_eq!(metric(&out, "messages_answer"), Some(3.0));
+        assert_eq!(metric(&out, "answered_level_mean"), Some(2.0));
+    }
+
+    #[test]
+    fn validate_names_the_bad_key() {
+        let bad = [
+            (Params { fanout: 1, ..Default::default() }, "fanout", "fanout ≥ 2"),
+            (Params { depth: 0, ..Default::default() }, "depth", "1 ≤ depth ≤ 8"),
+            (Params { depth: 9, ..Default::default() }, "depth", "1 ≤ depth ≤ 8"),
+            (Params { refresh: SimTime::ZERO, ..Default::default() }, "refresh", "above zero"),
+            (Params { lifetime: SimTime::ZERO, ..Default::default() }, "lifetime", "above zero"),
+        ];
+        for (params, key, expected) in bad {
+            let err = params.validate().expect_err(key);
+            assert_eq!(err.key, key);
+            assert!(err.message.contains(expected), "{err}");
+        }
+        assert_eq!(Params::default().validate(), Ok(()));
+        let table: toml::Table =
+            toml::from_str("name = \"hierarchical\"\nrefresh = \"10s\"\nresource_changes = \"0.5/s\"")
+                .expect("valid TOML");
+        let spec = ProtocolSpec::from_table(&table).expect("valid parameters");
+        let want = Params { refresh: SimTime::from_secs(10), resource_changes: Rate(0.5), ..Default::default() };
+        assert_eq!(spec, ProtocolSpec::Hierarchical(want));
+    }
+}
