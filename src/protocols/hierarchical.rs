@@ -39,6 +39,11 @@
 //!   makes the root a bottleneck as N grows. Entities on the same node (node 0 hosts
 //!   a site GIIS, a VO GIIS and the root) hand messages to each other directly: no
 //!   network message, no service time.
+//! - Columns: `root_load` is the messages the root GIIS served through node 0's
+//!   queue per second of [warmup, duration) — registrations from the level below
+//!   and lookups that climbed to it, not hand-offs from the GIISes that share node
+//!   0; `answered_level_mean` is the mean level of the GIIS that answered a measured
+//!   query with at least one resource; `resource_changes` counts the changes made.
 //!
 //! Simplifications, each a choice of this model rather than of the paper:
 //! - The hierarchy is fixed by node ids: sites and VOs are blocks of consecutive
@@ -55,6 +60,11 @@
 //! - A level whose single GIIS already covers every node (fanout^L ≥ N) is kept: it
 //!   runs on node 0 with the root, so it costs no messages, and a sweep over
 //!   `network.nodes` can keep one `depth`. It does count as a level in `hops`.
+//! - Messages have no size: a GIIS registration that carries thousands of entries
+//!   takes one service time at its parent, like a lookup.
+//! - A GIIS does not know the origin's timeout: it serves lookups that waited past
+//!   it in an overloaded queue, and their answers still count in
+//!   `stale_answer_rate`, though no longer as hits.
 //! - Nodes do not fail or leave; registrations never stop.
 
 use rand::RngExt;
@@ -615,6 +625,38 @@ mod tests {
         assert_eq!(metric(&out, "stale_answer_rate"), Some(0.0));
         assert_eq!(metric(&out, "resource_changes"), Some(0.0));
         assert_eq!(metric(&out, "success_rate"), Some(1.0));
+    }
+
+    #[test]
+    fn an_answer_naming_only_changed_resources_is_stale_and_no_hit() {
+        // Node 5 held type 0 when the root cached it (time 0) and swaps it for type 1
+        // at 1 s; no registration comes before the queries at 2 s.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 2, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5], vec![]]);
+        let params = Params {
+            depth: 1,
+            refresh: SimTime::from_secs(100_000),
+            lifetime: SimTime::from_secs(100_000),
+            // Changes are on, but the first random one comes long after the run.
+            resource_changes: Rate(1e-9),
+            ..Default::default()
+        };
+        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(1, SimTime::from_secs(10)) };
+        let s = SimTime::from_secs;
+        let spec = scripted(&[(s(2), 3, 0), (s(3), 3, 1)]);
+        let mut protocol = Hierarchical::new(&params, &w, &config);
+        protocol.history[5].push((s(1), vec![ResourceType(1)].into_boxed_slice()));
+        protocol.ever[1].push(NodeId(5));
+        let workload = Workload::new(&spec, 20, 2, config.duration, 1);
+        let out = Simulation::new(&w, protocol, workload, &config).run();
+        let got: Vec<_> = out.recorder.queries.iter().map(|q| (q.hits, q.reached)).collect();
+        // The type-0 answer names node 5, which no longer matches: an answer, stale,
+        // but not a discovery. The type-1 query finds nothing: the cache still says 0.
+        assert_eq!(got, vec![(0, 1), (0, 1)]);
+        assert_eq!(metric(&out, "stale_answer_rate"), Some(1.0));
+        assert_eq!(metric(&out, "answered_level_mean"), Some(1.0));
+        assert_eq!(metric(&out, "success_rate"), Some(0.0));
+        assert_eq!(metric(&out, "resource_changes"), Some(0.0));
     }
 
     #[test]
