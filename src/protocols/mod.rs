@@ -6,9 +6,9 @@ pub mod aggregation;
 pub mod central;
 pub mod flooding;
 pub mod gridnut;
+pub mod hierarchical;
 pub mod random_walk;
 pub mod superpeer;
-pub mod hierarchical;
 
 use serde::de::DeserializeOwned;
 

@@ -394,7 +394,7 @@ mod tests {
         let workload = Workload::new(&spec, 20, 1, config.duration, 1);
         let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1 }).run(&w, workload, &config);
         let q = &out.recorder.queries[0];
-        assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 4, 8, 5));
+        assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 4, 8.0, 5));
         assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
         assert_eq!(column(&out, "walk_steps"), 4.0);
         assert_eq!(column(&out, "checks"), 0.0);
