@@ -470,6 +470,8 @@ fn list() {
     println!("\nPLACEMENT / POPULARITY (resources.placement, workload.popularity)");
     println!("  \"uniform\"        every node / type equally likely (default)");
     println!("  {{ zipf = 1.0 }}   rank r chosen with probability ∝ r^-s");
+    println!("  {{ geometric = 0.1 }}  rank r chosen with probability ∝ (1-p)^r (a few nodes or types dominate)");
+    println!("  \"balanced\"       placement only: every node holds the same number of copies, ±1");
 }
 
 fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {

@@ -338,6 +338,12 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.timeout()
     }
 
+    /// Queries issued before this are left out of the metrics; a protocol's own
+    /// columns should leave them out too.
+    pub fn warmup(&self) -> SimTime {
+        self.recorder.warmup()
+    }
+
     /// When query `q` was issued.
     #[inline]
     pub fn issued(&self, q: QueryId) -> SimTime {

@@ -3,7 +3,7 @@
 //! cost of each sweep point. The figures are deliberately a little generous.
 
 use crate::scenario::Scenario;
-use crate::world::{LatencySpec, Skew, TopologySpec};
+use crate::world::{LatencySpec, TopologySpec};
 
 /// Bytes one run needs, by part.
 #[derive(Clone, Debug, Default)]
@@ -63,7 +63,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
     if matches!(s.network.latency, LatencySpec::Euclidean { .. }) {
         parts.push(("node positions", "network.nodes", n * 8.0));
     }
-    if let Skew::Zipf(_) = s.resources.placement {
+    if s.resources.placement.permutes() {
         parts.push(("placement ranks", "network.nodes", n * 5.0));
     }
     if s.output.queries {

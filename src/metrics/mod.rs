@@ -183,6 +183,11 @@ impl Recorder {
         self.queries[q.index()].reached += 1;
     }
 
+    /// Queries issued before this are left out of the metrics.
+    pub(crate) fn warmup(&self) -> SimTime {
+        self.warmup
+    }
+
     /// Queries issued after the warm-up: the ones the metrics describe.
     pub fn measured(&self) -> impl Iterator<Item = &QueryRecord> {
         let warmup = self.warmup;

@@ -9,6 +9,7 @@ pub mod gridnut;
 pub mod hierarchical;
 pub mod random_walk;
 pub mod superpeer;
+pub mod forwarding;
 
 use serde::de::DeserializeOwned;
 
@@ -27,6 +28,7 @@ pub enum ProtocolSpec {
     Superpeer(superpeer::Params),
     RandomWalk(random_walk::Params),
     Hierarchical(hierarchical::Params),
+    Forwarding(forwarding::Params),
 }
 
 /// What `peergrid list` and error messages say about a protocol.
@@ -40,12 +42,13 @@ pub struct ProtocolInfo {
     pub params: &'static [(&'static str, &'static str, &'static str)],
 }
 
-pub const PROTOCOLS: [ProtocolInfo; 7] = [
+pub const PROTOCOLS: [ProtocolInfo; 8] = [
     central::INFO,
     hierarchical::INFO,
     flooding::INFO,
     gridnut::INFO,
     random_walk::INFO,
+    forwarding::INFO,
     superpeer::INFO,
     aggregation::INFO,
 ];
@@ -97,6 +100,7 @@ impl ProtocolSpec {
             "superpeer" => Ok(ProtocolSpec::Superpeer(params(table)?)),
             "random-walk" => Ok(ProtocolSpec::RandomWalk(params(table)?)),
             "hierarchical" => Ok(ProtocolSpec::Hierarchical(params(table)?)),
+            "forwarding" => Ok(ProtocolSpec::Forwarding(params(table)?)),
             _ => Err(ParamError::new("name", format!("unknown protocol \"{name}\"; expected one of {}", names()))),
         }
     }
@@ -110,6 +114,7 @@ impl ProtocolSpec {
             ProtocolSpec::Superpeer(_) => "superpeer",
             ProtocolSpec::RandomWalk(_) => "random-walk",
             ProtocolSpec::Hierarchical(_) => "hierarchical",
+            ProtocolSpec::Forwarding(_) => "forwarding",
         }
     }
 
@@ -123,6 +128,7 @@ impl ProtocolSpec {
             ProtocolSpec::Superpeer(_) => (<superpeer::Msg as Message>::KINDS, &superpeer::INFO),
             ProtocolSpec::RandomWalk(_) => (<random_walk::Msg as Message>::KINDS, &random_walk::INFO),
             ProtocolSpec::Hierarchical(_) => (<hierarchical::Msg as Message>::KINDS, &hierarchical::INFO),
+            ProtocolSpec::Forwarding(_) => (<forwarding::Msg as Message>::KINDS, &forwarding::INFO),
         };
         kinds.iter().map(|k| format!("messages_{k}")).chain(info.extra_columns.iter().map(|c| c.to_string())).collect()
     }
@@ -137,6 +143,7 @@ impl ProtocolSpec {
             ProtocolSpec::Superpeer(p) => p.memory(s),
             ProtocolSpec::RandomWalk(p) => p.memory(s),
             ProtocolSpec::Hierarchical(p) => p.memory(s),
+            ProtocolSpec::Forwarding(p) => p.memory(s),
         }
     }
 
@@ -150,6 +157,7 @@ impl ProtocolSpec {
             ProtocolSpec::Superpeer(p) => p.validate(nodes),
             ProtocolSpec::RandomWalk(p) => p.validate(nodes),
             ProtocolSpec::Hierarchical(p) => p.validate(),
+            ProtocolSpec::Forwarding(p) => p.validate(nodes),
         }
     }
 
@@ -165,6 +173,7 @@ impl ProtocolSpec {
             ProtocolSpec::Hierarchical(p) => {
                 simulate(world, hierarchical::Hierarchical::new(p, world, config), workload, config)
             }
+            ProtocolSpec::Forwarding(p) => simulate(world, forwarding::Forwarding::new(p, world), workload, config),
         }
     }
 }

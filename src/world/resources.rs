@@ -26,7 +26,7 @@ pub struct ResourcesSpec {
     pub replicas: u32,
     /// Which nodes get the copies.
     #[serde(default)]
-    pub placement: Skew,
+    pub placement: Placement,
 }
 
 fn default_types() -> u32 {
@@ -38,43 +38,58 @@ fn default_replicas() -> u32 {
 
 impl Default for ResourcesSpec {
     fn default() -> Self {
-        ResourcesSpec { types: default_types(), replicas: default_replicas(), placement: Skew::Uniform }
+        ResourcesSpec { types: default_types(), replicas: default_replicas(), placement: Placement::Uniform }
     }
 }
 
-/// `"uniform"` or `{ zipf = s }`: how choices are spread over ranked items.
+/// `"uniform"`, `{ zipf = s }` or `{ geometric = p }`: how choices are spread over
+/// ranked items (node ranks for placement, resource types for popularity).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Skew {
     #[default]
     Uniform,
     /// Item of rank r (1-based) chosen with probability ∝ r^−s.
     Zipf(f64),
+    /// Item of rank r (0-based) chosen with probability ∝ (1 − p)^r: the head is
+    /// exponentially more likely than the tail (Iamnitchi and Foster's "unbalanced"
+    /// resource distribution).
+    Geometric(f64),
 }
 
-const SKEW_EXPECTED: &str = "\"uniform\" or { zipf = <exponent ≥ 0> }";
+const SKEW_EXPECTED: &str = "\"uniform\", { zipf = <exponent ≥ 0> } or { geometric = <0 < p < 1> }";
+
+fn number(v: Option<&toml::Value>) -> Option<f64> {
+    match v {
+        Some(toml::Value::Float(f)) => Some(*f),
+        Some(toml::Value::Integer(i)) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+impl Skew {
+    /// Reads a skew from a TOML value; `expected` names every accepted form, for errors.
+    fn from_value(v: &toml::Value, expected: &str) -> Result<Skew, String> {
+        match v {
+            toml::Value::String(s) if s == "uniform" => Ok(Skew::Uniform),
+            toml::Value::Table(t) if t.len() == 1 && t.contains_key("zipf") => match number(t.get("zipf")) {
+                Some(s) if s.is_finite() && s >= 0.0 => Ok(Skew::Zipf(s)),
+                Some(s) => Err(format!("zipf exponent {s} is out of range; expected a number ≥ 0")),
+                None => Err(format!("expected {expected}, found {v}")),
+            },
+            toml::Value::Table(t) if t.len() == 1 && t.contains_key("geometric") => match number(t.get("geometric")) {
+                Some(p) if p > 0.0 && p < 1.0 => Ok(Skew::Geometric(p)),
+                Some(p) => Err(format!("geometric p {p} is out of range; expected 0 < p < 1")),
+                None => Err(format!("expected {expected}, found {v}")),
+            },
+            _ => Err(format!("expected {expected}, found {v}")),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for Skew {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let v = toml::Value::deserialize(d)?;
-        match &v {
-            toml::Value::String(s) if s == "uniform" => Ok(Skew::Uniform),
-            toml::Value::Table(t) if t.len() == 1 => {
-                let s = match t.get("zipf") {
-                    Some(toml::Value::Float(f)) => *f,
-                    Some(toml::Value::Integer(i)) => *i as f64,
-                    _ => {
-                        return Err(D::Error::custom(format!("expected {SKEW_EXPECTED}, found {v}")));
-                    }
-                };
-                if s.is_finite() && s >= 0.0 {
-                    Ok(Skew::Zipf(s))
-                } else {
-                    Err(D::Error::custom(format!("zipf exponent {s} is out of range; expected a number ≥ 0")))
-                }
-            }
-            _ => Err(D::Error::custom(format!("expected {SKEW_EXPECTED}, found {v}"))),
-        }
+        Skew::from_value(&v, SKEW_EXPECTED).map_err(serde::de::Error::custom)
     }
 }
 
@@ -86,8 +101,65 @@ impl Skew {
                 let z = Zipf::new(n as f64, s).expect("validated exponent");
                 (z.sample(rng) as u32).clamp(1, n) - 1
             }
+            Skew::Geometric(p) if n > 1 => {
+                // Inverse CDF of the geometric law truncated to n items: one draw per
+                // sample, so the stream advances the same whatever the outcome.
+                let q = 1.0 - p;
+                let u: f64 = rng.random();
+                let tail = q.powf(n as f64);
+                let r = ((1.0 - u * (1.0 - tail)).ln() / q.ln()).floor();
+                (r.max(0.0) as u32).min(n - 1)
+            }
             _ => rng.random_range(0..n),
         }
+    }
+}
+
+/// `[resources] placement`: which nodes get the copies.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Placement {
+    /// Each type's copies on distinct nodes drawn uniformly.
+    #[default]
+    Uniform,
+    /// Every node holds the same number of copies, ±1 (Iamnitchi and Foster's
+    /// "balanced" distribution).
+    Balanced,
+    /// Nodes ranked by a random permutation, rank r chosen ∝ r^−s.
+    Zipf(f64),
+    /// Nodes ranked by a random permutation, rank r chosen ∝ (1 − p)^r: a few nodes
+    /// share many resources (the paper's "unbalanced" distribution).
+    Geometric(f64),
+}
+
+const PLACEMENT_EXPECTED: &str = "\"uniform\", \"balanced\", { zipf = <exponent ≥ 0> } or { geometric = <0 < p < 1> }";
+
+impl<'de> Deserialize<'de> for Placement {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = toml::Value::deserialize(d)?;
+        if v.as_str() == Some("balanced") {
+            return Ok(Placement::Balanced);
+        }
+        match Skew::from_value(&v, PLACEMENT_EXPECTED).map_err(serde::de::Error::custom)? {
+            Skew::Uniform => Ok(Placement::Uniform),
+            Skew::Zipf(s) => Ok(Placement::Zipf(s)),
+            Skew::Geometric(p) => Ok(Placement::Geometric(p)),
+        }
+    }
+}
+
+impl Placement {
+    /// The skew over ranked nodes, for the placements that rank nodes.
+    fn ranked(self) -> Option<Skew> {
+        match self {
+            Placement::Zipf(s) => Some(Skew::Zipf(s)),
+            Placement::Geometric(p) => Some(Skew::Geometric(p)),
+            Placement::Uniform | Placement::Balanced => None,
+        }
+    }
+
+    /// Whether placing needs a random permutation of the nodes.
+    pub fn permutes(self) -> bool {
+        self != Placement::Uniform
     }
 }
 
@@ -102,25 +174,33 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Places `replicas` copies of each type on distinct nodes. With zipf placement
-    /// nodes are ranked by a random permutation and rank r is chosen ∝ r^−s, so a few
-    /// nodes are resource-rich.
+    /// Places `replicas` copies of each type on distinct nodes. With zipf or geometric
+    /// placement nodes are ranked by a random permutation and rank r is chosen with
+    /// the skew's probability, so a few nodes are resource-rich; with balanced
+    /// placement the copies are dealt round-robin over a random permutation.
     pub fn place(spec: &ResourcesSpec, nodes: usize, rng: &mut ChaCha8Rng) -> Resources {
         let replicas = (spec.replicas as usize).min(nodes);
         let mut by_type: Vec<Vec<u32>> = Vec::with_capacity(spec.types as usize);
         let mut rank: Vec<u32> = (0..nodes as u32).collect();
-        if let Skew::Zipf(_) = spec.placement {
+        if spec.placement.permutes() {
             rank.shuffle(rng);
         }
         let mut chosen = vec![false; nodes];
+        // The next position of `rank` to deal a balanced copy to.
+        let mut deal = 0;
         for _ in 0..spec.types {
-            let mut holders: Vec<u32> = match spec.placement {
-                Skew::Uniform => index::sample(rng, nodes, replicas).into_iter().map(|i| i as u32).collect(),
-                Skew::Zipf(_) => {
+            let mut holders: Vec<u32> = match (spec.placement, spec.placement.ranked()) {
+                (Placement::Balanced, _) => {
+                    // replicas ≤ nodes consecutive positions are distinct nodes.
+                    let picked = (0..replicas).map(|i| rank[(deal + i) % nodes]).collect();
+                    deal = (deal + replicas) % nodes.max(1);
+                    picked
+                }
+                (_, Some(skew)) => {
                     let mut picked = Vec::with_capacity(replicas);
                     let mut attempts = 0;
                     while picked.len() < replicas && attempts < 64 * replicas + 64 {
-                        let v = rank[spec.placement.sample(nodes as u32, rng) as usize];
+                        let v = rank[skew.sample(nodes as u32, rng) as usize];
                         if !chosen[v as usize] {
                             chosen[v as usize] = true;
                             picked.push(v);
@@ -142,6 +222,7 @@ impl Resources {
                     }
                     picked
                 }
+                _ => index::sample(rng, nodes, replicas).into_iter().map(|i| i as u32).collect(),
             };
             holders.sort_unstable();
             by_type.push(holders);
@@ -211,7 +292,14 @@ mod tests {
 
     #[test]
     fn every_type_gets_its_replicas_on_distinct_nodes() {
-        for placement in [Skew::Uniform, Skew::Zipf(1.2), Skew::Zipf(8.0)] {
+        for placement in [
+            Placement::Uniform,
+            Placement::Balanced,
+            Placement::Zipf(1.2),
+            Placement::Zipf(8.0),
+            Placement::Geometric(0.1),
+            Placement::Geometric(0.9),
+        ] {
             let spec = ResourcesSpec { types: 50, replicas: 7, placement };
             let r = Resources::place(&spec, 100, &mut stream(3, Stream::Resources));
             for t in 0..50 {
@@ -227,10 +315,60 @@ mod tests {
 
     #[test]
     fn zipf_placement_concentrates_resources() {
-        let spec = ResourcesSpec { types: 200, replicas: 5, placement: Skew::Zipf(1.0) };
+        let spec = ResourcesSpec { types: 200, replicas: 5, placement: Placement::Zipf(1.0) };
         let r = Resources::place(&spec, 1000, &mut stream(3, Stream::Resources));
         let mut load: Vec<usize> = (0..1000).map(|v| r.of_node(NodeId(v)).len()).collect();
         load.sort_unstable();
         assert!(load[999] > 20 * load[500].max(1), "{:?}", &load[990..]);
+    }
+
+    #[test]
+    fn balanced_placement_gives_every_node_the_same_count_within_one() {
+        // 37 × 9 = 333 copies over 100 nodes: 33 nodes hold 4, 67 hold 3.
+        let spec = ResourcesSpec { types: 37, replicas: 9, placement: Placement::Balanced };
+        let r = Resources::place(&spec, 100, &mut stream(5, Stream::Resources));
+        let mut load: Vec<usize> = (0..100).map(|v| r.of_node(NodeId(v)).len()).collect();
+        load.sort_unstable();
+        assert_eq!((load[0], load[99]), (3, 4));
+        assert_eq!(load.iter().filter(|&&l| l == 4).count(), 33);
+    }
+
+    #[test]
+    fn geometric_placement_puts_most_copies_on_a_few_nodes() {
+        let spec = ResourcesSpec { types: 100, replicas: 10, placement: Placement::Geometric(0.1) };
+        let r = Resources::place(&spec, 1000, &mut stream(3, Stream::Resources));
+        let mut load: Vec<usize> = (0..1000).map(|v| r.of_node(NodeId(v)).len()).collect();
+        load.sort_unstable_by(|a, b| b.cmp(a));
+        let top: usize = load[..100].iter().sum();
+        // P(rank < 100) = 1 − 0.9^100 ≈ 1 − 3·10⁻⁵ per draw; distinct nodes per type
+        // only push copies a few ranks further down.
+        assert!(top as f64 > 0.95 * 1000.0, "top 10% hold {top} of 1000 copies");
+    }
+
+    #[test]
+    fn geometric_ranks_follow_the_truncated_law() {
+        let mut rng = stream(11, Stream::Workload);
+        let p = 0.3;
+        let mut count = [0u32; 5];
+        let draws = 100_000;
+        for _ in 0..draws {
+            count[Skew::Geometric(p).sample(5, &mut rng) as usize] += 1;
+        }
+        let norm: f64 = (0..5).map(|r| 0.7f64.powi(r)).sum();
+        for (r, &c) in count.iter().enumerate() {
+            let want = 0.7f64.powi(r as i32) / norm * draws as f64;
+            assert!((c as f64 - want).abs() < 4.0 * want.sqrt(), "rank {r}: {c} vs {want:.0}");
+        }
+    }
+
+    #[test]
+    fn placement_names_what_it_expects() {
+        let parse = |s: &str| toml::from_str::<ResourcesSpec>(s).map(|r| r.placement).map_err(|e| e.to_string());
+        assert_eq!(parse("placement = \"balanced\""), Ok(Placement::Balanced));
+        assert_eq!(parse("placement = { geometric = 0.2 }"), Ok(Placement::Geometric(0.2)));
+        let err = parse("placement = \"skewed\"").unwrap_err();
+        assert!(err.contains("\"balanced\"") && err.contains("geometric"), "{err}");
+        let err = parse("placement = { geometric = 1.5 }").unwrap_err();
+        assert!(err.contains("0 < p < 1"), "{err}");
     }
 }

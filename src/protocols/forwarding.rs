@@ -1,0 +1,564 @@
+//! `forwarding`: request forwarding for grid resource discovery (Iamnitchi and
+//! Foster, "On Fully Decentralized Resource Discovery in Grid Environments", Grid
+//! 2001, LNCS 2242).
+//!
+//! The model as the paper describes it: a request is forwarded node to node along
+//! one path, never copied, until it reaches a node that holds a matching resource or
+//! its time-to-live runs out. The answer returns along the request's reverse path.
+//! Each node chooses the next hop by one of four strategies:
+//!
+//! - `random`: a neighbour chosen uniformly at random;
+//! - `experience-random`: the neighbour through which an answer for the same
+//!   resource type last came back, if the node remembers one, else random;
+//! - `best-neighbour`: the neighbour through which the most answers (of any type)
+//!   came back, ties broken at random, so random until some answer has passed;
+//! - `experience-best-neighbour`: experience when the node has it for this type,
+//!   else best-neighbour.
+//!
+//! In every strategy a node avoids the nodes already on the request's path when it
+//! has a neighbour that is not; when all are, it chooses among all of them. Every
+//! node the answer passes learns from it: which neighbour answered for this type
+//! (experience) and one more answer through that neighbour (best-neighbour).
+//!
+//! Where this model is simpler than the paper:
+//! - The request's path is kept by the protocol as a per-query table (node → the
+//!   neighbour it first got the request from), not carried inside the message; it
+//!   serves both as the "already on the path" set and as the reverse path. A node
+//!   reached twice keeps its first parent, so the answer may return by a shorter
+//!   path than the request took; the hops reported are those of the request.
+//! - Experience is one neighbour per resource type, bounded by `memory` entries per
+//!   node (least recently learned evicted); the paper's nodes also keep a bounded
+//!   memory but do not say which entry goes.
+//! - Resources do not change during a run, and nodes do not join or leave; the
+//!   paper's emulator had neither either in the results reported.
+//! - Matching is exact on one resource type (the paper's requests match attribute
+//!   values; one type stands for one such match).
+//! - `ttl` defaults to 256: the paper measured hops to satisfy a request under a
+//!   limit large enough that it rarely bound; 256 lets a random walk cover a
+//!   thousand-node grid with 10 copies per type with ~92% success.
+
+use std::collections::VecDeque;
+
+use rand::RngExt;
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::{ParamError, ProtocolInfo};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::world::{ResourceType, World};
+
+pub const INFO: ProtocolInfo = ProtocolInfo {
+    name: "forwarding",
+    source: "Iamnitchi & Foster, On Fully Decentralized Resource Discovery in Grid Environments, Grid 2001",
+    summary: "one request forwarded hop by hop (random, experience, best-neighbour) until a holder answers",
+    extra_columns: &["hops_mean_all", "experience_used", "path_revisits"],
+    params: &[
+        (
+            "strategy",
+            "experience-random",
+            "next hop: random, experience-random, best-neighbour or experience-best-neighbour",
+        ),
+        ("ttl", "256", "hops a request may travel, 1 ≤ ttl ≤ 65535"),
+        ("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded"),
+    ],
+};
+
+/// How a node chooses the neighbour to forward a request to.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    Random,
+    #[default]
+    ExperienceRandom,
+    BestNeighbour,
+    ExperienceBestNeighbour,
+}
+
+impl Strategy {
+    fn uses_experience(self) -> bool {
+        matches!(self, Strategy::ExperienceRandom | Strategy::ExperienceBestNeighbour)
+    }
+    fn uses_counts(self) -> bool {
+        matches!(self, Strategy::BestNeighbour | Strategy::ExperienceBestNeighbour)
+    }
+}
+
+/// `[protocol]` with `name = "forwarding"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    /// Experience entries kept per node; 0 keeps all.
+    #[serde(default)]
+    pub memory: u32,
+}
+
+fn default_ttl() -> u32 {
+    256
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { strategy: Strategy::default(), ttl: default_ttl(), memory: 0 }
+    }
+}
+
+impl Params {
+    /// Memory per run: the per-query path tables, experience and answer counts.
+    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+        let n = s.nodes as f64;
+        let d = s.mean_degree.max(1.0);
+        let rate = s.workload.rate.per_second();
+        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
+        let queries = rate * s.duration.as_secs_f64();
+        // A walk visits at most ttl nodes, and rarely more than the whole grid.
+        let path = (self.ttl as f64).min(n);
+        let types = s.resources.types as f64;
+        let kept = if self.memory == 0 { types } else { types.min(self.memory as f64) };
+        vec![
+            ("request paths", "workload.rate × workload.timeout, protocol.ttl", live * path * 40.0 + queries * 8.0),
+            ("experience and answer counts", "protocol.memory, resources.types", n * kept * 32.0 + n * d * 4.0),
+        ]
+    }
+
+    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
+        if !(1..=u16::MAX as u32).contains(&self.ttl) {
+            return Err(ParamError::new(
+                "ttl",
+                format!("ttl {} is out of range; expected 1 ≤ ttl ≤ 65535 (requests carry it in 16 bits)", self.ttl),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Msg {
+    /// `hops`: how far the request has travelled before this hop.
+    Request { q: QueryId, want: ResourceType, ttl: u16, hops: u16 },
+    /// Returns along the reverse path; `hops` is the path length of the request that
+    /// found the holder.
+    Answer { q: QueryId, want: ResourceType, hops: u16 },
+}
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &["request", "answer"];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::Request { .. } => 0,
+            Msg::Answer { .. } => 1,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::Request { q, .. } | Msg::Answer { q, .. } => Some(q),
+        }
+    }
+}
+
+/// A learned next hop for one resource type, and when it was learned (for eviction).
+#[derive(Clone, Copy, Debug)]
+struct Learned {
+    via: NodeId,
+    stamp: u64,
+}
+
+pub struct Forwarding {
+    strategy: Strategy,
+    ttl: u16,
+    memory: usize,
+    /// Node v's answer counts are `answers[offsets[v]..offsets[v + 1]]`, one per
+    /// neighbour in the overlay's (sorted) neighbour order.
+    offsets: Vec<u32>,
+    answers: Vec<u32>,
+    /// Per node: resource type → the neighbour an answer for it came back through.
+    /// Only looked up by key, so its iteration order never reaches a decision.
+    experience: Vec<FxHashMap<ResourceType, Learned>>,
+    learned: u64,
+    /// (query, node) → the neighbour the request first came from (the origin maps
+    /// to itself): the request's path and its reverse. One table per generation of
+    /// queries issued in the same `timeout`-long window, dropped whole once all of
+    /// them have expired.
+    generations: VecDeque<(u64, FxHashMap<u64, NodeId>)>,
+    spare: Option<FxHashMap<u64, NodeId>>,
+    window: u64,
+    warmup: SimTime,
+    /// Per query: hops its request has travelled so far.
+    walked: Vec<u16>,
+    /// Over measured queries: their number, forwarding decisions, decisions taken
+    /// from experience, arrivals at nodes already on the path.
+    measured: u64,
+    decisions: u64,
+    from_experience: u64,
+    revisits: u64,
+    /// Scratch list of the neighbours a node may choose from.
+    pool: Vec<NodeId>,
+}
+
+#[inline]
+fn key(q: QueryId, v: NodeId) -> u64 {
+    (q.0 as u64) << 32 | v.0 as u64
+}
+
+impl Forwarding {
+    pub fn new(params: &Params, world: &World) -> Forwarding {
+        let n = world.nodes();
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0u32);
+        for v in 0..n {
+            let d = world.overlay.degree(NodeId(v as u32)) as u32;
+            offsets.push(offsets[v] + d);
+        }
+        let edges = offsets[n] as usize;
+        Forwarding {
+            strategy: params.strategy,
+            ttl: params.ttl.clamp(1, u16::MAX as u32) as u16,
+            memory: params.memory as usize,
+            offsets,
+            answers: vec![0; edges],
+            experience: if params.strategy.uses_experience() { vec![FxHashMap::default(); n] } else { Vec::new() },
+            learned: 0,
+            generations: VecDeque::new(),
+            spare: None,
+            window: 1,
+            warmup: SimTime::ZERO,
+            walked: Vec::new(),
+            measured: 0,
+            decisions: 0,
+            from_experience: 0,
+            revisits: 0,
+            pool: Vec::new(),
+        }
+    }
+
+    /// The path table of query `q`'s generation, if it is still kept.
+    #[inline]
+    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, NodeId>> {
+        let generation = ctx.issued(q).0 / self.window;
+        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
+    }
+
+    /// Where `via`'s answer count sits among `at`'s neighbours.
+    #[inline]
+    fn edge(&self, world: &World, at: NodeId, via: NodeId) -> Option<usize> {
+        let pos = world.overlay.neighbours(at).binary_search(&via).ok()?;
+        Some(self.offsets[at.index()] as usize + pos)
+    }
+
+    /// Node `at` learns that an answer for `want` came back through `via`.
+    fn learn(&mut self, world: &World, at: NodeId, want: ResourceType, via: NodeId) {
+        if let Some(e) = self.edge(world, at, via) {
+            self.answers[e] = self.answers[e].saturating_add(1);
+        }
+        if !self.strategy.uses_experience() {
+            return;
+        }
+        let stamp = self.learned;
+        self.learned += 1;
+        let known = &mut self.experience[at.index()];
+        if let Some(entry) = known.get_mut(&want) {
+            *entry = Learned { via, stamp };
+            return;
+        }
+        if self.memory > 0 && known.len() >= self.memory {
+            // Stamps are unique, so the oldest entry is the same whatever order the
+            // map is scanned in.
+            if let Some(oldest) = known.iter().min_by_key(|(_, l)| l.stamp).map(|(t, _)| *t) {
+                known.remove(&oldest);
+            }
+        }
+        known.insert(want, Learned { via, stamp });
+    }
+
+    /// Chooses the next hop at `at` for query `q` and sends the request there.
+    fn forward(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, q: QueryId, want: ResourceType, ttl: u16, hops: u16) {
+        let world = ctx.world;
+        let neighbours = world.overlay.neighbours(at);
+        if neighbours.is_empty() {
+            return;
+        }
+        let generation = ctx.issued(q).0 / self.window;
+        self.pool.clear();
+        if let Some((_, table)) = self.generations.iter().find(|(g, _)| *g == generation) {
+            self.pool.extend(neighbours.iter().copied().filter(|&v| !table.contains_key(&key(q, v))));
+        }
+        if self.pool.is_empty() {
+            self.pool.extend_from_slice(neighbours);
+        }
+        let mut next = None;
+        if self.strategy.uses_experience()
+            && let Some(l) = self.experience[at.index()].get(&want)
+            && self.pool.contains(&l.via)
+        {
+            next = Some(l.via);
+        }
+        let from_experience = next.is_some();
+        if next.is_none() && self.strategy.uses_counts() {
+            let base = self.offsets[at.index()] as usize;
+            let count = |v: NodeId| neighbours.binary_search(&v).map_or(0, |i| self.answers[base + i]);
+            let best = self.pool.iter().map(|&v| count(v)).max().unwrap_or(0);
+            self.pool.retain(|&v| count(v) == best);
+        }
+        let next = match next {
+            Some(v) => v,
+            None => self.pool[ctx.rng().random_range(0..self.pool.len())],
+        };
+        if ctx.issued(q) >= self.warmup {
+            self.decisions += 1;
+            self.from_experience += from_experience as u64;
+        }
+        ctx.send(at, next, Msg::Request { q, want, ttl, hops });
+    }
+}
+
+impl Protocol for Forwarding {
+    type Msg = Msg;
+    type Timer = ();
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.window = ctx.timeout().0.max(1);
+        self.warmup = ctx.warmup();
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let current = ctx.now().0 / self.window;
+        // Queries of generation g have all expired by (g + 2) windows.
+        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
+            if let Some((_, mut t)) = self.generations.pop_front() {
+                t.clear();
+                self.spare = Some(t);
+            }
+        }
+        if self.generations.back().is_none_or(|(g, _)| *g != current) {
+            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
+        }
+        if let Some((_, table)) = self.generations.back_mut() {
+            table.insert(key(q, origin), origin);
+        }
+        if self.walked.len() <= q.index() {
+            self.walked.resize(q.index() + 1, 0);
+        }
+        if ctx.now() >= self.warmup {
+            self.measured += 1;
+        }
+        ctx.report_reached(q);
+        self.forward(ctx, origin, q, want, self.ttl, 0);
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Request { q, want, ttl, hops } => {
+                // Past its timeout a request is dead: nobody forwards or answers it.
+                if ctx.expired(q) {
+                    return;
+                }
+                let measured = ctx.issued(q) >= self.warmup;
+                let Some(table) = self.table(ctx, q) else { return };
+                let k = key(q, at);
+                let (parent, revisit) = match table.get(&k) {
+                    Some(&p) => (p, true),
+                    None => {
+                        table.insert(k, from);
+                        (from, false)
+                    }
+                };
+                let hops = hops.saturating_add(1);
+                self.walked[q.index()] = hops;
+                if revisit {
+                    self.revisits += measured as u64;
+                } else {
+                    ctx.report_reached(q);
+                }
+                // The origin (its own parent) does not answer its own request.
+                if parent != at && ctx.world.resources.holds(at, want) {
+                    ctx.send(at, parent, Msg::Answer { q, want, hops });
+                    return;
+                }
+                if ttl > 1 {
+                    self.forward(ctx, at, q, want, ttl - 1, hops);
+                }
+            }
+            Msg::Answer { q, want, hops } => {
+                if ctx.expired(q) {
+                    return;
+                }
+                self.learn(ctx.world, at, want, from);
+                match self.table(ctx, q).and_then(|t| t.get(&key(q, at)).copied()) {
+                    Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
+                    Some(parent) => ctx.send(at, parent, Msg::Answer { q, want, hops }),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        // hashbrown: the entry and a control byte per slot.
+        let paths: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
+            + self.spare.as_ref().map_or(0, |t| t.capacity());
+        let experience: usize = self.experience.iter().map(|m| m.capacity() * 25 + 32).sum();
+        paths * 13 + experience + (self.offsets.capacity() + self.answers.capacity()) * 4 + self.walked.capacity() * 2
+    }
+
+    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+        let warmup_index = self.walked.len() as u64 - self.measured.min(self.walked.len() as u64);
+        // Queries are numbered in issue order, so the measured ones are the last.
+        let walked: u64 = self.walked[warmup_index as usize..].iter().map(|&h| h as u64).sum();
+        let per_query = |x: u64| (self.measured > 0).then(|| x as f64 / self.measured as f64);
+        out.push(("hops_mean_all".into(), per_query(walked)));
+        out.push((
+            "experience_used".into(),
+            (self.decisions > 0).then(|| self.from_experience as f64 / self.decisions as f64),
+        ));
+        out.push(("path_revisits".into(), per_query(self.revisits)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Rate, RunOutput, SimConfig};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::world;
+    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::world::{Resources, Skew, TopologySpec};
+
+    fn run(w: &World, params: Params, spec: &WorkloadSpec, config: &SimConfig) -> RunOutput {
+        let workload = Workload::new(spec, w.nodes(), w.resources.types(), config.duration, config.seed);
+        ProtocolSpec::Forwarding(params).run(w, workload, config)
+    }
+
+    fn metric(out: &RunOutput, name: &str) -> f64 {
+        let core = out.recorder.finish(out.kinds, out.events);
+        core.iter()
+            .chain(out.extra.iter())
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no value for {name}"))
+    }
+
+    /// Two queries from node 0 for the one copy, at node 5 of a ring of 20.
+    fn ring_twice(strategy: Strategy, ttl: u32) -> RunOutput {
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 1, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
+        let config = SimConfig::new(3, SimTime::from_secs(20));
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: vec![
+                ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 },
+                ScriptedQuery { at: SimTime::from_secs(5), origin: 0, rtype: 0 },
+            ],
+            ..Default::default()
+        };
+        run(&w, Params { strategy, ttl, memory: 0 }, &spec, &config)
+    }
+
+    #[test]
+    fn on_a_ring_the_request_walks_one_way_and_answers_come_back() {
+        // Avoiding the path, a walk on a ring goes round one way: 5 hops clockwise or
+        // 15 the other way, then as many back.
+        for strategy in [Strategy::Random, Strategy::ExperienceRandom, Strategy::BestNeighbour] {
+            let out = ring_twice(strategy, 20);
+            let q = &out.recorder.queries[0];
+            assert!(q.hops == 5 || q.hops == 15, "{strategy:?}: {} hops", q.hops);
+            assert_eq!(q.latency(), Some(SimTime::from_millis(40 * q.hops as u64)));
+            assert_eq!(q.messages, 2 * q.hops);
+            assert_eq!(q.reached, q.hops + 1, "the origin and every node on the way");
+            assert_eq!(metric(&out, "path_revisits"), 0.0);
+        }
+    }
+
+    #[test]
+    fn the_ttl_bounds_the_walk() {
+        let out = ring_twice(Strategy::Random, 4);
+        for q in &out.recorder.queries {
+            assert!(!q.succeeded());
+            assert_eq!(q.messages, 4);
+        }
+        assert_eq!(metric(&out, "hops_mean_all"), 4.0);
+    }
+
+    #[test]
+    fn experience_and_best_neighbour_repeat_the_path_that_answered() {
+        for strategy in [Strategy::ExperienceRandom, Strategy::BestNeighbour, Strategy::ExperienceBestNeighbour] {
+            let out = ring_twice(strategy, 20);
+            let (a, b) = (&out.recorder.queries[0], &out.recorder.queries[1]);
+            assert_eq!(a.hops, b.hops, "{strategy:?}");
+            // The second request's every hop was learned from the first answer.
+            let used = if strategy.uses_experience() { 0.5 } else { 0.0 };
+            assert_eq!(metric(&out, "experience_used"), used, "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn bounded_memory_forgets_the_least_recently_learned_type() {
+        let w = world(&TopologySpec::Ring {}, 10, 20, 3, 1, 1);
+        let params = Params { memory: 2, ..Params::default() };
+        let mut f = Forwarding::new(&params, &w);
+        let (at, left, right) = (NodeId(0), NodeId(9), NodeId(1));
+        f.learn(&w, at, ResourceType(0), left);
+        f.learn(&w, at, ResourceType(1), right);
+        f.learn(&w, at, ResourceType(0), right);
+        f.learn(&w, at, ResourceType(2), left);
+        let known = &f.experience[0];
+        assert_eq!(known.len(), 2);
+        assert!(!known.contains_key(&ResourceType(1)), "type 1 was learned least recently");
+        assert_eq!(known[&ResourceType(0)].via, right);
+        assert_eq!(known[&ResourceType(2)].via, left);
+        // Node 0's neighbours are 1 and 9, in that order: two answers each.
+        assert_eq!(&f.answers[0..2], &[2, 2]);
+    }
+
+    #[test]
+    fn a_bad_strategy_lists_the_valid_ones() {
+        let table: toml::Table = toml::from_str("name = \"forwarding\"\nstrategy = \"smart\"").unwrap();
+        let err = ProtocolSpec::from_table(&table).unwrap_err();
+        assert_eq!(err.key, "strategy");
+        for name in ["random", "experience-random", "best-neighbour", "experience-best-neighbour"] {
+            assert!(err.message.contains(&format!("`{name}`")), "{err}");
+        }
+        let err = Params { ttl: 0, ..Params::default() }.validate(10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "protocol.ttl: ttl 0 is out of range; expected 1 ≤ ttl ≤ 65535 (requests carry it in 16 bits)"
+        );
+    }
+
+    /// (strategy, hops_to_first_hit_mean, hops_mean_all, success_rate) of each
+    /// strategy on an N-node 4-regular grid with 100 types × 10 copies, Zipf-popular
+    /// requests (2,200 measured after 1,000 to learn from) and a TTL that rarely binds.
+    fn hops_by_strategy(n: u32) -> Vec<(Strategy, f64, f64, f64)> {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, n, 5, 100, 10, 2001);
+        let config = SimConfig {
+            warmup: SimTime::from_secs(10),
+            timeout: SimTime::from_secs(12),
+            ..SimConfig::new(2001, SimTime::from_secs(32))
+        };
+        let spec = WorkloadSpec { rate: Rate(100.0), popularity: Skew::Zipf(1.0), ..Default::default() };
+        [Strategy::Random, Strategy::ExperienceRandom, Strategy::BestNeighbour, Strategy::ExperienceBestNeighbour]
+            .into_iter()
+            .map(|strategy| {
+                let out = run(&w, Params { strategy, ttl: 2048, memory: 0 }, &spec, &config);
+                let m = |name| metric(&out, name);
+                (strategy, m("hops_to_first_hit_mean"), m("hops_mean_all"), m("success_rate"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn experience_needs_fewer_hops_than_random_as_the_grid_grows() {
+        for n in [1000, 5000] {
+            let r = hops_by_strategy(n);
+            let get = |s: Strategy| r.iter().find(|x| x.0 == s).copied().unwrap_or((s, f64::NAN, f64::NAN, 0.0));
+            let random = get(Strategy::Random);
+            for s in [Strategy::ExperienceRandom, Strategy::ExperienceBestNeighbour] {
+                let x = get(s);
+                assert!(x.1 < random.1, "N = {n}, {s:?} to first hit: {r:?}");
+                assert!(x.2 < random.2, "N = {n}, {s:?} all requests: {r:?}");
+            }
+        }
+    }
+}
