@@ -210,6 +210,20 @@ fn unknown_names_list_the_valid_ones() {
     );
     let err = bad(&replace("model = \"uniform\"", "model = \"gauss\""));
     assert!(err.contains("`network.latency.model`") && err.contains("euclidean"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"forwarding\"\nstrategy = \"smart\"\n");
+    let err = bad(&text);
+    names_line(&err, &text, "smart");
+    assert!(
+        err.contains("`protocol.strategy`")
+            && err.contains("experience-random")
+            && err.contains("experience-best-neighbour")
+            && !err.contains("\nin `"),
+        "{err}"
+    );
+    let text = replace("replicas = 4\n", "replicas = 4\nplacement = { geometric = 1.5 }\n");
+    let err = bad(&text);
+    names_line(&err, &text, "geometric");
+    assert!(err.contains("`resources.placement`") && err.contains("0 < p < 1"), "{err}");
 }
 
 #[test]
@@ -600,7 +614,7 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
 fn shipped_sweeps_run_end_to_end_when_shortened() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let tmp = TempDir::new().unwrap();
-    for name in ["topologies", "ttl"] {
+    for name in ["topologies", "ttl", "forwarding"] {
         let out = tmp.path().join(name);
         let o = peergrid()
             .arg("run")

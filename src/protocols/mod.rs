@@ -72,7 +72,10 @@ fn params<T: DeserializeOwned>(table: &toml::Table) -> Result<T, ParamError> {
     rest.remove("name");
     serde_path_to_error::deserialize(toml::Value::Table(rest)).map_err(|e| {
         let path = e.path().to_string();
-        ParamError::new(if path == "." { String::new() } else { path }, e.inner().to_string())
+        // The toml error repeats the path on a line of its own ("in `ttl`").
+        let full = e.inner().to_string();
+        let message = full.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
+        ParamError::new(if path == "." { String::new() } else { path }, message)
     })
 }
 
