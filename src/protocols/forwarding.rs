@@ -519,6 +519,19 @@ mod tests {
     }
 
     #[test]
+    fn the_same_seed_gives_the_same_walks() {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 300, 5, 20, 3, 9);
+        let config = SimConfig { warmup: SimTime::from_secs(2), ..SimConfig::new(9, SimTime::from_secs(10)) };
+        let spec = WorkloadSpec { rate: Rate(50.0), popularity: Skew::Geometric(0.2), ..Default::default() };
+        let params = Params { strategy: Strategy::ExperienceBestNeighbour, ttl: 512, memory: 3 };
+        let a = run(&w, params.clone(), &spec, &config);
+        let b = run(&w, params, &spec, &config);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.extra, b.extra);
+        assert!(a.recorder.queries.len() > 300, "{} queries", a.recorder.queries.len());
+    }
+
+    #[test]
     fn a_bad_strategy_lists_the_valid_ones() {
         let table: toml::Table = toml::from_str("name = \"forwarding\"\nstrategy = \"smart\"").unwrap();
         let err = ProtocolSpec::from_table(&table).unwrap_err();
