@@ -471,7 +471,7 @@ mod tests {
             let q = &out.recorder.queries[0];
             assert!(q.hops == 5 || q.hops == 15, "{strategy:?}: {} hops", q.hops);
             assert_eq!(q.latency(), Some(SimTime::from_millis(40 * q.hops as u64)));
-            assert_eq!(q.messages, 2 * q.hops);
+            assert_eq!(q.messages, (2 * q.hops) as f64);
             assert_eq!(q.reached, q.hops + 1, "the origin and every node on the way");
             assert_eq!(metric(&out, "path_revisits"), 0.0);
         }
@@ -482,7 +482,7 @@ mod tests {
         let out = ring_twice(Strategy::Random, 4);
         for q in &out.recorder.queries {
             assert!(!q.succeeded());
-            assert_eq!(q.messages, 4);
+            assert_eq!(q.messages, 4.0);
         }
         assert_eq!(metric(&out, "hops_mean_all"), 4.0);
     }

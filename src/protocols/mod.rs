@@ -5,11 +5,11 @@
 pub mod aggregation;
 pub mod central;
 pub mod flooding;
+pub mod forwarding;
 pub mod gridnut;
 pub mod hierarchical;
 pub mod random_walk;
 pub mod superpeer;
-pub mod forwarding;
 
 use serde::de::DeserializeOwned;
 
