@@ -198,7 +198,7 @@ fn unknown_names_list_the_valid_ones() {
     assert!(
         err.contains("`protocol.name`")
             && err.contains("unknown protocol \"flod\"")
-            && err.contains("central, flooding"),
+            && err.contains("central, hierarchical, flooding, gridnut, random-walk, forwarding, superpeer"),
         "{err}"
     );
     let text = replace("kind = \"random-regular\"", "kind = \"random-regualr\"");
