@@ -104,7 +104,15 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 let mut xs: Vec<&str> = by_x.iter().map(|p| p.0).collect();
                 xs.dedup();
                 let follows_x = xs.len() == by_x.len();
-                seen.len() > 1 && !follows_x
+                // A column fixed by the series value (a protocol's own parameter) adds nothing to its label.
+                let follows_series = series_col.is_some_and(|sc| {
+                    let mut by_s: Vec<(&str, &str)> =
+                        selected.iter().map(|r| (r[sc].as_str(), r[c].as_str())).collect();
+                    by_s.sort_unstable();
+                    by_s.dedup();
+                    by_s.windows(2).all(|w| w[0].0 != w[1].0)
+                });
+                seen.len() > 1 && !follows_x && !follows_series
             })
             .collect();
         for row in selected {
@@ -366,11 +374,7 @@ where
             }
             chart
                 .configure_series_labels()
-                .position(if series.iter().any(|s| s.markers) {
-                    SeriesLabelPosition::UpperLeft
-                } else {
-                    SeriesLabelPosition::LowerRight
-                })
+                .position(legend_corner(series, (x0, x1, spec.logx), (y0, y1, spec.logy)))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(font(13.0))
@@ -385,6 +389,40 @@ where
         (true, true) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(err)?),
     }
     Ok(())
+}
+
+/// The corner where the legend hides the fewest data points: each corner's box is
+/// as tall as the legend (about 5% of the height a line) and 40% of the width.
+fn legend_corner(series: &[Series], x: (f64, f64, bool), y: (f64, f64, bool)) -> SeriesLabelPosition {
+    let unit = |v: f64, (lo, hi, log): (f64, f64, bool)| {
+        if log { (v.max(f64::MIN_POSITIVE).ln() - lo.ln()) / (hi.ln() - lo.ln()) } else { (v - lo) / (hi - lo) }
+    };
+    let height = (0.05 * series.len() as f64 + 0.04).min(0.9);
+    let points: Vec<(f64, f64)> =
+        series.iter().flat_map(|s| s.points.iter().map(|p| (unit(p.0, x), unit(p.1, y)))).collect();
+    let corners = [
+        (SeriesLabelPosition::UpperLeft, true, true),
+        (SeriesLabelPosition::UpperRight, false, true),
+        (SeriesLabelPosition::LowerRight, false, false),
+        (SeriesLabelPosition::LowerLeft, true, false),
+    ];
+    let hidden = |left: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|(px, py)| {
+                (if left { *px < 0.4 } else { *px > 0.6 }) && (if upper { *py > 1.0 - height } else { *py < height })
+            })
+            .count()
+    };
+    // The first corner among the least crowded, so ties keep the usual upper left.
+    let (mut best, mut fewest) = (SeriesLabelPosition::UpperLeft, usize::MAX);
+    for (corner, left, upper) in corners {
+        let n = hidden(left, upper);
+        if n < fewest {
+            (best, fewest) = (corner, n);
+        }
+    }
+    best
 }
 
 #[cfg(test)]
