@@ -27,6 +27,7 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
             "network.service_time",
             "service time of the index node (a duration or { dist = \"exponential\", mean = ... })",
         ),
+        ("register_at_start", "false", "every node sends a Register at time zero, instead of starting registered"),
     ],
 };
 
