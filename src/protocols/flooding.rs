@@ -9,12 +9,11 @@
 //! exactly the BFS ball of radius `ttl` around the origin (tested below against
 //! petgraph).
 
-use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 
-use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
 use crate::world::{ResourceType, World};
@@ -118,47 +117,22 @@ pub(crate) fn gnutella_memory(ttl: u32, s: &crate::scenario::Scenario, wait_s: f
 /// function taking (ctx, from, to, message).
 pub(crate) struct Gnutella {
     ttl: u8,
-    /// (query, node) → the neighbour the Query first came from (the origin maps to
-    /// itself), one table per generation of queries: those issued in the same
-    /// `timeout`-long window. A generation is dropped whole once all its queries
-    /// have expired, instead of purging entry by entry.
-    generations: VecDeque<(u64, FxHashMap<u64, NodeId>)>,
-    /// A cleared table kept for the next generation, to reuse its allocation.
-    spare: Option<FxHashMap<u64, NodeId>>,
-    window: u64,
+    /// (query, node) → the neighbour the Query first came from (the origin maps to itself).
+    parents: QueryTables<NodeId>,
     /// Query copies dropped because their GUID had been seen.
     pub(crate) duplicates: u64,
     /// Messages dropped because their query was past its timeout.
     pub(crate) expired: u64,
 }
 
-#[inline]
-fn key(q: QueryId, v: NodeId) -> u64 {
-    (q.0 as u64) << 32 | v.0 as u64
-}
-
 impl Gnutella {
     pub(crate) fn new(ttl: u32) -> Gnutella {
-        Gnutella {
-            ttl: ttl.min(255) as u8,
-            generations: VecDeque::new(),
-            spare: None,
-            window: 1,
-            duplicates: 0,
-            expired: 0,
-        }
+        Gnutella { ttl: ttl.min(255) as u8, parents: QueryTables::default(), duplicates: 0, expired: 0 }
     }
 
     /// Call from `Protocol::start`: generations are one query timeout long.
     pub(crate) fn start(&mut self, timeout: SimTime) {
-        self.window = timeout.0.max(1);
-    }
-
-    /// The routing table of query `q`'s generation, if it is still kept.
-    #[inline]
-    fn table(&mut self, issued: SimTime) -> Option<&mut FxHashMap<u64, NodeId>> {
-        let generation = issued.0 / self.window;
-        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
+        self.parents.start(timeout);
     }
 
     /// Query `q` for `want` starts at `origin`: a Query to every neighbour.
@@ -170,20 +144,7 @@ impl Gnutella {
         want: ResourceType,
         mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
     ) {
-        let current = ctx.now().0 / self.window;
-        // Queries of generation g have all expired by (g + 2) windows.
-        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
-            if let Some((_, mut t)) = self.generations.pop_front() {
-                t.clear();
-                self.spare = Some(t);
-            }
-        }
-        if self.generations.back().is_none_or(|(g, _)| *g != current) {
-            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
-        }
-        if let Some((_, table)) = self.generations.back_mut() {
-            table.insert(key(q, origin), origin);
-        }
+        self.parents.open(ctx.now()).insert(key(q, origin), origin);
         ctx.report_reached(q);
         let ttl = self.ttl;
         for i in 0..ctx.neighbours(origin).len() {
@@ -208,7 +169,7 @@ impl Gnutella {
                     self.expired += 1;
                     return;
                 }
-                let Some(table) = self.table(ctx.issued(q)) else { return };
+                let Some(table) = self.parents.of(ctx.issued(q)) else { return };
                 match table.entry(key(q, at)) {
                     Entry::Occupied(_) => {
                         // A duplicate GUID.
@@ -239,7 +200,7 @@ impl Gnutella {
                     self.expired += 1;
                     return;
                 }
-                match self.table(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
+                match self.parents.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
                     Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
                     Some(parent) => send(ctx, at, parent, Msg::Hit { q, hops }),
                     None => {}
@@ -249,10 +210,7 @@ impl Gnutella {
     }
 
     pub(crate) fn state_bytes(&self) -> usize {
-        // hashbrown: a 12-byte entry and a control byte per slot.
-        let slots: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
-            + self.spare.as_ref().map_or(0, |t| t.capacity());
-        slots * 13
+        self.parents.bytes()
     }
 }
 

@@ -43,12 +43,11 @@
 //! failed ones included, so that a strategy cannot look short by failing its long
 //! walks; `hops_to_first_hit_mean` counts only the satisfied ones.
 
-use std::collections::VecDeque;
-
 use rand::RngExt;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
 use crate::world::{ResourceType, World};
@@ -185,12 +184,8 @@ pub struct Forwarding {
     experience: Vec<FxHashMap<ResourceType, Learned>>,
     learned: u64,
     /// (query, node) → the neighbour the request first came from (the origin maps
-    /// to itself): the request's path and its reverse. One table per generation of
-    /// queries issued in the same `timeout`-long window, dropped whole once all of
-    /// them have expired.
-    generations: VecDeque<(u64, FxHashMap<u64, NodeId>)>,
-    spare: Option<FxHashMap<u64, NodeId>>,
-    window: u64,
+    /// to itself): the request's path and its reverse.
+    paths: QueryTables<NodeId>,
     warmup: SimTime,
     /// Per query: hops its request has travelled so far.
     walked: Vec<u16>,
@@ -202,11 +197,6 @@ pub struct Forwarding {
     revisits: u64,
     /// Scratch list of the neighbours a node may choose from.
     pool: Vec<NodeId>,
-}
-
-#[inline]
-fn key(q: QueryId, v: NodeId) -> u64 {
-    (q.0 as u64) << 32 | v.0 as u64
 }
 
 impl Forwarding {
@@ -227,9 +217,7 @@ impl Forwarding {
             answers: vec![0; edges],
             experience: if params.strategy.uses_experience() { vec![FxHashMap::default(); n] } else { Vec::new() },
             learned: 0,
-            generations: VecDeque::new(),
-            spare: None,
-            window: 1,
+            paths: QueryTables::default(),
             warmup: SimTime::ZERO,
             walked: Vec::new(),
             measured: 0,
@@ -238,13 +226,6 @@ impl Forwarding {
             revisits: 0,
             pool: Vec::new(),
         }
-    }
-
-    /// The path table of query `q`'s generation, if it is still kept.
-    #[inline]
-    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, NodeId>> {
-        let generation = ctx.issued(q).0 / self.window;
-        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
     }
 
     /// Where `via`'s answer count sits among `at`'s neighbours.
@@ -286,9 +267,8 @@ impl Forwarding {
         if neighbours.is_empty() {
             return;
         }
-        let generation = ctx.issued(q).0 / self.window;
         self.pool.clear();
-        if let Some((_, table)) = self.generations.iter().find(|(g, _)| *g == generation) {
+        if let Some(table) = self.paths.get(ctx.issued(q)) {
             self.pool.extend(neighbours.iter().copied().filter(|&v| !table.contains_key(&key(q, v))));
         }
         if self.pool.is_empty() {
@@ -325,25 +305,12 @@ impl Protocol for Forwarding {
     type Timer = ();
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.window = ctx.timeout().0.max(1);
+        self.paths.start(ctx.timeout());
         self.warmup = ctx.warmup();
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        let current = ctx.now().0 / self.window;
-        // Queries of generation g have all expired by (g + 2) windows.
-        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
-            if let Some((_, mut t)) = self.generations.pop_front() {
-                t.clear();
-                self.spare = Some(t);
-            }
-        }
-        if self.generations.back().is_none_or(|(g, _)| *g != current) {
-            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
-        }
-        if let Some((_, table)) = self.generations.back_mut() {
-            table.insert(key(q, origin), origin);
-        }
+        self.paths.open(ctx.now()).insert(key(q, origin), origin);
         if self.walked.len() <= q.index() {
             self.walked.resize(q.index() + 1, 0);
         }
@@ -362,7 +329,7 @@ impl Protocol for Forwarding {
                     return;
                 }
                 let measured = ctx.issued(q) >= self.warmup;
-                let Some(table) = self.table(ctx, q) else { return };
+                let Some(table) = self.paths.of(ctx.issued(q)) else { return };
                 let k = key(q, at);
                 let (parent, revisit) = match table.get(&k) {
                     Some(&p) => (p, true),
@@ -392,7 +359,7 @@ impl Protocol for Forwarding {
                     return;
                 }
                 self.learn(ctx.world, at, want, from);
-                match self.table(ctx, q).and_then(|t| t.get(&key(q, at)).copied()) {
+                match self.paths.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
                     Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
                     Some(parent) => ctx.send(at, parent, Msg::Answer { q, want, hops }),
                     None => {}
@@ -403,10 +370,11 @@ impl Protocol for Forwarding {
 
     fn state_bytes(&self) -> usize {
         // hashbrown: the entry and a control byte per slot.
-        let paths: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
-            + self.spare.as_ref().map_or(0, |t| t.capacity());
         let experience: usize = self.experience.iter().map(|m| m.capacity() * 25 + 32).sum();
-        paths * 13 + experience + (self.offsets.capacity() + self.answers.capacity()) * 4 + self.walked.capacity() * 2
+        self.paths.bytes()
+            + experience
+            + (self.offsets.capacity() + self.answers.capacity()) * 4
+            + self.walked.capacity() * 2
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {

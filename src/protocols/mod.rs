@@ -9,6 +9,7 @@ pub mod forwarding;
 pub mod gridnut;
 pub mod hierarchical;
 pub mod random_walk;
+pub mod routes;
 pub mod superpeer;
 
 use serde::de::DeserializeOwned;

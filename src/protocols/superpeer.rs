@@ -47,13 +47,12 @@
 //! linking each component's lowest super-peer to the next component's, so a run
 //! never stops half-way.
 
-use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::path::Path;
 
-use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
 use crate::world::{Overlay, ResourceType, TopologySpec, World, topology};
@@ -213,17 +212,9 @@ pub struct Superpeer {
     /// Over super-peer indices 0..S; super-peer c is node c·cluster_size.
     overlay: Overlay,
     superpeers: u32,
-    /// (query, super-peer) → its route, one table per generation of queries: those
-    /// issued in the same `timeout`-long window, dropped whole once all have expired.
-    generations: VecDeque<(u64, FxHashMap<u64, Route>)>,
-    spare: Option<FxHashMap<u64, Route>>,
-    window: u64,
+    /// (query, super-peer) → its route.
+    routes: QueryTables<Route>,
     duplicates: u64,
-}
-
-#[inline]
-fn key(q: QueryId, v: NodeId) -> u64 {
-    (q.0 as u64) << 32 | v.0 as u64
 }
 
 impl Superpeer {
@@ -236,9 +227,7 @@ impl Superpeer {
             spec: params.overlay.clone(),
             overlay: Overlay::default(),
             superpeers: params.superpeers(world.nodes()) as u32,
-            generations: VecDeque::new(),
-            spare: None,
-            window: 1,
+            routes: QueryTables::default(),
             duplicates: 0,
         }
     }
@@ -259,12 +248,6 @@ impl Superpeer {
         (hi - lo) as u32 - own as u32
     }
 
-    #[inline]
-    fn table(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) -> Option<&mut FxHashMap<u64, Route>> {
-        let generation = ctx.issued(q).0 / self.window;
-        self.generations.iter_mut().find(|(g, _)| *g == generation).map(|(_, t)| t)
-    }
-
     /// A query reaches super-peer `at` from `from` (a neighbour super-peer, a member
     /// of its cluster, or `at` itself when the requester is the super-peer).
     fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, query: Msg) {
@@ -272,7 +255,7 @@ impl Superpeer {
         if ctx.expired(q) {
             return;
         }
-        let Some(table) = self.table(ctx, q) else { return };
+        let Some(table) = self.routes.of(ctx.issued(q)) else { return };
         match table.entry(key(q, at)) {
             Entry::Occupied(_) => {
                 self.duplicates += 1;
@@ -312,7 +295,7 @@ impl Superpeer {
     /// no more than it still wants.
     fn relay(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, q: QueryId, count: u32, hops: u8) {
         let results = self.results;
-        let Some(route) = self.table(ctx, q).and_then(|t| t.get_mut(&key(q, at))) else { return };
+        let Some(route) = self.routes.of(ctx.issued(q)).and_then(|t| t.get_mut(&key(q, at))) else { return };
         let count = if results > 0 { count.min(results.saturating_sub(route.relayed)) } else { count };
         if count == 0 {
             return;
@@ -358,22 +341,12 @@ impl Protocol for Superpeer {
     type Timer = ();
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.window = ctx.timeout().0.max(1);
+        self.routes.start(ctx.timeout());
         self.overlay = self.build_overlay(ctx);
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        let current = ctx.now().0 / self.window;
-        // Queries of generation g have all expired by (g + 2) windows.
-        while self.generations.front().is_some_and(|(g, _)| g + 2 <= current) {
-            if let Some((_, mut t)) = self.generations.pop_front() {
-                t.clear();
-                self.spare = Some(t);
-            }
-        }
-        if self.generations.back().is_none_or(|(g, _)| *g != current) {
-            self.generations.push_back((current, self.spare.take().unwrap_or_default()));
-        }
+        self.routes.open(ctx.now());
         let sp = self.superpeer_of(origin);
         if sp == origin {
             self.arrive(ctx, sp, sp, Msg::Query { q, want, ttl: self.ttl, hops: 0 });
@@ -394,7 +367,8 @@ impl Protocol for Superpeer {
                     ctx.report_hit(q, hops as u32, count);
                     return;
                 }
-                let Some(parent) = self.table(ctx, q).and_then(|t| t.get(&key(q, at))).map(|r| r.parent) else {
+                let Some(parent) = self.routes.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at))).map(|r| r.parent)
+                else {
                     return;
                 };
                 if self.superpeer_of(parent) == at {
@@ -407,10 +381,7 @@ impl Protocol for Superpeer {
     }
 
     fn state_bytes(&self) -> usize {
-        // hashbrown: a 16-byte entry and a control byte per slot.
-        let slots: usize = self.generations.iter().map(|(_, t)| t.capacity()).sum::<usize>()
-            + self.spare.as_ref().map_or(0, |t| t.capacity());
-        slots * 17 + self.overlay.bytes()
+        self.routes.bytes() + self.overlay.bytes()
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
