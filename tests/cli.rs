@@ -338,6 +338,44 @@ fn quickstart_event_trace_fingerprint_is_pinned() {
 }
 
 #[test]
+fn every_protocol_gives_the_same_bytes_for_any_thread_count_and_a_pinned_trace() {
+    let tmp = TempDir::new().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The synergy sweep (all seven discovery protocols) cut down to 300 nodes.
+    let shortened = |out: &Path, threads: &str| {
+        let o = peergrid()
+            .arg("run")
+            .arg(root.join("scenarios/synergy.toml"))
+            .arg("--out")
+            .arg(out)
+            .args(["--threads", threads])
+            .args(["--set", "network.nodes=300", "--set", "resources.replicas=3", "--set", "workload.rate=20/s"])
+            .args(["--set", "duration=4s", "--set", "warmup=1s", "--set", "replicates=2"])
+            .args(["--set", "output.queries=true"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    shortened(&a, "1");
+    shortened(&b, "2");
+    for f in ["runs.csv", "summary.csv", "queries.csv", "timeseries.csv"] {
+        let x = fs::read(a.join(f)).unwrap();
+        assert!(x.len() > 100, "{f} is nearly empty");
+        assert_eq!(x, fs::read(b.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
+    }
+    let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 7 * 2, "{runs}");
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(a.join("run.json")).unwrap()).unwrap();
+    let pinned = fs::read_to_string(root.join("tests/synergy.fingerprint")).unwrap();
+    assert_eq!(
+        json["event_trace_fingerprint"].as_str().unwrap(),
+        pinned.trim(),
+        "the event trace of some protocol changed; if intended, update tests/synergy.fingerprint"
+    );
+}
+
+#[test]
 fn set_overrides_and_pins_swept_keys() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
