@@ -1,8 +1,10 @@
 //! # peergrid
 //!
 //! A deterministic discrete-event simulator for peer-to-peer and grid overlays: how
-//! do resource-discovery designs — a central index, flooding, and more — behave as a
-//! grid grows from tens to millions of nodes, and where does each one break?
+//! do resource-discovery designs — a central index, an MDS-2 hierarchy, Gnutella
+//! flooding and its grid-service variant Gridnut, random walks, request forwarding,
+//! super-peers — behave as a grid grows from tens to millions of nodes, and where
+//! does each one break?
 //!
 //! ## A scenario
 //! A researcher writes a TOML scenario: network size, overlay topology, latency,
