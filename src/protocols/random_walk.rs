@@ -33,6 +33,9 @@
 //! - a walker whose query is past its timeout is dropped wherever it arrives, as
 //!   `flooding` drops expired Query messages;
 //! - a lost Walk, Check or reply loses the walker: nothing is retried;
+//! - every walker that reaches a holder sends its own Hit, but the requester counts
+//!   each responding node once (`hits_per_query` counts distinct holders found, as
+//!   for the other protocols);
 //! - `nodes_reached` counts walker arrivals, so a node visited twice counts twice
 //!   (the requester counts once when it issues the query): counting distinct nodes
 //!   would need a visited set per live query, as large as its walks, for a metric
@@ -41,6 +44,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
 use crate::world::{ResourceType, World};
@@ -178,6 +182,9 @@ pub struct RandomWalk {
     /// Per query: a Hit has reached the requester. This is the requester's own
     /// knowledge, read only when it answers a Check.
     satisfied: Vec<bool>,
+    /// (query, responder) pairs the requester has counted, so a holder that two
+    /// walkers reach is one hit.
+    responders: QueryTables<()>,
     walk_steps: u64,
     checks: u64,
     stopped_by_check: u64,
@@ -190,6 +197,7 @@ impl RandomWalk {
             ttl: params.ttl,
             check_every: params.check_every,
             satisfied: Vec::new(),
+            responders: QueryTables::default(),
             walk_steps: 0,
             checks: 0,
             stopped_by_check: 0,
@@ -221,10 +229,15 @@ impl Protocol for RandomWalk {
     type Msg = Msg;
     type Timer = ();
 
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.responders.start(ctx.timeout());
+    }
+
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         if self.satisfied.len() <= q.index() {
             self.satisfied.resize(q.index() + 1, false);
         }
+        self.responders.open(ctx.now());
         ctx.report_reached(q);
         let walker = Walker { q, want, origin, hops: 0 };
         for _ in 0..self.walkers {
@@ -261,7 +274,10 @@ impl Protocol for RandomWalk {
             }
             Msg::Hit { q, hops } => {
                 self.satisfied[q.index()] = true;
-                ctx.report_hit(q, hops, 1);
+                let Some(seen) = self.responders.of(ctx.issued(q)) else { return };
+                if seen.insert(key(q, from), ()).is_none() {
+                    ctx.report_hit(q, hops, 1);
+                }
             }
             Msg::Check(walker) => {
                 let go = self.go_on(ctx, walker.q);
@@ -278,7 +294,7 @@ impl Protocol for RandomWalk {
     }
 
     fn state_bytes(&self) -> usize {
-        self.satisfied.capacity()
+        self.satisfied.capacity() + self.responders.bytes()
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
@@ -353,9 +369,9 @@ mod tests {
             assert!(q.messages <= (k * (ttl + 1)) as f64, "{} messages", q.messages);
             assert!(q.hits <= k);
         }
-        // Hits are the walkers that found a copy: one message each.
+        // Every walker that finds a copy sends a Hit; the requester counts each holder once.
         let hits: u32 = out.recorder.queries.iter().map(|q| q.hits).sum();
-        assert_eq!(column(&out, "messages_hit"), hits as f64);
+        assert!(column(&out, "messages_hit") >= hits as f64 && hits > 0);
     }
 
     #[test]
@@ -382,7 +398,8 @@ mod tests {
     fn a_holder_answers_the_origin_directly() {
         // Every node of a ring of 20 holds the type, so each walker's first step
         // lands on a holder: one Walk and one Hit per walker, a hit after 1 hop and
-        // two 20 ms links. The origin's own copy does not answer.
+        // two 20 ms links. The origin's own copy does not answer, and its two
+        // neighbours are the two distinct holders found, however many walkers came.
         let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
         w.resources = crate::world::Resources::from_holders(20, vec![(0..20).collect()]);
         let config = SimConfig::new(1, SimTime::from_secs(10));
@@ -394,7 +411,8 @@ mod tests {
         let workload = Workload::new(&spec, 20, 1, config.duration, 1);
         let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1 }).run(&w, workload, &config);
         let q = &out.recorder.queries[0];
-        assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 4, 8.0, 5));
+        assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 2, 8.0, 5));
+        assert_eq!(column(&out, "messages_hit"), 4.0);
         assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
         assert_eq!(column(&out, "walk_steps"), 4.0);
         assert_eq!(column(&out, "checks"), 0.0);
