@@ -49,11 +49,18 @@
 //! - The hierarchy is fixed by node ids: sites and VOs are blocks of consecutive
 //!   ids and each GIIS runs on its block's first node. MDS-2 lets any GIIS register
 //!   anywhere, and with several parents.
-//! - Queries only climb. MDS-2 GIISes may also chain a query down to their children
-//!   or to the GRIS for fresh data; here every GIIS answers from its cache alone.
-//! - A GIIS's registration carries a copy of its whole cache, read when the parent
-//!   processes it (not when it was sent); a GRIS's registration carries its data as
-//!   of the moment it was sent.
+//! - Query routing is this model's. In MDS-2 a client chooses which GIIS to ask,
+//!   and a GIIS may chain a query down to the providers registered with it for
+//!   fresh data; it does not pass an unanswered query to a parent. Here a query
+//!   starts at the origin's site GIIS and climbs toward the root while unanswered,
+//!   the search a client would make by asking ever wider directories, and every
+//!   GIIS answers from its cache alone.
+//! - Registration carries the data. In MDS-2, GRRP only announces that a provider
+//!   exists, and the directory then pulls its data over GRIP and caches it with a
+//!   time to live. Here a GRIS's registration carries its data as of the moment it
+//!   was sent, and a GIIS's registration a copy of its whole cache, read when the
+//!   parent processes it (not when it was sent): one message where MDS-2 makes a
+//!   registration and a pull.
 //! - Whether an answer is stale, and how many of its resources really match, is
 //!   decided when the GIIS answers; the answer's flight back to the origin (one
 //!   underlay latency) is not checked again.
@@ -64,7 +71,7 @@
 //!   takes one service time at its parent, like a lookup.
 //! - A GIIS does not know the origin's timeout: it serves lookups that waited past
 //!   it in an overloaded queue, and their answers still count in
-//!   `stale_answer_rate`, though no longer as hits.
+//!   `stale_answer_rate` and `answered_level_mean`, though no longer as hits.
 //! - Nodes do not fail or leave; registrations never stop.
 
 use rand::RngExt;
@@ -427,20 +434,31 @@ impl Hierarchical {
         }
     }
 
-    /// Node `v` swaps one of its types for a random one (or gains one if it has none).
+    /// A random node swaps one of its types for one it does not hold, drawn uniformly
+    /// (or gains one if it has none).
     fn change(&mut self, ctx: &mut Ctx<'_, Self>) {
         let world = ctx.world;
         let types = world.resources.types();
         let v = NodeId(ctx.rng().random_range(0..self.nodes as u32));
         let mut set = self.current(world, v).to_vec();
-        let t = ResourceType(ctx.rng().random_range(0..types));
+        if set.len() >= types as usize {
+            // It holds every type: there is nothing to swap one for.
+            return;
+        }
+        // The new type is drawn uniformly among those `v` does not hold, so a swap
+        // never loses a type: the r-th type missing from the sorted set.
+        let mut t = ResourceType(ctx.rng().random_range(0..types - set.len() as u32));
+        for held in &set {
+            if *held <= t {
+                t.0 += 1;
+            }
+        }
         if set.is_empty() {
             set.push(t);
         } else {
             let k = ctx.rng().random_range(0..set.len());
             set[k] = t;
             set.sort_unstable();
-            set.dedup();
         }
         self.history[v.index()].push((ctx.now(), set.into_boxed_slice()));
         let ever = &mut self.ever[t.0 as usize];
@@ -625,6 +643,45 @@ mod tests {
         assert_eq!(metric(&out, "stale_answer_rate"), Some(0.0));
         assert_eq!(metric(&out, "resource_changes"), Some(0.0));
         assert_eq!(metric(&out, "success_rate"), Some(1.0));
+    }
+
+    #[test]
+    fn a_change_swaps_a_type_and_never_loses_one() {
+        // Ten types, five copies each on 50 nodes: one type per node on average, so
+        // drawing the new type among all ten would often hit one already held.
+        let w = world(&TopologySpec::Ring {}, 50, 20, 10, 5, 3);
+        let params = Params { resource_changes: Rate(1.0), depth: 2, ..Default::default() };
+        let config = SimConfig::new(5, SimTime::from_secs(20));
+        let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
+        let workload = Workload::new(&spec, w.nodes(), w.resources.types(), config.duration, 5);
+        let h = Simulation::new(&w, Hierarchical::new(&params, &w, &config), workload, &config).run_protocol();
+        assert!(h.changes > 500, "{} changes", h.changes);
+        for v in 0..50 {
+            let before = w.resources.of_node(NodeId(v)).len().max(1);
+            let now = h.current(&w, NodeId(v));
+            assert_eq!(now.len(), before, "node {v} holds {now:?}");
+            assert!(now.windows(2).all(|p| p[0] < p[1]), "node {v} holds {now:?}");
+        }
+    }
+
+    #[test]
+    fn registrations_climb_the_tree_one_refresh_per_level() {
+        // Caches start empty; 1,000 nodes, sites of 10, VOs of 100, the root on node
+        // 0. Node 999 alone holds type 0. A GRIS reaches its site GIIS within one
+        // refresh (10 s), the site GIIS its VO GIIS within the next, and the VO GIIS
+        // the root within the third: a query from another VO finds nothing at first
+        // and is answered by the root after three refreshes.
+        let mut w = world(&TopologySpec::RandomRegular { degree: 4 }, 1000, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(1000, vec![vec![999]]);
+        let params = Params { refresh: SimTime::from_secs(10), register_at_start: true, ..Default::default() };
+        let config = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(6, SimTime::from_secs(40)) };
+        let queries = [(SimTime::from_millis(1), 13, 0), (SimTime::from_secs(31), 13, 0)];
+        let out = run(&w, &params, &scripted(&queries), &config);
+        let (early, late) = (&out.recorder.queries[0], &out.recorder.queries[1]);
+        assert!(!early.succeeded(), "no registration has arrived 1 ms in");
+        assert!(late.succeeded(), "three refreshes in, the root knows node 999");
+        assert_eq!((late.hits, late.hops), (1, 3));
+        assert!(metric(&out, "root_load").unwrap_or(0.0) > 0.0);
     }
 
     #[test]
