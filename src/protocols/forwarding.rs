@@ -415,19 +415,21 @@ mod tests {
     }
 
     /// Two queries from node 0 for the one copy, at node 5 of a ring of 20.
-    fn ring_twice(strategy: Strategy, ttl: u32) -> RunOutput {
+    /// `count` requests from node 0 for the one copy, at node 5 of a ring of 20, 5 s apart.
+    fn ring_repeated(strategy: Strategy, ttl: u32, count: u64) -> RunOutput {
         let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 1, 1);
         w.resources = Resources::from_holders(20, vec![vec![5]]);
-        let config = SimConfig::new(3, SimTime::from_secs(20));
+        let config = SimConfig::new(3, SimTime::from_secs(5 * count));
         let spec = WorkloadSpec {
             rate: Rate(0.0),
-            script: vec![
-                ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 },
-                ScriptedQuery { at: SimTime::from_secs(5), origin: 0, rtype: 0 },
-            ],
+            script: (0..count).map(|i| ScriptedQuery { at: SimTime::from_secs(5 * i), origin: 0, rtype: 0 }).collect(),
             ..Default::default()
         };
         run(&w, Params { strategy, ttl, memory: 0 }, &spec, &config)
+    }
+
+    fn ring_twice(strategy: Strategy, ttl: u32) -> RunOutput {
+        ring_repeated(strategy, ttl, 2)
     }
 
     #[test]
@@ -457,12 +459,14 @@ mod tests {
 
     #[test]
     fn experience_and_best_neighbour_repeat_the_path_that_answered() {
+        // Eight requests: every one after the first repeats its path exactly, which a
+        // strategy choosing at random would do with probability 2^-7.
         for strategy in [Strategy::ExperienceRandom, Strategy::BestNeighbour, Strategy::ExperienceBestNeighbour] {
-            let out = ring_twice(strategy, 20);
-            let (a, b) = (&out.recorder.queries[0], &out.recorder.queries[1]);
-            assert_eq!(a.hops, b.hops, "{strategy:?}");
-            // The second request's every hop was learned from the first answer.
-            let used = if strategy.uses_experience() { 0.5 } else { 0.0 };
+            let out = ring_repeated(strategy, 20, 8);
+            let first = out.recorder.queries[0].hops;
+            assert!(out.recorder.queries.iter().all(|q| q.succeeded() && q.hops == first), "{strategy:?}");
+            // Every hop of the later requests was learned from the first answer.
+            let used = if strategy.uses_experience() { 7.0 / 8.0 } else { 0.0 };
             assert_eq!(metric(&out, "experience_used"), used, "{strategy:?}");
         }
     }
