@@ -54,6 +54,14 @@ pub fn label(name: &str) -> String {
         ("protocol.ttl", "TTL (hops)"),
         ("network.loss", "message loss probability"),
         ("resources.replicas", "replicas per resource type"),
+        ("hops_mean_all", "hops per request, failed ones included (mean)"),
+        ("experience_used", "decisions taken from experience (fraction)"),
+        ("merge_ratio", "logical messages per exchange"),
+        ("exchanges", "exchanges (physical messages)"),
+        ("root_load", "root GIIS load (messages/s)"),
+        ("walk_steps", "walker steps"),
+        ("protocol.window", "buffering window (s)"),
+        ("protocol.cluster_size", "nodes per cluster"),
     ];
     known.iter().find(|(k, _)| *k == name).map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
 }
@@ -391,35 +399,44 @@ where
     Ok(())
 }
 
-/// The corner where the legend hides the fewest data points: each corner's box is
-/// as tall as the legend (about 5% of the height a line) and 40% of the width.
+/// Where the legend hides the least of the data: one of the four corners, or the
+/// middle of either side, whichever box (as tall as the legend, about 5% of the
+/// height a line, and 40% of the width) covers the fewest points of the lines,
+/// sampled along every segment.
 fn legend_corner(series: &[Series], x: (f64, f64, bool), y: (f64, f64, bool)) -> SeriesLabelPosition {
     let unit = |v: f64, (lo, hi, log): (f64, f64, bool)| {
         if log { (v.max(f64::MIN_POSITIVE).ln() - lo.ln()) / (hi.ln() - lo.ln()) } else { (v - lo) / (hi - lo) }
     };
     let height = (0.05 * series.len() as f64 + 0.04).min(0.9);
-    let points: Vec<(f64, f64)> =
-        series.iter().flat_map(|s| s.points.iter().map(|p| (unit(p.0, x), unit(p.1, y)))).collect();
-    let corners = [
-        (SeriesLabelPosition::UpperLeft, true, true),
-        (SeriesLabelPosition::UpperRight, false, true),
-        (SeriesLabelPosition::LowerRight, false, false),
-        (SeriesLabelPosition::LowerLeft, true, false),
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    for s in series {
+        let line: Vec<(f64, f64)> = s.points.iter().map(|p| (unit(p.0, x), unit(p.1, y))).collect();
+        points.extend(&line);
+        for w in line.windows(2) {
+            points.extend((1..8).map(|i| {
+                let f = i as f64 / 8.0;
+                (w[0].0 + f * (w[1].0 - w[0].0), w[0].1 + f * (w[1].1 - w[0].1))
+            }));
+        }
+    }
+    // (position, left side, vertical centre of the box)
+    let boxes = [
+        (SeriesLabelPosition::UpperLeft, true, 1.0 - height / 2.0),
+        (SeriesLabelPosition::UpperRight, false, 1.0 - height / 2.0),
+        (SeriesLabelPosition::LowerRight, false, height / 2.0),
+        (SeriesLabelPosition::LowerLeft, true, height / 2.0),
+        (SeriesLabelPosition::MiddleRight, false, 0.5),
+        (SeriesLabelPosition::MiddleLeft, true, 0.5),
     ];
-    let hidden = |left: bool, upper: bool| {
-        points
-            .iter()
-            .filter(|(px, py)| {
-                (if left { *px < 0.4 } else { *px > 0.6 }) && (if upper { *py > 1.0 - height } else { *py < height })
-            })
-            .count()
-    };
-    // The first corner among the least crowded, so ties keep the usual upper left.
+    // The first among the least covered, so ties keep the usual upper left.
     let (mut best, mut fewest) = (SeriesLabelPosition::UpperLeft, usize::MAX);
-    for (corner, left, upper) in corners {
-        let n = hidden(left, upper);
-        if n < fewest {
-            (best, fewest) = (corner, n);
+    for (position, left, centre) in boxes {
+        let hidden = points
+            .iter()
+            .filter(|(px, py)| (if left { *px < 0.4 } else { *px > 0.6 }) && (py - centre).abs() < height / 2.0)
+            .count();
+        if hidden < fewest {
+            (best, fewest) = (position, hidden);
         }
     }
     best
