@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use peergrid::experiment::execute;
+use peergrid::protocols::PROTOCOLS;
 use peergrid::scenario::plan_from_str;
 use proptest::prelude::*;
 
@@ -170,6 +171,28 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[ -~\n]{0,200}") {
         exercise(&text);
     }
+
+    #[test]
+    fn any_protocol_with_hostile_parameters_never_panics(
+        which in 0..PROTOCOLS.len(),
+        values in prop::collection::vec((any::<bool>(), 0..TOKENS.len()), 8),
+    ) {
+        exercise(&with_protocol(which, &values));
+    }
+}
+
+/// The base scenario, unswept, with protocol `which` and each of its parameters
+/// either left out or set to a hostile token.
+fn with_protocol(which: usize, values: &[(bool, usize)]) -> String {
+    let info = &PROTOCOLS[which];
+    let mut table = format!("[protocol]\nname = \"{}\"\n", info.name);
+    for ((key, _, _), (set, token)) in info.params.iter().zip(values) {
+        if *set {
+            table.push_str(&format!("{key} = {}\n", TOKENS[*token]));
+        }
+    }
+    let head = &BASE[..BASE.find("[protocol]").unwrap_or(BASE.len())];
+    format!("{head}{table}")
 }
 
 #[test]
@@ -179,5 +202,20 @@ fn the_base_scenario_is_valid_and_runs() {
     for p in &plan.points {
         let r = execute(&plan, p, 0).unwrap();
         assert!(r.events > 0);
+    }
+}
+
+#[test]
+fn every_protocol_with_its_defaults_is_valid_and_runs() {
+    for which in 0..PROTOCOLS.len() {
+        let mut text = with_protocol(which, &[]);
+        if PROTOCOLS[which].name == "aggregation" {
+            // Its 30 default cycles of 1 s must fit the run.
+            text = text.replace("duration = \"5s\"", "duration = \"31s\"");
+        }
+        let plan = plan_from_str(&text, "fuzz.toml", Path::new("."), &[], None)
+            .unwrap_or_else(|e| panic!("{}: {e}", PROTOCOLS[which].name));
+        let r = execute(&plan, &plan.points[0], 0).unwrap();
+        assert!(r.events > 0, "{}", PROTOCOLS[which].name);
     }
 }
