@@ -207,15 +207,15 @@ fn the_base_scenario_is_valid_and_runs() {
 
 #[test]
 fn every_protocol_with_its_defaults_is_valid_and_runs() {
-    for which in 0..PROTOCOLS.len() {
+    for (which, info) in PROTOCOLS.iter().enumerate() {
         let mut text = with_protocol(which, &[]);
-        if PROTOCOLS[which].name == "aggregation" {
+        if info.name == "aggregation" {
             // Its 30 default cycles of 1 s must fit the run.
             text = text.replace("duration = \"5s\"", "duration = \"31s\"");
         }
         let plan = plan_from_str(&text, "fuzz.toml", Path::new("."), &[], None)
-            .unwrap_or_else(|e| panic!("{}: {e}", PROTOCOLS[which].name));
+            .unwrap_or_else(|e| panic!("{}: {e}", info.name));
         let r = execute(&plan, &plan.points[0], 0).unwrap();
-        assert!(r.events > 0, "{}", PROTOCOLS[which].name);
+        assert!(r.events > 0, "{}", info.name);
     }
 }
