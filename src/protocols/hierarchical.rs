@@ -24,10 +24,11 @@
 //!   carries (and whose entry at the child is still valid) to (data_time, stamp =
 //!   now). An entry is valid while now < stamp + `lifetime`; expired entries are
 //!   ignored, not deleted. With `lifetime < refresh` entries lapse between refreshes.
-//! - Resources change as a Poisson process of rate `resource_changes` per node: a
-//!   change replaces one type a node holds (or gives an empty node one) by a type
-//!   drawn uniformly. A cache entry remembers when its data was taken, so a GIIS
-//!   answers with what the node held then.
+//! - Resources change as a Poisson process of rate `resource_changes` per node (N
+//!   times that in all): a change picks a resource copy uniformly and turns it into
+//!   a type its node does not hold, drawn uniformly, so the number of copies stays
+//!   as placed. A cache entry remembers when its data was taken, so a GIIS answers
+//!   with what the node held then.
 //! - A query goes from its origin to its site GIIS, which answers with the cached
 //!   holders in its range (the origin excluded) if there are any, and otherwise
 //!   passes it to its parent; the root answers even when it found nothing. The
@@ -264,6 +265,10 @@ pub struct Hierarchical {
     /// Per type, ascending, every node that ever held it; empty when resources are
     /// static (the world's holders are then the whole story).
     ever: Vec<Vec<NodeId>>,
+    /// Per node, where its resource copies start in a numbering of all copies
+    /// (prefix sums, `nodes + 1` of them); empty when resources are static. A swap
+    /// keeps a node's number of copies, so the numbering holds for the whole run.
+    copies: Vec<u32>,
     warmup: SimTime,
     duration: SimTime,
     /// Messages the root GIIS served through its queue within [warmup, duration).
@@ -294,6 +299,16 @@ impl Hierarchical {
             span,
             cache: Vec::new(),
             history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
+            copies: if static_resources {
+                Vec::new()
+            } else {
+                std::iter::once(0)
+                    .chain((0..nodes as u32).scan(0u32, |sum, v| {
+                        *sum += world.resources.of_node(NodeId(v)).len() as u32;
+                        Some(*sum)
+                    }))
+                    .collect()
+            },
             ever: if static_resources {
                 Vec::new()
             } else {
@@ -434,12 +449,19 @@ impl Hierarchical {
         }
     }
 
-    /// A random node swaps one of its types for one it does not hold, drawn uniformly
-    /// (or gains one if it has none).
+    /// A resource copy drawn uniformly among all copies changes its type to one its
+    /// node does not hold, drawn uniformly: the number of copies, on every node and
+    /// in all, stays as placed.
     fn change(&mut self, ctx: &mut Ctx<'_, Self>) {
         let world = ctx.world;
         let types = world.resources.types();
-        let v = NodeId(ctx.rng().random_range(0..self.nodes as u32));
+        let total = self.copies.last().copied().unwrap_or(0);
+        if total == 0 {
+            return;
+        }
+        let c = ctx.rng().random_range(0..total);
+        let v = NodeId((self.copies.partition_point(|&o| o <= c) - 1) as u32);
+        let k = (c - self.copies[v.index()]) as usize;
         let mut set = self.current(world, v).to_vec();
         if set.len() >= types as usize {
             // It holds every type: there is nothing to swap one for.
@@ -453,13 +475,8 @@ impl Hierarchical {
                 t.0 += 1;
             }
         }
-        if set.is_empty() {
-            set.push(t);
-        } else {
-            let k = ctx.rng().random_range(0..set.len());
-            set[k] = t;
-            set.sort_unstable();
-        }
+        set[k] = t;
+        set.sort_unstable();
         self.history[v.index()].push((ctx.now(), set.into_boxed_slice()));
         let ever = &mut self.ever[t.0 as usize];
         if let Err(i) = ever.binary_search(&v) {
@@ -553,7 +570,7 @@ impl Protocol for Hierarchical {
         let history: usize =
             self.history.capacity() * 24 + self.history.iter().flatten().map(|(_, s)| 32 + s.len() * 4).sum::<usize>();
         let ever: usize = self.ever.iter().map(|e| 24 + e.capacity() * 4).sum();
-        cache + history + ever
+        cache + history + ever + self.copies.capacity() * 4
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
@@ -657,7 +674,7 @@ mod tests {
         let h = Simulation::new(&w, Hierarchical::new(&params, &w, &config), workload, &config).run_protocol();
         assert!(h.changes > 500, "{} changes", h.changes);
         for v in 0..50 {
-            let before = w.resources.of_node(NodeId(v)).len().max(1);
+            let before = w.resources.of_node(NodeId(v)).len();
             let now = h.current(&w, NodeId(v));
             assert_eq!(now.len(), before, "node {v} holds {now:?}");
             assert!(now.windows(2).all(|p| p[0] < p[1]), "node {v} holds {now:?}");

@@ -62,6 +62,8 @@ pub fn label(name: &str) -> String {
         ("walk_steps", "walker steps"),
         ("protocol.window", "buffering window (s)"),
         ("protocol.cluster_size", "nodes per cluster"),
+        ("protocol.refresh", "registration refresh period (s)"),
+        ("answered_level_mean", "GIIS level that answered (mean)"),
     ];
     known.iter().find(|(k, _)| *k == name).map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
 }
