@@ -174,9 +174,9 @@ fn overlay_degree(spec: &TopologySpec) -> f64 {
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// `ttl`: super-peer hops still allowed; `hops`: query legs travelled so far.
-    Query { q: QueryId, want: ResourceType, ttl: u8, hops: u8 },
+    Query { q: QueryId, want: ResourceType, ttl: u8, hops: u16 },
     /// `count` matching resources at a super-peer `hops` query legs from the requester.
-    Hit { q: QueryId, count: u32, hops: u8 },
+    Hit { q: QueryId, count: u32, hops: u16 },
 }
 
 impl Message for Msg {
@@ -293,7 +293,7 @@ impl Superpeer {
 
     /// At the requester's super-peer `at`: passes `count` results on to the requester,
     /// no more than it still wants.
-    fn relay(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, q: QueryId, count: u32, hops: u8) {
+    fn relay(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, q: QueryId, count: u32, hops: u16) {
         let results = self.results;
         let Some(route) = self.routes.of(ctx.issued(q)).and_then(|t| t.get_mut(&key(q, at))) else { return };
         let count = if results > 0 { count.min(results.saturating_sub(route.relayed)) } else { count };
