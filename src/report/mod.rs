@@ -135,7 +135,11 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
             let l = row[lo].parse::<f64>().unwrap_or(m);
             let h = row[hi].parse::<f64>().unwrap_or(m);
             // One line per combination of the other parameters, the series key first.
-            let mut key: Vec<String> = series_col.map(|c| row[c].clone()).into_iter().collect();
+            // A bare number says nothing on its own: name its column ("protocol.ttl=4").
+            let mut key: Vec<String> = series_col
+                .map(|c| if numeric(&row[c]).is_some() { format!("{}={}", header[c], row[c]) } else { row[c].clone() })
+                .into_iter()
+                .collect();
             key.extend(varying.iter().filter(|&&c| !row[c].is_empty()).map(|&c| format!("{}={}", header[c], row[c])));
             if !groups.contains_key(&key) {
                 order.push(key.clone());
