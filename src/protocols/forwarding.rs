@@ -175,9 +175,8 @@ pub struct Forwarding {
     strategy: Strategy,
     ttl: u16,
     memory: usize,
-    /// Node v's answer counts are `answers[offsets[v]..offsets[v + 1]]`, one per
-    /// neighbour in the overlay's (sorted) neighbour order.
-    offsets: Vec<u32>,
+    /// Answers that came back over each directed overlay link, indexed by
+    /// `Overlay::link(node, neighbour)`.
     answers: Vec<u32>,
     /// Per node: resource type → the neighbour an answer for it came back through.
     /// Only looked up by key, so its iteration order never reaches a decision.
@@ -187,11 +186,11 @@ pub struct Forwarding {
     /// to itself): the request's path and its reverse.
     paths: QueryTables<NodeId>,
     warmup: SimTime,
-    /// Per query: hops its request has travelled so far.
-    walked: Vec<u16>,
-    /// Over measured queries: their number, forwarding decisions, decisions taken
-    /// from experience, arrivals at nodes already on the path.
+    /// Over measured queries: their number, the hops their requests travelled (a
+    /// request travels one path, so every arrival is one hop more), forwarding
+    /// decisions, decisions taken from experience, arrivals at nodes already on the path.
     measured: u64,
+    walked: u64,
     decisions: u64,
     from_experience: u64,
     revisits: u64,
@@ -202,25 +201,17 @@ pub struct Forwarding {
 impl Forwarding {
     pub fn new(params: &Params, world: &World) -> Forwarding {
         let n = world.nodes();
-        let mut offsets = Vec::with_capacity(n + 1);
-        offsets.push(0u32);
-        for v in 0..n {
-            let d = world.overlay.degree(NodeId(v as u32)) as u32;
-            offsets.push(offsets[v] + d);
-        }
-        let edges = offsets[n] as usize;
         Forwarding {
             strategy: params.strategy,
             ttl: params.ttl.clamp(1, u16::MAX as u32) as u16,
             memory: params.memory as usize,
-            offsets,
-            answers: vec![0; edges],
+            answers: vec![0; world.overlay.links()],
             experience: if params.strategy.uses_experience() { vec![FxHashMap::default(); n] } else { Vec::new() },
             learned: 0,
             paths: QueryTables::default(),
             warmup: SimTime::ZERO,
-            walked: Vec::new(),
             measured: 0,
+            walked: 0,
             decisions: 0,
             from_experience: 0,
             revisits: 0,
@@ -228,16 +219,9 @@ impl Forwarding {
         }
     }
 
-    /// Where `via`'s answer count sits among `at`'s neighbours.
-    #[inline]
-    fn edge(&self, world: &World, at: NodeId, via: NodeId) -> Option<usize> {
-        let pos = world.overlay.neighbours(at).binary_search(&via).ok()?;
-        Some(self.offsets[at.index()] as usize + pos)
-    }
-
     /// Node `at` learns that an answer for `want` came back through `via`.
     fn learn(&mut self, world: &World, at: NodeId, want: ResourceType, via: NodeId) {
-        if let Some(e) = self.edge(world, at, via) {
+        if let Some(e) = world.overlay.link(at, via) {
             self.answers[e] = self.answers[e].saturating_add(1);
         }
         if !self.strategy.uses_experience() {
@@ -283,8 +267,7 @@ impl Forwarding {
         }
         let from_experience = next.is_some();
         if next.is_none() && self.strategy.uses_counts() {
-            let base = self.offsets[at.index()] as usize;
-            let count = |v: NodeId| neighbours.binary_search(&v).map_or(0, |i| self.answers[base + i]);
+            let count = |v: NodeId| world.overlay.link(at, v).map_or(0, |e| self.answers[e]);
             let best = self.pool.iter().map(|&v| count(v)).max().unwrap_or(0);
             self.pool.retain(|&v| count(v) == best);
         }
@@ -311,9 +294,6 @@ impl Protocol for Forwarding {
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         self.paths.open(ctx.now()).insert(key(q, origin), origin);
-        if self.walked.len() <= q.index() {
-            self.walked.resize(q.index() + 1, 0);
-        }
         if ctx.now() >= self.warmup {
             self.measured += 1;
         }
@@ -339,7 +319,7 @@ impl Protocol for Forwarding {
                     }
                 };
                 let hops = hops.saturating_add(1);
-                self.walked[q.index()] = hops;
+                self.walked += measured as u64;
                 if revisit {
                     self.revisits += measured as u64;
                 } else {
@@ -371,18 +351,12 @@ impl Protocol for Forwarding {
     fn state_bytes(&self) -> usize {
         // hashbrown: the entry and a control byte per slot.
         let experience: usize = self.experience.iter().map(|m| m.capacity() * 25 + 32).sum();
-        self.paths.bytes()
-            + experience
-            + (self.offsets.capacity() + self.answers.capacity()) * 4
-            + self.walked.capacity() * 2
+        self.paths.bytes() + experience + self.answers.capacity() * 4
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
-        let warmup_index = self.walked.len() as u64 - self.measured.min(self.walked.len() as u64);
-        // Queries are numbered in issue order, so the measured ones are the last.
-        let walked: u64 = self.walked[warmup_index as usize..].iter().map(|&h| h as u64).sum();
         let per_query = |x: u64| (self.measured > 0).then(|| x as f64 / self.measured as f64);
-        out.push(("hops_mean_all".into(), per_query(walked)));
+        out.push(("hops_mean_all".into(), per_query(self.walked)));
         out.push((
             "experience_used".into(),
             (self.decisions > 0).then(|| self.from_experience as f64 / self.decisions as f64),

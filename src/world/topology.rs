@@ -118,6 +118,20 @@ impl Overlay {
         &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// The directed link v → u as an index in 0..`links()`, for per-link state
+    /// kept in a flat `Vec`; `None` if u is not a neighbour of v.
+    #[inline]
+    pub fn link(&self, v: NodeId, u: NodeId) -> Option<usize> {
+        let pos = self.neighbours(v).binary_search(&u).ok()?;
+        Some(self.offsets[v.index()] as usize + pos)
+    }
+
+    /// Directed links: twice the edges.
+    #[inline]
+    pub fn links(&self) -> usize {
+        self.targets.len()
+    }
+
     #[inline]
     pub fn degree(&self, v: NodeId) -> usize {
         let i = v.index();
