@@ -265,10 +265,6 @@ pub struct Hierarchical {
     /// Per type, ascending, every node that ever held it; empty when resources are
     /// static (the world's holders are then the whole story).
     ever: Vec<Vec<NodeId>>,
-    /// Per node, where its resource copies start in a numbering of all copies
-    /// (prefix sums, `nodes + 1` of them); empty when resources are static. A swap
-    /// keeps a node's number of copies, so the numbering holds for the whole run.
-    copies: Vec<u32>,
     warmup: SimTime,
     duration: SimTime,
     /// Messages the root GIIS served through its queue within [warmup, duration).
@@ -299,16 +295,6 @@ impl Hierarchical {
             span,
             cache: Vec::new(),
             history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
-            copies: if static_resources {
-                Vec::new()
-            } else {
-                std::iter::once(0)
-                    .chain((0..nodes as u32).scan(0u32, |sum, v| {
-                        *sum += world.resources.of_node(NodeId(v)).len() as u32;
-                        Some(*sum)
-                    }))
-                    .collect()
-            },
             ever: if static_resources {
                 Vec::new()
             } else {
@@ -455,13 +441,13 @@ impl Hierarchical {
     fn change(&mut self, ctx: &mut Ctx<'_, Self>) {
         let world = ctx.world;
         let types = world.resources.types();
-        let total = self.copies.last().copied().unwrap_or(0);
+        // A swap keeps every node's number of copies, so the world's numbering of
+        // the copies placed holds for the whole run.
+        let total = world.resources.copies();
         if total == 0 {
             return;
         }
-        let c = ctx.rng().random_range(0..total);
-        let v = NodeId((self.copies.partition_point(|&o| o <= c) - 1) as u32);
-        let k = (c - self.copies[v.index()]) as usize;
+        let (v, k) = world.resources.copy(ctx.rng().random_range(0..total));
         let mut set = self.current(world, v).to_vec();
         if set.len() >= types as usize {
             // It holds every type: there is nothing to swap one for.
@@ -570,7 +556,7 @@ impl Protocol for Hierarchical {
         let history: usize =
             self.history.capacity() * 24 + self.history.iter().flatten().map(|(_, s)| 32 + s.len() * 4).sum::<usize>();
         let ever: usize = self.ever.iter().map(|e| 24 + e.capacity() * 4).sum();
-        cache + history + ever + self.copies.capacity() * 4
+        cache + history + ever
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {

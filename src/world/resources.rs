@@ -278,6 +278,17 @@ impl Resources {
         self.of_node(v).binary_search(&t).is_ok()
     }
 
+    /// Every copy placed, numbered node by node in 0..`copies()`.
+    pub fn copies(&self) -> u32 {
+        self.node_types.len() as u32
+    }
+
+    /// Copy `c`: the node holding it, and its position among that node's types.
+    pub fn copy(&self, c: u32) -> (NodeId, usize) {
+        let v = self.node_offsets.partition_point(|&o| o <= c) - 1;
+        (NodeId(v as u32), (c - self.node_offsets[v]) as usize)
+    }
+
     /// The nodes holding `t`, ascending.
     #[inline]
     pub fn holders(&self, t: ResourceType) -> &[NodeId] {
@@ -288,6 +299,15 @@ impl Resources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_numbered_node_by_node() {
+        // Node 0 holds types 1 and 2, node 1 nothing, node 2 types 0 and 2.
+        let r = Resources::from_holders(3, vec![vec![2], vec![0], vec![0, 2]]);
+        assert_eq!(r.copies(), 4);
+        let all: Vec<(NodeId, usize)> = (0..4).map(|c| r.copy(c)).collect();
+        assert_eq!(all, [(NodeId(0), 0), (NodeId(0), 1), (NodeId(2), 0), (NodeId(2), 1)]);
+    }
     use crate::engine::rng::{Stream, stream};
 
     #[test]
