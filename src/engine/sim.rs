@@ -344,6 +344,12 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.warmup()
     }
 
+    /// Resources found so far for query `q` within its timeout: what its origin knows.
+    #[inline]
+    pub fn hits(&self, q: QueryId) -> u32 {
+        self.recorder.queries[q.index()].hits
+    }
+
     /// When query `q` was issued.
     #[inline]
     pub fn issued(&self, q: QueryId) -> SimTime {

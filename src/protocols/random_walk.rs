@@ -116,7 +116,7 @@ impl Params {
         Ok(())
     }
 
-    /// Memory per run: walkers in flight and a satisfied flag per query.
+    /// Memory per run: walkers in flight and the responders counted per live query.
     pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
         let rate = s.workload.rate.per_second();
         let latency = crate::experiment::memory::mean_latency_s(&s.network.latency).max(1e-6);
@@ -126,10 +126,14 @@ impl Params {
         let rounds = 2.0 * self.ttl.checked_div(self.check_every).unwrap_or(0) as f64;
         let lifetime = ((self.ttl as f64 + rounds) * latency).min(s.workload.timeout.as_secs_f64());
         let in_flight = rate * self.walkers as f64 * lifetime;
-        let queries = rate * s.duration.as_secs_f64();
+        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
         vec![
             ("walkers in flight", "workload.rate, protocol.walkers, protocol.ttl, workload.timeout", in_flight * 64.0),
-            ("satisfied flag per query", "workload.rate × duration", queries),
+            (
+                "responders counted",
+                "workload.rate × workload.timeout, protocol.walkers",
+                live * self.walkers as f64 * 16.0,
+            ),
         ]
     }
 }
@@ -179,11 +183,9 @@ pub struct RandomWalk {
     walkers: u32,
     ttl: u32,
     check_every: u32,
-    /// Per query: a Hit has reached the requester. This is the requester's own
-    /// knowledge, read only when it answers a Check.
-    satisfied: Vec<bool>,
     /// (query, responder) pairs the requester has counted, so a holder that two
-    /// walkers reach is one hit.
+    /// walkers reach is one hit. Whether a query is satisfied is the requester's own
+    /// count of hits (`Ctx::hits`), read when it answers a Check.
     responders: QueryTables<()>,
     walk_steps: u64,
     checks: u64,
@@ -196,7 +198,6 @@ impl RandomWalk {
             walkers: params.walkers,
             ttl: params.ttl,
             check_every: params.check_every,
-            satisfied: Vec::new(),
             responders: QueryTables::default(),
             walk_steps: 0,
             checks: 0,
@@ -221,7 +222,7 @@ impl RandomWalk {
     /// The requester's answer to a check: go on unless it already has a hit or the
     /// query has timed out.
     fn go_on(&self, ctx: &Ctx<'_, Self>, q: QueryId) -> bool {
-        !self.satisfied[q.index()] && !ctx.expired(q)
+        ctx.hits(q) == 0 && !ctx.expired(q)
     }
 }
 
@@ -234,9 +235,6 @@ impl Protocol for RandomWalk {
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        if self.satisfied.len() <= q.index() {
-            self.satisfied.resize(q.index() + 1, false);
-        }
         self.responders.open(ctx.now());
         ctx.report_reached(q);
         let walker = Walker { q, want, origin, hops: 0 };
@@ -273,7 +271,6 @@ impl Protocol for RandomWalk {
                 self.step(ctx, at, walker);
             }
             Msg::Hit { q, hops } => {
-                self.satisfied[q.index()] = true;
                 let Some(seen) = self.responders.of(ctx.issued(q)) else { return };
                 if seen.insert(key(q, from), ()).is_none() {
                     ctx.report_hit(q, hops, 1);
@@ -294,7 +291,7 @@ impl Protocol for RandomWalk {
     }
 
     fn state_bytes(&self) -> usize {
-        self.satisfied.capacity() + self.responders.bytes()
+        self.responders.bytes()
     }
 
     fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
