@@ -344,6 +344,12 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.warmup()
     }
 
+    /// The window node loads (`max_node_load`, `nodes.csv`) are measured over,
+    /// [warmup, duration): a protocol's own per-second loads should use it too.
+    pub fn load_window(&self) -> (SimTime, SimTime) {
+        self.recorder.load_window()
+    }
+
     /// Resources found so far for query `q` within its timeout: what its origin knows.
     #[inline]
     pub fn hits(&self, q: QueryId) -> u32 {

@@ -188,6 +188,11 @@ impl Recorder {
         self.warmup
     }
 
+    /// The window node loads are measured over: [warmup, duration).
+    pub(crate) fn load_window(&self) -> (SimTime, SimTime) {
+        (self.warmup, self.duration)
+    }
+
     /// Queries issued after the warm-up: the ones the metrics describe.
     pub fn measured(&self) -> impl Iterator<Item = &QueryRecord> {
         let warmup = self.warmup;

@@ -80,7 +80,7 @@ use rand_distr::{Distribution, Exp1};
 use serde::Deserialize;
 
 use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, SimConfig, SimTime};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, SimTime};
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -279,7 +279,7 @@ pub struct Hierarchical {
 }
 
 impl Hierarchical {
-    pub fn new(params: &Params, world: &World, config: &SimConfig) -> Hierarchical {
+    pub fn new(params: &Params, world: &World) -> Hierarchical {
         let nodes = world.nodes();
         let depth = params.depth.clamp(1, 8) as u8;
         let fanout = params.fanout.max(2) as u64;
@@ -300,8 +300,8 @@ impl Hierarchical {
             } else {
                 (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
             },
-            warmup: config.warmup,
-            duration: config.duration,
+            warmup: SimTime::ZERO,
+            duration: SimTime::ZERO,
             root_served: 0,
             answered: 0,
             answered_level_sum: 0,
@@ -488,6 +488,7 @@ impl Protocol for Hierarchical {
     type Timer = Timer;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        (self.warmup, self.duration) = ctx.load_window();
         let fill = if self.register_at_start {
             Entry { data_time: 0, stamp: NEVER }
         } else {
@@ -573,7 +574,7 @@ impl Protocol for Hierarchical {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{RunOutput, Simulation};
+    use crate::engine::{RunOutput, SimConfig, Simulation};
     use crate::protocols::ProtocolSpec;
     use crate::validate::world;
     use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
@@ -609,7 +610,7 @@ mod tests {
             Params { depth: 1, refresh: SimTime::from_secs(10), lifetime: SimTime::from_secs(5), ..Default::default() };
         let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(3, SimTime::from_secs(30)) };
         let idle = Workload::new(&scripted(&[]), 20, 1, config.duration, 3);
-        let protocol = Simulation::new(&w, Hierarchical::new(&params, &w, &config), idle, &config).run_protocol();
+        let protocol = Simulation::new(&w, Hierarchical::new(&params, &w), idle, &config).run_protocol();
         let phase = protocol.phases().iter().find(|p| (p.0, p.1) == (0, 5)).map(|p| p.2).expect("node 5's GRIS");
         let registered = phase + SimTime::from_millis(20);
         // 1 s after the registration the entry is fresh; 6 s after, it has expired
@@ -657,7 +658,7 @@ mod tests {
         let config = SimConfig::new(5, SimTime::from_secs(20));
         let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
         let workload = Workload::new(&spec, w.nodes(), w.resources.types(), config.duration, 5);
-        let h = Simulation::new(&w, Hierarchical::new(&params, &w, &config), workload, &config).run_protocol();
+        let h = Simulation::new(&w, Hierarchical::new(&params, &w), workload, &config).run_protocol();
         assert!(h.changes > 500, "{} changes", h.changes);
         for v in 0..50 {
             let before = w.resources.of_node(NodeId(v)).len();
@@ -704,7 +705,7 @@ mod tests {
         let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(1, SimTime::from_secs(10)) };
         let s = SimTime::from_secs;
         let spec = scripted(&[(s(2), 3, 0), (s(3), 3, 1)]);
-        let mut protocol = Hierarchical::new(&params, &w, &config);
+        let mut protocol = Hierarchical::new(&params, &w);
         protocol.history[5].push((s(1), vec![ResourceType(1)].into_boxed_slice()));
         protocol.ever[1].push(NodeId(5));
         let workload = Workload::new(&spec, 20, 2, config.duration, 1);

@@ -175,7 +175,7 @@ impl ProtocolSpec {
             ProtocolSpec::Superpeer(p) => simulate(world, superpeer::Superpeer::new(p, world), workload, config),
             ProtocolSpec::RandomWalk(p) => simulate(world, random_walk::RandomWalk::new(p, world), workload, config),
             ProtocolSpec::Hierarchical(p) => {
-                simulate(world, hierarchical::Hierarchical::new(p, world, config), workload, config)
+                simulate(world, hierarchical::Hierarchical::new(p, world), workload, config)
             }
             ProtocolSpec::Forwarding(p) => simulate(world, forwarding::Forwarding::new(p, world), workload, config),
         }
