@@ -44,15 +44,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-# In Jupyter the saved PNGs are also shown inline; as a plain script they are not.
-try:
-    from IPython import get_ipython
-    from IPython.display import Image, display
-
-    IN_NOTEBOOK = get_ipython() is not None
-except ImportError:
-    IN_NOTEBOOK = False
-
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)
 
@@ -73,7 +64,7 @@ for _folder in [Path.cwd(), *Path.cwd().resolve().parents]:
     for _candidate in (_folder, _folder / "notebooks"):
         if (_candidate / "peergrid_results.py").is_file() and str(_candidate) not in sys.path:
             sys.path.insert(0, str(_candidate))
-from peergrid_results import duration_seconds, locate, to_number  # noqa: E402
+from peergrid_results import duration_seconds, locate, save_figure, to_number  # noqa: E402
 
 RESULTS = locate(os.environ.get("PEERGRID_RESULTS") or "results/quickstart")
 if not (RESULTS / "summary.csv").is_file():
@@ -261,13 +252,8 @@ written: list[Path] = []
 
 def save(fig, stem: str) -> Path:
     """Writes `fig` to OUT/stem.png, closes it, and shows it when in Jupyter."""
-    path = OUT / f"{stem}.png"
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    path = save_figure(fig, OUT / f"{stem}.png")
     written.append(path)
-    print(f"wrote {path}")
-    if IN_NOTEBOOK:
-        display(Image(filename=str(path)))
     return path
 
 

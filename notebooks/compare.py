@@ -39,15 +39,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-# In Jupyter the saved PNGs are also shown inline; as a plain script they are not.
-try:
-    from IPython import get_ipython
-    from IPython.display import Image, display
-
-    IN_NOTEBOOK = get_ipython() is not None
-except ImportError:
-    IN_NOTEBOOK = False
-
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)
 
@@ -70,7 +61,7 @@ for _folder in [Path.cwd(), *Path.cwd().resolve().parents]:
     for _candidate in (_folder, _folder / "notebooks"):
         if (_candidate / "peergrid_results.py").is_file() and str(_candidate) not in sys.path:
             sys.path.insert(0, str(_candidate))
-from peergrid_results import locate, to_number  # noqa: E402
+from peergrid_results import locate, save_figure, to_number  # noqa: E402
 
 A = locate(os.environ.get("PEERGRID_A") or "results/quickstart")
 B = locate(os.environ.get("PEERGRID_B") or "results/quickstart")
@@ -378,10 +369,5 @@ right.set_title(f"{metric}: B against A")
 right.grid(True, alpha=0.3)
 right.legend(fontsize="small")
 
-path = OUT / f"{metric}_A_vs_B.png"
-fig.savefig(path, dpi=150)
-plt.close(fig)
-print(f"wrote {path}")
-if IN_NOTEBOOK:
-    display(Image(filename=str(path)))
+path = save_figure(fig, OUT / f"{metric}_A_vs_B.png")
 assert path.is_file()

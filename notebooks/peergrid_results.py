@@ -1,10 +1,32 @@
-"""Helpers the peergrid notebooks share: finding a results folder and reading sweep
+"""Helpers the peergrid notebooks share: finding a results folder, reading sweep
 values (plain numbers, rates such as `100/s`, durations such as `250ms`) as numbers,
-with the units of peergrid's scenario files."""
+with the units of peergrid's scenario files, and saving figures."""
 
 import math
 import re
 from pathlib import Path
+
+
+# In Jupyter a saved figure is also shown inline; as a plain script it is not.
+try:
+    from IPython import get_ipython
+    from IPython.display import Image, display
+
+    IN_NOTEBOOK = get_ipython() is not None
+except ImportError:
+    IN_NOTEBOOK = False
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Writes `fig` to `path` as a PNG, closes it, and shows it when in Jupyter."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    print(f"wrote {path}")
+    if IN_NOTEBOOK:
+        display(Image(filename=str(path)))
+    return path
 
 
 def locate(path: str) -> Path:
