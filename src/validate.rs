@@ -7,6 +7,7 @@ use std::path::Path;
 use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
+use crate::metrics::QueryRecord;
 use crate::protocols::{ProtocolSpec, central, flooding, gridnut, random_walk};
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, World};
@@ -94,13 +95,12 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64
     ((reached, sent), (ball, degree(NodeIndex::new(origin as usize)) + forwards))
 }
 
-/// One gridnut query on a ring of 20 with constant `latency_ms` links and a flush
-/// `window_ms`, for a resource held only `hops` (≤ 9) away: every hop out and back
-/// is one message into an empty buffer, so it waits the window and then the
-/// latency. Returns (simulated first-hit latency, 2·hops·(latency + window)).
-pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Option<SimTime>, SimTime) {
+/// One query, from node 0 at time 0, on a ring of 20 nodes with constant
+/// `latency_ms` links where only node `holder` holds the one resource type: the
+/// query's record, for exact checks of hops and latency.
+pub fn ring_query(protocol: &ProtocolSpec, holder: u32, latency_ms: u64) -> QueryRecord {
     let mut w = world(&TopologySpec::Ring {}, 20, latency_ms, 1, 0, 1);
-    w.resources = crate::world::Resources::from_holders(20, vec![vec![hops]]);
+    w.resources = crate::world::Resources::from_holders(20, vec![vec![holder]]);
     let cfg = SimConfig::new(1, SimTime::from_secs(60));
     let spec = WorkloadSpec {
         rate: Rate(0.0),
@@ -108,9 +108,17 @@ pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Opti
         ..Default::default()
     };
     let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, 1);
+    protocol.run(&w, workload, &cfg).recorder.queries.swap_remove(0)
+}
+
+/// One gridnut query on the ring of [`ring_query`] with a flush `window_ms`, for a
+/// resource held only `hops` (≤ 9) away: every hop out and back is one message into
+/// an empty buffer, so it waits the window and then the latency. Returns (simulated
+/// first-hit latency, 2·hops·(latency + window)).
+pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Option<SimTime>, SimTime) {
     let params = gridnut::Params { ttl: hops, window: SimTime::from_millis(window_ms), batch: 16 };
-    let out = ProtocolSpec::Gridnut(params).run(&w, workload, &cfg);
-    (out.recorder.queries[0].latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
+    let q = ring_query(&ProtocolSpec::Gridnut(params), hops, latency_ms);
+    (q.latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
 }
 
 /// One random walker of `length` steps (no checking) from a uniformly random origin

@@ -257,9 +257,8 @@ impl Protocol for Flooding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Rate, SimConfig, SimTime};
-    use crate::validate::{flooding_ball, world};
-    use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+    use crate::engine::SimTime;
+    use crate::validate::{flooding_ball, ring_query, world};
     use crate::world::TopologySpec;
 
     #[test]
@@ -285,18 +284,8 @@ mod tests {
     fn hits_come_back_along_the_reverse_path() {
         // On a ring of 20 with the resource only at node 5, a query from 0 with TTL 5
         // finds it 5 hops away after 5 hops out and 5 back.
-        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
-        w.resources = crate::world::Resources::from_holders(20, vec![vec![5]]);
-        let config = SimConfig::new(1, SimTime::from_secs(10));
-        let spec = WorkloadSpec {
-            rate: Rate(0.0),
-            script: vec![ScriptedQuery { at: SimTime::ZERO, origin: 0, rtype: 0 }],
-            ..Default::default()
-        };
         for (ttl, found) in [(4, false), (5, true)] {
-            let workload = Workload::new(&spec, 20, 1, config.duration, 1);
-            let out = crate::protocols::ProtocolSpec::Flooding(Params { ttl }).run(&w, workload, &config);
-            let q = &out.recorder.queries[0];
+            let q = ring_query(&crate::protocols::ProtocolSpec::Flooding(Params { ttl }), 5, 20);
             assert_eq!(q.succeeded(), found, "ttl {ttl}");
             if found {
                 assert_eq!(q.hops, 5);
