@@ -316,13 +316,14 @@ impl Superpeer {
         if s < 2 {
             return Overlay::from_edges(s, []);
         }
-        let base = Path::new(".");
-        let overlay = match topology::build(&self.spec, Some(s as u32), false, base, ctx.rng()) {
-            Ok(o) => return o,
-            Err(_) => topology::build(&self.spec, Some(s as u32), true, base, ctx.rng())
-                .unwrap_or_else(|_| Overlay::from_edges(s, [])),
-        };
+        // Validation refused parameters that all but certainly disconnect it, so the
+        // draw is taken as it comes and any stray components are joined below.
+        let overlay = topology::build(&self.spec, Some(s as u32), true, Path::new("."), ctx.rng())
+            .unwrap_or_else(|_| Overlay::from_edges(s, []));
         let label = overlay.components();
+        if label.iter().all(|&l| l == 0) {
+            return overlay;
+        }
         // The lowest super-peer of each component, in label order (labels follow it).
         let mut first: Vec<u32> = Vec::new();
         for (v, &l) in label.iter().enumerate() {
