@@ -109,6 +109,13 @@ impl<'de> Deserialize<'de> for ServiceTime {
 }
 
 impl ServiceTime {
+    /// The mean service time.
+    pub fn mean(self) -> SimTime {
+        match self {
+            ServiceTime::Constant(t) | ServiceTime::Exponential { mean: t } => t,
+        }
+    }
+
     #[inline]
     fn sample(self, rng: &mut ChaCha8Rng) -> SimTime {
         match self {

@@ -93,3 +93,53 @@ pub fn human(bytes: u64) -> String {
         format!("{:.0} KiB", (b / 1024.0).max(1.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::experiment::execute;
+    use crate::scenario::plan_from_str;
+
+    /// MDS-2 with registrations every `refresh` on 500 nodes: sites of 10 nodes
+    /// under one root, 1 ms of service per message.
+    fn hierarchical(refresh: &str) -> crate::scenario::Plan {
+        let text = format!(
+            r#"name = "backlog"
+duration = "4s"
+[network]
+nodes = 500
+service_time = {{ dist = "constant", value = "1ms" }}
+topology = {{ kind = "ring" }}
+[resources]
+types = 5
+[workload]
+rate = "0/s"
+timeout = "1s"
+[protocol]
+name = "hierarchical"
+depth = 2
+refresh = "{refresh}"
+"#
+        );
+        plan_from_str(&text, "backlog.toml", Path::new("."), &[], None).expect("valid scenario")
+    }
+
+    #[test]
+    fn an_overloaded_giis_backlog_is_estimated_within_a_factor_of_two() {
+        // Registrations every 2 ms: each site GIIS gets 5,000/s and serves 1,000/s,
+        // the root gets 25,000/s; the queues grow for the whole run.
+        let slow = hierarchical("2s");
+        let fast = hierarchical("2ms");
+        let part = |plan: &crate::scenario::Plan| {
+            estimate(&plan.points[0].scenario).parts.iter().find(|p| p.0 == "registration backlog").map(|p| p.2)
+        };
+        assert_eq!(part(&slow), None, "a GIIS that keeps up leaves no backlog");
+        let predicted = part(&fast).expect("a backlog");
+        let grew = |plan: &crate::scenario::Plan| execute(plan, &plan.points[0], 0).expect("runs").run_memory_mb;
+        let measured = (grew(&fast) - grew(&slow)) * 1024.0 * 1024.0;
+        let ratio = predicted / measured;
+        assert!((0.5..2.0).contains(&ratio), "predicted {predicted:.0} B, measured {measured:.0} B");
+    }
+}

@@ -189,6 +189,10 @@ impl Params {
             ("GIIS caches", "network.nodes, protocol.depth", n * levels * 16.0),
             ("registration timers", "network.nodes, protocol.fanout", entities * 32.0),
         ];
+        let backlog = self.registration_backlog(s);
+        if backlog > 0.0 {
+            out.push(("registration backlog", "protocol.refresh (longer), protocol.fanout", backlog * 48.0));
+        }
         if changes > 0.0 {
             out.push((
                 "resource change history",
@@ -197,6 +201,34 @@ impl Params {
             ));
         }
         out
+    }
+}
+
+impl Params {
+    /// Registrations left waiting at the end of a run, in a fluid view: a GIIS whose
+    /// children register faster than its queue serves them (`fanout / refresh` above
+    /// one over the mean service time) falls behind by the difference every second.
+    /// Zero unless `refresh` is shorter than about `fanout` service times.
+    fn registration_backlog(&self, s: &crate::scenario::Scenario) -> f64 {
+        let service = s.network.service_time.mean().as_secs_f64();
+        if service == 0.0 {
+            return 0.0;
+        }
+        let n = s.nodes as f64;
+        let fanout = self.fanout.max(2) as f64;
+        let depth = self.depth.clamp(1, 8) as i32;
+        let run = (s.duration + s.workload.timeout).as_secs_f64();
+        let refresh = self.refresh.as_secs_f64().max(1e-9);
+        let mut backlog = 0.0;
+        for level in 1..=depth {
+            let giis = if level == depth { 1.0 } else { (n / fanout.powi(level)).ceil() };
+            let children = if level == depth { (n / fanout.powi(depth - 1)).ceil() } else { fanout };
+            let excess = children / refresh - 1.0 / service;
+            if excess > 0.0 {
+                backlog += giis * excess * run;
+            }
+        }
+        backlog
     }
 }
 
