@@ -58,7 +58,7 @@ pub fn label(name: &str) -> String {
         ("experience_used", "decisions taken from experience (fraction)"),
         ("merge_ratio", "logical messages per exchange"),
         ("exchanges", "exchanges (physical messages)"),
-        ("root_load", "root GIIS load (messages/s)"),
+        ("root_load", "root GIIS host load (messages/s)"),
         ("walk_steps", "walker steps"),
         ("protocol.window", "buffering window (s)"),
         ("protocol.cluster_size", "nodes per cluster"),
