@@ -60,7 +60,7 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
         (
             "check_every",
             "4",
-            "a walker asks the requester whether to go on every this many steps; 0 = never (TTL only)",
+            "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)",
         ),
     ],
 };
@@ -215,7 +215,7 @@ impl RandomWalk {
         let i = ctx.rng().random_range(0..degree);
         let to = ctx.neighbours(at)[i];
         walker.hops += 1;
-        self.walk_steps += 1;
+        self.walk_steps += measured(ctx, walker.q) as u64;
         ctx.send(at, to, Msg::Walk(walker));
     }
 
@@ -224,6 +224,16 @@ impl RandomWalk {
     fn go_on(&self, ctx: &Ctx<'_, Self>, q: QueryId) -> bool {
         ctx.hits(q) == 0 && !ctx.expired(q)
     }
+
+    /// A walker told to stop: counted when its query was satisfied, not timed out.
+    fn stopped(&mut self, ctx: &Ctx<'_, Self>, q: QueryId) {
+        self.stopped_by_check += (ctx.hits(q) > 0 && measured(ctx, q)) as u64;
+    }
+}
+
+/// Whether query `q` counts in the metrics (issued after the warm-up).
+fn measured<P: Protocol>(ctx: &Ctx<'_, P>, q: QueryId) -> bool {
+    ctx.issued(q) >= ctx.warmup()
 }
 
 impl Protocol for RandomWalk {
@@ -258,13 +268,13 @@ impl Protocol for RandomWalk {
                     return;
                 }
                 if self.check_every > 0 && walker.hops % self.check_every == 0 {
-                    self.checks += 1;
+                    self.checks += measured(ctx, walker.q) as u64;
                     if at != walker.origin {
                         ctx.send(at, walker.origin, Msg::Check(walker));
                         return;
                     }
                     if !self.go_on(ctx, walker.q) {
-                        self.stopped_by_check += 1;
+                        self.stopped(ctx, walker.q);
                         return;
                     }
                 }
@@ -284,7 +294,7 @@ impl Protocol for RandomWalk {
                 if go {
                     self.step(ctx, at, walker);
                 } else {
-                    self.stopped_by_check += 1;
+                    self.stopped(ctx, walker.q);
                 }
             }
         }
