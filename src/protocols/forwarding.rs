@@ -33,7 +33,11 @@
 //! - A request asks for one resource type and matches it exactly; requests that
 //!   describe a resource by several attributes are not modelled.
 //! - One request per query and no retries: a walk that spends its TTL or outlives
-//!   the workload's timeout has failed.
+//!   the workload's timeout has failed. The request stops at the timeout, but an
+//!   answer already under way still returns along the path (the paper has no
+//!   timeout), so the nodes it passes learn from it, though it no longer counts as
+//!   a hit. A request's path is kept until one to two timeouts after it was issued
+//!   (the end of its table generation); an answer arriving later is dropped.
 //! - `ttl` defaults to 256 hops. The paper measured hops to satisfy a request under
 //!   a limit large enough that it rarely ended a walk; 256 keeps random forwarding
 //!   above 90% success on a thousand-node 4-regular grid with 10 copies per type,
@@ -335,9 +339,8 @@ impl Protocol for Forwarding {
                 }
             }
             Msg::Answer { q, want, hops } => {
-                if ctx.expired(q) {
-                    return;
-                }
+                // A late answer no longer counts as a hit, but it still travels back
+                // and teaches every node on the way, as long as the path is kept.
                 self.learn(ctx.world, at, want, from);
                 match self.paths.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
                     Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
