@@ -25,7 +25,9 @@ pub trait Message {
     const KINDS: &'static [&'static str];
     /// Index into `KINDS`.
     fn kind(&self) -> usize;
-    /// The query this message is part of; `None` for maintenance traffic.
+    /// The query this message is part of, if it carries one query's part alone;
+    /// `None` for maintenance traffic and for a merged message that carries parts of
+    /// several. Accounting goes through [`Message::queries`], which tells the two apart.
     fn query(&self) -> Option<QueryId>;
     /// Calls `each` once per query-carrying part of this message: a message that
     /// merges several (one physical send carrying many logical messages) names the
