@@ -312,6 +312,14 @@ impl<P: Protocol> Ctx<'_, P> {
         self.queue.push(at, Event::new(Kind::Arrive, to, idx));
     }
 
+    /// Hands `msg` to `at`'s own service queue, as a request a node makes of a
+    /// service it runs itself: no network latency and no loss, and not counted as a
+    /// message, but it waits its turn and is served like one (`from` is `at`).
+    pub fn submit(&mut self, at: NodeId, msg: P::Msg) {
+        let idx = self.messages.put(Envelope { from: at, msg });
+        self.queue.push(self.now, Event::new(Kind::Arrive, at, idx));
+    }
+
     /// Fires `timer` at node `at` after `delay`.
     pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) {
         let idx = self.timers.put(timer);

@@ -6,7 +6,8 @@
 //! the index must serve that storm first. A query goes
 //! straight (one underlay hop, not through the overlay) to the index, which answers
 //! with the number of registered holders other than the origin. Every query meets
-//! the index's FIFO service queue, so under Poisson load with exponential service the
+//! the index's FIFO service queue (the index node's own queries too, without a
+//! message), so under Poisson load with exponential service the
 //! index is an M/M/1 queue: mean response time 1/(μ − λ) plus the round trip.
 
 use serde::Deserialize;
@@ -136,8 +137,8 @@ impl Protocol for Central {
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         if origin == self.index {
-            let found = self.lookup(ctx.world, origin, want);
-            ctx.report_hit(q, 0, found);
+            // The index's own queries wait in its queue like everyone else's.
+            ctx.submit(origin, Msg::Lookup { q, want });
         } else {
             ctx.send(origin, self.index, Msg::Lookup { q, want });
         }
@@ -153,7 +154,11 @@ impl Protocol for Central {
             Msg::Lookup { q, want } => {
                 ctx.report_reached(q);
                 let found = self.lookup(ctx.world, from, want);
-                ctx.send(at, from, Msg::Answer { q, found });
+                if from == at {
+                    ctx.report_hit(q, 0, found);
+                } else {
+                    ctx.send(at, from, Msg::Answer { q, found });
+                }
             }
             Msg::Answer { q, found } => ctx.report_hit(q, 1, found),
         }
@@ -166,13 +171,20 @@ mod tests {
 
     #[test]
     fn index_is_an_mm1_queue_at_half_load() {
-        let (got, want) = central_mm1(100.0, 200.0, 5);
+        let (got, want) = central_mm1(100.0, 200.0, 5).remote;
         assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
     }
 
     #[test]
     fn index_is_an_mm1_queue_at_high_load() {
-        let (got, want) = central_mm1(160.0, 200.0, 5);
+        let (got, want) = central_mm1(160.0, 200.0, 5).remote;
         assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
+    }
+
+    #[test]
+    fn the_index_nodes_own_queries_wait_in_its_queue() {
+        // About 1,500 queries from node 0 at 80% load: sojourn 25 ms, no round trip.
+        let (got, want) = central_mm1(160.0, 200.0, 5).local;
+        assert!((got - want).abs() / want < 0.15, "mean response {got:.2} ms, M/M/1 sojourn {want:.2} ms");
     }
 }

@@ -41,7 +41,8 @@
 //! - Every message meets the receiving node's FIFO service queue, which is what
 //!   makes the root a bottleneck as N grows. Entities on the same node (node 0 hosts
 //!   a site GIIS, a VO GIIS and the root) hand messages to each other directly: no
-//!   network message, no service time.
+//!   network message, no service time. A query from the node hosting its site GIIS
+//!   sends no message either, but waits in that node's queue.
 //! - Columns: `root_load` is the messages node 0, the root GIIS's host, served per
 //!   second of [warmup, duration) — registrations and lookups for the root and for
 //!   the site and VO GIISes that share node 0 with it, as a load monitor on the
@@ -552,7 +553,7 @@ impl Protocol for Hierarchical {
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         let site = self.host(1, self.index_at(1, origin));
         if site == origin {
-            self.lookup(ctx, q, origin, want, 1);
+            ctx.submit(origin, Msg::Lookup { q, want, origin, level: 1 });
         } else {
             ctx.send(origin, site, Msg::Lookup { q, want, origin, level: 1 });
         }
