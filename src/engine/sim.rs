@@ -146,6 +146,10 @@ pub struct SimConfig {
     pub sample_every: SimTime,
     pub service: ServiceTime,
     pub loss: f64,
+    /// The run stops early, with [`RunOutput::overflow`] set, once more events than
+    /// this are pending: the memory it may use is spent, typically because nodes
+    /// receive messages faster than they serve them.
+    pub max_pending: usize,
 }
 
 impl SimConfig {
@@ -160,6 +164,7 @@ impl SimConfig {
             sample_every: SimTime::from_secs(1),
             service: ServiceTime::Constant(SimTime::ZERO),
             loss: 0.0,
+            max_pending: usize::MAX,
         }
     }
 }
@@ -421,6 +426,9 @@ pub struct RunOutput {
     /// Memory the run held at its peak, by part (bytes): the most events pending at
     /// once with their payload slots, and the protocol's own state at the end.
     pub memory: RunMemory,
+    /// When the run stopped early because more than `SimConfig::max_pending` events
+    /// were pending; its metrics then cover only the time before.
+    pub overflow: Option<SimTime>,
 }
 
 /// Where a run's memory went, for `peergrid bench`.
@@ -439,6 +447,7 @@ pub struct Simulation<'w, P: Protocol> {
     ctx: Ctx<'w, P>,
     protocol: P,
     workload: Workload,
+    max_pending: usize,
 }
 
 const FP_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -473,7 +482,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         for (at, idx) in workload.initial() {
             ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
         }
-        Simulation { ctx, protocol, workload }
+        Simulation { ctx, protocol, workload, max_pending: config.max_pending }
     }
 
     /// Runs to the end and returns the recorded metrics.
@@ -495,6 +504,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             ctx.nodes = vec![NodeQueue::default(); ctx.world.nodes()];
         }
         let mut peak_pending = 0;
+        let mut overflow = None;
         while let Some((t, ev)) = ctx.queue.pop() {
             if t > ctx.end {
                 break;
@@ -502,6 +512,10 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             // Sampled once per 1,024 events: cheap, and exact enough for a memory figure.
             if ctx.events & 1023 == 0 {
                 peak_pending = peak_pending.max(ctx.queue.len() + 1);
+                if ctx.queue.len() >= self.max_pending {
+                    overflow = Some(t);
+                    break;
+                }
             }
             ctx.now = t;
             ctx.events += 1;
@@ -548,6 +562,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             protocol_bytes: self.protocol.state_bytes(),
         };
         let out = RunOutput {
+            overflow,
             memory,
             recorder: self.ctx.recorder,
             events: self.ctx.events,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::engine::SimConfig;
 use crate::engine::rng::run_seed;
 use crate::metrics::stats::summarize;
 use crate::metrics::{QueryRecord, SeriesRow};
@@ -39,6 +40,19 @@ pub struct RunResult {
     /// resources, engine per-node state, event list, payloads, protocol state, and
     /// query records. Unlike the process's peak RSS it does not mix parallel runs.
     pub run_memory_mb: f64,
+}
+
+/// Bytes a pending event may hold at its peak: its entry in the event list, its
+/// payload slot, and the slack of growing vectors.
+const PENDING_EVENT_BYTES: u64 = 128;
+
+/// How many events one run may keep pending: its share of the memory available
+/// now (one run per worker thread), or no limit when that is unknown.
+fn pending_budget() -> usize {
+    memory::available_bytes().map_or(usize::MAX, |avail| {
+        let share = avail / rayon::current_num_threads().max(1) as u64;
+        (share / PENDING_EVENT_BYTES).try_into().unwrap_or(usize::MAX)
+    })
 }
 
 /// Probabilities at which distributions are recorded.
@@ -86,7 +100,19 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
             .key(key)
     })?;
     let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
-    let out = s.protocol.run(&world, workload, &s.sim_config(seed));
+    let config = SimConfig { max_pending: pending_budget(), ..s.sim_config(seed) };
+    let out = s.protocol.run(&world, workload, &config);
+    if let Some(at) = out.overflow {
+        return Err(InputError::new(format!(
+            "sweep point {}, replicate {replicate} (seed {seed}) stopped {:.1} s into the simulation: {} events were pending, all the memory this run may use; \
+             messages arrive faster than nodes serve them, so the backlog grows without bound — \
+             lower workload.rate, the protocol's fan-out or ttl, or network.service_time",
+            point.index,
+            at.as_secs_f64(),
+            out.memory.peak_pending
+        ))
+        .file(&plan.file));
+    }
     let m = out.memory;
     let run_bytes = world.overlay.bytes()
         + world.resources.bytes()

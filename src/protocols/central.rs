@@ -167,7 +167,35 @@ impl Protocol for Central {
 
 #[cfg(test)]
 mod tests {
-    use crate::validate::central_mm1;
+    use crate::engine::{Rate, ServiceTime, SimConfig, SimTime};
+    use crate::protocols::ProtocolSpec;
+    use crate::validate::{central_mm1, world};
+    use crate::workload::{Workload, WorkloadSpec};
+    use crate::world::TopologySpec;
+
+    #[test]
+    fn an_overloaded_index_stops_the_run_when_its_backlog_outgrows_the_budget() {
+        // 400 queries/s at an index that serves 200/s: its queue grows by 200 a second.
+        let w = world(&TopologySpec::Ring {}, 100, 10, 10, 5, 1);
+        let run = |max_pending: usize| {
+            let cfg = SimConfig { max_pending, ..SimConfig::new(1, SimTime::from_secs(100)) };
+            let params = super::Params {
+                index_service_time: Some(ServiceTime::Constant(SimTime::from_millis(5))),
+                ..Default::default()
+            };
+            let spec = WorkloadSpec { rate: Rate(400.0), ..Default::default() };
+            ProtocolSpec::Central(params).run(&w, Workload::new(&spec, 100, 10, cfg.duration, 1), &cfg)
+        };
+        let unbounded = run(usize::MAX);
+        assert_eq!(unbounded.overflow, None);
+        assert!(unbounded.memory.peak_pending > 15_000, "{}", unbounded.memory.peak_pending);
+        let bounded = run(5_000);
+        let at = bounded.overflow.expect("stopped early").as_secs_f64();
+        // 5,000 waiting lookups take about 25 s of growth.
+        assert!((20.0..30.0).contains(&at), "stopped at {at} s");
+        // A budget the run stays within changes nothing.
+        assert_eq!(run(unbounded.memory.peak_pending + 2048).fingerprint, unbounded.fingerprint);
+    }
 
     #[test]
     fn index_is_an_mm1_queue_at_half_load() {

@@ -156,6 +156,7 @@ impl Scenario {
             sample_every: self.sample_every,
             service: self.network.service_time,
             loss: self.network.loss,
+            max_pending: usize::MAX,
         }
     }
 }
