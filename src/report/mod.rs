@@ -152,8 +152,17 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 .push((xv, m, l, h));
         }
         let mut series: Vec<Series> = order.into_iter().filter_map(|k| groups.remove(&k)).collect();
+        // A t interval over few replicates can reach past what the metric can take:
+        // bars stop at 0 for a metric whose means are all non-negative, and at 1 for
+        // a rate (summary.csv keeps the intervals as computed).
+        let means = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+        let floor = if means().all(|m| m >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
+        let ceiling = if spec.y.ends_with("_rate") && means().all(|m| m <= 1.0) { 1.0 } else { f64::INFINITY };
         for s in &mut series {
             s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for p in &mut s.points {
+                (p.2, p.3) = (p.2.max(floor), p.3.min(ceiling));
+            }
         }
         let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
         let title = spec.title.clone().unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
@@ -314,6 +323,26 @@ fn tick(v: f64) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
+/// A tick label on an axis spanning (lo, hi): on a log axis only the ticks at 1, 2
+/// and 5 times a power of ten are labelled, and beyond three decades only the powers
+/// themselves, so that labels never run into each other.
+fn axis_tick(v: f64, (lo, hi, log): (f64, f64, bool)) -> String {
+    if !log || v <= 0.0 {
+        return tick(v);
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    let near = |m: f64| (mantissa - m).abs() < 1e-6 * m || (mantissa - 10.0 * m).abs() < 1e-5 * m;
+    let decades = (hi / lo).log10();
+    let keep = if decades > 3.0 {
+        near(1.0)
+    } else if decades > 1.0 {
+        near(1.0) || near(2.0) || near(5.0)
+    } else {
+        true
+    };
+    if keep { tick(v) } else { String::new() }
+}
+
 const PALETTE: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xd6, 0x27, 0x28),
@@ -349,13 +378,20 @@ where
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(label(&spec.x))
+            let mut mesh = chart.configure_mesh();
+            // A log axis gets light lines at 2..9 times each power of ten: with more,
+            // plotters steps them by hundredths of a decade and runs past the next power.
+            if spec.logx {
+                mesh.x_max_light_lines(5);
+            }
+            if spec.logy {
+                mesh.y_max_light_lines(5);
+            }
+            mesh.x_desc(label(&spec.x))
                 .y_desc(label(&spec.y))
                 .label_style(font(13.0))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
+                .x_label_formatter(&|v| axis_tick(*v, (x0, x1, spec.logx)))
+                .y_label_formatter(&|v| axis_tick(*v, (y0, y1, spec.logy)))
                 .axis_desc_style(font(15.0))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
@@ -451,6 +487,19 @@ fn legend_corner(series: &[Series], x: (f64, f64, bool), y: (f64, f64, bool)) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_axes_label_only_round_ticks() {
+        // Over three decades only the powers of ten; over one, also 2 and 5 times them.
+        let wide = (50.0, 500_000.0, true);
+        assert_eq!(["100", "", "1000", "100000"], [100.0, 300.0, 1000.0, 100_000.0].map(|v| axis_tick(v, wide)));
+        let narrow = (50.0, 3500.0, true);
+        assert_eq!(
+            ["100", "200", "", "500", "1000"],
+            [100.0, 200.0, 300.0, 500.0, 1000.0].map(|v| axis_tick(v, narrow))
+        );
+        assert_eq!(axis_tick(300.0, (50.0, 3500.0, false)), "300");
+    }
 
     #[test]
     fn tick_labels_are_short() {
