@@ -336,14 +336,27 @@ mod tests {
     }
 
     #[test]
-    fn one_walker_finds_a_replica_as_often_as_the_closed_form_says() {
+    fn one_walker_finds_a_replica_as_often_as_its_distinct_nodes_predict() {
         for length in [50, 100] {
             let (got, want, tolerance) = random_walk_success(length, 3);
             assert!(
                 (got - want).abs() < tolerance,
-                "L = {length}: simulated {got:.4}, 1 − (1 − R/N)^L = {want:.4} ± {tolerance:.4}"
+                "L = {length}: simulated {got:.4}, expected from the walk's range {want:.4} ± {tolerance:.4}"
             );
         }
+    }
+
+    #[test]
+    fn the_range_of_a_walk_on_a_regular_tree() {
+        use crate::validate::tree_walk_range;
+        // On the 3-regular tree the first step is new, and the second and third are
+        // new unless they step straight back (probability 1/3): 1, 1 + 2/3, 1 + 4/3.
+        assert_eq!(tree_walk_range(3, 1), 1.0);
+        assert!((tree_walk_range(3, 2) - (1.0 + 2.0 / 3.0)).abs() < 1e-12);
+        assert!((tree_walk_range(3, 3) - (1.0 + 2.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-12);
+        // Long walks gain (d−2)/(d−1) new nodes a step.
+        let slope = tree_walk_range(10, 2000) - tree_walk_range(10, 1000);
+        assert!((slope / 1000.0 - 8.0 / 9.0).abs() < 1e-6, "{slope}");
     }
 
     #[test]
