@@ -267,10 +267,11 @@ pub fn build(
     };
     let largest = if allow_disconnected { n } else { overlay.largest_component_size() };
     if largest != n {
-        let hint = match spec {
-            TopologySpec::ErdosRenyi { .. } => format!(
-                "; raise mean_degree (G(n,p) is connected with high probability above ln n ≈ {:.1})",
-                (n as f64).ln()
+        let hint = match *spec {
+            TopologySpec::ErdosRenyi { mean_degree } => format!(
+                "; at mean_degree {mean_degree} a draw of G(n,p) on {n} nodes is connected with probability about {:.0}%: {}",
+                100.0 * gnp_connected(n, mean_degree),
+                gnp_advice(n)
             ),
             TopologySpec::WattsStrogatz { .. } => "; lower rewire or raise degree".to_string(),
             _ => "; raise the degree".to_string(),
@@ -285,6 +286,23 @@ pub fn build(
     Ok(overlay)
 }
 
+/// The probability that G(n,p) with mean degree `c` is connected, about
+/// exp(−n·e^(−c)): for large n it is connected exactly when it has no isolated
+/// node, and the number of isolated nodes is about Poisson with mean n·e^(−c)
+/// (Erdős and Rényi 1959).
+fn gnp_connected(n: usize, c: f64) -> f64 {
+    (-(n as f64) * (-c).exp()).exp()
+}
+
+/// The advice for a G(n,p) overlay that is, or would be, disconnected. At
+/// mean_degree = ln n + 3 a draw is connected with probability exp(−e^(−3)) ≈ 95%.
+fn gnp_advice(n: usize) -> String {
+    format!(
+        "raise mean_degree to ln n + 3 ≈ {:.1} or more (about 95% of draws are then connected; each run draws its own overlay, and a disconnected draw stops its run)",
+        (n as f64).ln() + 3.0
+    )
+}
+
 /// Checks generator parameters against the node count without building anything,
 /// including, unless `allow_disconnected`, parameters that all but certainly give a
 /// disconnected overlay (the generated graph is checked again after it is built).
@@ -295,15 +313,16 @@ pub fn check(spec: &TopologySpec, n: usize, allow_disconnected: bool) -> Result<
     if !allow_disconnected {
         let advice = "or set network.allow_disconnected = true";
         match *spec {
-            // G(n,p) has about n·e^(−c) isolated nodes at mean degree c; with more than
-            // five expected, it is connected with probability below e^(−5).
+            // With more than five isolated nodes expected, a draw is connected with
+            // probability below e^(−5); between this and ln n + 3, `build` still
+            // refuses the draws that come out disconnected.
             TopologySpec::ErdosRenyi { mean_degree } if (n as f64) * (-mean_degree).exp() > 5.0 => {
                 return err(
                     "mean_degree",
                     format!(
-                        "G(n,p) with mean_degree {mean_degree} on {n} nodes leaves about {:.0} nodes isolated; raise mean_degree to at least ln n + 2 ≈ {:.1}, {advice}",
+                        "G(n,p) with mean_degree {mean_degree} on {n} nodes leaves about {:.0} nodes isolated, so it is all but certainly disconnected: {}, {advice}",
                         (n as f64) * (-mean_degree).exp(),
-                        (n as f64).ln() + 2.0
+                        gnp_advice(n)
                     ),
                 );
             }
@@ -543,14 +562,33 @@ mod tests {
         assert_eq!(make(TopologySpec::WattsStrogatz { degree: 4, rewire: 1.5 }, 10).unwrap_err().key, "rewire");
         let sparse = make(TopologySpec::ErdosRenyi { mean_degree: 0.5 }, 1000).unwrap_err();
         assert!(sparse.message.contains("isolated"), "{}", sparse.message);
+        // ln 1000 + 3 ≈ 9.9: the advice is the same up front and after a bad draw.
+        assert!(sparse.message.contains("ln n + 3 ≈ 9.9"), "{}", sparse.message);
         // Below the threshold of the check, the built graph is still checked.
         let borderline = make(TopologySpec::ErdosRenyi { mean_degree: 6.0 }, 1000);
-        assert!(
-            borderline
-                .as_ref()
-                .map_or_else(|e| e.message.contains("disconnected"), |o| o.largest_component_size() == 1000)
-        );
+        assert!(borderline.as_ref().map_or_else(
+            |e| e.message.contains("disconnected") && e.message.contains("ln n + 3 ≈ 9.9"),
+            |o| o.largest_component_size() == 1000
+        ));
         assert_eq!(make(TopologySpec::RandomRegular { degree: 2 }, 100).unwrap_err().key, "degree");
+    }
+
+    #[test]
+    fn gnp_connectivity_follows_its_isolated_nodes() {
+        // exp(−e^(−3)) at mean degree ln n + 3, e^(−5) at the check's threshold.
+        let n = 1000usize;
+        assert!((gnp_connected(n, (n as f64).ln() + 3.0) - 0.951).abs() < 0.001);
+        assert!((gnp_connected(n, (n as f64 / 5.0).ln()) - (-5.0f64).exp()).abs() < 1e-9);
+        // Of 40 draws of G(1000, p) at ln n + 3, about 38 are connected.
+        let c = (n as f64).ln() + 3.0;
+        let connected = (0..40u64)
+            .filter(|&seed| {
+                let spec = TopologySpec::ErdosRenyi { mean_degree: c };
+                build(&spec, Some(n as u32), true, Path::new("."), &mut stream(seed, Stream::Topology))
+                    .is_ok_and(|o| o.largest_component_size() == n)
+            })
+            .count();
+        assert!(connected >= 33, "{connected} of 40 connected");
     }
 
     #[test]
