@@ -482,14 +482,22 @@ fn list() {
     for (k, m) in LATENCY_MODELS {
         println!("  {k:<16} {m}");
     }
-    println!("\nSERVICE TIME (network.service_time, default \"0s\")");
+    println!("\nSERVICE TIME (network.service_time, default \"0s\"; also protocol.index_service_time of central)");
     println!("  \"1ms\"                                   constant");
-    println!("  {{ dist = \"exponential\", mean = \"1ms\" }}  exponential");
+    println!("  {{ dist = \"constant\", value = \"1ms\" }}    constant, the same as \"1ms\"");
+    println!("  {{ dist = \"exponential\", mean = \"1ms\" }}  exponential with this mean");
     println!("\nPLACEMENT / POPULARITY (resources.placement, workload.popularity)");
     println!("  \"uniform\"        every node / type equally likely (default)");
     println!("  {{ zipf = 1.0 }}   rank r chosen with probability ∝ r^-s");
     println!("  {{ geometric = 0.1 }}  rank r chosen with probability ∝ (1-p)^r (a few nodes or types dominate)");
     println!("  \"balanced\"       placement only: every node holds the same number of copies, ±1");
+    println!("\nDURATIONS AND RATES");
+    println!(
+        "  durations        a string with a unit: \"250ms\", \"10s\", \"1.5min\" (ns, us, ms, s, min, h, d); a bare number is refused, except 0"
+    );
+    println!(
+        "  rates            \"20/s\", \"0.5/ms\", \"300/min\" (per any duration unit), or a bare number (50 or \"0.01\"), taken per second"
+    );
 }
 
 fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {

@@ -93,6 +93,8 @@ impl<'de> Deserialize<'de> for ServiceTime {
         };
         match &v {
             toml::Value::String(s) => super::parse_duration(s).map(ServiceTime::Constant).map_err(D::Error::custom),
+            // As for every duration, a bare 0 needs no unit.
+            toml::Value::Integer(0) => Ok(ServiceTime::Constant(SimTime::ZERO)),
             toml::Value::Table(t) => {
                 if let Some(k) = t.keys().find(|k| !["dist", "mean", "value"].contains(&k.as_str())) {
                     return Err(D::Error::custom(format!("unknown key `{k}`; expected {SERVICE_EXPECTED}")));
@@ -592,5 +594,26 @@ mod tests {
         assert_eq!(std::mem::size_of::<(u64, Event)>(), 16);
         let e = Event::new(Kind::Timer, NodeId((1 << 30) - 1), u32::MAX);
         assert_eq!((e.kind(), e.node(), e.idx()), (Kind::Timer, NodeId((1 << 30) - 1), u32::MAX));
+    }
+
+    #[test]
+    fn service_times_in_every_form() {
+        #[derive(serde::Deserialize)]
+        struct S {
+            service_time: ServiceTime,
+        }
+        let parse = |text: &str| toml::from_str::<S>(text).map(|s| s.service_time).map_err(|e| e.to_string());
+        let ms = SimTime::from_millis(1);
+        assert_eq!(parse("service_time = \"1ms\""), Ok(ServiceTime::Constant(ms)));
+        assert_eq!(parse("service_time = { dist = \"constant\", value = \"1ms\" }"), Ok(ServiceTime::Constant(ms)));
+        assert_eq!(
+            parse("service_time = { dist = \"exponential\", mean = \"1ms\" }"),
+            Ok(ServiceTime::Exponential { mean: ms })
+        );
+        assert_eq!(parse("service_time = 0"), Ok(ServiceTime::Constant(SimTime::ZERO)));
+        for bad in ["service_time = 1", "service_time = \"1\"", "service_time = { dist = \"normal\", mean = \"1ms\" }"]
+        {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

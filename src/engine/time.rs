@@ -167,8 +167,7 @@ impl<'de> Deserialize<'de> for SimTime {
 pub struct Rate(pub f64);
 
 /// What a rate must look like; repeated in every error message.
-pub const RATE_EXPECTED: &str =
-    "a rate such as \"20/s\", \"0.5/ms\" or \"300/min\" (a non-negative number per unit of time)";
+pub const RATE_EXPECTED: &str = "a rate such as \"20/s\", \"0.5/ms\" or \"300/min\" (a non-negative number per unit of time; a bare number is per second)";
 
 /// Parses `"20/s"`, `"0.5/ms"`, `"300/min"` (or a bare number, taken per second).
 pub fn parse_rate(text: &str) -> Result<Rate, String> {

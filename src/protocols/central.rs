@@ -26,7 +26,7 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
         (
             "index_service_time",
             "network.service_time",
-            "service time of the index node (a duration or { dist = \"exponential\", mean = ... })",
+            "service time of the index node, in any form of network.service_time",
         ),
         ("register_at_start", "false", "every node sends a Register at time zero, instead of starting registered"),
     ],
