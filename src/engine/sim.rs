@@ -362,8 +362,9 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.timeout()
     }
 
-    /// Queries issued before this are left out of the metrics; a protocol's own
-    /// columns should leave them out too.
+    /// Queries issued before this are left out of the per-query metrics; a
+    /// protocol's own per-query columns should leave them out too (its traffic
+    /// counters, like `messages_total`, count the whole run).
     pub fn warmup(&self) -> SimTime {
         self.recorder.warmup()
     }

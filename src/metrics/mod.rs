@@ -183,7 +183,7 @@ impl Recorder {
         self.queries[q.index()].reached += 1;
     }
 
-    /// Queries issued before this are left out of the metrics.
+    /// Queries issued before this are left out of the per-query metrics.
     pub(crate) fn warmup(&self) -> SimTime {
         self.warmup
     }
