@@ -130,7 +130,10 @@ fn wrong_type_names_key_and_line() {
     let text = replace("nodes = 200", "nodes = \"many\"");
     let err = bad(&text);
     names_line(&err, &text, "many");
-    assert!(err.contains("`network.nodes`") && err.contains("invalid type"), "{err}");
+    assert!(
+        err.contains("`network.nodes`") && err.contains("found the string \"many\"; expected a non-negative integer"),
+        "{err}"
+    );
     let text = replace("duration = \"20s\"", "duration = 20");
     let err = bad(&text);
     names_line(&err, &text, "duration");
@@ -140,6 +143,54 @@ fn wrong_type_names_key_and_line() {
     names_line(&err, &text, "fast");
     assert!(err.contains("`workload.rate`") && err.contains("a rate such as"), "{err}");
     assert!(!err.contains("\nin `"), "{err}");
+}
+
+/// Runs `check` on SMALL with `--set` arguments and returns stderr, asserting exit code 2.
+fn bad_set(sets: &[&str]) -> String {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let mut cmd = peergrid();
+    cmd.arg("check").arg(&file);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {err}");
+    err
+}
+
+#[test]
+fn messages_name_no_rust_types() {
+    for (set, expected) in [
+        ("network.nodes=-1", "the integer -1 is out of range; expected a non-negative integer"),
+        ("seed=\"x\"", "found the string \"x\"; expected a non-negative integer"),
+        ("network=3", "found the integer 3; expected a table"),
+        ("network.loss=\"x\"", "expected a number"),
+        ("network.allow_disconnected=3", "expected true or false"),
+        ("network.topology=3", "expected a table such as { kind = \"random-regular\", degree = 4 }"),
+        ("network.topology.kind=ring", "unknown key `degree`: kind \"ring\" takes no other keys"),
+        ("network.topology.kind=rign", "unknown value `rign`; expected one of `random-regular`"),
+        ("network.latency.x=1", "unknown key `x`; expected"),
+        ("plot=[3]", "found the integer 3; expected a table"),
+        ("workload.script=3", "found the integer 3; expected a list"),
+    ] {
+        let err = bad_set(&[set]);
+        assert!(err.contains(expected), "--set {set}: {err}");
+        for rust in ["u32", "u64", "f64", "struct", "enum", "field", "sequence", "variant", "map"] {
+            assert!(!err.contains(rust), "--set {set}: `{rust}` in {err}");
+        }
+    }
+    let err = bad(&unswept(
+        "name = \"flooding\"\nttl = 3\n",
+        "name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 4 }\n",
+    ));
+    assert!(
+        err.contains("key `protocol.overlay.degree`: unknown key `degree`: kind \"ring\" takes no other keys"),
+        "{err}"
+    );
+    let err = bad(&unswept("name = \"flooding\"\nttl = 3\n", "name = \"forwarding\"\nstrategy = 3\n"));
+    assert!(err.contains("`protocol.strategy`: found the integer 3; expected a name in quotes"), "{err}");
 }
 
 #[test]

@@ -71,12 +71,10 @@ impl ParamError {
 fn params<T: DeserializeOwned>(table: &toml::Table) -> Result<T, ParamError> {
     let mut rest = table.clone();
     rest.remove("name");
-    serde_path_to_error::deserialize(toml::Value::Table(rest)).map_err(|e| {
-        let path = e.path().to_string();
-        // The toml error repeats the path on a line of its own ("in `ttl`").
-        let full = e.inner().to_string();
-        let message = full.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-        ParamError::new(if path == "." { String::new() } else { path }, message)
+    let value = toml::Value::Table(rest);
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let (path, message) = crate::scenario::error::from_serde(&e, &value);
+        ParamError::new(path, message)
     })
 }
 

@@ -593,7 +593,7 @@ mod tests {
             ProtocolSpec::from_table(&table).map(|_| ()).unwrap_err().key
         };
         assert_eq!(key("name = \"superpeer\"\nresults = -1"), "results");
-        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 2 }"), "overlay");
+        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 2 }"), "overlay.degree");
         assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"random-regular\", degree = -4 }"), "overlay");
     }
 }

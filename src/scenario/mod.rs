@@ -330,21 +330,7 @@ type SweepNote<'a> = &'a dyn Fn(&str) -> Option<(String, toml::Value)>;
 /// Deserializes a table, turning serde's error into one with key path and line.
 fn deserialize(table: &toml::Table, text: &str, file: &str, note: Option<SweepNote>) -> Result<Raw, InputError> {
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
-        let mut path = e.path().to_string();
-        // The toml error repeats the path on a line of its own ("in `network`").
-        let full = e.inner().to_string();
-        let message = full.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
-        // Some serde errors name an unknown key only in the message; point at the key itself.
-        if let Some(rest) = message.strip_prefix("unknown field `") {
-            let field = rest.split('`').next().unwrap_or("");
-            if !path.ends_with(field) {
-                path = if path == "." { field.to_string() } else { format!("{path}.{field}") };
-            }
-        }
-        if path == "." {
-            path.clear();
-        }
-        let message = message.replace("unknown field", "unknown key").replace("missing field", "missing key");
+        let (path, message) = error::from_serde(&e, &toml::Value::Table(table.clone()));
         let mut out = InputError::new(message).file(file).key(&path).line(locate(text, &split_path(&path)));
         if let Some((k, v)) = note.and_then(|n| n(&path)) {
             out.message = format!("{} (with sweep value {k} = {v})", out.message);
