@@ -194,6 +194,22 @@ fn messages_name_no_rust_types() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let bin = assert_cmd::cargo::cargo_bin("peergrid");
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    for args in [vec!["list".to_string()], vec!["check".to_string(), file.display().to_string()]] {
+        // The reading end is closed before the command starts: its first line meets a broken pipe.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(&bin).args(&args).stdout(writer).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn values_out_of_range() {
     let text = replace("[network]\n", "[network]\nloss = 1.5\n");
     let err = bad(&text);

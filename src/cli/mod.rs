@@ -2,7 +2,7 @@
 //! `bench`. Bad input exits 2 with a message naming file, key path and line; a
 //! failed run exits 1.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,6 +124,22 @@ enum Command {
 enum Failure {
     Input(InputError),
     Run(anyhow::Error),
+    /// Standard output was closed by its reader (`peergrid list | head -1`).
+    Closed,
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe { Failure::Closed } else { Failure::Run(e.into()) }
+    }
+}
+
+/// `println!` that hands a write error back instead of panicking, so a reader that
+/// stops early (`peergrid list | head -1`) ends the command quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(Failure::from)?
+    };
 }
 
 impl From<InputError> for Failure {
@@ -146,10 +162,7 @@ pub fn main() -> ExitCode {
             run(&file, out, &set, threads, seed, force, resume, shard.as_deref())
         }
         Command::Check { file, set, seed } => check(&file, &set, seed),
-        Command::List => {
-            list();
-            Ok(())
-        }
+        Command::List => list(),
         Command::Plot { dir } => plot(&dir),
         Command::Merge { dirs, out, force } => merge(&dirs, &out, force),
         Command::Slurm { file, tasks, out, set, seed, cpus_per_task, partition, time } => {
@@ -159,7 +172,7 @@ pub fn main() -> ExitCode {
         Command::Validate => validate(),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
         Err(Failure::Input(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -338,7 +351,7 @@ fn run(
     let drawn = report::draw_all(&dir, &plots_of(&plan))?;
     // The runs that could be built are written and summarised; then the error.
     outcome?;
-    println!(
+    say!(
         "wrote {} ({} runs, {} plot files, {:.1}s wall, {:.0} MiB peak)",
         dir.display(),
         done.fingerprints.len(),
@@ -436,8 +449,8 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
 
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
     let plan = scenario::load(file, set, seed)?;
-    println!("{}: {} — valid", plan.name, plan.file);
-    println!(
+    say!("{}: {} — valid", plan.name, plan.file);
+    say!(
         "master seed {}, {} × {} = {} runs{}",
         plan.seed,
         count(plan.points.len(), "point"),
@@ -450,7 +463,7 @@ fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> 
     let mut header = vec!["point".to_string()];
     header.extend(plan.columns.iter().cloned());
     header.extend(["protocol", "nodes", "duration", "memory/run"].map(String::from));
-    println!("{}", header.join("\t"));
+    say!("{}", header.join("\t"));
     let mut largest = 0;
     for p in &plan.points {
         let s = &p.scenario;
@@ -459,45 +472,46 @@ fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> 
         let mut row = vec![p.index.to_string()];
         row.extend(p.params.iter().map(|(_, v)| v.clone()));
         row.extend([s.protocol.name().to_string(), s.nodes.to_string(), s.duration.to_string(), human(est)]);
-        println!("{}", row.join("\t"));
+        say!("{}", row.join("\t"));
     }
     let avail = memory::available_bytes().map_or_else(|| "unknown".to_string(), human);
-    println!("largest memory estimate per run: {} (available now: {avail})", human(largest));
+    say!("largest memory estimate per run: {} (available now: {avail})", human(largest));
     Ok(())
 }
 
-fn list() {
-    println!("PROTOCOLS (protocol.name)");
+fn list() -> Result<(), Failure> {
+    say!("PROTOCOLS (protocol.name)");
     for p in &PROTOCOLS {
-        println!("  {:<12} {} [{}]", p.name, p.summary, p.source);
+        say!("  {:<12} {} [{}]", p.name, p.summary, p.source);
         for (k, d, m) in p.params {
-            println!("      {k:<20} default {d:<12} {m}");
+            say!("      {k:<20} default {d:<12} {m}");
         }
     }
-    println!("\nTOPOLOGIES (network.topology.kind)");
+    say!("\nTOPOLOGIES (network.topology.kind)");
     for (k, m) in TOPOLOGY_KINDS {
-        println!("  {k:<16} {m}");
+        say!("  {k:<16} {m}");
     }
-    println!("\nLATENCY MODELS (network.latency.model)");
+    say!("\nLATENCY MODELS (network.latency.model)");
     for (k, m) in LATENCY_MODELS {
-        println!("  {k:<16} {m}");
+        say!("  {k:<16} {m}");
     }
-    println!("\nSERVICE TIME (network.service_time, default \"0s\"; also protocol.index_service_time of central)");
-    println!("  \"1ms\"                                   constant");
-    println!("  {{ dist = \"constant\", value = \"1ms\" }}    constant, the same as \"1ms\"");
-    println!("  {{ dist = \"exponential\", mean = \"1ms\" }}  exponential with this mean");
-    println!("\nPLACEMENT / POPULARITY (resources.placement, workload.popularity)");
-    println!("  \"uniform\"        every node / type equally likely (default)");
-    println!("  {{ zipf = 1.0 }}   rank r chosen with probability ∝ r^-s");
-    println!("  {{ geometric = 0.1 }}  rank r chosen with probability ∝ (1-p)^r (a few nodes or types dominate)");
-    println!("  \"balanced\"       placement only: every node holds the same number of copies, ±1");
-    println!("\nDURATIONS AND RATES");
-    println!(
+    say!("\nSERVICE TIME (network.service_time, default \"0s\"; also protocol.index_service_time of central)");
+    say!("  \"1ms\"                                   constant");
+    say!("  {{ dist = \"constant\", value = \"1ms\" }}    constant, the same as \"1ms\"");
+    say!("  {{ dist = \"exponential\", mean = \"1ms\" }}  exponential with this mean");
+    say!("\nPLACEMENT / POPULARITY (resources.placement, workload.popularity)");
+    say!("  \"uniform\"        every node / type equally likely (default)");
+    say!("  {{ zipf = 1.0 }}   rank r chosen with probability ∝ r^-s");
+    say!("  {{ geometric = 0.1 }}  rank r chosen with probability ∝ (1-p)^r (a few nodes or types dominate)");
+    say!("  \"balanced\"       placement only: every node holds the same number of copies, ±1");
+    say!("\nDURATIONS AND RATES");
+    say!(
         "  durations        a string with a unit: \"250ms\", \"10s\", \"1.5min\" (ns, us, ms, s, min, h, d); a bare number is refused, except 0"
     );
-    println!(
+    say!(
         "  rates            \"20/s\", \"0.5/ms\", \"300/min\" (per any duration unit), or a bare number (50 or \"0.01\"), taken per second"
     );
+    Ok(())
 }
 
 fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {
@@ -507,7 +521,7 @@ fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {
 fn plot(dir: &Path) -> Result<(), Failure> {
     let json = output::read_run_json(dir)?;
     let drawn = report::draw_all(dir, &plots_in(&json))?;
-    println!("drew {} plot files in {}", drawn.len(), dir.join("plots").display());
+    say!("drew {} plot files in {}", drawn.len(), dir.join("plots").display());
     Ok(())
 }
 
@@ -560,7 +574,7 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
     });
     complete(meta, out, &done, extra)?;
     let drawn = report::draw_all(out, &plots_in(&first))?;
-    println!(
+    say!(
         "merged {} folders into {} ({} runs, {} plot files)",
         dirs.len(),
         out.display(),
@@ -647,7 +661,7 @@ fn slurm(
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
         }
     }
-    println!(
+    say!(
         "wrote {0}/array.sbatch ({tasks} tasks, {1} runs), {0}/merge.sbatch and {0}/submit.sh\nsubmit with: {0}/submit.sh",
         slurm_dir.display(),
         plan.runs()
@@ -660,9 +674,9 @@ fn validate() -> Result<(), Failure> {
     let failed = checks.iter().filter(|c| !c.pass).count();
     for c in &checks {
         let verdict = if c.pass { "ok  " } else { "FAIL" };
-        println!("{verdict} {:<58} expected {:<28} got {}", c.name, c.expected, c.got);
+        say!("{verdict} {:<58} expected {:<28} got {}", c.name, c.expected, c.got);
     }
-    println!("{} checks, {failed} failed", checks.len());
+    say!("{} checks, {failed} failed", checks.len());
     if failed > 0 {
         return Err(Failure::Run(anyhow::anyhow!("{failed} validation checks failed")));
     }
@@ -678,23 +692,23 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
     }
     use crate::bench::{QUEUES, hold_engine};
     let best = |f: &dyn Fn(u64) -> f64| (0..3).map(f).fold(0.0, f64::max);
-    println!("event lists, hold model (pop the earliest, push it again at now + Exp(1 ms)), best of 3:");
+    say!("event lists, hold model (pop the earliest, push it again at now + Exp(1 ms)), best of 3:");
     let mut sizes: Vec<usize> = [1_000usize, 100_000, pending].into_iter().filter(|&s| s <= pending).collect();
     sizes.dedup();
     let mut heap_at_pending = 0.0;
     for size in sizes {
         let rates: Vec<f64> = QUEUES.iter().map(|(_, f)| best(&|r| f(size, holds, r).per_second())).collect();
         heap_at_pending = rates[0];
-        println!("  {size:>9} pending");
+        say!("  {size:>9} pending");
         for ((name, _), rate) in QUEUES.iter().zip(&rates) {
-            println!("    {name:<42} {:>8.2} M holds/s   {:>6.2}x BinaryHeap", rate / 1e6, rate / rates[0]);
+            say!("    {name:<42} {:>8.2} M holds/s   {:>6.2}x BinaryHeap", rate / 1e6, rate / rates[0]);
         }
     }
-    println!("the whole engine (timers through Simulation), {pending} pending, {holds} holds:");
+    say!("the whole engine (timers through Simulation), {pending} pending, {holds} holds:");
     let (h, e) = (heap_at_pending, best(&|r| hold_engine(pending, holds, r).per_second()));
-    println!("  std BinaryHeap       {:>8.2} M events/s (from above)", h / 1e6);
-    println!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
-    println!("  ratio engine/heap    {:>8.2}", e / h);
+    say!("  std BinaryHeap       {:>8.2} M events/s (from above)", h / 1e6);
+    say!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
+    say!("  ratio engine/heap    {:>8.2}", e / h);
     use crate::engine::{Rate, SimTime};
     use crate::protocols::{ProtocolSpec, aggregation, flooding};
     use crate::workload::WorkloadSpec;
@@ -722,7 +736,7 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
         ),
     ];
     for r in &runs {
-        println!(
+        say!(
             "{} on {} nodes: {} events in {:.2} s = {:.2} M events/s",
             r.label,
             r.nodes,
@@ -731,10 +745,10 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
             r.events as f64 / r.seconds / 1e6
         );
         for (part, b) in &r.per_node {
-            println!("    {part:<38} {b:>8.1} bytes/node");
+            say!("    {part:<38} {b:>8.1} bytes/node");
         }
-        println!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.1).sum::<f64>());
+        say!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.1).sum::<f64>());
     }
-    println!("peak RSS of this process: {:.0} MiB", peak_rss_mb());
+    say!("peak RSS of this process: {:.0} MiB", peak_rss_mb());
     Ok(())
 }
