@@ -194,6 +194,48 @@ fn messages_name_no_rust_types() {
 }
 
 #[test]
+fn errors_in_a_set_value_name_the_set_not_a_line_of_the_file() {
+    for (set, key, expected) in [
+        ("network.node=100", "network.node", "unknown key `node`"),
+        ("network.nodes=abc", "network.nodes", "expected a non-negative integer"),
+        ("protocol={name=\"random-walk\", ttl=0}", "protocol.ttl", "expected ttl ≥ 1"),
+    ] {
+        let err = bad_set(&[set]);
+        assert!(err.contains(&format!("error: --set {set}, key `{key}`: ")) && err.contains(expected), "{err}");
+        assert!(!err.contains("s.toml") && !err.contains("line"), "{err}");
+    }
+    // A key of the file made wrong by a --set beside it: the file's line, and the --set.
+    let err = bad_set(&["network.topology.kind=ring"]);
+    assert!(err.contains("s.toml, line 11, key `network.topology.degree`"), "{err}");
+    assert!(err.contains("(with --set network.topology.kind=ring)"), "{err}");
+}
+
+#[test]
+fn a_set_inside_a_swept_table_is_refused() {
+    let err = bad_set(&["protocol.ttl=2"]);
+    assert!(
+        err.contains("--set protocol.ttl=2, key `protocol.ttl`")
+            && err.contains("inside the swept table `protocol`")
+            && err.contains("--set 'protocol={ name = \"flooding\", ttl = 2 }'"),
+        "{err}"
+    );
+    let err = bad_set(&["protocol.overlay.degree=2"]);
+    assert!(err.contains("inside the swept table `protocol`"), "{err}");
+    let err = bad_set(&["workload.rate.x=2"]);
+    assert!(err.contains("inside the swept key `workload.rate`"), "{err}");
+    // Pinning the table first makes its keys settable again.
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let out = peergrid()
+        .arg("check")
+        .arg(&file)
+        .args(["--set", "protocol={name=\"flooding\"}", "--set", "protocol.ttl=2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn a_reader_that_stops_early_ends_the_output_quietly() {
     let bin = assert_cmd::cargo::cargo_bin("peergrid");
     let tmp = TempDir::new().unwrap();

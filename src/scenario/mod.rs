@@ -221,12 +221,19 @@ pub fn plan_from_str(
         let line = e.span().map(|s| locate::line_of(text, s.start));
         err(InputError::new(format!("not valid TOML: {}", e.message().trim())).line(line))
     })?;
-    let mut pinned: Vec<String> = Vec::new();
+    // Each key written from the command line, with the argument that wrote it: errors
+    // about that key name the argument, not a line of the file.
+    let mut written: Vec<(Vec<Seg>, String)> = Vec::new();
     for set in sets {
-        apply_set(&mut root, set).map_err(|e| e.file(format!("--set {set}")))?;
+        let arg = format!("--set {set}");
+        let (key, value) = parse_set(set).map_err(|e| e.file(&arg))?;
+        let path = split_path(&key);
+        if let Some(e) = inside_swept_table(&root, &key, &path, &value) {
+            return Err(e.file(&arg));
+        }
+        set_path(&mut root, &path, value).map_err(|m| InputError::new(m).key(&key).file(&arg))?;
         // A value set on the command line pins a swept key: it replaces the sweep's list.
-        let key = set.split_once('=').map_or("", |(k, _)| k.trim()).to_string();
-        let covers = |k: &str| k == key || k.starts_with(&format!("{key}."));
+        let covers = |k: &str| split_path(k).starts_with(&path);
         if let Some(toml::Value::Table(sweep)) = root.get_mut("sweep") {
             sweep.retain(|k, _| !covers(k));
             match sweep.get_mut("zip") {
@@ -239,11 +246,16 @@ pub fn plan_from_str(
                 _ => {}
             }
         }
-        pinned.push(key);
+        written.push((path, arg));
     }
     if let Some(s) = seed {
-        root.insert("seed".into(), toml::Value::Integer(s as i64));
+        let Ok(s) = i64::try_from(s) else {
+            return Err(InputError::new("expected a seed below 2^63 = 9223372036854775808").file(format!("--seed {s}")));
+        };
+        root.insert("seed".into(), toml::Value::Integer(s));
+        written.push((vec![Seg::Key("seed".into())], format!("--seed {s}")));
     }
+    let blame = |e: InputError| blame_set(e, &written);
     let sweep = match root.remove("sweep") {
         None => toml::Table::new(),
         Some(toml::Value::Table(t)) => t,
@@ -254,7 +266,7 @@ pub fn plan_from_str(
         }
     };
     let axes = sweep::parse(sweep, text, file)?;
-    let base: Raw = deserialize(&root, text, file, None)?;
+    let base: Raw = deserialize(&root, text, file, None).map_err(blame)?;
     let columns = param_columns(&axes);
     let mut points = Vec::new();
     let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
@@ -278,7 +290,7 @@ pub fn plan_from_str(
         }
         let sweep_note =
             |key: &str| chosen.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).cloned();
-        let raw: Raw = deserialize(&table, text, file, Some(&sweep_note))?;
+        let raw: Raw = deserialize(&table, text, file, Some(&sweep_note)).map_err(blame)?;
         let scenario = validate(raw, base_dir).map_err(|(key, e)| {
             let mut e = e.file(file).key(&key);
             if let Some((k, v)) = sweep_note(&key) {
@@ -287,7 +299,7 @@ pub fn plan_from_str(
             } else {
                 e.line = locate(text, &split_path(&key));
             }
-            e
+            blame(e)
         })?;
         let params = columns.iter().map(|c| (c.clone(), column_value(&table, c))).collect();
         points.push(Point { index, params, scenario });
@@ -319,9 +331,9 @@ pub fn plan_from_str(
     };
     // Plots along a key pinned by --set have nothing left to draw.
     let mut plan = plan;
-    let along_pinned = |c: &str| pinned.iter().any(|k| c == k || c.starts_with(&format!("{k}.")));
+    let along_pinned = |c: &str| written.iter().any(|(k, _)| split_path(c).starts_with(k));
     plan.plots.retain(|p| !along_pinned(&p.x) && !p.series.as_deref().is_some_and(along_pinned));
-    check_plots(&plan, text)?;
+    check_plots(&plan, text).map_err(blame)?;
     Ok(plan)
 }
 
@@ -548,9 +560,9 @@ fn join(prefix: &str, key: &str) -> String {
     if key.is_empty() { prefix.to_string() } else { format!("{prefix}.{key}") }
 }
 
-/// Applies `key.path=value`; the value is TOML (`5000`, `"5/s"`, `{ name = "central" }`),
+/// Reads `key.path=value`; the value is TOML (`5000`, `"5/s"`, `{ name = "central" }`),
 /// and a bare word that is not TOML is taken as a string (`workload.rate=20/s`).
-pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
+fn parse_set(set: &str) -> Result<(String, toml::Value), InputError> {
     let Some((key, value)) = set.split_once('=') else {
         return Err(InputError::new("expected key.path=value, e.g. network.nodes=5000"));
     };
@@ -570,7 +582,82 @@ pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
             .key(key));
         }
     };
-    set_path(root, &split_path(key), value).map_err(|m| InputError::new(m).key(key))
+    Ok((key.to_string(), value))
+}
+
+/// Applies `key.path=value` (see [`parse_set`]).
+pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
+    let (key, value) = parse_set(set)?;
+    set_path(root, &split_path(&key), value).map_err(|m| InputError::new(m).key(&key))
+}
+
+/// Every key the `[sweep]` of `root` varies, directly or in a zip group, with its values.
+fn swept(root: &toml::Table) -> Vec<(String, Option<&Vec<toml::Value>>)> {
+    let Some(sweep) = root.get("sweep").and_then(|s| s.as_table()) else {
+        return Vec::new();
+    };
+    let groups: Vec<&toml::Table> = match sweep.get("zip") {
+        Some(toml::Value::Table(t)) => vec![t],
+        Some(toml::Value::Array(a)) => a.iter().filter_map(|g| g.as_table()).collect(),
+        _ => Vec::new(),
+    };
+    sweep
+        .iter()
+        .filter(|(k, _)| *k != "zip")
+        .chain(groups.into_iter().flatten())
+        .map(|(k, v)| (k.clone(), v.as_array()))
+        .collect()
+}
+
+/// A `--set` below a swept key would be overwritten by every sweep value: refuse it,
+/// showing how to pin the whole table instead.
+fn inside_swept_table(root: &toml::Table, key: &str, path: &[Seg], value: &toml::Value) -> Option<InputError> {
+    let (table, values) = swept(root).into_iter().find(|(k, _)| {
+        let k = split_path(k);
+        path.len() > k.len() && path.starts_with(&k)
+    })?;
+    let rest = &path[split_path(&table).len()..];
+    // The example starts from the sweep value that already has the key, or the first.
+    let tables: Vec<&toml::Table> = values.into_iter().flatten().filter_map(|v| v.as_table()).collect();
+    let first_key = match rest.first() {
+        Some(Seg::Key(k)) => k.as_str(),
+        _ => "",
+    };
+    let example = tables.iter().find(|t| t.contains_key(first_key)).or(tables.first()).and_then(|t| {
+        let mut t = (*t).clone();
+        set_path(&mut t, rest, value.clone()).ok()?;
+        Some(toml::Value::Table(t))
+    });
+    let message = match example {
+        Some(v) => format!(
+            "the key is inside the swept table `{table}`, so every sweep value would replace it; pin the whole table instead, e.g. --set '{table}={v}', or edit the sweep"
+        ),
+        None => format!(
+            "the key is inside the swept key `{table}`, so every sweep value would replace it; set `{table}` itself, or edit the sweep"
+        ),
+    };
+    Some(InputError::new(message).key(key))
+}
+
+/// Points an error at the command-line argument that wrote its key, if one did;
+/// an argument that wrote a key beside or below it gets a note instead, since the
+/// key itself is in the file.
+fn blame_set(mut e: InputError, written: &[(Vec<Seg>, String)]) -> InputError {
+    let Some(key) = e.key.as_deref() else { return e };
+    let path = split_path(key);
+    if path.is_empty() {
+        return e;
+    }
+    if let Some((_, arg)) = written.iter().rev().find(|(k, _)| path.starts_with(k)) {
+        e.file = Some(arg.clone());
+        e.line = None;
+    } else if let Some((_, arg)) = written.iter().rev().find(|(k, _)| {
+        let beside = k.len() == path.len() && k[..k.len() - 1] == path[..path.len() - 1];
+        beside || k.starts_with(&path)
+    }) {
+        e.message = format!("{} (with {arg})", e.message);
+    }
+    e
 }
 
 fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<(), String> {
