@@ -236,6 +236,28 @@ fn a_set_inside_a_swept_table_is_refused() {
 }
 
 #[test]
+fn a_plot_needs_a_numeric_x() {
+    let text = format!(
+        "{SMALL}\n[[plot]]\nx = \"workload.rate\"\ny = \"success_rate\"\n\n[[plot]]\ny = \"success_rate\"\nx = \"protocol.name\"\n"
+    );
+    let err = bad(&text);
+    names_line(&err, &text, "x = \"protocol.name\"");
+    assert!(
+        err.contains("key `plot[1].x`")
+            && err.contains("\"central\"")
+            && err.contains("numeric parameter")
+            && err.contains("`series`"),
+        "{err}"
+    );
+    // A protocol without the key (central has no ttl) just has no points on such a plot.
+    let tmp = TempDir::new().unwrap();
+    let text = format!("{SMALL}\n[[plot]]\nx = \"protocol.ttl\"\ny = \"success_rate\"\n");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn a_reader_that_stops_early_ends_the_output_quietly() {
     let bin = assert_cmd::cargo::cargo_bin("peergrid");
     let tmp = TempDir::new().unwrap();

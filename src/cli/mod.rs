@@ -416,7 +416,7 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
     // partner of x would give every line a single point).
     let values = |c: usize| plan.points.iter().map(|p| p.params[c].1.as_str()).collect::<Vec<_>>();
     let distinct = |c: usize| values(c).into_iter().collect::<std::collections::BTreeSet<_>>().len();
-    let numbers = |c: usize| values(c).into_iter().map(report::numeric).collect::<Option<Vec<f64>>>();
+    let numbers = |c: usize| values(c).into_iter().map(scenario::numeric).collect::<Option<Vec<f64>>>();
     let Some(x) = (0..plan.columns.len())
         .filter(|&c| distinct(c) > 1 && numbers(c).is_some())
         .max_by_key(|&c| (distinct(c), std::cmp::Reverse(c)))

@@ -11,8 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::engine::{parse_duration, parse_rate};
-use crate::scenario::PlotSpec;
+use crate::scenario::{PlotSpec, numeric};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -22,14 +21,6 @@ fn register_font() {
         // The font is compiled in and known to be valid.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-}
-
-/// A sweep value as a number: plain numbers, rates (per second) and durations (seconds).
-pub fn numeric(text: &str) -> Option<f64> {
-    text.parse::<f64>()
-        .ok()
-        .or_else(|| parse_rate(text).ok().filter(|_| text.contains('/')).map(|r| r.per_second()))
-        .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
 }
 
 /// Axis label with its unit.
@@ -125,7 +116,8 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 seen.len() > 1 && !follows_x && !follows_series
             })
             .collect();
-        for row in selected {
+        // A point that leaves x unset (a protocol without that parameter) has no place on the plot.
+        for row in selected.into_iter().filter(|r| !r[x].is_empty()) {
             let Some(xv) = numeric(&row[x]) else {
                 bail!("plot of {} against {}: x value {:?} is not a number", spec.y, spec.x, row[x])
             };

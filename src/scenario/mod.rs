@@ -13,7 +13,7 @@ pub use error::InputError;
 use locate::{Seg, locate, split_path};
 pub use sweep::Axis;
 
-use crate::engine::{ServiceTime, SimConfig, SimTime};
+use crate::engine::{ServiceTime, SimConfig, SimTime, parse_duration, parse_rate};
 use crate::metrics::CORE_METRICS;
 use crate::protocols::ProtocolSpec;
 use crate::workload::WorkloadSpec;
@@ -723,6 +723,14 @@ fn column_value(table: &toml::Table, column: &str) -> String {
     }
 }
 
+/// A sweep value as a number: plain numbers, rates (per second) and durations (seconds).
+pub fn numeric(text: &str) -> Option<f64> {
+    text.parse::<f64>()
+        .ok()
+        .or_else(|| parse_rate(text).ok().filter(|_| text.contains('/')).map(|r| r.per_second()))
+        .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
+}
+
 fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
     if let Some(t) = &plan.target_ci {
         for (i, m) in t.metrics.iter().enumerate() {
@@ -748,8 +756,18 @@ fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
         } else {
             plan.columns.join(", ")
         };
-        if !plan.columns.contains(&p.x) {
+        let Some(x) = plan.columns.iter().position(|c| *c == p.x) else {
             return Err(fail("x", format!("\"{}\" is not a swept parameter; expected one of {cols}", p.x)));
+        };
+        // Points that leave the key unset (a protocol without it) are simply not on the plot.
+        if let Some(v) = plan.points.iter().map(|pt| &pt.params[x].1).find(|v| !v.is_empty() && numeric(v).is_none()) {
+            return Err(fail(
+                "x",
+                format!(
+                    "\"{}\" takes values such as \"{v}\" that are not numbers; expected a numeric parameter (numbers, durations such as \"10s\", rates such as \"20/s\") — put a categorical parameter in `series` instead",
+                    p.x
+                ),
+            ));
         }
         if let Some(s) = &p.series
             && !plan.columns.contains(s)
