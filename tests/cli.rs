@@ -258,6 +258,23 @@ fn a_plot_needs_a_numeric_x() {
 }
 
 #[test]
+fn plots_along_a_pinned_key_are_dropped_with_a_note() {
+    let tmp = TempDir::new().unwrap();
+    let text = format!(
+        "{SMALL}\n[[plot]]\nx = \"workload.rate\"\ny = \"success_rate\"\n\n[[plot]]\nx = \"workload.rate\"\ny = \"max_node_load\"\nseries = \"protocol.name\"\n"
+    );
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).args(["--set", "workload.rate=5/s"]).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("note: plot[0], plot[1] are not drawn: --set workload.rate=5/s pins the parameter they vary"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_reader_that_stops_early_ends_the_output_quietly() {
     let bin = assert_cmd::cargo::cargo_bin("peergrid");
     let tmp = TempDir::new().unwrap();

@@ -184,6 +184,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads a scenario and tells the user, on stderr, what of it will not happen.
+fn load(file: &Path, sets: &[String], seed: Option<u64>) -> Result<Plan, InputError> {
+    let plan = scenario::load(file, sets, seed)?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(plan)
+}
+
 /// "1 point", "3 points".
 fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
@@ -280,7 +289,7 @@ fn run(
     resume: bool,
     shard: Option<&str>,
 ) -> Result<(), Failure> {
-    let plan = scenario::load(file, sets, seed)?;
+    let plan = load(file, sets, seed)?;
     let shard = shard.map(Shard::parse).transpose()?;
     let threads = match threads {
         Some(0) => return Err(InputError::new("--threads 0: expected at least 1").into()),
@@ -448,7 +457,7 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
 }
 
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
-    let plan = scenario::load(file, set, seed)?;
+    let plan = load(file, set, seed)?;
     say!("{}: {} — valid", plan.name, plan.file);
     say!(
         "master seed {}, {} × {} = {} runs{}",
@@ -605,7 +614,7 @@ fn slurm(
     if cpus == 0 {
         return Err(InputError::new("--cpus-per-task 0: expected at least 1").into());
     }
-    let plan = scenario::load(file, sets, seed)?;
+    let plan = load(file, sets, seed)?;
     let dir = out.unwrap_or_else(|| default_dir(&plan, None));
     let abs = |p: &Path| std::path::absolute(p).map_err(|e| InputError::new(format!("{}: {e}", p.display())));
     let dir = abs(&dir)?;

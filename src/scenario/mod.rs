@@ -191,6 +191,9 @@ pub struct Plan {
     /// Every point's replicate r uses the same seed, so points that differ only in
     /// the protocol see the same overlay, resources and queries.
     pub common_random_numbers: bool,
+    /// Things the user asked for that will not happen, one line each (plots
+    /// dropped because `--set` pins what they vary).
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -314,7 +317,7 @@ pub fn plan_from_str(
             }
         }
     }
-    let plan = Plan {
+    let mut plan = Plan {
         file: file.to_string(),
         base_dir: base_dir.to_path_buf(),
         text: text.to_string(),
@@ -328,12 +331,30 @@ pub fn plan_from_str(
         common_random_numbers: first.common_random_numbers,
         metrics,
         points,
+        notes: Vec::new(),
     };
-    // Plots along a key pinned by --set have nothing left to draw.
-    let mut plan = plan;
-    let along_pinned = |c: &str| written.iter().any(|(k, _)| split_path(c).starts_with(k));
-    plan.plots.retain(|p| !along_pinned(&p.x) && !p.series.as_deref().is_some_and(along_pinned));
-    check_plots(&plan, text).map_err(blame)?;
+    // Plots along a key pinned by --set have nothing left to draw: say which go.
+    let pinner = |c: &str| {
+        let c = split_path(c);
+        written.iter().rev().find(|(k, _)| c.starts_with(k)).map(|(_, arg)| arg)
+    };
+    let mut kept: Vec<(usize, PlotSpec)> = Vec::new();
+    let mut dropped: Vec<(&String, Vec<String>)> = Vec::new();
+    for (i, p) in std::mem::take(&mut plan.plots).into_iter().enumerate() {
+        match pinner(&p.x).or_else(|| p.series.as_deref().and_then(pinner)) {
+            None => kept.push((i, p)),
+            Some(arg) => match dropped.iter_mut().find(|(a, _)| *a == arg) {
+                Some((_, plots)) => plots.push(format!("plot[{i}]")),
+                None => dropped.push((arg, vec![format!("plot[{i}]")])),
+            },
+        }
+    }
+    for (arg, plots) in dropped {
+        let (verb, pronoun) = if plots.len() == 1 { ("is", "it varies") } else { ("are", "they vary") };
+        plan.notes.push(format!("{} {verb} not drawn: {arg} pins the parameter {pronoun}", plots.join(", ")));
+    }
+    check_plots(&plan, &kept, text).map_err(blame)?;
+    plan.plots = kept.into_iter().map(|(_, p)| p).collect();
     Ok(plan)
 }
 
@@ -731,7 +752,8 @@ pub fn numeric(text: &str) -> Option<f64> {
         .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
 }
 
-fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
+/// Checks `target_ci` metrics and the plots kept, each with its index in the file.
+fn check_plots(plan: &Plan, plots: &[(usize, PlotSpec)], text: &str) -> Result<(), InputError> {
     if let Some(t) = &plan.target_ci {
         for (i, m) in t.metrics.iter().enumerate() {
             if !plan.metrics.contains(m) {
@@ -746,7 +768,7 @@ fn check_plots(plan: &Plan, text: &str) -> Result<(), InputError> {
             }
         }
     }
-    for (i, p) in plan.plots.iter().enumerate() {
+    for (i, p) in plots {
         let key = |k: &str| format!("plot[{i}].{k}");
         let fail = |k: &str, m: String| {
             InputError::new(m).file(&plan.file).key(key(k)).line(locate(text, &split_path(&key(k))))
