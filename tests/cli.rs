@@ -291,6 +291,15 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
 }
 
 #[test]
+fn a_duplicate_table_is_named() {
+    let text = format!("{SMALL}\n[network]\nnodes = 5\n");
+    let err = bad(&text);
+    assert_eq!(text.lines().filter(|l| *l == "[network]").count(), 2);
+    let line = text.lines().enumerate().filter(|(_, l)| *l == "[network]").nth(1).unwrap().0 + 1;
+    assert!(err.contains(&format!("line {line}:")) && err.contains("duplicate key `network`"), "{err}");
+}
+
+#[test]
 fn values_out_of_range() {
     let text = replace("[network]\n", "[network]\nloss = 1.5\n");
     let err = bad(&text);

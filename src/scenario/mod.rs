@@ -222,7 +222,7 @@ pub fn plan_from_str(
     let err = |e: InputError| e.file(file);
     let mut root: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| {
         let line = e.span().map(|s| locate::line_of(text, s.start));
-        err(InputError::new(format!("not valid TOML: {}", e.message().trim())).line(line))
+        err(InputError::new(format!("not valid TOML: {}", toml_message(&e, text))).line(line))
     })?;
     // Each key written from the command line, with the argument that wrote it: errors
     // about that key name the argument, not a line of the file.
@@ -356,6 +356,25 @@ pub fn plan_from_str(
     check_plots(&plan, &kept, text).map_err(blame)?;
     plan.plots = kept.into_iter().map(|(_, p)| p).collect();
     Ok(plan)
+}
+
+/// The toml parser's message, naming the key when it says only "duplicate key".
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    let Some(span) = e.span().filter(|_| message == "duplicate key") else {
+        return message.to_string();
+    };
+    let key = text.get(span.clone()).map(str::trim).unwrap_or("");
+    let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    if key.is_empty() {
+        message.to_string()
+    } else if line.starts_with('[') {
+        let header = line.split('#').next().unwrap_or(line).trim();
+        format!("duplicate key `{key}`: {header} names a table or key already defined above; define each once")
+    } else {
+        format!("duplicate key `{key}`: it is already defined above in the same table; define each key once")
+    }
 }
 
 type SweepNote<'a> = &'a dyn Fn(&str) -> Option<(String, toml::Value)>;
