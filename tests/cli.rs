@@ -199,6 +199,7 @@ fn errors_in_a_set_value_name_the_set_not_a_line_of_the_file() {
         ("network.node=100", "network.node", "unknown key `node`"),
         ("network.nodes=abc", "network.nodes", "expected a non-negative integer"),
         ("protocol={name=\"random-walk\", ttl=0}", "protocol.ttl", "expected ttl ≥ 1"),
+        ("sample_every=0s", "sample_every", "above zero"),
     ] {
         let err = bad_set(&[set]);
         assert!(err.contains(&format!("error: --set {set}, key `{key}`: ")) && err.contains(expected), "{err}");
@@ -345,6 +346,10 @@ fn values_out_of_range() {
     assert!(err.contains("`warmup`"), "{err}");
     let err = bad(&replace("replicas = 4", "replicas = 500"));
     assert!(err.contains("`resources.replicas`") && err.contains("replicas ≤ nodes"), "{err}");
+    let text = replace("sample_every = \"2s\"", "sample_every = \"0s\"");
+    let err = bad(&text);
+    names_line(&err, &text, "sample_every");
+    assert!(err.contains("`sample_every`: expected an interval above zero"), "{err}");
 }
 
 #[test]

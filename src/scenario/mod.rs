@@ -426,7 +426,10 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         return Err(bad("replicates", format!("{} is out of range; expected 1 ≤ replicates ≤ 100000", raw.replicates)));
     }
     let end = raw.duration.saturating_add(raw.workload.timeout);
-    if raw.sample_every == SimTime::ZERO || end.0 / raw.sample_every.0 > 1_000_000 {
+    if raw.sample_every == SimTime::ZERO {
+        return Err(bad("sample_every", "expected an interval above zero, such as \"10s\""));
+    }
+    if end.0 / raw.sample_every.0 > 1_000_000 {
         return Err(bad(
             "sample_every",
             format!(
