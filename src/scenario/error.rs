@@ -34,10 +34,12 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, "{file}, line {line}")?,
-            (Some(file), None) => write!(f, "{file}")?,
-            (None, _) => write!(f, "input")?,
+        match (&self.file, self.line, &self.key) {
+            (Some(file), Some(line), _) => write!(f, "{file}, line {line}")?,
+            (Some(file), None, _) => write!(f, "{file}")?,
+            (None, _, Some(_)) => write!(f, "input")?,
+            // The message names what it is about (a flag, a folder).
+            (None, _, None) => return write!(f, "{}", self.message),
         }
         if let Some(key) = &self.key {
             write!(f, ", key `{key}`")?;
