@@ -706,8 +706,20 @@ fn shards_merge_into_the_single_machine_result() {
     assert!(merged.join("plots").read_dir().unwrap().count() >= 4);
     // Two of three shards are not a whole run.
     let o = peergrid().arg("merge").args(&shards[..2]).arg("--out").arg(tmp.path().join("m2")).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing")
+            && err.contains("shard 2/3 is not among the folders given")
+            && err.contains("--shard 2/3")
+            && !err.contains("--resume"),
+        "{err}"
+    );
+    // The merged folder is protected, and merge takes no --resume.
+    let o = peergrid().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--force") && !err.contains("--resume"), "{err}");
     // Shards of another seed do not merge.
     let other = tmp.path().join("other");
     let o = peergrid()

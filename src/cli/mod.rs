@@ -311,7 +311,7 @@ fn run(
         }
         Collected::read(std::slice::from_ref(&dir))?
     } else {
-        output::prepare(&dir, force)?;
+        output::prepare(&dir, force, true)?;
         Collected::default()
     };
     let started = Instant::now();
@@ -559,15 +559,16 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
         .map(|(p, r)| format!("point {p} replicate {r}"))
         .collect();
     if !missing.is_empty() {
-        return Err(anyhow::anyhow!(
-            "{} runs are missing from the shards ({}{}); rerun the shards that hold them with --resume",
-            missing.len(),
+        return Err(InputError::new(format!(
+            "{} missing from the folders given ({}{}); {}",
+            count(missing.len(), "run"),
             missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-            if missing.len() > 5 { ", ..." } else { "" }
-        )
+            if missing.len() > 5 { ", ..." } else { "" },
+            missing_shards_advice(dirs, &metas)
+        ))
         .into());
     }
-    output::prepare(out, force)?;
+    output::prepare(out, force, false)?;
     if let Ok(text) = std::fs::read_to_string(dirs[0].join("scenario.toml")) {
         std::fs::write(out.join("scenario.toml"), text).map_err(anyhow::Error::from)?;
     }
@@ -591,6 +592,69 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
         drawn.len()
     );
     Ok(())
+}
+
+/// What to do about runs missing from shard folders: make the shards not given,
+/// finish the ones that were interrupted, then merge again.
+fn missing_shards_advice(dirs: &[PathBuf], metas: &[serde_json::Value]) -> String {
+    let shard_of = |m: &serde_json::Value| m["shard"].as_str().and_then(|s| Shard::parse(s).ok());
+    let mut advice = Vec::new();
+    for (d, m) in dirs.iter().zip(metas) {
+        if m["status"] != "complete" {
+            advice.push(format!("{} is not finished: complete it with `{}`", d.display(), resume_command(m, d)));
+        }
+    }
+    if let Some(count) = metas.iter().find_map(shard_of).map(|s| s.count) {
+        let given: Vec<usize> = metas.iter().filter_map(shard_of).map(|s| s.index).collect();
+        let absent: Vec<String> = (0..count).filter(|i| !given.contains(i)).map(|i| format!("{i}/{count}")).collect();
+        if let Some(first) = absent.first() {
+            advice.push(format!(
+                "shard{} {} {} not among the folders given: run {} with `{}` and pass all {count} shard folders to merge",
+                if absent.len() == 1 { "" } else { "s" },
+                absent.join(", "),
+                if absent.len() == 1 { "is" } else { "are" },
+                if absent.len() == 1 { "it" } else { "each" },
+                run_command(&metas[0], None, Some(first.as_str()), false)
+            ));
+        }
+    }
+    if advice.is_empty() {
+        advice.push("pass the folders of every shard of the run".into());
+    }
+    advice.join("; ")
+}
+
+/// `peergrid run` with the scenario file, overrides and seed recorded in a run.json.
+fn run_command(meta: &serde_json::Value, out: Option<&Path>, shard: Option<&str>, resume: bool) -> String {
+    let word = |s: &str| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c)) {
+            s.to_string()
+        } else {
+            shell_quote(s)
+        }
+    };
+    let mut cmd = format!("peergrid run {}", word(meta["scenario_file"].as_str().unwrap_or("SCENARIO")));
+    if let Some(dir) = out {
+        cmd.push_str(&format!(" --out {}", word(&dir.display().to_string())));
+    }
+    if let Some(s) = shard {
+        cmd.push_str(&format!(" --shard {s}"));
+    }
+    for set in meta["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+        cmd.push_str(&format!(" --set {}", word(set)));
+    }
+    if let Some(seed) = meta["master_seed"].as_u64() {
+        cmd.push_str(&format!(" --seed {seed}"));
+    }
+    if resume {
+        cmd.push_str(" --resume");
+    }
+    cmd
+}
+
+/// The command that completes the interrupted run recorded in `dir`.
+fn resume_command(meta: &serde_json::Value, dir: &Path) -> String {
+    run_command(meta, Some(dir), meta["shard"].as_str(), true)
 }
 
 fn shell_quote(s: &str) -> String {

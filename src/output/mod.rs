@@ -232,15 +232,17 @@ pub fn rows(plan: &Plan, r: &RunResult) -> Vec<(Table, Vec<Vec<String>>)> {
 
 /// Makes sure `dir` can take new results: refuses a folder that already holds
 /// results unless `force`, in which case only this program's own files go.
-pub fn prepare(dir: &Path, force: bool) -> Result<(), InputError> {
+/// `resumable`: the command takes `--resume`, so the refusal may suggest it.
+pub fn prepare(dir: &Path, force: bool, resumable: bool) -> Result<(), InputError> {
     if dir.exists() {
         if !dir.is_dir() {
             return Err(InputError::new(format!("{} exists and is not a folder; choose another --out", dir.display())));
         }
         let occupied = OUTPUT_FILES.iter().any(|f| dir.join(f).exists()) || dir.join("plots").exists();
         if occupied && !force {
+            let resume = if resumable { ", --resume to complete an interrupted run," } else { "" };
             return Err(InputError::new(format!(
-                "the results folder {} already holds results; pass --force to overwrite them, --resume to complete an interrupted run, or --out DIR to write elsewhere",
+                "the results folder {} already holds results; pass --force to overwrite them{resume} or --out DIR to write elsewhere",
                 dir.display()
             )));
         }
