@@ -664,6 +664,11 @@ fn an_interrupted_run_resumes_to_the_same_files() {
     // Without --resume or --force the folder is protected.
     let o = peergrid().arg("run").arg(&file).arg("--out").arg(&part).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // Its plots cannot be drawn yet: it says how to finish it.
+    let o = peergrid().arg("plot").arg(&part).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not finished") && err.contains("--resume") && err.contains("peergrid run"), "{err}");
     let o = peergrid().arg("run").arg(&file).arg("--out").arg(&part).arg("--resume").output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -529,6 +529,14 @@ fn plots_in(json: &serde_json::Value) -> Vec<PlotSpec> {
 
 fn plot(dir: &Path) -> Result<(), Failure> {
     let json = output::read_run_json(dir)?;
+    if json["status"] == "running" || !dir.join("summary.csv").exists() {
+        return Err(InputError::new(format!(
+            "{} holds a run that is not finished (it was interrupted, or is still running), so it has no summary.csv to plot; finish it with `{}`, which draws the plots",
+            dir.display(),
+            resume_command(&json, dir)
+        ))
+        .into());
+    }
     let drawn = report::draw_all(dir, &plots_in(&json))?;
     say!("drew {} plot files in {}", drawn.len(), dir.join("plots").display());
     Ok(())
