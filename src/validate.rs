@@ -127,7 +127,7 @@ pub fn ring_query(protocol: &ProtocolSpec, holder: u32, latency_ms: u64) -> Quer
 /// an empty buffer, so it waits the window and then the latency. Returns (simulated
 /// first-hit latency, 2·hops·(latency + window)).
 pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Option<SimTime>, SimTime) {
-    let params = gridnut::Params { ttl: hops, window: SimTime::from_millis(window_ms), batch: 16 };
+    let params = gridnut::Params { ttl: hops, window: SimTime::from_millis(window_ms), ..Default::default() };
     let q = ring_query(&ProtocolSpec::Gridnut(params), hops, latency_ms);
     (q.latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
 }

@@ -31,10 +31,19 @@
 //!   time a peer takes to discover the network; here the same buffering carries
 //!   Query/QueryHit resource discovery over a static overlay, with no Ping/Pong and
 //!   no connection management.
-//! - When a buffer is delivered is this model's rule (a fixed `window` after its
-//!   first message, or as soon as it holds `batch`); the paper's peers deliver a
-//!   neighbour's buffer in the next invocation to it, whose timing comes from the
-//!   middleware.
+//! - When a buffer leaves is the model's choice, `delivery`:
+//!   - `"window"` (the default): a fixed `window` after its first message, or as
+//!     soon as it holds `batch`. Every hop then waits the window, even on an idle
+//!     link.
+//!   - `"transmitter"`: one exchange at a time per neighbour, as a transmitter that
+//!     makes a blocking invocation would. A message to an idle neighbour leaves at
+//!     once; what is sent while an exchange is under way waits and leaves together
+//!     (up to `batch` in one exchange) when it completes, one latency after the
+//!     receiver served it. Merging then grows with the load by itself, and an idle
+//!     grid behaves as flooding. A lost exchange frees its transmitter after the
+//!     workload's timeout. The paper's peers deliver a neighbour's buffer in the
+//!     next invocation to it; this mode is the closer reading, but the paper's
+//!     text was not at hand to settle it.
 //! - Merged messages travel side by side: none is combined or dropped in a buffer.
 //! - An exchange is one-way and costs the receiver one service time whatever its
 //!   size; the invocation's own overhead is whatever `network.latency` and
@@ -69,8 +78,26 @@ pub const INFO: ProtocolInfo = ProtocolInfo {
             "how long a buffer waits after its first message before it is delivered; \"0s\" sends every message at once",
         ),
         ("batch", "16", "a buffer holding this many messages is delivered at once"),
+        (
+            "delivery",
+            "\"window\"",
+            "\"window\": a buffer leaves `window` after its first message; \"transmitter\": one exchange at a time per neighbour, the next one carrying what arrived meanwhile",
+        ),
     ],
 };
+
+/// When a node's buffer for a neighbour leaves.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// `window` after its first message, or at once when it holds `batch`.
+    #[default]
+    Window,
+    /// A transmitter per neighbour makes one exchange at a time: a message to an
+    /// idle neighbour leaves at once, and what is sent while an exchange is under way
+    /// waits and leaves together (up to `batch`) when it completes.
+    Transmitter,
+}
 
 /// `[protocol]` with `name = "gridnut"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -82,6 +109,8 @@ pub struct Params {
     pub window: SimTime,
     #[serde(default = "default_batch")]
     pub batch: u32,
+    #[serde(default)]
+    pub delivery: Delivery,
 }
 
 fn default_ttl() -> u32 {
@@ -96,7 +125,7 @@ fn default_batch() -> u32 {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { ttl: default_ttl(), window: default_window(), batch: default_batch() }
+        Params { ttl: default_ttl(), window: default_window(), batch: default_batch(), delivery: Delivery::Window }
     }
 }
 
@@ -118,8 +147,13 @@ impl Params {
     /// Memory per run: flooding's reverse paths, messages waiting in buffers or in
     /// flight, and the buffers themselves.
     pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        // A message waits up to `window` in its buffer before its latency starts.
-        let (paths, held) = flooding::gnutella_memory(self.ttl, s, self.window.as_secs_f64());
+        // A message waits up to `window` in its buffer before its latency starts, or
+        // with a transmitter up to one exchange's round trip.
+        let wait = match self.delivery {
+            Delivery::Window => self.window.as_secs_f64(),
+            Delivery::Transmitter => 2.0 * crate::experiment::memory::mean_latency_s(&s.network.latency),
+        };
+        let (paths, held) = flooding::gnutella_memory(self.ttl, s, wait);
         let directed_edges = s.nodes as f64 * s.mean_degree.max(1.0);
         vec![
             ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
@@ -133,7 +167,8 @@ impl Params {
 /// neighbour, in the order they were sent.
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Exchange { batch: Vec<Logical> },
+    /// `epoch` names the exchange to its sender's transmitter (0 with `window`).
+    Exchange { batch: Vec<Logical>, epoch: u64 },
 }
 
 #[inline]
@@ -150,30 +185,35 @@ impl Message for Msg {
     }
     /// The query of the whole exchange if all its messages belong to one.
     fn query(&self) -> Option<QueryId> {
-        let Msg::Exchange { batch } = self;
+        let Msg::Exchange { batch, .. } = self;
         let q = query_of(batch.first()?);
         batch.iter().all(|m| query_of(m) == q).then_some(q)
     }
     /// Each logical message counts against its own query.
     fn queries(&self, mut each: impl FnMut(QueryId)) {
-        let Msg::Exchange { batch } = self;
+        let Msg::Exchange { batch, .. } = self;
         for m in batch {
             each(query_of(m));
         }
     }
 }
 
-/// Fires `window` after a buffer got its first message. The epoch tells a timer
-/// whose buffer has since been delivered (because it filled) from the current one.
+/// The epoch tells a timer whose buffer or exchange has since moved on from the
+/// current one.
 #[derive(Clone, Copy, Debug)]
-pub struct Flush {
-    to: NodeId,
-    epoch: u64,
+pub enum Timer {
+    /// `window` after a buffer got its first message.
+    Flush { to: NodeId, epoch: u64 },
+    /// The exchange `epoch` to `to` has completed (its receiver served it and the
+    /// reply came back) or, if it was lost, has timed out: the transmitter is free.
+    Done { to: NodeId, epoch: u64 },
 }
 
 struct Buffer {
     msgs: Vec<Logical>,
     epoch: u64,
+    /// With a transmitter: an exchange to this neighbour is under way.
+    busy: bool,
 }
 
 #[inline]
@@ -185,6 +225,9 @@ fn link(from: NodeId, to: NodeId) -> u64 {
 struct Outboxes {
     window: SimTime,
     batch: usize,
+    transmitter: bool,
+    /// How long a transmitter waits for a lost exchange before it gives up on it.
+    give_up: SimTime,
     /// (from, to) → the buffer, only while it holds messages; looked up, never iterated.
     buffers: FxHashMap<u64, Buffer>,
     /// Emptied batches of delivered exchanges, reused for new buffers.
@@ -197,21 +240,35 @@ struct Outboxes {
 
 impl Outboxes {
     fn push(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, m: Logical) {
-        if self.window == SimTime::ZERO {
+        if !self.transmitter && self.window == SimTime::ZERO {
             let mut batch = self.spare.pop().unwrap_or_default();
             batch.push(m);
-            self.deliver(ctx, from, to, batch);
+            self.deliver(ctx, from, to, batch, 0);
             return;
         }
         let spare = &mut self.spare;
-        let buffer = self
-            .buffers
-            .entry(link(from, to))
-            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0 });
+        let buffer = self.buffers.entry(link(from, to)).or_insert_with(|| Buffer {
+            msgs: spare.pop().unwrap_or_default(),
+            epoch: 0,
+            busy: false,
+        });
+        if self.transmitter {
+            if buffer.busy {
+                buffer.msgs.push(m);
+                return;
+            }
+            buffer.busy = true;
+            self.epochs += 1;
+            buffer.epoch = self.epochs;
+            let mut batch = spare.pop().unwrap_or_default();
+            batch.push(m);
+            self.deliver(ctx, from, to, batch, self.epochs);
+            return;
+        }
         if buffer.msgs.is_empty() {
             self.epochs += 1;
             buffer.epoch = self.epochs;
-            ctx.set_timer(from, self.window, Flush { to, epoch: self.epochs });
+            ctx.set_timer(from, self.window, Timer::Flush { to, epoch: self.epochs });
         }
         buffer.msgs.push(m);
         if buffer.msgs.len() >= self.batch {
@@ -227,11 +284,32 @@ impl Outboxes {
             return;
         }
         if let Some(buffer) = self.buffers.remove(&key) {
-            self.deliver(ctx, from, to, buffer.msgs);
+            self.deliver(ctx, from, to, buffer.msgs, 0);
         }
     }
 
-    fn deliver(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, batch: Vec<Logical>) {
+    /// The transmitter from → to is done with exchange `epoch`: it sends what waited
+    /// meanwhile (up to `batch`) as the next exchange, or goes idle.
+    fn done(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, epoch: u64) {
+        let key = link(from, to);
+        let Some(buffer) = self.buffers.get_mut(&key) else { return };
+        if !buffer.busy || buffer.epoch != epoch {
+            return;
+        }
+        if buffer.msgs.is_empty() {
+            if let Some(idle) = self.buffers.remove(&key) {
+                self.spare.push(idle.msgs);
+            }
+            return;
+        }
+        let rest = if buffer.msgs.len() > self.batch { buffer.msgs.split_off(self.batch) } else { Vec::new() };
+        let batch = std::mem::replace(&mut buffer.msgs, rest);
+        self.epochs += 1;
+        buffer.epoch = self.epochs;
+        self.deliver(ctx, from, to, batch, self.epochs);
+    }
+
+    fn deliver(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, batch: Vec<Logical>, epoch: u64) {
         self.exchanges += 1;
         for m in &batch {
             match m {
@@ -239,7 +317,10 @@ impl Outboxes {
                 Logical::Hit { .. } => self.logical_hits += 1,
             }
         }
-        ctx.send(from, to, Msg::Exchange { batch });
+        ctx.send(from, to, Msg::Exchange { batch, epoch });
+        if self.transmitter {
+            ctx.set_timer(from, self.give_up, Timer::Done { to, epoch });
+        }
     }
 }
 
@@ -255,6 +336,8 @@ impl Gridnut {
             out: Outboxes {
                 window: params.window,
                 batch: params.batch.max(1) as usize,
+                transmitter: params.delivery == Delivery::Transmitter,
+                give_up: SimTime::ZERO,
                 buffers: FxHashMap::default(),
                 spare: Vec::new(),
                 epochs: 0,
@@ -268,10 +351,11 @@ impl Gridnut {
 
 impl Protocol for Gridnut {
     type Msg = Msg;
-    type Timer = Flush;
+    type Timer = Timer;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.logic.start(ctx.timeout());
+        self.out.give_up = ctx.timeout();
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
@@ -280,16 +364,25 @@ impl Protocol for Gridnut {
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
-        let Msg::Exchange { mut batch } = msg;
+        let Msg::Exchange { mut batch, epoch } = msg;
         let out = &mut self.out;
         for m in batch.drain(..) {
             self.logic.message(ctx, at, from, m, |ctx, from, to, m| out.push(ctx, from, to, m));
         }
         out.spare.push(batch);
+        if out.transmitter {
+            // The invocation returns to the sender's transmitter one latency later.
+            let world = ctx.world;
+            let back = world.underlay.latency(at, from, ctx.rng());
+            ctx.set_timer(from, back, Timer::Done { to: at, epoch });
+        }
     }
 
-    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Flush) {
-        self.out.flush(ctx, at, timer.to, Some(timer.epoch));
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
+        match timer {
+            Timer::Flush { to, epoch } => self.out.flush(ctx, at, to, Some(epoch)),
+            Timer::Done { to, epoch } => self.out.done(ctx, at, to, epoch),
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -334,7 +427,12 @@ mod tests {
     }
 
     fn gridnut(ttl: u32, window_ms: u64, batch: u32) -> ProtocolSpec {
-        ProtocolSpec::Gridnut(Params { ttl, window: SimTime::from_millis(window_ms), batch })
+        ProtocolSpec::Gridnut(Params {
+            ttl,
+            window: SimTime::from_millis(window_ms),
+            batch,
+            delivery: Delivery::Window,
+        })
     }
 
     /// Per query: (first hit, hops, hits, nodes reached, messages).
@@ -434,8 +532,8 @@ mod tests {
     fn an_exchange_belongs_to_a_query_only_if_all_its_messages_do() {
         let (a, b) = (QueryId(1), QueryId(2));
         let query = |q| Logical::Query { q, want: ResourceType(0), ttl: 3, hops: 0 };
-        let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2 }] };
-        let mixed = Msg::Exchange { batch: vec![query(a), query(b), query(a)] };
+        let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2 }], epoch: 0 };
+        let mixed = Msg::Exchange { batch: vec![query(a), query(b), query(a)], epoch: 0 };
         assert_eq!(one.query(), Some(a));
         assert_eq!(mixed.query(), None);
         let mut parts = Vec::new();
@@ -487,6 +585,71 @@ mod tests {
         assert_eq!(metric(&out, "merge_ratio"), 1.5);
     }
 
+    fn transmitter(ttl: u32, batch: u32) -> ProtocolSpec {
+        ProtocolSpec::Gridnut(Params { ttl, batch, delivery: Delivery::Transmitter, ..Default::default() })
+    }
+
+    #[test]
+    fn a_transmitter_on_idle_links_is_flooding() {
+        // One holder per type and queries 5 s apart: no link carries a second message
+        // while its first is under way, so nothing waits.
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 300, 20, 10, 1, 7);
+        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(7, SimTime::from_secs(60)) };
+        let script = (0..12)
+            .map(|i| ScriptedQuery { at: SimTime::from_secs(5 * i), origin: 7 * i as u32, rtype: (i % 10) as u32 })
+            .collect();
+        let load = WorkloadSpec { rate: Rate(0.0), script, ..Default::default() };
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5 }), &w, &load, &config);
+        let sent = run(&transmitter(5, 16), &w, &load, &config);
+        assert!(flood.recorder.queries.iter().filter(|q| q.succeeded()).count() >= 6);
+        assert_eq!(outcomes(&sent), outcomes(&flood));
+        assert_eq!(metric(&sent, "merge_ratio"), 1.0);
+    }
+
+    #[test]
+    fn a_transmitter_merges_what_arrives_while_its_exchange_is_under_way() {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 500, 20, 50, 2, 3);
+        let config = SimConfig { timeout: SimTime::from_secs(1), ..SimConfig::new(3, SimTime::from_secs(1)) };
+        // ~150 logical messages a query over 2,000 links: at 400 queries/s a link
+        // carries ~30 a second, so ~1.2 arrive during an exchange's 40 ms round trip.
+        let load = WorkloadSpec { rate: Rate(400.0), ..Default::default() };
+        let out = run(&transmitter(4, 16), &w, &load, &config);
+        let (exchanges, logical) = (metric(&out, "exchanges"), metric(&out, "logical_messages"));
+        assert!(exchanges > 0.0 && exchanges < logical, "{exchanges} exchanges for {logical} messages");
+        assert!(metric(&out, "merge_ratio") > 1.1, "merge ratio {}", metric(&out, "merge_ratio"));
+        assert_eq!(metric(&out, "messages_total"), exchanges);
+        let attributed: f64 = out.recorder.queries.iter().map(|q| q.messages).sum();
+        assert!((attributed - exchanges).abs() < 1e-6, "{attributed} attributed, {exchanges} exchanges");
+        // Nearly the same logical flood as flooding: waiting reorders arrivals, so a
+        // node may first hear a query by a longer path and forward it fewer hops.
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 4 }), &w, &load, &config);
+        let ratio = metric(&out, "logical_queries") / metric(&flood, "messages_query");
+        assert!((0.95..=1.0).contains(&ratio), "logical queries {ratio} of flooding's");
+    }
+
+    #[test]
+    fn a_lost_exchange_frees_its_transmitter_after_the_timeout() {
+        let w = world(&TopologySpec::RandomRegular { degree: 4 }, 300, 20, 20, 3, 9);
+        let config =
+            SimConfig { timeout: SimTime::from_secs(1), loss: 0.02, ..SimConfig::new(9, SimTime::from_secs(20)) };
+        let load = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
+        let out = run(&transmitter(5, 16), &w, &load, &config);
+        assert!(metric(&out, "messages_lost") > 500.0, "{}", metric(&out, "messages_lost"));
+        // Were a transmitter stuck on a lost exchange, its link would stay shut and
+        // the later queries would find less and less.
+        let success = |from: u64, to: u64| {
+            let qs: Vec<_> = out
+                .recorder
+                .queries
+                .iter()
+                .filter(|q| (SimTime::from_secs(from)..SimTime::from_secs(to)).contains(&q.issued))
+                .collect();
+            qs.iter().filter(|q| q.succeeded()).count() as f64 / qs.len() as f64
+        };
+        let (early, late) = (success(0, 5), success(15, 20));
+        assert!(early > 0.5 && late > 0.9 * early, "success {early:.2} early, {late:.2} late");
+    }
+
     #[test]
     fn bad_values_name_their_key() {
         let ok = Params::default();
@@ -498,6 +661,8 @@ mod tests {
         let table: toml::Table = toml::from_str("name = \"gridnut\"\nwindow = \"-5ms\"").expect("toml");
         let e = ProtocolSpec::from_table(&table).unwrap_err();
         assert_eq!(e.key, "window", "{e}");
+        let table: toml::Table = toml::from_str("name = \"gridnut\"\ndelivery = \"smart\"").expect("toml");
+        assert_eq!(ProtocolSpec::from_table(&table).unwrap_err().key, "delivery");
         let table: toml::Table = toml::from_str("name = \"gridnut\"").expect("toml");
         assert_eq!(ProtocolSpec::from_table(&table), Ok(ProtocolSpec::Gridnut(Params::default())));
     }
