@@ -345,6 +345,13 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.hit(self.now, q, hops, count);
     }
 
+    /// Declares that this protocol answers from stored state (a cache or an index)
+    /// and reports its answers with [`Ctx::report_answer`]: a run in which it gave no
+    /// answer then has no `stale_answer_rate`, rather than 0.
+    pub fn answers_from_stored_state(&mut self) {
+        self.recorder.answers_from_state = true;
+    }
+
     /// Notes an answer to query `q` given from stored state (a cache or an index);
     /// `stale` if it names a resource that no longer matches. `stale_answer_rate` is
     /// the stale fraction of these answers.

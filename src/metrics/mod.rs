@@ -75,6 +75,8 @@ pub struct Recorder {
     /// named a resource that no longer matched.
     answers: u64,
     stale_answers: u64,
+    /// The protocol answers from stored state, so with no answers the stale rate is undefined.
+    pub(crate) answers_from_state: bool,
     buckets: Vec<Bucket>,
 }
 
@@ -93,6 +95,7 @@ impl Recorder {
             lost: 0,
             answers: 0,
             stale_answers: 0,
+            answers_from_state: false,
             buckets: Vec::new(),
         }
     }
@@ -233,9 +236,13 @@ impl Recorder {
             ("max_node_load".into(), (window > 0.0).then(|| max_load / window)),
             ("load_gini".into(), Some(gini(&self.handled))),
             // Protocols that look at live state never answer stale: their rate is 0.
+            // One that answers from stored state but gave no answers has no rate.
             (
                 "stale_answer_rate".into(),
-                Some(if self.answers == 0 { 0.0 } else { self.stale_answers as f64 / self.answers as f64 }),
+                match self.answers {
+                    0 => (!self.answers_from_state).then_some(0.0),
+                    n => Some(self.stale_answers as f64 / n as f64),
+                },
             ),
             ("events".into(), Some(events as f64)),
         ];

@@ -531,6 +531,7 @@ impl Protocol for Hierarchical {
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         (self.warmup, self.duration) = ctx.load_window();
+        ctx.answers_from_stored_state();
         let fill = if self.register_at_start {
             Entry { data_time: 0, stamp: NEVER }
         } else {
@@ -754,6 +755,21 @@ mod tests {
         assert_eq!(metric(&out, "answered_level_mean"), Some(1.0));
         assert_eq!(metric(&out, "success_rate"), Some(0.0));
         assert_eq!(metric(&out, "resource_changes"), Some(0.0));
+    }
+
+    #[test]
+    fn without_any_answer_there_is_no_stale_rate() {
+        // Entries live 1 ns: every cache is empty whenever a query looks, so the root
+        // answers that it found nothing and no answer names a resource.
+        let w = world(&TopologySpec::Ring {}, 200, 20, 10, 5, 2);
+        let config = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(4, SimTime::from_secs(20)) };
+        let spec = WorkloadSpec { rate: Rate(20.0), timeout: config.timeout, ..Default::default() };
+        let params = Params { lifetime: SimTime(1), register_at_start: true, ..Default::default() };
+        let out = run(&w, &params, &spec, &config);
+        assert!(metric(&out, "queries").unwrap_or(0.0) > 300.0);
+        assert_eq!(metric(&out, "success_rate"), Some(0.0));
+        assert_eq!(metric(&out, "stale_answer_rate"), None);
+        assert_eq!(metric(&out, "answered_level_mean"), None);
     }
 
     #[test]

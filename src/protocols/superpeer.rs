@@ -343,6 +343,7 @@ impl Protocol for Superpeer {
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.routes.start(ctx.timeout());
+        ctx.answers_from_stored_state();
         self.overlay = self.build_overlay(ctx);
     }
 
