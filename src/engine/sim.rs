@@ -56,8 +56,9 @@ pub trait Protocol: Sized {
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Self::Msg);
     /// A timer set with [`Ctx::set_timer`] fired at `at`.
     fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _timer: Self::Timer) {}
-    /// The protocol's own result columns, appended after the core metrics.
-    fn extra_metrics(&self, _out: &mut Vec<(String, Option<f64>)>) {}
+    /// The protocol's own result columns, appended after the core metrics; the
+    /// recorder gives what the engine measured (node loads) so that none is counted twice.
+    fn extra_metrics(&self, _recorder: &Recorder, _out: &mut Vec<(String, Option<f64>)>) {}
     /// Bytes of per-node and per-query state the protocol holds (for `peergrid bench`).
     fn state_bytes(&self) -> usize {
         0
@@ -376,12 +377,6 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.warmup()
     }
 
-    /// The window node loads (`max_node_load`, `nodes.csv`) are measured over,
-    /// [warmup, duration): a protocol's own per-second loads should use it too.
-    pub fn load_window(&self) -> (SimTime, SimTime) {
-        self.recorder.load_window()
-    }
-
     /// Resources found so far for query `q` within its timeout: what its origin knows.
     #[inline]
     pub fn hits(&self, q: QueryId) -> u32 {
@@ -561,7 +556,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             }
         }
         let mut extra = Vec::new();
-        self.protocol.extra_metrics(&mut extra);
+        self.protocol.extra_metrics(&self.ctx.recorder, &mut extra);
         let memory = RunMemory {
             peak_pending,
             event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),

@@ -191,9 +191,16 @@ impl Recorder {
         self.warmup
     }
 
-    /// The window node loads are measured over: [warmup, duration).
-    pub(crate) fn load_window(&self) -> (SimTime, SimTime) {
-        (self.warmup, self.duration)
+    /// Messages node `v` served per second of [warmup, duration), the window of
+    /// `max_node_load` and nodes.csv; `None` for an empty window.
+    pub fn node_load(&self, v: NodeId) -> Option<f64> {
+        self.load(self.handled[v.index()])
+    }
+
+    /// `served` messages per second of the load window.
+    fn load(&self, served: u32) -> Option<f64> {
+        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
+        (window > 0.0).then(|| served as f64 / window)
     }
 
     /// Queries issued after the warm-up: the ones the metrics describe.
@@ -212,8 +219,6 @@ impl Recorder {
         latency.sort_unstable();
         let ms = |ns: u64| ns as f64 / 1e6;
         let successes: Vec<&&QueryRecord> = measured.iter().filter(|q| q.succeeded()).collect();
-        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
-        let max_load = self.handled.iter().copied().max().unwrap_or(0) as f64;
         let mut out: Vec<(String, Option<f64>)> = vec![
             ("queries".into(), Some(n)),
             ("success_rate".into(), per_query(&|q| q.succeeded() as u8 as f64)),
@@ -233,7 +238,7 @@ impl Recorder {
                 (!successes.is_empty())
                     .then(|| successes.iter().map(|q| q.hops as f64).sum::<f64>() / successes.len() as f64),
             ),
-            ("max_node_load".into(), (window > 0.0).then(|| max_load / window)),
+            ("max_node_load".into(), self.load(self.handled.iter().copied().max().unwrap_or(0))),
             ("load_gini".into(), Some(gini(&self.handled))),
             // Protocols that look at live state never answer stale: their rate is 0.
             // One that answers from stored state but gave no answers has no rate.

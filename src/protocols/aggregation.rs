@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -252,7 +253,7 @@ impl Protocol for Aggregation {
         self.value.capacity() * 8 + self.variance.capacity() * 8
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         let (mean, var) = self.stats();
         let first = self.variance.first().copied().unwrap_or(0.0);
         let cycles = self.variance.len().saturating_sub(1);

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -248,7 +249,7 @@ impl Protocol for Flooding {
         self.logic.state_bytes()
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         out.push(("duplicate_queries".into(), Some(self.logic.duplicates as f64)));
         out.push(("expired_drops".into(), Some(self.logic.expired as f64)));
     }

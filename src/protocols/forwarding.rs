@@ -54,6 +54,7 @@ use serde::Deserialize;
 use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -357,7 +358,7 @@ impl Protocol for Forwarding {
         self.paths.bytes() + experience + self.answers.capacity() * 4
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         let per_query = |x: u64| (self.measured > 0).then(|| x as f64 / self.measured as f64);
         out.push(("hops_mean_all".into(), per_query(self.walked)));
         out.push((

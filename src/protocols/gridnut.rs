@@ -55,6 +55,7 @@ use serde::Deserialize;
 use super::flooding::{self, Gnutella, Msg as Logical};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -392,7 +393,7 @@ impl Protocol for Gridnut {
         self.logic.state_bytes() + self.out.buffers.capacity() * entry + spare
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         let o = &self.out;
         let logical = o.logical_queries + o.logical_hits;
         out.push(("exchanges".into(), Some(o.exchanges as f64)));

@@ -84,6 +84,7 @@ use serde::Deserialize;
 
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, SimTime};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -304,10 +305,6 @@ pub struct Hierarchical {
     /// Per type, ascending, every node that ever held it; empty when resources are
     /// static (the world's holders are then the whole story).
     ever: Vec<Vec<NodeId>>,
-    warmup: SimTime,
-    duration: SimTime,
-    /// Messages the root GIIS served through its queue within [warmup, duration).
-    root_served: u64,
     /// Measured queries answered with at least one resource, and the sum of the levels.
     answered: u64,
     answered_level_sum: u64,
@@ -339,9 +336,6 @@ impl Hierarchical {
             } else {
                 (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
             },
-            warmup: SimTime::ZERO,
-            duration: SimTime::ZERO,
-            root_served: 0,
             answered: 0,
             answered_level_sum: 0,
             changes: 0,
@@ -455,7 +449,7 @@ impl Hierarchical {
             if named > 0 || level == self.depth {
                 if named > 0 {
                     ctx.report_answer(q, matching < named);
-                    if ctx.issued(q) >= self.warmup {
+                    if ctx.issued(q) >= ctx.warmup() {
                         self.answered += 1;
                         self.answered_level_sum += level as u64;
                     }
@@ -530,7 +524,6 @@ impl Protocol for Hierarchical {
     type Timer = Timer;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        (self.warmup, self.duration) = ctx.load_window();
         ctx.answers_from_stored_state();
         let fill = if self.register_at_start {
             Entry { data_time: 0, stamp: NEVER }
@@ -560,9 +553,8 @@ impl Protocol for Hierarchical {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _from: NodeId, msg: Msg) {
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, _at: NodeId, _from: NodeId, msg: Msg) {
         let now = ctx.now();
-        self.root_served += (at == NodeId(0) && now >= self.warmup && now < self.duration) as u64;
         match msg {
             Msg::Register { level, index, sent } => self.register(now, level, index, sent),
             Msg::Lookup { q, want, origin, level } => self.lookup(ctx, q, origin, want, level),
@@ -597,9 +589,9 @@ impl Protocol for Hierarchical {
         cache + history + ever
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
-        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
-        out.push(("root_load".into(), (window > 0.0).then(|| self.root_served as f64 / window)));
+    fn extra_metrics(&self, recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
+        // The root runs on node 0: its host's load is the engine's own count.
+        out.push(("root_load".into(), recorder.node_load(NodeId(0))));
         out.push((
             "answered_level_mean".into(),
             (self.answered > 0).then(|| self.answered_level_sum as f64 / self.answered as f64),

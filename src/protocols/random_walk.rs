@@ -47,6 +47,7 @@ use serde::Deserialize;
 use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::metrics::Recorder;
 use crate::world::{ResourceType, World};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -304,7 +305,7 @@ impl Protocol for RandomWalk {
         self.responders.bytes()
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         out.push(("walk_steps".into(), Some(self.walk_steps as f64)));
         out.push(("checks".into(), Some(self.checks as f64)));
         out.push(("walkers_stopped_by_check".into(), Some(self.stopped_by_check as f64)));

@@ -55,6 +55,7 @@ use serde::Deserialize;
 use super::routes::{QueryTables, key};
 use super::{ParamError, ProtocolInfo};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
+use crate::metrics::Recorder;
 use crate::world::{Overlay, ResourceType, TopologySpec, World, topology};
 
 pub const INFO: ProtocolInfo = ProtocolInfo {
@@ -386,7 +387,7 @@ impl Protocol for Superpeer {
         self.routes.bytes() + self.overlay.bytes()
     }
 
-    fn extra_metrics(&self, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
         out.push(("superpeers".into(), Some(self.superpeers as f64)));
         out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
     }
