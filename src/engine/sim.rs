@@ -365,6 +365,11 @@ impl<P: Protocol> Ctx<'_, P> {
         self.recorder.reached(q);
     }
 
+    /// Whether the network may lose a message (`network.loss` above zero).
+    pub fn lossy(&self) -> bool {
+        self.loss > 0.0
+    }
+
     /// How long a query may take before it counts as failed.
     pub fn timeout(&self) -> SimTime {
         self.recorder.timeout()

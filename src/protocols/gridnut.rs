@@ -49,6 +49,8 @@
 //!   size; the invocation's own overhead is whatever `network.latency` and
 //!   `network.service_time` say, and the sender never blocks on it.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
@@ -210,11 +212,11 @@ pub enum Timer {
     Done { to: NodeId, epoch: u64 },
 }
 
+/// With `window`, the messages waiting for the flush; with a transmitter, the ones
+/// waiting for the exchange under way, which exists exactly as long as the buffer.
 struct Buffer {
     msgs: Vec<Logical>,
     epoch: u64,
-    /// With a transmitter: an exchange to this neighbour is under way.
-    busy: bool,
 }
 
 #[inline]
@@ -227,8 +229,9 @@ struct Outboxes {
     window: SimTime,
     batch: usize,
     transmitter: bool,
-    /// How long a transmitter waits for a lost exchange before it gives up on it.
-    give_up: SimTime,
+    /// How long a transmitter waits for a lost exchange before it gives up on it;
+    /// `None` when the network loses nothing.
+    give_up: Option<SimTime>,
     /// (from, to) → the buffer, only while it holds messages; looked up, never iterated.
     buffers: FxHashMap<u64, Buffer>,
     /// Emptied batches of delivered exchanges, reused for new buffers.
@@ -248,24 +251,24 @@ impl Outboxes {
             return;
         }
         let spare = &mut self.spare;
-        let buffer = self.buffers.entry(link(from, to)).or_insert_with(|| Buffer {
-            msgs: spare.pop().unwrap_or_default(),
-            epoch: 0,
-            busy: false,
-        });
         if self.transmitter {
-            if buffer.busy {
-                buffer.msgs.push(m);
-                return;
+            // An idle transmitter sends at once; a busy one keeps the message for later.
+            match self.buffers.entry(link(from, to)) {
+                Entry::Occupied(busy) => busy.into_mut().msgs.push(m),
+                Entry::Vacant(idle) => {
+                    self.epochs += 1;
+                    idle.insert(Buffer { msgs: spare.pop().unwrap_or_default(), epoch: self.epochs });
+                    let mut batch = spare.pop().unwrap_or_default();
+                    batch.push(m);
+                    self.deliver(ctx, from, to, batch, self.epochs);
+                }
             }
-            buffer.busy = true;
-            self.epochs += 1;
-            buffer.epoch = self.epochs;
-            let mut batch = spare.pop().unwrap_or_default();
-            batch.push(m);
-            self.deliver(ctx, from, to, batch, self.epochs);
             return;
         }
+        let buffer = self
+            .buffers
+            .entry(link(from, to))
+            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0 });
         if buffer.msgs.is_empty() {
             self.epochs += 1;
             buffer.epoch = self.epochs;
@@ -293,10 +296,7 @@ impl Outboxes {
     /// meanwhile (up to `batch`) as the next exchange, or goes idle.
     fn done(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, epoch: u64) {
         let key = link(from, to);
-        let Some(buffer) = self.buffers.get_mut(&key) else { return };
-        if !buffer.busy || buffer.epoch != epoch {
-            return;
-        }
+        let Some(buffer) = self.buffers.get_mut(&key).filter(|b| b.epoch == epoch) else { return };
         if buffer.msgs.is_empty() {
             if let Some(idle) = self.buffers.remove(&key) {
                 self.spare.push(idle.msgs);
@@ -319,8 +319,10 @@ impl Outboxes {
             }
         }
         ctx.send(from, to, Msg::Exchange { batch, epoch });
-        if self.transmitter {
-            ctx.set_timer(from, self.give_up, Timer::Done { to, epoch });
+        if self.transmitter
+            && let Some(give_up) = self.give_up
+        {
+            ctx.set_timer(from, give_up, Timer::Done { to, epoch });
         }
     }
 }
@@ -338,7 +340,7 @@ impl Gridnut {
                 window: params.window,
                 batch: params.batch.max(1) as usize,
                 transmitter: params.delivery == Delivery::Transmitter,
-                give_up: SimTime::ZERO,
+                give_up: None,
                 buffers: FxHashMap::default(),
                 spare: Vec::new(),
                 epochs: 0,
@@ -356,7 +358,7 @@ impl Protocol for Gridnut {
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.logic.start(ctx.timeout());
-        self.out.give_up = ctx.timeout();
+        self.out.give_up = ctx.lossy().then(|| ctx.timeout());
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
