@@ -423,24 +423,20 @@ fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
     // The x axis: the numeric column with the most distinct values (more than one).
     // The series: another column that varies and is not a function of x (a zip
     // partner of x would give every line a single point).
-    let values = |c: usize| plan.points.iter().map(|p| p.params[c].1.as_str()).collect::<Vec<_>>();
-    let distinct = |c: usize| values(c).into_iter().collect::<std::collections::BTreeSet<_>>().len();
-    let numbers = |c: usize| values(c).into_iter().map(scenario::numeric).collect::<Option<Vec<f64>>>();
-    let Some(x) = (0..plan.columns.len())
-        .filter(|&c| distinct(c) > 1 && numbers(c).is_some())
-        .max_by_key(|&c| (distinct(c), std::cmp::Reverse(c)))
+    let values = |c: usize| plan.points.iter().map(move |p| p.params[c].1.as_str());
+    let distinct: Vec<usize> =
+        (0..plan.columns.len()).map(|c| values(c).collect::<std::collections::BTreeSet<_>>().len()).collect();
+    let numbers = |c: usize| values(c).map(scenario::numeric).collect::<Option<Vec<f64>>>();
+    let Some((x, xs)) = (0..plan.columns.len())
+        .filter(|&c| distinct[c] > 1)
+        .filter_map(|c| Some((c, numbers(c)?)))
+        .max_by_key(|(c, _)| (distinct[*c], std::cmp::Reverse(*c)))
     else {
         return Vec::new();
     };
-    let follows_x = |c: usize| {
-        let mut pairs: Vec<(&str, &str)> = values(x).into_iter().zip(values(c)).collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        pairs.windows(2).all(|w| w[0].0 != w[1].0)
-    };
-    let series = (0..plan.columns.len()).find(|&c| c != x && distinct(c) > 1 && !follows_x(c));
+    let series =
+        (0..plan.columns.len()).find(|&c| c != x && distinct[c] > 1 && !report::determines(values(x).zip(values(c))));
     // Over two decades or more of positive values, x goes on a log axis.
-    let xs = numbers(x).unwrap_or_default();
     let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let logx = lo > 0.0 && hi / lo >= 100.0;
     ["success_rate", "first_hit_latency_p95_ms", "messages_per_query", "max_node_load"]

@@ -23,6 +23,16 @@ fn register_font() {
     });
 }
 
+/// Whether each value of the first column fixes the value of the second, over the
+/// rows given as (first, second) pairs: a zip partner of x, or a protocol's own
+/// parameter under the protocol's name.
+pub fn determines<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let mut pairs: Vec<(&str, &str)> = pairs.collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.windows(2).all(|w| w[0].0 != w[1].0)
+}
+
 /// Axis label with its unit.
 pub fn label(name: &str) -> String {
     let known: &[(&str, &str)] = &[
@@ -99,20 +109,9 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
                 let mut seen: Vec<&str> = selected.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty()).collect();
                 seen.sort_unstable();
                 seen.dedup();
-                let mut by_x: Vec<(&str, &str)> = selected.iter().map(|r| (r[x].as_str(), r[c].as_str())).collect();
-                by_x.sort_unstable();
-                by_x.dedup();
-                let mut xs: Vec<&str> = by_x.iter().map(|p| p.0).collect();
-                xs.dedup();
-                let follows_x = xs.len() == by_x.len();
+                let follows = |by: usize| determines(selected.iter().map(|r| (r[by].as_str(), r[c].as_str())));
                 // A column fixed by the series value (a protocol's own parameter) adds nothing to its label.
-                let follows_series = series_col.is_some_and(|sc| {
-                    let mut by_s: Vec<(&str, &str)> =
-                        selected.iter().map(|r| (r[sc].as_str(), r[c].as_str())).collect();
-                    by_s.sort_unstable();
-                    by_s.dedup();
-                    by_s.windows(2).all(|w| w[0].0 != w[1].0)
-                });
+                let (follows_x, follows_series) = (follows(x), series_col.is_some_and(follows));
                 seen.len() > 1 && !follows_x && !follows_series
             })
             .collect();

@@ -628,12 +628,6 @@ fn parse_set(set: &str) -> Result<(String, toml::Value), InputError> {
     Ok((key.to_string(), value))
 }
 
-/// Applies `key.path=value` (see [`parse_set`]).
-pub fn apply_set(root: &mut toml::Table, set: &str) -> Result<(), InputError> {
-    let (key, value) = parse_set(set)?;
-    set_path(root, &split_path(&key), value).map_err(|m| InputError::new(m).key(&key))
-}
-
 /// Every key the `[sweep]` of `root` varies, directly or in a zip group, with its values.
 fn swept(root: &toml::Table) -> Vec<(String, Option<&Vec<toml::Value>>)> {
     let Some(sweep) = root.get("sweep").and_then(|s| s.as_table()) else {
