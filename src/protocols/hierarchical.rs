@@ -206,9 +206,7 @@ impl Params {
         }
         out
     }
-}
 
-impl Params {
     /// Registrations left waiting at the end of a run, in a fluid view: a GIIS whose
     /// children register faster than its queue serves them (children / `refresh`
     /// above one over the mean service time) falls behind by the difference every
