@@ -40,8 +40,8 @@
 //!     once; what is sent while an exchange is under way waits and leaves together
 //!     (up to `batch` in one exchange) when it completes, one latency after the
 //!     receiver served it. Merging then grows with the load by itself, and an idle
-//!     grid behaves as flooding. A lost exchange frees its transmitter after the
-//!     workload's timeout. The paper's peers deliver a neighbour's buffer in the
+//!     grid behaves as flooding. A lost exchange frees its transmitter only after
+//!     the workload's timeout, so under message loss links stay shut that long. The paper's peers deliver a neighbour's buffer in the
 //!     next invocation to it; this mode is the closer reading, but the paper's
 //!     text was not at hand to settle it.
 //! - Merged messages travel side by side: none is combined or dropped in a buffer.
