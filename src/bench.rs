@@ -10,13 +10,14 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 
-use crate::engine::rng::{Stream, stream};
+use crate::base::rng::{Stream, stream};
+use crate::engine::ResourceType;
 use crate::engine::{
     Ctx, EventQueue, FifoRadixQueue, HeapQueue, Message, NodeId, Protocol, QueryId, RadixQueue, Rate, SimConfig,
     SimTime, Simulation,
 };
 use crate::workload::{Workload, WorkloadSpec};
-use crate::world::{LatencySpec, ResourceType, ResourcesSpec, TopologySpec, World};
+use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, World};
 
 /// Mean hold delay: 1 ms of simulated time.
 const MEAN_DELAY_NS: f64 = 1e6;

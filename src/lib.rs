@@ -33,7 +33,6 @@
 //!
 //! ```
 //! use peergrid::engine::*;
-//! use peergrid::world::ResourceType;
 //! use rand::RngExt;
 //!
 //! #[derive(Clone, Copy)]
@@ -90,10 +89,12 @@
 //! assert!(ok > 100 && ok < 400, "{ok}");
 //! ```
 //!
-//! Registering it for scenario files takes a variant of
-//! [`protocols::ProtocolSpec`] and one match arm in each of its methods; see
-//! ARCHITECTURE.md.
+//! To make it a protocol that scenario files can name, give it a `Params` type
+//! implementing [`protocols::ProtocolParams`] (its keys, the text `peergrid list`
+//! shows, its constructor, validation and memory estimate) and add one line to
+//! the `registry!` call in src/protocols/mod.rs; see ARCHITECTURE.md.
 
+pub mod base;
 pub mod bench;
 pub mod cli;
 pub mod engine;
@@ -107,4 +108,4 @@ pub mod validate;
 pub mod workload;
 pub mod world;
 
-pub use engine::{NodeId, QueryId, SimTime};
+pub use base::{NodeId, QueryId, SimTime};

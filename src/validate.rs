@@ -8,7 +8,9 @@ use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime, Simulation};
 use crate::metrics::QueryRecord;
-use crate::protocols::{ProtocolSpec, aggregation, central, flooding, forwarding, gridnut, random_walk};
+use crate::protocols::{
+    ProtocolParams, ProtocolSpec, aggregation, central, flooding, forwarding, gridnut, random_walk,
+};
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, Skew, TopologySpec, World};
 
@@ -96,7 +98,7 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64
     let out = ProtocolSpec::Flooding(flooding::Params { ttl }).run(w, workload, &cfg);
     let reached = out.recorder.queries[0].reached as u64;
     let metrics = out.recorder.finish(out.kinds, out.events);
-    let sent = metrics.iter().find(|(n, _)| n == "messages_query").and_then(|(_, v)| *v).unwrap_or(0.0) as u64;
+    let sent = metrics.iter().find(|m| m.name == "messages_query").and_then(|m| m.value).unwrap_or(0.0) as u64;
 
     let g = UnGraph::<(), ()>::from_edges(w.overlay.edge_list());
     let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
@@ -209,7 +211,7 @@ fn aggregation_run(w: &World, values: aggregation::Values, cycles: u32, seed: u6
     let cfg = SimConfig { timeout: SimTime::from_secs(1), ..SimConfig::new(seed, params.span()) };
     let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
     let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, seed);
-    Simulation::new(w, aggregation::Aggregation::new(&params, w), workload, &cfg).run_protocol()
+    Simulation::new(w, params.build(w), workload, &cfg).run_protocol()
 }
 
 /// Push-pull averaging from uniform values on the complete graph of 2,000 nodes with
@@ -316,7 +318,7 @@ pub fn forwarding_hops(nodes: u32, seed: u64) -> (f64, f64) {
         let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, seed);
         let out =
             ProtocolSpec::Forwarding(forwarding::Params { strategy, ttl: 2048, memory: 0 }).run(&w, workload, &cfg);
-        out.extra.iter().find(|(n, _)| n == "hops_mean_all").and_then(|(_, v)| *v).unwrap_or(f64::NAN)
+        out.metric("hops_mean_all").unwrap_or(f64::NAN)
     };
     (hops(forwarding::Strategy::Random), hops(forwarding::Strategy::ExperienceRandom))
 }

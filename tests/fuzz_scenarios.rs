@@ -199,9 +199,9 @@ proptest! {
 fn with_protocol(which: usize, values: &[(bool, usize)]) -> String {
     let info = &PROTOCOLS[which];
     let mut table = format!("[protocol]\nname = \"{}\"\n", info.name);
-    for ((key, _, _), (set, token)) in info.params.iter().zip(values) {
+    for (doc, (set, token)) in info.params.iter().zip(values) {
         if *set {
-            table.push_str(&format!("{key} = {}\n", TOKENS[*token]));
+            table.push_str(&format!("{} = {}\n", doc.key, TOKENS[*token]));
         }
     }
     let head = &BASE[..BASE.find("[protocol]").unwrap_or(BASE.len())];

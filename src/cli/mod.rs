@@ -215,7 +215,7 @@ fn fit_memory(plan: &Plan, threads: usize) -> Result<usize, InputError> {
     let need = est.total();
     let Some(avail) = memory::available_bytes() else { return Ok(threads) };
     if need > avail {
-        let (what, keys) = est.largest();
+        let (what, keys) = est.largest().map_or(("nothing", ""), |p| (p.what, p.shrink));
         return Err(InputError::new(format!(
             "sweep point {point} needs about {} per run but this machine has {} available; most of it is the {what} — reduce {keys}",
             human(need),
@@ -264,7 +264,7 @@ fn complete(
     let combined = fingerprints
         .iter()
         .filter_map(|(_, _, f)| u64::from_str_radix(f, 16).ok())
-        .fold(0u64, |h, f| crate::engine::rng::mix64(h ^ f));
+        .fold(0u64, |h, f| crate::base::rng::mix64(h ^ f));
     json["status"] = json!("complete");
     json["runs"] = json!(fingerprints.len());
     json["events"] = json!(done.events);
@@ -486,10 +486,10 @@ fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> 
 
 fn list() -> Result<(), Failure> {
     say!("PROTOCOLS (protocol.name)");
-    for p in &PROTOCOLS {
+    for p in PROTOCOLS {
         say!("  {:<12} {} [{}]", p.name, p.summary, p.source);
-        for (k, d, m) in p.params {
-            say!("      {k:<20} default {d:<12} {m}");
+        for d in p.params {
+            say!("      {:<20} default {:<12} {}", d.key, d.default, d.meaning);
         }
     }
     say!("\nTOPOLOGIES (network.topology.kind)");

@@ -9,15 +9,13 @@
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp1};
-use serde::{Deserialize, Deserializer};
 
 use super::queue::{EventQueue, FifoRadixQueue};
-use super::rng::{Stream, stream};
-use super::{NodeId, QueryId, SimTime};
-use crate::metrics::Recorder;
+use crate::base::rng::{Stream, stream};
+use crate::base::{NodeId, QueryId, ResourceType, ServiceTime, SimTime};
+use crate::metrics::{Metric, Recorder, Window};
 use crate::workload::Workload;
-use crate::world::{ResourceType, World};
+use crate::world::World;
 
 /// A protocol message: its accounting kind and the query it works for, if any.
 pub trait Message {
@@ -29,6 +27,15 @@ pub trait Message {
     /// `None` for maintenance traffic and for a merged message that carries parts of
     /// several. Accounting goes through [`Message::queries`], which tells the two apart.
     fn query(&self) -> Option<QueryId>;
+    /// Bytes on the wire of each kind, aligned with `KINDS`; empty when the protocol
+    /// gives no sizes (its byte columns are then empty).
+    const SIZES: &'static [u32] = &[];
+    /// This message's size in bytes, if known: by default its kind's entry in
+    /// `SIZES`. A message whose size varies (a merged batch) overrides it.
+    #[inline]
+    fn size(&self) -> Option<u32> {
+        Self::SIZES.get(self.kind()).copied()
+    }
     /// Calls `each` once per query-carrying part of this message: a message that
     /// merges several (one physical send carrying many logical messages) names the
     /// query of each, so that it counts once in `messages_total` and each of its k
@@ -56,84 +63,15 @@ pub trait Protocol: Sized {
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Self::Msg);
     /// A timer set with [`Ctx::set_timer`] fired at `at`.
     fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _timer: Self::Timer) {}
+    /// A timer set with [`Ctx::set_global_timer`] fired: a process of the whole
+    /// system (resource changes, a measurement), not of one node.
+    fn global_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
     /// The protocol's own result columns, appended after the core metrics; the
     /// recorder gives what the engine measured (node loads) so that none is counted twice.
-    fn extra_metrics(&self, _recorder: &Recorder, _out: &mut Vec<(String, Option<f64>)>) {}
+    fn extra_metrics(&self, _recorder: &Recorder, _out: &mut Vec<Metric>) {}
     /// Bytes of per-node and per-query state the protocol holds (for `peergrid bench`).
     fn state_bytes(&self) -> usize {
         0
-    }
-}
-
-/// How long a node takes to serve one message.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ServiceTime {
-    Constant(SimTime),
-    Exponential { mean: SimTime },
-}
-
-impl Default for ServiceTime {
-    fn default() -> Self {
-        ServiceTime::Constant(SimTime::ZERO)
-    }
-}
-
-const SERVICE_EXPECTED: &str = "a duration such as \"1ms\", or { dist = \"exponential\", mean = \"1ms\" }, or { dist = \"constant\", value = \"1ms\" }";
-
-impl<'de> Deserialize<'de> for ServiceTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let v = toml::Value::deserialize(d)?;
-        let dur = |v: Option<&toml::Value>, key: &str| -> Result<SimTime, D::Error> {
-            match v {
-                Some(toml::Value::String(s)) => {
-                    super::parse_duration(s).map_err(|e| D::Error::custom(format!("{key}: {e}")))
-                }
-                _ => Err(D::Error::custom(format!("{key} is missing or not a string; expected {SERVICE_EXPECTED}"))),
-            }
-        };
-        match &v {
-            toml::Value::String(s) => super::parse_duration(s).map(ServiceTime::Constant).map_err(D::Error::custom),
-            // As for every duration, a bare 0 needs no unit.
-            toml::Value::Integer(0) => Ok(ServiceTime::Constant(SimTime::ZERO)),
-            toml::Value::Table(t) => {
-                if let Some(k) = t.keys().find(|k| !["dist", "mean", "value"].contains(&k.as_str())) {
-                    return Err(D::Error::custom(format!("unknown key `{k}`; expected {SERVICE_EXPECTED}")));
-                }
-                match t.get("dist").and_then(|d| d.as_str()) {
-                    Some("exponential") => Ok(ServiceTime::Exponential { mean: dur(t.get("mean"), "mean")? }),
-                    Some("constant") => Ok(ServiceTime::Constant(dur(t.get("value"), "value")?)),
-                    _ => Err(D::Error::custom(format!(
-                        "dist must be \"exponential\" or \"constant\"; expected {SERVICE_EXPECTED}"
-                    ))),
-                }
-            }
-            _ => Err(D::Error::custom(format!("expected {SERVICE_EXPECTED}, found {v}"))),
-        }
-    }
-}
-
-impl ServiceTime {
-    /// The mean service time.
-    pub fn mean(self) -> SimTime {
-        match self {
-            ServiceTime::Constant(t) | ServiceTime::Exponential { mean: t } => t,
-        }
-    }
-
-    #[inline]
-    fn sample(self, rng: &mut ChaCha8Rng) -> SimTime {
-        match self {
-            ServiceTime::Constant(t) => t,
-            ServiceTime::Exponential { mean } => {
-                let x: f64 = Exp1.sample(rng);
-                SimTime((x * mean.0 as f64).round() as u64)
-            }
-        }
-    }
-
-    fn is_zero(self) -> bool {
-        matches!(self, ServiceTime::Constant(SimTime(0)) | ServiceTime::Exponential { mean: SimTime(0) })
     }
 }
 
@@ -156,6 +94,11 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The times the recorder measures by.
+    pub fn window(&self) -> Window {
+        Window { duration: self.duration, warmup: self.warmup, timeout: self.timeout, sample_every: self.sample_every }
+    }
+
     /// A run of `duration` with nothing else set: no warm-up, a timeout as long as the
     /// run, one-second samples, no service time, no loss. Change fields as needed.
     pub fn new(seed: u64, duration: SimTime) -> SimConfig {
@@ -245,6 +188,69 @@ impl<T> Arena<T> {
     }
 }
 
+/// A pending timer, as [`Ctx::set_timer`] returns it, to cancel it with
+/// [`Ctx::cancel_timer`]. The generation tells a timer from a later one that
+/// reuses its slot, so a stale id cancels nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerId {
+    slot: u32,
+    generation: u32,
+}
+
+struct TimerSlot<T> {
+    generation: u32,
+    /// `None` once cancelled: the event still comes due, and is dropped then.
+    timer: Option<T>,
+    /// Set by [`Ctx::set_global_timer`]: the timer belongs to no node.
+    global: bool,
+}
+
+/// Pending timers. A slot is freed only when its event comes due, cancelled or not,
+/// so an event never finds its slot reused.
+struct Timers<T> {
+    slots: Vec<TimerSlot<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Timers<T> {
+    fn new() -> Self {
+        Timers { slots: Vec::new(), free: Vec::new() }
+    }
+
+    #[inline]
+    fn put(&mut self, timer: T, global: bool) -> TimerId {
+        match self.free.pop() {
+            Some(slot) => {
+                let s = &mut self.slots[slot as usize];
+                s.timer = Some(timer);
+                s.global = global;
+                TimerId { slot, generation: s.generation }
+            }
+            None => {
+                self.slots.push(TimerSlot { generation: 0, timer: Some(timer), global });
+                TimerId { slot: (self.slots.len() - 1) as u32, generation: 0 }
+            }
+        }
+    }
+
+    /// The timer of a slot whose event came due (`None` if it was cancelled) and
+    /// whether it is global; the slot is free again.
+    #[inline]
+    fn take(&mut self, slot: u32) -> (Option<T>, bool) {
+        let s = &mut self.slots[slot as usize];
+        s.generation = s.generation.wrapping_add(1);
+        self.free.push(slot);
+        (s.timer.take(), s.global)
+    }
+
+    fn cancel(&mut self, id: TimerId) -> bool {
+        match self.slots.get_mut(id.slot as usize) {
+            Some(s) if s.generation == id.generation => s.timer.take().is_some(),
+            _ => false,
+        }
+    }
+}
+
 struct Envelope<M> {
     from: NodeId,
     msg: M,
@@ -266,7 +272,7 @@ pub struct Ctx<'w, P: Protocol> {
     end: SimTime,
     queue: FifoRadixQueue<Event>,
     messages: Arena<Envelope<P::Msg>>,
-    timers: Arena<P::Timer>,
+    timers: Timers<P::Timer>,
     nodes: Vec<NodeQueue>,
     service: ServiceTime,
     /// Per-node service overrides (e.g. a slower index server), rarely used.
@@ -281,16 +287,17 @@ pub struct Ctx<'w, P: Protocol> {
     events: u64,
 }
 
-impl<P: Protocol> Ctx<'_, P> {
+impl<'w, P: Protocol> Ctx<'w, P> {
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> SimTime {
         self.now
     }
 
-    /// The neighbours of `v` in the overlay.
+    /// The neighbours of `v` in the overlay. The slice borrows the world, not the
+    /// context, so a handler can send to each while it walks them.
     #[inline]
-    pub fn neighbours(&self, v: NodeId) -> &[NodeId] {
+    pub fn neighbours(&self, v: NodeId) -> &'w [NodeId] {
         self.world.overlay.neighbours(v)
     }
 
@@ -310,7 +317,7 @@ impl<P: Protocol> Ctx<'_, P> {
             let share = 1.0 / parts as f64;
             msg.queries(|q| self.recorder.attribute(q, share));
         }
-        self.recorder.sent(self.now, msg.kind(), parts == 0);
+        self.recorder.sent(self.now, msg.kind(), parts == 0, msg.size());
         if self.loss > 0.0 && self.net_rng.random_bool(self.loss) {
             self.recorder.lost();
             return;
@@ -328,10 +335,27 @@ impl<P: Protocol> Ctx<'_, P> {
         self.queue.push(self.now, Event::new(Kind::Arrive, at, idx));
     }
 
-    /// Fires `timer` at node `at` after `delay`.
-    pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) {
-        let idx = self.timers.put(timer);
-        self.queue.push(self.now + delay, Event::new(Kind::Timer, at, idx));
+    /// Fires `timer` at node `at` after `delay`, through [`Protocol::timer`].
+    pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) -> TimerId {
+        let id = self.timers.put(timer, false);
+        self.queue.push(self.now + delay, Event::new(Kind::Timer, at, id.slot));
+        id
+    }
+
+    /// Fires `timer` after `delay` through [`Protocol::global_timer`]: a timer of
+    /// the whole system, which belongs to no node. (Its event carries node 0, as
+    /// the event-trace fingerprint sees it.)
+    pub fn set_global_timer(&mut self, delay: SimTime, timer: P::Timer) -> TimerId {
+        let id = self.timers.put(timer, true);
+        self.queue.push(self.now + delay, Event::new(Kind::Timer, NodeId(0), id.slot));
+        id
+    }
+
+    /// Cancels a pending timer, so that it never fires; returns whether it was
+    /// still pending. Its event stays in the event list and is dropped when it
+    /// comes due (it still counts in `events` and the fingerprint).
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id)
     }
 
     /// Gives node `v` its own service time (for instance an index server).
@@ -430,7 +454,8 @@ pub struct RunOutput {
     pub events: u64,
     /// A hash over (time, kind, node) of every processed event.
     pub fingerprint: u64,
-    pub extra: Vec<(String, Option<f64>)>,
+    /// The protocol's own result columns.
+    pub extra: Vec<Metric>,
     /// Names of the protocol's message kinds.
     pub kinds: &'static [&'static str],
     /// Memory the run held at its peak, by part (bytes): the most events pending at
@@ -439,6 +464,24 @@ pub struct RunOutput {
     /// When the run stopped early because more than `SimConfig::max_pending` events
     /// were pending; its metrics then cover only the time before.
     pub overflow: Option<SimTime>,
+}
+
+impl RunOutput {
+    /// The value of result column `name` (a core metric, `messages_<kind>`, or
+    /// one of the protocol's own), `None` where undefined or not a column.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.recorder
+            .finish(self.kinds, self.events)
+            .into_iter()
+            .chain(self.extra.iter().cloned())
+            .find(|m| m.name == name)?
+            .value
+    }
+
+    /// Whether `name` is a result column of this run.
+    pub fn has_metric(&self, name: &str) -> bool {
+        self.recorder.finish(self.kinds, self.events).iter().chain(&self.extra).any(|m| m.name == name)
+    }
 }
 
 /// Where a run's memory went, for `peergrid bench`.
@@ -471,13 +514,13 @@ impl<'w, P: Protocol> Simulation<'w, P> {
     pub fn new(world: &'w World, protocol: P, workload: Workload, config: &SimConfig) -> Self {
         let nodes = world.nodes();
         let end = config.duration.saturating_add(config.timeout);
-        let recorder = Recorder::new(nodes, P::Msg::KINDS.len(), config);
+        let recorder = Recorder::new(nodes, P::Msg::KINDS.len(), config.window());
         let mut ctx = Ctx {
             now: SimTime::ZERO,
             end,
             queue: FifoRadixQueue::default(),
             messages: Arena::new(),
-            timers: Arena::new(),
+            timers: Timers::new(),
             nodes: if config.service.is_zero() { Vec::new() } else { vec![NodeQueue::default(); nodes] },
             service: config.service,
             service_override: Vec::new(),
@@ -546,10 +589,11 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                     ctx.nodes[ev.node().index()].holding -= 1;
                     deliver(ctx, protocol, ev.node(), ev.idx());
                 }
-                Kind::Timer => {
-                    let timer = ctx.timers.take(ev.idx());
-                    protocol.timer(ctx, ev.node(), timer);
-                }
+                Kind::Timer => match ctx.timers.take(ev.idx()) {
+                    (Some(timer), false) => protocol.timer(ctx, ev.node(), timer),
+                    (Some(timer), true) => protocol.global_timer(ctx, timer),
+                    (None, _) => {}
+                },
                 Kind::Query => {
                     let (origin, want) = self.workload.draw(ev.idx());
                     let q = ctx.recorder.issue(t, origin, want);
@@ -566,7 +610,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             peak_pending,
             event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),
             payload_bytes: self.ctx.messages.slots.capacity() * std::mem::size_of::<Option<Envelope<P::Msg>>>()
-                + self.ctx.timers.slots.capacity() * std::mem::size_of::<Option<P::Timer>>(),
+                + self.ctx.timers.slots.capacity() * std::mem::size_of::<TimerSlot<P::Timer>>(),
             engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
                 + self.ctx.recorder.handled.capacity() * 4,
             protocol_bytes: self.protocol.state_bytes(),
@@ -602,26 +646,5 @@ mod tests {
         assert_eq!(std::mem::size_of::<(u64, Event)>(), 16);
         let e = Event::new(Kind::Timer, NodeId((1 << 30) - 1), u32::MAX);
         assert_eq!((e.kind(), e.node(), e.idx()), (Kind::Timer, NodeId((1 << 30) - 1), u32::MAX));
-    }
-
-    #[test]
-    fn service_times_in_every_form() {
-        #[derive(serde::Deserialize)]
-        struct S {
-            service_time: ServiceTime,
-        }
-        let parse = |text: &str| toml::from_str::<S>(text).map(|s| s.service_time).map_err(|e| e.to_string());
-        let ms = SimTime::from_millis(1);
-        assert_eq!(parse("service_time = \"1ms\""), Ok(ServiceTime::Constant(ms)));
-        assert_eq!(parse("service_time = { dist = \"constant\", value = \"1ms\" }"), Ok(ServiceTime::Constant(ms)));
-        assert_eq!(
-            parse("service_time = { dist = \"exponential\", mean = \"1ms\" }"),
-            Ok(ServiceTime::Exponential { mean: ms })
-        );
-        assert_eq!(parse("service_time = 0"), Ok(ServiceTime::Constant(SimTime::ZERO)));
-        for bad in ["service_time = 1", "service_time = \"1\"", "service_time = { dist = \"normal\", mean = \"1ms\" }"]
-        {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -2,33 +2,26 @@
 //! scenario that cannot fit is refused before it starts and `check` can show the
 //! cost of each sweep point. The figures are deliberately a little generous.
 
+use crate::protocols::MemoryPart;
 use crate::scenario::Scenario;
 use crate::world::{LatencySpec, TopologySpec};
 
 /// Bytes one run needs, by part.
 #[derive(Clone, Debug, Default)]
 pub struct Estimate {
-    pub parts: Vec<(&'static str, &'static str, f64)>,
+    /// The parts, in the order they were estimated.
+    pub parts: Vec<MemoryPart>,
 }
 
 impl Estimate {
+    /// Bytes in all.
     pub fn total(&self) -> u64 {
-        self.parts.iter().map(|p| p.2).sum::<f64>().ceil() as u64
+        self.parts.iter().map(|p| p.bytes).sum::<f64>().ceil() as u64
     }
 
-    /// The largest part: (what, which scenario keys shrink it).
-    pub fn largest(&self) -> (&'static str, &'static str) {
-        self.parts.iter().max_by(|a, b| a.2.total_cmp(&b.2)).map_or(("nothing", ""), |p| (p.0, p.1))
-    }
-}
-
-/// Mean one-way latency in seconds under a latency model.
-pub fn mean_latency_s(l: &LatencySpec) -> f64 {
-    match *l {
-        LatencySpec::Constant { value } => value.as_secs_f64(),
-        LatencySpec::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
-        // Mean distance between two uniform points of the unit square ≈ 0.5214.
-        LatencySpec::Euclidean { base, per_unit } => base.as_secs_f64() + 0.5214 * per_unit.as_secs_f64(),
+    /// The largest part, if any.
+    pub fn largest(&self) -> Option<&MemoryPart> {
+        self.parts.iter().max_by(|a, b| a.bytes.total_cmp(&b.bytes))
     }
 }
 
@@ -49,29 +42,27 @@ pub fn estimate(s: &Scenario) -> Estimate {
         TopologySpec::Ring {} | TopologySpec::Edges { .. } | TopologySpec::KOut { .. } => edges * 24.0,
     };
     let mut parts = vec![
-        ("overlay (CSR)", "network.nodes, the topology's degree", (n + 1.0) * 4.0 + edges * 8.0),
-        ("overlay construction", "network.nodes, the topology's degree", generator),
-        ("per-node queues and counters", "network.nodes", n * 40.0),
-        (
+        MemoryPart::new("overlay (CSR)", "network.nodes, the topology's degree", (n + 1.0) * 4.0 + edges * 8.0),
+        MemoryPart::new("overlay construction", "network.nodes, the topology's degree", generator),
+        MemoryPart::new("per-node queues and counters", "network.nodes", n * 40.0),
+        MemoryPart::new(
             "resource index",
             "resources.types × resources.replicas",
             copies * 16.0 + (n + s.resources.types as f64) * 4.0,
         ),
-        ("query records", "workload.rate × duration", queries * 40.0),
-        ("time series", "sample_every (longer), duration", samples * 24.0),
+        MemoryPart::new("query records", "workload.rate × duration", queries * 40.0),
+        MemoryPart::new("time series", "sample_every (longer), duration", samples * 24.0),
     ];
     if matches!(s.network.latency, LatencySpec::Euclidean { .. }) {
-        parts.push(("node positions", "network.nodes", n * 8.0));
+        parts.push(MemoryPart::new("node positions", "network.nodes", n * 8.0));
     }
     if s.resources.placement.permutes() {
-        parts.push(("placement ranks", "network.nodes", n * 5.0));
+        parts.push(MemoryPart::new("placement ranks", "network.nodes", n * 5.0));
     }
     if s.output.queries {
-        parts.push(("queries.csv rows", "[output] queries = false", queries * 120.0));
+        parts.push(MemoryPart::new("queries.csv rows", "[output] queries = false", queries * 120.0));
     }
-    for (what, keys, bytes) in s.protocol.memory(s) {
-        parts.push((what, keys, bytes));
-    }
+    parts.extend(s.protocol.memory(&s.figures()));
     Estimate { parts }
 }
 
@@ -133,7 +124,7 @@ refresh = "{refresh}"
         let slow = hierarchical("2s");
         let fast = hierarchical("2ms");
         let part = |plan: &crate::scenario::Plan| {
-            estimate(&plan.points[0].scenario).parts.iter().find(|p| p.0 == "registration backlog").map(|p| p.2)
+            estimate(&plan.points[0].scenario).parts.iter().find(|p| p.what == "registration backlog").map(|p| p.bytes)
         };
         assert_eq!(part(&slow), None, "a GIIS that keeps up leaves no backlog");
         let predicted = part(&fast).expect("a backlog");

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::base::rng::run_seed;
 use crate::engine::SimConfig;
-use crate::engine::rng::run_seed;
 use crate::metrics::stats::summarize;
 use crate::metrics::{QueryRecord, SeriesRow};
 use crate::scenario::{InputError, Plan, Point, TargetCi};
@@ -123,7 +123,7 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         + out.recorder.queries.capacity() * std::mem::size_of::<QueryRecord>();
     let mut named = out.recorder.finish(out.kinds, out.events);
     named.extend(out.extra);
-    let metrics = plan.metrics.iter().map(|m| named.iter().find(|(n, _)| n == m).and_then(|(_, v)| *v)).collect();
+    let metrics = plan.metrics.iter().map(|m| named.iter().find(|c| &c.name == m).and_then(|c| c.value)).collect();
     let window = s.duration.saturating_sub(s.warmup).as_secs_f64().max(1e-9);
     let latency = quantiles(out.recorder.measured().filter_map(|q| q.latency()).map(|l| l.as_millis_f64()).collect());
     let load = quantiles(out.recorder.handled.iter().map(|&h| h as f64 / window).collect());

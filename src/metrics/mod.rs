@@ -3,27 +3,75 @@
 
 pub mod stats;
 
-use crate::engine::{NodeId, QueryId, SimConfig, SimTime};
-use crate::world::ResourceType;
+use crate::base::{NodeId, QueryId, ResourceType, SimTime};
+
+/// A result column: its name in runs.csv and summary.csv, and the axis title a
+/// plot gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The column name.
+    pub name: &'static str,
+    /// What a plot axis calls it, with its unit.
+    pub label: &'static str,
+}
+
+impl Column {
+    /// A column named `name`, titled `label` on a plot axis.
+    pub const fn new(name: &'static str, label: &'static str) -> Column {
+        Column { name, label }
+    }
+}
 
 /// The core result columns of runs.csv, in order. Protocols append their own.
-pub const CORE_METRICS: [&str; 15] = [
-    "queries",
-    "success_rate",
-    "hits_per_query",
-    "messages_per_query",
-    "messages_total",
-    "maintenance_messages",
-    "first_hit_latency_mean_ms",
-    "first_hit_latency_p50_ms",
-    "first_hit_latency_p95_ms",
-    "first_hit_latency_p99_ms",
-    "hops_to_first_hit_mean",
-    "max_node_load",
-    "load_gini",
-    "stale_answer_rate",
-    "events",
+pub const CORE_METRICS: [Column; 18] = [
+    Column::new("queries", "queries"),
+    Column::new("success_rate", "success rate (fraction of queries)"),
+    Column::new("hits_per_query", "hits per query"),
+    Column::new("messages_per_query", "messages per query"),
+    Column::new("messages_total", "messages (total)"),
+    Column::new("maintenance_messages", "maintenance messages"),
+    Column::new("first_hit_latency_mean_ms", "first-hit latency, mean (ms)"),
+    Column::new("first_hit_latency_p50_ms", "first-hit latency, median (ms)"),
+    Column::new("first_hit_latency_p95_ms", "first-hit latency, 95th percentile (ms)"),
+    Column::new("first_hit_latency_p99_ms", "first-hit latency, 99th percentile (ms)"),
+    Column::new("hops_to_first_hit_mean", "hops to first hit (mean)"),
+    Column::new("max_node_load", "busiest node's load (messages/s)"),
+    Column::new("load_gini", "load Gini coefficient"),
+    Column::new("stale_answer_rate", "stale answers (fraction)"),
+    Column::new("events", "events"),
+    Column::new("bytes_total", "traffic (bytes)"),
+    Column::new("maintenance_messages_per_node_s", "maintenance messages per node per second"),
+    Column::new("maintenance_bytes_per_node_s", "maintenance traffic per node (bytes/s)"),
 ];
+
+/// One result value of a run: a column name and its value, `None` where undefined.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    /// The column.
+    pub name: String,
+    /// Its value in this run.
+    pub value: Option<f64>,
+}
+
+impl Metric {
+    /// The value `value` of column `name`.
+    pub fn new(name: impl Into<String>, value: Option<f64>) -> Metric {
+        Metric { name: name.into(), value }
+    }
+}
+
+/// The times a run is measured by.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// Queries are issued in [0, duration).
+    pub duration: SimTime,
+    /// Queries issued before this are left out of the per-query metrics.
+    pub warmup: SimTime,
+    /// How long a query may take before it counts as failed.
+    pub timeout: SimTime,
+    /// The resolution of the time series.
+    pub sample_every: SimTime,
+}
 
 const NO_HIT: SimTime = SimTime::MAX;
 
@@ -70,6 +118,13 @@ pub struct Recorder {
     kinds: Vec<u64>,
     messages_total: u64,
     maintenance: u64,
+    /// Bytes of every message sent, while every message sent had a size.
+    bytes_total: u64,
+    /// Some message sent had no size, so byte counts are unknown.
+    sizes_unknown: bool,
+    /// Maintenance messages and bytes sent in [warmup, duration).
+    maintenance_measured: u64,
+    maintenance_bytes_measured: u64,
     lost: u64,
     /// Answers given from stored state about measured queries, and how many of them
     /// named a resource that no longer matched.
@@ -81,7 +136,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(nodes: usize, kinds: usize, config: &SimConfig) -> Recorder {
+    pub fn new(nodes: usize, kinds: usize, config: Window) -> Recorder {
         Recorder {
             warmup: config.warmup,
             duration: config.duration,
@@ -92,6 +147,10 @@ impl Recorder {
             kinds: vec![0; kinds],
             messages_total: 0,
             maintenance: 0,
+            bytes_total: 0,
+            sizes_unknown: false,
+            maintenance_measured: 0,
+            maintenance_bytes_measured: 0,
             lost: 0,
             answers: 0,
             stale_answers: 0,
@@ -123,11 +182,25 @@ impl Recorder {
         QueryId((self.queries.len() - 1) as u32)
     }
 
+    /// A message of `kind` and `bytes` (if its size is known) was sent; maintenance
+    /// traffic carries no query.
     #[inline]
-    pub(crate) fn sent(&mut self, now: SimTime, kind: usize, maintenance: bool) {
+    pub(crate) fn sent(&mut self, now: SimTime, kind: usize, maintenance: bool, bytes: Option<u32>) {
         self.messages_total += 1;
         self.kinds[kind] += 1;
         self.maintenance += maintenance as u64;
+        let bytes = match bytes {
+            Some(b) => b as u64,
+            None => {
+                self.sizes_unknown = true;
+                0
+            }
+        };
+        self.bytes_total += bytes;
+        if maintenance && now >= self.warmup && now < self.duration {
+            self.maintenance_measured += 1;
+            self.maintenance_bytes_measured += bytes;
+        }
         self.bucket(now).messages += 1;
     }
 
@@ -210,7 +283,7 @@ impl Recorder {
     }
 
     /// The run's result columns: the core metrics, then `messages_<kind>` and `messages_lost`.
-    pub fn finish(&self, kinds: &[&str], events: u64) -> Vec<(String, Option<f64>)> {
+    pub fn finish(&self, kinds: &[&str], events: u64) -> Vec<Metric> {
         let measured: Vec<&QueryRecord> = self.measured().collect();
         let n = measured.len() as f64;
         let per_query =
@@ -219,42 +292,50 @@ impl Recorder {
         latency.sort_unstable();
         let ms = |ns: u64| ns as f64 / 1e6;
         let successes: Vec<&&QueryRecord> = measured.iter().filter(|q| q.succeeded()).collect();
-        let mut out: Vec<(String, Option<f64>)> = vec![
-            ("queries".into(), Some(n)),
-            ("success_rate".into(), per_query(&|q| q.succeeded() as u8 as f64)),
-            ("hits_per_query".into(), per_query(&|q| q.hits as f64)),
-            ("messages_per_query".into(), per_query(&|q| q.messages)),
-            ("messages_total".into(), Some(self.messages_total as f64)),
-            ("maintenance_messages".into(), Some(self.maintenance as f64)),
-            (
-                "first_hit_latency_mean_ms".into(),
+        let per_node_s = |count: u64| {
+            let window = self.duration.saturating_sub(self.warmup).as_secs_f64() * self.handled.len() as f64;
+            (window > 0.0).then(|| count as f64 / window)
+        };
+        let bytes = |count: u64| if self.sizes_unknown { None } else { Some(count) };
+        let mut out: Vec<Metric> = vec![
+            Metric::new("queries", Some(n)),
+            Metric::new("success_rate", per_query(&|q| q.succeeded() as u8 as f64)),
+            Metric::new("hits_per_query", per_query(&|q| q.hits as f64)),
+            Metric::new("messages_per_query", per_query(&|q| q.messages)),
+            Metric::new("messages_total", Some(self.messages_total as f64)),
+            Metric::new("maintenance_messages", Some(self.maintenance as f64)),
+            Metric::new(
+                "first_hit_latency_mean_ms",
                 (!latency.is_empty()).then(|| latency.iter().map(|&l| ms(l)).sum::<f64>() / latency.len() as f64),
             ),
-            ("first_hit_latency_p50_ms".into(), percentile(&latency, 0.50).map(ms)),
-            ("first_hit_latency_p95_ms".into(), percentile(&latency, 0.95).map(ms)),
-            ("first_hit_latency_p99_ms".into(), percentile(&latency, 0.99).map(ms)),
-            (
-                "hops_to_first_hit_mean".into(),
+            Metric::new("first_hit_latency_p50_ms", percentile(&latency, 0.50).map(ms)),
+            Metric::new("first_hit_latency_p95_ms", percentile(&latency, 0.95).map(ms)),
+            Metric::new("first_hit_latency_p99_ms", percentile(&latency, 0.99).map(ms)),
+            Metric::new(
+                "hops_to_first_hit_mean",
                 (!successes.is_empty())
                     .then(|| successes.iter().map(|q| q.hops as f64).sum::<f64>() / successes.len() as f64),
             ),
-            ("max_node_load".into(), self.load(self.handled.iter().copied().max().unwrap_or(0))),
-            ("load_gini".into(), Some(gini(&self.handled))),
+            Metric::new("max_node_load", self.load(self.handled.iter().copied().max().unwrap_or(0))),
+            Metric::new("load_gini", Some(gini(&self.handled))),
             // Protocols that look at live state never answer stale: their rate is 0.
             // One that answers from stored state but gave no answers has no rate.
-            (
-                "stale_answer_rate".into(),
+            Metric::new(
+                "stale_answer_rate",
                 match self.answers {
                     0 => (!self.answers_from_state).then_some(0.0),
                     n => Some(self.stale_answers as f64 / n as f64),
                 },
             ),
-            ("events".into(), Some(events as f64)),
+            Metric::new("events", Some(events as f64)),
+            Metric::new("bytes_total", bytes(self.bytes_total).map(|b| b as f64)),
+            Metric::new("maintenance_messages_per_node_s", per_node_s(self.maintenance_measured)),
+            Metric::new("maintenance_bytes_per_node_s", bytes(self.maintenance_bytes_measured).and_then(per_node_s)),
         ];
         for (name, count) in kinds.iter().zip(&self.kinds) {
-            out.push((format!("messages_{name}"), Some(*count as f64)));
+            out.push(Metric::new(format!("messages_{name}"), Some(*count as f64)));
         }
-        out.push(("messages_lost".into(), Some(self.lost as f64)));
+        out.push(Metric::new("messages_lost", Some(self.lost as f64)));
         out
     }
 

@@ -22,42 +22,22 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
-
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "aggregation",
-    source: "Jelasity, Montresor, Babaoglu, ACM TOCS 2005 (PeerSim's aggregation example)",
-    summary: "push-pull averaging: once a cycle each node averages its value with a random neighbour",
-    extra_columns: &[
-        "aggregation_cycles",
-        "aggregation_mean_initial",
-        "aggregation_mean_error",
-        "aggregation_variance_initial",
-        "aggregation_variance_final",
-        "aggregation_variance_ratio",
-    ],
-    params: &[
-        ("cycle", "\"1s\"", "length of a cycle: each node starts one exchange per cycle"),
-        ("cycles", "30", "number of cycles; the scenario's duration must cover them"),
-        (
-            "values",
-            "\"uniform\"",
-            "initial values: \"uniform\" in [0, 1), \"linear\" (node i has i), or \"peak\" (node 0 has N, others 0)",
-        ),
-    ],
-};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
 /// `[protocol]` with `name = "aggregation"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Length of a cycle.
     #[serde(default = "default_cycle")]
     pub cycle: SimTime,
+    /// Number of cycles.
     #[serde(default = "default_cycles")]
     pub cycles: u32,
+    /// How values start.
     #[serde(default)]
     pub values: Values,
 }
@@ -66,9 +46,12 @@ pub struct Params {
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Values {
+    /// Uniform in [0, 1).
     #[default]
     Uniform,
+    /// Node i has i.
     Linear,
+    /// Node 0 has N, the others 0.
     Peak,
 }
 
@@ -79,8 +62,38 @@ fn default_cycles() -> u32 {
     30
 }
 
-impl Params {
-    pub fn validate(&self, duration: SimTime) -> Result<(), ParamError> {
+impl ProtocolParams for Params {
+    type Protocol = Aggregation;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "aggregation",
+        source: "Jelasity, Montresor, Babaoglu, ACM TOCS 2005 (PeerSim's aggregation example)",
+        summary: "push-pull averaging: once a cycle each node averages its value with a random neighbour",
+        extra_columns: &[
+            Column::new("aggregation_cycles", "cycles completed"),
+            Column::new("aggregation_mean_initial", "initial mean"),
+            Column::new("aggregation_mean_error", "error of the final mean"),
+            Column::new("aggregation_variance_initial", "initial variance"),
+            Column::new("aggregation_variance_final", "final variance"),
+            Column::new("aggregation_variance_ratio", "variance reduction per cycle"),
+        ],
+        params: &[
+            ParamDoc::new("cycle", "\"1s\"", "length of a cycle: each node starts one exchange per cycle"),
+            ParamDoc::new("cycles", "30", "number of cycles; the scenario's duration must cover them"),
+            ParamDoc::new(
+                "values",
+                "\"uniform\"",
+                "initial values: \"uniform\" in [0, 1), \"linear\" (node i has i), or \"peak\" (node 0 has N, others 0)",
+            ),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Aggregation {
+        Aggregation { params: self.clone(), value: vec![0; world.nodes()], mean_initial: 0.0, variance: Vec::new() }
+    }
+
+    fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
+        let duration = run.duration;
         if self.cycle == SimTime::ZERO {
             return Err(ParamError::new("cycle", "expected a cycle length above zero"));
         }
@@ -105,14 +118,16 @@ impl Params {
         Ok(())
     }
 
+    /// A value and a phase per node, and one exchange in flight per node.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        vec![MemoryPart::new("values and exchanges in flight", "network.nodes", run.nodes as f64 * (8.0 + 3.0 * 32.0))]
+    }
+}
+
+impl Params {
     /// The simulated time the cycles take.
     pub fn span(&self) -> SimTime {
         SimTime(self.cycle.0.saturating_mul(self.cycles as u64))
-    }
-
-    /// Memory per run: a value and a phase per node, and one exchange in flight per node.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        vec![("values and exchanges in flight", "network.nodes", s.nodes as f64 * (8.0 + 3.0 * 32.0))]
     }
 }
 
@@ -120,12 +135,16 @@ impl Params {
 const SCALE: f64 = 4_294_967_296.0;
 
 #[derive(Clone, Copy, Debug)]
+/// Aggregation's messages.
 pub enum Msg {
+    /// The initiator's value.
     Push {
+        /// The value, fixed-point.
         value: i64,
     },
     /// The change the receiver applied; the initiator applies its negation.
     Pull {
+        /// The change, fixed-point.
         delta: i64,
     },
 }
@@ -143,13 +162,15 @@ impl Message for Msg {
     }
 }
 
+/// Aggregation's timers.
 pub enum Timer {
     /// A node's turn to start an exchange.
     Exchange,
-    /// End of cycle `c`: record the variance (fired at node 0).
+    /// End of cycle `c`: record the variance (a global timer).
     Observe(u32),
 }
 
+/// The push-pull averaging protocol.
 pub struct Aggregation {
     params: Params,
     value: Vec<i64>,
@@ -158,10 +179,6 @@ pub struct Aggregation {
 }
 
 impl Aggregation {
-    pub fn new(params: &Params, world: &World) -> Aggregation {
-        Aggregation { params: params.clone(), value: vec![0; world.nodes()], mean_initial: 0.0, variance: Vec::new() }
-    }
-
     fn stats(&self) -> (f64, f64) {
         let n = self.value.len().max(1) as f64;
         let sum: i128 = self.value.iter().map(|&v| v as i128).sum();
@@ -210,7 +227,7 @@ impl Protocol for Aggregation {
             ctx.set_timer(NodeId(v), phase, Timer::Exchange);
         }
         for c in 1..=self.params.cycles {
-            ctx.set_timer(NodeId(0), SimTime(cycle * c as u64), Timer::Observe(c));
+            ctx.set_global_timer(SimTime(cycle * c as u64), Timer::Observe(c));
         }
     }
 
@@ -228,43 +245,39 @@ impl Protocol for Aggregation {
         }
     }
 
-    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
-        match timer {
-            Timer::Exchange => {
-                if ctx.now() >= self.params.span() {
-                    return;
-                }
-                let degree = ctx.neighbours(at).len();
-                if degree > 0 {
-                    let pick = ctx.rng().random_range(0..degree);
-                    let peer = ctx.neighbours(at)[pick];
-                    ctx.send(at, peer, Msg::Push { value: self.value[at.index()] });
-                }
-                ctx.set_timer(at, self.params.cycle, Timer::Exchange);
-            }
-            Timer::Observe(_) => {
-                let (_, var) = self.stats();
-                self.variance.push(var);
-            }
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _exchange: Timer) {
+        if ctx.now() >= self.params.span() {
+            return;
         }
+        let neighbours = ctx.neighbours(at);
+        if !neighbours.is_empty() {
+            let peer = neighbours[ctx.rng().random_range(0..neighbours.len())];
+            ctx.send(at, peer, Msg::Push { value: self.value[at.index()] });
+        }
+        ctx.set_timer(at, self.params.cycle, Timer::Exchange);
+    }
+
+    fn global_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _observe: Timer) {
+        let (_, var) = self.stats();
+        self.variance.push(var);
     }
 
     fn state_bytes(&self) -> usize {
         self.value.capacity() * 8 + self.variance.capacity() * 8
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         let (mean, var) = self.stats();
         let first = self.variance.first().copied().unwrap_or(0.0);
         let cycles = self.variance.len().saturating_sub(1);
         let ratio = (cycles > 0 && first > 0.0 && var > 0.0).then(|| (var / first).powf(1.0 / cycles as f64));
         out.extend([
-            ("aggregation_cycles".to_string(), Some(cycles as f64)),
-            ("aggregation_mean_initial".to_string(), Some(self.mean_initial)),
-            ("aggregation_mean_error".to_string(), Some((mean - self.mean_initial).abs())),
-            ("aggregation_variance_initial".to_string(), Some(first)),
-            ("aggregation_variance_final".to_string(), Some(var)),
-            ("aggregation_variance_ratio".to_string(), ratio),
+            Metric::new("aggregation_cycles", Some(cycles as f64)),
+            Metric::new("aggregation_mean_initial", Some(self.mean_initial)),
+            Metric::new("aggregation_mean_error", Some((mean - self.mean_initial).abs())),
+            Metric::new("aggregation_variance_initial", Some(first)),
+            Metric::new("aggregation_variance_final", Some(var)),
+            Metric::new("aggregation_variance_ratio", ratio),
         ]);
     }
 }
@@ -283,7 +296,7 @@ mod tests {
         let config = SimConfig { timeout: SimTime::from_secs(1), loss, ..SimConfig::new(9, params.span()) };
         let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
         let workload = Workload::new(&spec, w.nodes(), 1, config.duration, 9);
-        let sim = Simulation::new(&w, Aggregation::new(&params, &w), workload, &config);
+        let sim = Simulation::new(&w, params.build(&w), workload, &config);
         sim.run_protocol()
     }
 

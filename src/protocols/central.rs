@@ -12,60 +12,77 @@
 
 use serde::Deserialize;
 
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ServiceTime};
-use crate::world::{ResourceType, World};
-
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "central",
-    source: "Napster; Globus MDS-1",
-    summary: "one index node that every node registers with and every query asks",
-    extra_columns: &[],
-    params: &[
-        ("index", "0", "the node that holds the index"),
-        (
-            "index_service_time",
-            "network.service_time",
-            "service time of the index node, in any form of network.service_time",
-        ),
-        ("register_at_start", "false", "every node sends a Register at time zero, instead of starting registered"),
-    ],
-};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, ServiceTime};
+use crate::world::World;
 
 /// `[protocol]` with `name = "central"`.
 #[derive(Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// The node that holds the index.
     #[serde(default)]
     pub index: u32,
+    /// The index node's own service time; `None` takes `network.service_time`.
     #[serde(default)]
     pub index_service_time: Option<ServiceTime>,
+    /// Nodes register by message at time zero instead of starting registered.
     #[serde(default)]
     pub register_at_start: bool,
 }
 
-impl Params {
-    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
-        if self.index as usize >= nodes {
+impl ProtocolParams for Params {
+    type Protocol = Central;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "central",
+        source: "Napster; Globus MDS-1",
+        summary: "one index node that every node registers with and every query asks",
+        extra_columns: &[],
+        params: &[
+            ParamDoc::new("index", "0", "the node that holds the index"),
+            ParamDoc::new(
+                "index_service_time",
+                "network.service_time",
+                "service time of the index node, in any form of network.service_time",
+            ),
+            ParamDoc::new(
+                "register_at_start",
+                "false",
+                "every node sends a Register at time zero, instead of starting registered",
+            ),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Central {
+        let index = NodeId(self.index);
+        let mut registered = vec![false; world.nodes()];
+        registered[index.index()] = true;
+        if !self.register_at_start {
+            registered.fill(true);
+        }
+        Central { index, service: self.index_service_time, register: self.register_at_start, registered }
+    }
+
+    fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
+        if self.index as usize >= run.nodes {
             return Err(ParamError::new(
                 "index",
-                format!("node {} does not exist; expected 0 ≤ index < nodes = {nodes}", self.index),
+                format!("node {} does not exist; expected 0 ≤ index < nodes = {}", self.index, run.nodes),
             ));
         }
         Ok(())
     }
-}
 
-/// Memory per run: the registration table and the lookups (or registrations) waiting at the index.
-pub fn memory(s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-    let rate = s.workload.rate.per_second();
-    // In the worst case (overload) every query of a timeout's worth waits at the index.
-    let waiting = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-    vec![(
-        "index state and waiting requests",
-        "workload.rate, workload.timeout, network.nodes",
-        s.nodes as f64 * 65.0 + waiting * 64.0,
-    )]
+    /// The registration table and the lookups (or registrations) waiting at the index.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        // In the worst case (overload) every query of a timeout's worth waits at the index.
+        vec![MemoryPart::new(
+            "index state and waiting requests",
+            "workload.rate, workload.timeout, network.nodes",
+            run.nodes as f64 * 65.0 + run.live_queries() * 64.0,
+        )]
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +109,7 @@ impl Message for Msg {
     }
 }
 
+/// The central index.
 pub struct Central {
     index: NodeId,
     service: Option<ServiceTime>,
@@ -102,16 +120,6 @@ pub struct Central {
 }
 
 impl Central {
-    pub fn new(params: &Params, world: &World) -> Central {
-        let index = NodeId(params.index);
-        let mut registered = vec![false; world.nodes()];
-        registered[index.index()] = true;
-        if !params.register_at_start {
-            registered.fill(true);
-        }
-        Central { index, service: params.index_service_time, register: params.register_at_start, registered }
-    }
-
     fn lookup(&self, world: &World, origin: NodeId, want: ResourceType) -> u32 {
         world.resources.holders(want).iter().filter(|&&v| v != origin && self.registered[v.index()]).count() as u32
     }

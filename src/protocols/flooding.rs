@@ -14,18 +14,20 @@ use std::collections::hash_map::Entry;
 use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "flooding",
-    source: "Gnutella 0.4 protocol specification",
-    summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
-    extra_columns: &["duplicate_queries", "expired_drops"],
-    params: &[("ttl", "7", "hops a Query may travel (Gnutella's default is 7)")],
-};
+/// The key `ttl` as Gnutella and Gridnut document it.
+pub(crate) const TTL_DOC: ParamDoc =
+    ParamDoc::new("ttl", "7", "hops a Query may travel (Gnutella's default is 7)").label("TTL (hops)");
+
+/// The columns Gnutella's logic adds, for flooding and gridnut alike.
+pub(crate) const GNUTELLA_COLUMNS: [Column; 2] = [
+    Column::new("duplicate_queries", "duplicate Query copies dropped"),
+    Column::new("expired_drops", "messages dropped past their query's timeout"),
+];
 
 /// `[protocol]` with `name = "flooding"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -45,25 +47,44 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    /// Memory per run: reverse-path entries of live queries, and messages in flight.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let (paths, in_flight) = gnutella_memory(self.ttl, s, 0.0);
-        vec![
-            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
-            ("messages in flight", "workload.rate, protocol.ttl", in_flight),
-        ]
+impl ProtocolParams for Params {
+    type Protocol = Flooding;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "flooding",
+        source: "Gnutella 0.4 protocol specification",
+        summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
+        extra_columns: &GNUTELLA_COLUMNS,
+        params: &[TTL_DOC],
+    };
+
+    fn build(&self, _world: &World) -> Flooding {
+        Flooding { logic: Gnutella::new(self.ttl) }
     }
 
-    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
-        if !(1..=255).contains(&self.ttl) {
-            return Err(ParamError::new(
-                "ttl",
-                format!("ttl {} is out of range; expected 1 ≤ ttl ≤ 255 (Gnutella carries it in one byte)", self.ttl),
-            ));
-        }
-        Ok(())
+    fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
+        validate_ttl(self.ttl)
     }
+
+    /// Reverse-path entries of live queries, and messages in flight.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let (paths, in_flight) = gnutella_memory(self.ttl, run, 0.0);
+        vec![
+            MemoryPart::new("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
+            MemoryPart::new("messages in flight", "workload.rate, protocol.ttl", in_flight),
+        ]
+    }
+}
+
+/// Gnutella carries the TTL in one byte.
+pub(crate) fn validate_ttl(ttl: u32) -> Result<(), ParamError> {
+    if !(1..=255).contains(&ttl) {
+        return Err(ParamError::new(
+            "ttl",
+            format!("ttl {ttl} is out of range; expected 1 ≤ ttl ≤ 255 (Gnutella carries it in one byte)"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -98,18 +119,17 @@ impl Message for Msg {
 
 /// Bytes of Gnutella's reverse-path tables, and of its messages held in flight
 /// when each waits `wait_s` seconds at its sender besides its latency.
-pub(crate) fn gnutella_memory(ttl: u32, s: &crate::scenario::Scenario, wait_s: f64) -> (f64, f64) {
-    let n = s.nodes as f64;
-    let d = s.mean_degree.max(1.0);
-    // Nodes within ttl hops of a tree-like overlay, capped by the network.
-    let reach = (0..ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(n);
-    let rate = s.workload.rate.per_second();
-    let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-    let queries = rate * s.duration.as_secs_f64();
-    let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
+pub(crate) fn gnutella_memory(ttl: u32, run: &RunFigures, wait_s: f64) -> (f64, f64) {
+    let d = run.mean_degree.max(1.0);
+    let reach = ball(d, ttl).min(run.nodes as f64);
     // Little's law: messages held = send rate × time held (≈ one latency, plus the wait).
-    let in_flight = rate * reach * d * (latency.max(1e-6) + wait_s);
-    (live * reach * 40.0 + queries * 24.0, in_flight * 64.0)
+    let in_flight = run.query_rate * reach * d * (run.mean_latency_s.max(1e-6) + wait_s);
+    (run.live_queries() * reach * 40.0 + run.queries() * 24.0, in_flight * 64.0)
+}
+
+/// Nodes within `ttl` hops, the start excluded, of a tree-like overlay of degree `d`.
+pub(crate) fn ball(d: f64, ttl: u32) -> f64 {
+    (0..ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>()
 }
 
 /// The Gnutella 0.4 logic: reverse-path tables, duplicate suppression, TTL and
@@ -148,8 +168,7 @@ impl Gnutella {
         self.parents.open(ctx.now()).insert(key(q, origin), origin);
         ctx.report_reached(q);
         let ttl = self.ttl;
-        for i in 0..ctx.neighbours(origin).len() {
-            let to = ctx.neighbours(origin)[i];
+        for &to in ctx.neighbours(origin) {
             send(ctx, origin, to, Msg::Query { q, want, ttl, hops: 0 });
         }
     }
@@ -188,8 +207,7 @@ impl Gnutella {
                 }
                 let ttl = ttl - 1;
                 if ttl > 0 {
-                    for i in 0..ctx.neighbours(at).len() {
-                        let to = ctx.neighbours(at)[i];
+                    for &to in ctx.neighbours(at) {
                         if to != from {
                             send(ctx, at, to, Msg::Query { q, want, ttl, hops });
                         }
@@ -213,16 +231,17 @@ impl Gnutella {
     pub(crate) fn state_bytes(&self) -> usize {
         self.parents.bytes()
     }
+
+    /// Its [`GNUTELLA_COLUMNS`].
+    pub(crate) fn metrics(&self, out: &mut Vec<Metric>) {
+        out.push(Metric::new(GNUTELLA_COLUMNS[0].name, Some(self.duplicates as f64)));
+        out.push(Metric::new(GNUTELLA_COLUMNS[1].name, Some(self.expired as f64)));
+    }
 }
 
+/// The flooding protocol: Gnutella's logic, each message sent at once.
 pub struct Flooding {
     logic: Gnutella,
-}
-
-impl Flooding {
-    pub fn new(params: &Params, _world: &World) -> Flooding {
-        Flooding { logic: Gnutella::new(params.ttl) }
-    }
 }
 
 fn send_now(ctx: &mut Ctx<'_, Flooding>, from: NodeId, to: NodeId, msg: Msg) {
@@ -249,9 +268,8 @@ impl Protocol for Flooding {
         self.logic.state_bytes()
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
-        out.push(("duplicate_queries".into(), Some(self.logic.duplicates as f64)));
-        out.push(("expired_drops".into(), Some(self.logic.expired as f64)));
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
+        self.logic.metrics(out);
     }
 }
 

@@ -52,26 +52,11 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "forwarding",
-    source: "Iamnitchi & Foster, On Fully Decentralized Resource Discovery in Grid Environments, Grid 2001",
-    summary: "one request forwarded hop by hop (random, experience, best-neighbour) until a holder answers",
-    extra_columns: &["hops_mean_all", "experience_used", "path_revisits"],
-    params: &[
-        (
-            "strategy",
-            "experience-random",
-            "next hop: random, experience-random, best-neighbour or experience-best-neighbour",
-        ),
-        ("ttl", "256", "hops a request may travel, 1 ≤ ttl ≤ 65535"),
-        ("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded"),
-    ],
-};
 
 /// How a node chooses the neighbour to forward a request to.
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -116,25 +101,64 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    /// Memory per run: the per-query path tables, experience and answer counts.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let n = s.nodes as f64;
-        let d = s.mean_degree.max(1.0);
-        let rate = s.workload.rate.per_second();
-        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-        let queries = rate * s.duration.as_secs_f64();
+impl ProtocolParams for Params {
+    type Protocol = Forwarding;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "forwarding",
+        source: "Iamnitchi & Foster, On Fully Decentralized Resource Discovery in Grid Environments, Grid 2001",
+        summary: "one request forwarded hop by hop (random, experience, best-neighbour) until a holder answers",
+        extra_columns: &[Column::new("hops_mean_all", "hops per request, failed ones included (mean)"), Column::new("experience_used", "decisions taken from experience (fraction)"), Column::new("path_revisits", "steps to a node the request had visited")],
+        params: &[
+            ParamDoc::new("strategy", "\"experience-random\"", "next hop: random, experience-random, best-neighbour or experience-best-neighbour"),
+            ParamDoc::new("ttl", "256", "hops a request may travel, 1 ≤ ttl ≤ 65535").label("TTL (hops)"),
+            ParamDoc::new("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded"),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Forwarding {
+        let n = world.nodes();
+        Forwarding {
+            strategy: self.strategy,
+            ttl: self.ttl.clamp(1, u16::MAX as u32) as u16,
+            memory: self.memory as usize,
+            answers: vec![0; world.overlay.links()],
+            experience: if self.strategy.uses_experience() { vec![FxHashMap::default(); n] } else { Vec::new() },
+            learned: 0,
+            paths: QueryTables::default(),
+            warmup: SimTime::ZERO,
+            measured: 0,
+            walked: 0,
+            decisions: 0,
+            from_experience: 0,
+            revisits: 0,
+            pool: Vec::new(),
+        }
+    }
+
+    /// The per-query path tables, experience and answer counts.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let n = run.nodes as f64;
+        let d = run.mean_degree.max(1.0);
         // A walk visits at most ttl nodes, and rarely more than the whole grid.
         let path = (self.ttl as f64).min(n);
-        let types = s.resources.types as f64;
+        let types = run.resource_types as f64;
         let kept = if self.memory == 0 { types } else { types.min(self.memory as f64) };
         vec![
-            ("request paths", "workload.rate × workload.timeout, protocol.ttl", live * path * 40.0 + queries * 8.0),
-            ("experience and answer counts", "protocol.memory, resources.types", n * kept * 32.0 + n * d * 4.0),
+            MemoryPart::new(
+                "request paths",
+                "workload.rate × workload.timeout, protocol.ttl",
+                run.live_queries() * path * 40.0 + run.queries() * 8.0,
+            ),
+            MemoryPart::new(
+                "experience and answer counts",
+                "protocol.memory, resources.types",
+                n * kept * 32.0 + n * d * 4.0,
+            ),
         ]
     }
 
-    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
+    fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
         if !(1..=u16::MAX as u32).contains(&self.ttl) {
             return Err(ParamError::new(
                 "ttl",
@@ -204,25 +228,6 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-    pub fn new(params: &Params, world: &World) -> Forwarding {
-        let n = world.nodes();
-        Forwarding {
-            strategy: params.strategy,
-            ttl: params.ttl.clamp(1, u16::MAX as u32) as u16,
-            memory: params.memory as usize,
-            answers: vec![0; world.overlay.links()],
-            experience: if params.strategy.uses_experience() { vec![FxHashMap::default(); n] } else { Vec::new() },
-            learned: 0,
-            paths: QueryTables::default(),
-            warmup: SimTime::ZERO,
-            measured: 0,
-            walked: 0,
-            decisions: 0,
-            from_experience: 0,
-            revisits: 0,
-            pool: Vec::new(),
-        }
-    }
 
     /// Node `at` learns that an answer for `want` came back through `via`.
     fn learn(&mut self, world: &World, at: NodeId, want: ResourceType, via: NodeId) {
@@ -358,14 +363,14 @@ impl Protocol for Forwarding {
         self.paths.bytes() + experience + self.answers.capacity() * 4
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         let per_query = |x: u64| (self.measured > 0).then(|| x as f64 / self.measured as f64);
-        out.push(("hops_mean_all".into(), per_query(self.walked)));
-        out.push((
-            "experience_used".into(),
+        out.push(Metric::new("hops_mean_all", per_query(self.walked)));
+        out.push(Metric::new(
+            "experience_used",
             (self.decisions > 0).then(|| self.from_experience as f64 / self.decisions as f64),
         ));
-        out.push(("path_revisits".into(), per_query(self.revisits)));
+        out.push(Metric::new("path_revisits", per_query(self.revisits)));
     }
 }
 
@@ -383,14 +388,6 @@ mod tests {
         ProtocolSpec::Forwarding(params).run(w, workload, config)
     }
 
-    fn metric(out: &RunOutput, name: &str) -> f64 {
-        let core = out.recorder.finish(out.kinds, out.events);
-        core.iter()
-            .chain(out.extra.iter())
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| *v)
-            .unwrap_or_else(|| panic!("no value for {name}"))
-    }
 
     /// Two queries from node 0 for the one copy, at node 5 of a ring of 20.
     /// `count` requests from node 0 for the one copy, at node 5 of a ring of 20, 5 s apart.
@@ -421,7 +418,7 @@ mod tests {
             assert_eq!(q.latency(), Some(SimTime::from_millis(40 * q.hops as u64)));
             assert_eq!(q.messages, (2 * q.hops) as f64);
             assert_eq!(q.reached, q.hops + 1, "the origin and every node on the way");
-            assert_eq!(metric(&out, "path_revisits"), 0.0);
+            assert_eq!(out.metric("path_revisits").unwrap(), 0.0);
         }
     }
 
@@ -432,7 +429,7 @@ mod tests {
             assert!(!q.succeeded());
             assert_eq!(q.messages, 4.0);
         }
-        assert_eq!(metric(&out, "hops_mean_all"), 4.0);
+        assert_eq!(out.metric("hops_mean_all").unwrap(), 4.0);
     }
 
     #[test]
@@ -445,7 +442,7 @@ mod tests {
             assert!(out.recorder.queries.iter().all(|q| q.succeeded() && q.hops == first), "{strategy:?}");
             // Every hop of the later requests was learned from the first answer.
             let used = if strategy.uses_experience() { 7.0 / 8.0 } else { 0.0 };
-            assert_eq!(metric(&out, "experience_used"), used, "{strategy:?}");
+            assert_eq!(out.metric("experience_used").unwrap(), used, "{strategy:?}");
         }
     }
 
@@ -453,7 +450,7 @@ mod tests {
     fn bounded_memory_forgets_the_least_recently_learned_type() {
         let w = world(&TopologySpec::Ring {}, 10, 20, 3, 1, 1);
         let params = Params { memory: 2, ..Params::default() };
-        let mut f = Forwarding::new(&params, &w);
+        let mut f = params.build(&w);
         let (at, left, right) = (NodeId(0), NodeId(9), NodeId(1));
         f.learn(&w, at, ResourceType(0), left);
         f.learn(&w, at, ResourceType(1), right);
@@ -489,7 +486,7 @@ mod tests {
         for name in ["random", "experience-random", "best-neighbour", "experience-best-neighbour"] {
             assert!(err.message.contains(&format!("`{name}`")), "{err}");
         }
-        let err = Params { ttl: 0, ..Params::default() }.validate(10).unwrap_err();
+        let err = Params { ttl: 0, ..Params::default() }.validate(&RunFigures::on_nodes(10)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "protocol.ttl: ttl 0 is out of range; expected 1 ≤ ttl ≤ 65535 (requests carry it in 16 bits)"
@@ -511,7 +508,7 @@ mod tests {
             .into_iter()
             .map(|strategy| {
                 let out = run(&w, Params { strategy, ttl: 2048, memory: 0 }, &spec, &config);
-                let m = |name| metric(&out, name);
+                let m = |name| out.metric(name).unwrap();
                 (strategy, m("hops_to_first_hit_mean"), m("hops_mean_all"), m("success_rate"))
             })
             .collect()

@@ -13,7 +13,7 @@
 //! logical message to neighbour u appends it to its out-buffer for u. The first
 //! message into an empty buffer arms a flush `window` later; the buffer leaves as one
 //! Exchange when that timer fires, or at once when it holds `batch` messages (the
-//! armed timer then finds a newer epoch and does nothing). With `window = "0s"`
+//! armed timer is then cancelled). With `window = "0s"`
 //! every logical message leaves at once as its own exchange, and the run is the
 //! same as `flooding`'s event for event. The receiver handles an exchange's logical
 //! messages in order, exactly as flooding would.
@@ -54,40 +54,22 @@ use std::collections::hash_map::Entry;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::flooding::{self, Gnutella, Msg as Logical};
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, SimTime};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
+use super::flooding::{self, GNUTELLA_COLUMNS, Gnutella, Msg as Logical, TTL_DOC};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "gridnut",
-    source: "Talia and Trunfio, Euro-Par 2004 (LNCS 3149)",
-    summary: "Gnutella flooding whose messages to one neighbour are buffered and delivered merged in one exchange",
-    extra_columns: &[
-        "exchanges",
-        "logical_messages",
-        "logical_queries",
-        "logical_hits",
-        "merge_ratio",
-        "duplicate_queries",
-        "expired_drops",
-    ],
-    params: &[
-        ("ttl", "7", "hops a Query may travel (Gnutella's default is 7)"),
-        (
-            "window",
-            "\"50ms\"",
-            "how long a buffer waits after its first message before it is delivered; \"0s\" sends every message at once",
-        ),
-        ("batch", "16", "a buffer holding this many messages is delivered at once"),
-        (
-            "delivery",
-            "\"window\"",
-            "\"window\": a buffer leaves `window` after its first message; \"transmitter\": one exchange at a time per neighbour, the next one carrying what arrived meanwhile",
-        ),
-    ],
-};
+/// Gridnut's own columns, then Gnutella's.
+const COLUMNS: [Column; 7] = [
+    Column::new("exchanges", "exchanges (physical messages)"),
+    Column::new("logical_messages", "logical messages"),
+    Column::new("logical_queries", "logical Query messages"),
+    Column::new("logical_hits", "logical QueryHit messages"),
+    Column::new("merge_ratio", "logical messages per exchange"),
+    GNUTELLA_COLUMNS[0],
+    GNUTELLA_COLUMNS[1],
+];
 
 /// When a node's buffer for a neighbour leaves.
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -135,9 +117,50 @@ impl Default for Params {
 /// Above this a buffer is in effect unbounded; a larger value is surely a typo.
 const MAX_BATCH: u32 = 1_000_000;
 
-impl Params {
-    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
-        flooding::Params { ttl: self.ttl }.validate(nodes)?;
+impl ProtocolParams for Params {
+    type Protocol = Gridnut;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "gridnut",
+        source: "Talia and Trunfio, Euro-Par 2004 (LNCS 3149)",
+        summary: "Gnutella flooding whose messages to one neighbour are buffered and delivered merged in one exchange",
+        extra_columns: &COLUMNS,
+        params: &[
+            TTL_DOC,
+            ParamDoc::new(
+                "window",
+                "\"50ms\"",
+                "how long a buffer waits after its first message before it is delivered; \"0s\" sends every message at once",
+            )
+            .label("buffering window (s)"),
+            ParamDoc::new("batch", "16", "a buffer holding this many messages is delivered at once"),
+            ParamDoc::new(
+                "delivery",
+                "\"window\"",
+                "\"window\": a buffer leaves `window` after its first message; \"transmitter\": one exchange at a time per neighbour, the next one carrying what arrived meanwhile",
+            ),
+        ],
+    };
+
+    fn build(&self, _world: &World) -> Gridnut {
+        Gridnut {
+            logic: Gnutella::new(self.ttl),
+            out: Outboxes {
+                window: self.window,
+                batch: self.batch.max(1) as usize,
+                transmitter: self.delivery == Delivery::Transmitter,
+                give_up: None,
+                buffers: FxHashMap::default(),
+                spare: Vec::new(),
+                exchanges: 0,
+                logical_queries: 0,
+                logical_hits: 0,
+            },
+        }
+    }
+
+    fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
+        flooding::validate_ttl(self.ttl)?;
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return Err(ParamError::new(
                 "batch",
@@ -149,19 +172,19 @@ impl Params {
 
     /// Memory per run: flooding's reverse paths, messages waiting in buffers or in
     /// flight, and the buffers themselves.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
         // A message waits up to `window` in its buffer before its latency starts, or
         // with a transmitter up to one exchange's round trip.
         let wait = match self.delivery {
             Delivery::Window => self.window.as_secs_f64(),
-            Delivery::Transmitter => 2.0 * crate::experiment::memory::mean_latency_s(&s.network.latency),
+            Delivery::Transmitter => 2.0 * run.mean_latency_s,
         };
-        let (paths, held) = flooding::gnutella_memory(self.ttl, s, wait);
-        let directed_edges = s.nodes as f64 * s.mean_degree.max(1.0);
+        let (paths, held) = flooding::gnutella_memory(self.ttl, run, wait);
+        let directed_edges = run.nodes as f64 * run.mean_degree.max(1.0);
         vec![
-            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
-            ("messages buffered and in flight", "workload.rate, protocol.ttl, protocol.window", held),
-            ("per-neighbour buffers", "network.nodes", directed_edges * 48.0),
+            MemoryPart::new("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
+            MemoryPart::new("messages buffered and in flight", "workload.rate, protocol.ttl, protocol.window", held),
+            MemoryPart::new("per-neighbour buffers", "network.nodes", directed_edges * 48.0),
         ]
     }
 }
@@ -201,12 +224,12 @@ impl Message for Msg {
     }
 }
 
-/// The epoch tells a timer whose buffer or exchange has since moved on from the
-/// current one.
+/// A node's timers for its buffer to neighbour `to`.
 #[derive(Clone, Copy, Debug)]
 pub enum Timer {
-    /// `window` after a buffer got its first message.
-    Flush { to: NodeId, epoch: u64 },
+    /// `window` after a buffer got its first message (cancelled if the buffer
+    /// fills first).
+    Flush { to: NodeId },
     /// The exchange `epoch` to `to` has completed (its receiver served it and the
     /// reply came back) or, if it was lost, has timed out: the transmitter is free.
     Done { to: NodeId, epoch: u64 },
@@ -216,7 +239,11 @@ pub enum Timer {
 /// waiting for the exchange under way, which exists exactly as long as the buffer.
 struct Buffer {
     msgs: Vec<Logical>,
+    /// With a transmitter, the number of the exchange under way.
     epoch: u64,
+    /// With `window`, the flush timer; with a transmitter, the give-up timer of
+    /// the exchange under way.
+    timer: Option<TimerId>,
 }
 
 #[inline]
@@ -236,7 +263,7 @@ struct Outboxes {
     buffers: FxHashMap<u64, Buffer>,
     /// Emptied batches of delivered exchanges, reused for new buffers.
     spare: Vec<Vec<Logical>>,
-    epochs: u64,
+    /// Exchanges sent, which numbers them.
     exchanges: u64,
     logical_queries: u64,
     logical_hits: u64,
@@ -256,11 +283,11 @@ impl Outboxes {
             match self.buffers.entry(link(from, to)) {
                 Entry::Occupied(busy) => busy.into_mut().msgs.push(m),
                 Entry::Vacant(idle) => {
-                    self.epochs += 1;
-                    idle.insert(Buffer { msgs: spare.pop().unwrap_or_default(), epoch: self.epochs });
+                    let epoch = self.exchanges + 1;
+                    idle.insert(Buffer { msgs: spare.pop().unwrap_or_default(), epoch, timer: None });
                     let mut batch = spare.pop().unwrap_or_default();
                     batch.push(m);
-                    self.deliver(ctx, from, to, batch, self.epochs);
+                    self.deliver(ctx, from, to, batch, epoch);
                 }
             }
             return;
@@ -268,26 +295,22 @@ impl Outboxes {
         let buffer = self
             .buffers
             .entry(link(from, to))
-            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0 });
+            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0, timer: None });
         if buffer.msgs.is_empty() {
-            self.epochs += 1;
-            buffer.epoch = self.epochs;
-            ctx.set_timer(from, self.window, Timer::Flush { to, epoch: self.epochs });
+            buffer.timer = Some(ctx.set_timer(from, self.window, Timer::Flush { to }));
         }
         buffer.msgs.push(m);
         if buffer.msgs.len() >= self.batch {
-            self.flush(ctx, from, to, None);
+            self.flush(ctx, from, to);
         }
     }
 
-    /// Delivers the buffer from → to; with `epoch`, only if it is the buffer that
-    /// armed that timer.
-    fn flush(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, epoch: Option<u64>) {
-        let key = link(from, to);
-        if epoch.is_some_and(|e| self.buffers.get(&key).is_none_or(|b| b.epoch != e)) {
-            return;
-        }
-        if let Some(buffer) = self.buffers.remove(&key) {
+    /// Delivers the buffer from → to, and cancels its flush timer if it has not fired.
+    fn flush(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId) {
+        if let Some(buffer) = self.buffers.remove(&link(from, to)) {
+            if let Some(timer) = buffer.timer {
+                ctx.cancel_timer(timer);
+            }
             self.deliver(ctx, from, to, buffer.msgs, 0);
         }
     }
@@ -297,6 +320,10 @@ impl Outboxes {
     fn done(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, epoch: u64) {
         let key = link(from, to);
         let Some(buffer) = self.buffers.get_mut(&key).filter(|b| b.epoch == epoch) else { return };
+        // The reply came first: the exchange's give-up timer is not needed.
+        if let Some(timer) = buffer.timer.take() {
+            ctx.cancel_timer(timer);
+        }
         if buffer.msgs.is_empty() {
             if let Some(idle) = self.buffers.remove(&key) {
                 self.spare.push(idle.msgs);
@@ -305,9 +332,9 @@ impl Outboxes {
         }
         let rest = if buffer.msgs.len() > self.batch { buffer.msgs.split_off(self.batch) } else { Vec::new() };
         let batch = std::mem::replace(&mut buffer.msgs, rest);
-        self.epochs += 1;
-        buffer.epoch = self.epochs;
-        self.deliver(ctx, from, to, batch, self.epochs);
+        let epoch = self.exchanges + 1;
+        buffer.epoch = epoch;
+        self.deliver(ctx, from, to, batch, epoch);
     }
 
     fn deliver(&mut self, ctx: &mut Ctx<'_, Gridnut>, from: NodeId, to: NodeId, batch: Vec<Logical>, epoch: u64) {
@@ -322,34 +349,18 @@ impl Outboxes {
         if self.transmitter
             && let Some(give_up) = self.give_up
         {
-            ctx.set_timer(from, give_up, Timer::Done { to, epoch });
+            let timer = ctx.set_timer(from, give_up, Timer::Done { to, epoch });
+            if let Some(buffer) = self.buffers.get_mut(&link(from, to)) {
+                buffer.timer = Some(timer);
+            }
         }
     }
 }
 
+/// The gridnut protocol: Gnutella's logic over per-neighbour buffers.
 pub struct Gridnut {
     logic: Gnutella,
     out: Outboxes,
-}
-
-impl Gridnut {
-    pub fn new(params: &Params, _world: &World) -> Gridnut {
-        Gridnut {
-            logic: Gnutella::new(params.ttl),
-            out: Outboxes {
-                window: params.window,
-                batch: params.batch.max(1) as usize,
-                transmitter: params.delivery == Delivery::Transmitter,
-                give_up: None,
-                buffers: FxHashMap::default(),
-                spare: Vec::new(),
-                epochs: 0,
-                exchanges: 0,
-                logical_queries: 0,
-                logical_hits: 0,
-            },
-        }
-    }
 }
 
 impl Protocol for Gridnut {
@@ -383,7 +394,7 @@ impl Protocol for Gridnut {
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
         match timer {
-            Timer::Flush { to, epoch } => self.out.flush(ctx, at, to, Some(epoch)),
+            Timer::Flush { to } => self.out.flush(ctx, at, to),
             Timer::Done { to, epoch } => self.out.done(ctx, at, to, epoch),
         }
     }
@@ -395,16 +406,15 @@ impl Protocol for Gridnut {
         self.logic.state_bytes() + self.out.buffers.capacity() * entry + spare
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         let o = &self.out;
         let logical = o.logical_queries + o.logical_hits;
-        out.push(("exchanges".into(), Some(o.exchanges as f64)));
-        out.push(("logical_messages".into(), Some(logical as f64)));
-        out.push(("logical_queries".into(), Some(o.logical_queries as f64)));
-        out.push(("logical_hits".into(), Some(o.logical_hits as f64)));
-        out.push(("merge_ratio".into(), (o.exchanges > 0).then(|| logical as f64 / o.exchanges as f64)));
-        out.push(("duplicate_queries".into(), Some(self.logic.duplicates as f64)));
-        out.push(("expired_drops".into(), Some(self.logic.expired as f64)));
+        out.push(Metric::new("exchanges", Some(o.exchanges as f64)));
+        out.push(Metric::new("logical_messages", Some(logical as f64)));
+        out.push(Metric::new("logical_queries", Some(o.logical_queries as f64)));
+        out.push(Metric::new("logical_hits", Some(o.logical_hits as f64)));
+        out.push(Metric::new("merge_ratio", (o.exchanges > 0).then(|| logical as f64 / o.exchanges as f64)));
+        self.logic.metrics(out);
     }
 }
 
@@ -424,10 +434,6 @@ mod tests {
         spec.run(w, workload, config)
     }
 
-    fn metric(out: &RunOutput, name: &str) -> f64 {
-        let core = out.recorder.finish(out.kinds, out.events);
-        core.iter().chain(&out.extra).find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
-    }
 
     fn gridnut(ttl: u32, window_ms: u64, batch: u32) -> ProtocolSpec {
         ProtocolSpec::Gridnut(Params {
@@ -452,22 +458,22 @@ mod tests {
         let load = WorkloadSpec { rate: Rate(40.0), ..Default::default() };
 
         let merged = run(&gridnut(4, 100, 16), &w, &load, &config);
-        let (exchanges, logical) = (metric(&merged, "exchanges"), metric(&merged, "logical_messages"));
-        assert!(metric(&merged, "queries") >= 60.0);
+        let (exchanges, logical) = (merged.metric("exchanges").unwrap(), merged.metric("logical_messages").unwrap());
+        assert!(merged.metric("queries").unwrap() >= 60.0);
         assert!(exchanges > 0.0 && exchanges < logical, "{exchanges} exchanges for {logical} messages");
-        assert!(metric(&merged, "merge_ratio") > 1.2, "merge ratio {}", metric(&merged, "merge_ratio"));
-        assert_eq!(metric(&merged, "messages_total"), exchanges);
-        assert_eq!(metric(&merged, "messages_exchange"), exchanges);
-        assert_eq!(metric(&merged, "logical_queries") + metric(&merged, "logical_hits"), logical);
+        assert!(merged.metric("merge_ratio").unwrap() > 1.2, "merge ratio {}", merged.metric("merge_ratio").unwrap());
+        assert_eq!(merged.metric("messages_total").unwrap(), exchanges);
+        assert_eq!(merged.metric("messages_exchange").unwrap(), exchanges);
+        assert_eq!(merged.metric("logical_queries").unwrap() + merged.metric("logical_hits").unwrap(), logical);
         // Each exchange is shared among the queries of its parts, and maintenance is nothing.
         let attributed: f64 = merged.recorder.queries.iter().map(|q| q.messages).sum();
         assert!((attributed - exchanges).abs() < 1e-6, "{attributed} attributed, {exchanges} exchanges");
-        assert_eq!(metric(&merged, "maintenance_messages"), 0.0);
+        assert_eq!(merged.metric("maintenance_messages").unwrap(), 0.0);
 
         let single = run(&gridnut(4, 0, 16), &w, &load, &config);
-        assert!(metric(&single, "logical_messages") > 0.0);
-        assert_eq!(metric(&single, "exchanges"), metric(&single, "logical_messages"));
-        assert_eq!(metric(&single, "merge_ratio"), 1.0);
+        assert!(single.metric("logical_messages").unwrap() > 0.0);
+        assert_eq!(single.metric("exchanges").unwrap(), single.metric("logical_messages").unwrap());
+        assert_eq!(single.metric("merge_ratio").unwrap(), 1.0);
     }
 
     #[test]
@@ -497,14 +503,14 @@ mod tests {
         assert!(flood.recorder.queries.len() >= 60);
         assert!(flood.recorder.queries.iter().any(|q| q.succeeded()));
         assert_eq!(outcomes(&grid), outcomes(&flood));
-        let flood_sent = metric(&flood, "messages_query") + metric(&flood, "messages_query_hit");
-        assert_eq!(metric(&grid, "logical_queries"), metric(&flood, "messages_query"));
-        assert_eq!(metric(&grid, "logical_hits"), metric(&flood, "messages_query_hit"));
-        assert_eq!(metric(&grid, "exchanges"), flood_sent);
-        assert_eq!(metric(&grid, "messages_lost"), metric(&flood, "messages_lost"));
-        assert!(metric(&grid, "expired_drops") > 0.0, "a 300 ms timeout cuts some queries short");
+        let flood_sent = flood.metric("messages_query").unwrap() + flood.metric("messages_query_hit").unwrap();
+        assert_eq!(grid.metric("logical_queries").unwrap(), flood.metric("messages_query").unwrap());
+        assert_eq!(grid.metric("logical_hits").unwrap(), flood.metric("messages_query_hit").unwrap());
+        assert_eq!(grid.metric("exchanges").unwrap(), flood_sent);
+        assert_eq!(grid.metric("messages_lost").unwrap(), flood.metric("messages_lost").unwrap());
+        assert!(grid.metric("expired_drops").unwrap() > 0.0, "a 300 ms timeout cuts some queries short");
         for name in ["duplicate_queries", "expired_drops", "success_rate", "first_hit_latency_p95_ms"] {
-            assert_eq!(metric(&grid, name), metric(&flood, name), "{name}");
+            assert_eq!(grid.metric(name).unwrap(), flood.metric(name).unwrap(), "{name}");
         }
         assert_eq!(grid.fingerprint, flood.fingerprint);
     }
@@ -551,11 +557,11 @@ mod tests {
         let load = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
         let none = run(&gridnut(5, 0, 16), &w, &load, &config);
         let one = run(&gridnut(5, 100, 1), &w, &load, &config);
-        assert!(metric(&none, "exchanges") > 1000.0);
+        assert!(none.metric("exchanges").unwrap() > 1000.0);
         for name in
             ["exchanges", "logical_messages", "logical_hits", "messages_total", "duplicate_queries", "success_rate"]
         {
-            assert_eq!(metric(&one, name), metric(&none, name), "{name}");
+            assert_eq!(one.metric(name).unwrap(), none.metric(name).unwrap(), "{name}");
         }
         assert_eq!(outcomes(&one), outcomes(&none));
         // A full batch leaves at once: its timer still fires, and must do nothing.
@@ -582,10 +588,10 @@ mod tests {
         let latency: Vec<_> = out.recorder.queries.iter().map(|q| q.latency()).collect();
         assert_eq!(latency, [40, 40, 240].map(|ms| Some(SimTime::from_millis(ms))));
         // Out: 2 full exchanges at 0 ms, 2 single ones at 150 ms; back: 1 full, 1 single.
-        assert_eq!(metric(&out, "exchanges"), 6.0);
-        assert_eq!(metric(&out, "logical_queries"), 6.0);
-        assert_eq!(metric(&out, "logical_hits"), 3.0);
-        assert_eq!(metric(&out, "merge_ratio"), 1.5);
+        assert_eq!(out.metric("exchanges").unwrap(), 6.0);
+        assert_eq!(out.metric("logical_queries").unwrap(), 6.0);
+        assert_eq!(out.metric("logical_hits").unwrap(), 3.0);
+        assert_eq!(out.metric("merge_ratio").unwrap(), 1.5);
     }
 
     fn transmitter(ttl: u32, batch: u32) -> ProtocolSpec {
@@ -606,7 +612,7 @@ mod tests {
         let sent = run(&transmitter(5, 16), &w, &load, &config);
         assert!(flood.recorder.queries.iter().filter(|q| q.succeeded()).count() >= 6);
         assert_eq!(outcomes(&sent), outcomes(&flood));
-        assert_eq!(metric(&sent, "merge_ratio"), 1.0);
+        assert_eq!(sent.metric("merge_ratio").unwrap(), 1.0);
     }
 
     #[test]
@@ -617,16 +623,16 @@ mod tests {
         // carries ~30 a second, so ~1.2 arrive during an exchange's 40 ms round trip.
         let load = WorkloadSpec { rate: Rate(400.0), ..Default::default() };
         let out = run(&transmitter(4, 16), &w, &load, &config);
-        let (exchanges, logical) = (metric(&out, "exchanges"), metric(&out, "logical_messages"));
+        let (exchanges, logical) = (out.metric("exchanges").unwrap(), out.metric("logical_messages").unwrap());
         assert!(exchanges > 0.0 && exchanges < logical, "{exchanges} exchanges for {logical} messages");
-        assert!(metric(&out, "merge_ratio") > 1.1, "merge ratio {}", metric(&out, "merge_ratio"));
-        assert_eq!(metric(&out, "messages_total"), exchanges);
+        assert!(out.metric("merge_ratio").unwrap() > 1.1, "merge ratio {}", out.metric("merge_ratio").unwrap());
+        assert_eq!(out.metric("messages_total").unwrap(), exchanges);
         let attributed: f64 = out.recorder.queries.iter().map(|q| q.messages).sum();
         assert!((attributed - exchanges).abs() < 1e-6, "{attributed} attributed, {exchanges} exchanges");
         // Nearly the same logical flood as flooding: waiting reorders arrivals, so a
         // node may first hear a query by a longer path and forward it fewer hops.
         let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 4 }), &w, &load, &config);
-        let ratio = metric(&out, "logical_queries") / metric(&flood, "messages_query");
+        let ratio = out.metric("logical_queries").unwrap() / flood.metric("messages_query").unwrap();
         assert!((0.95..=1.0).contains(&ratio), "logical queries {ratio} of flooding's");
     }
 
@@ -637,7 +643,7 @@ mod tests {
             SimConfig { timeout: SimTime::from_secs(1), loss: 0.02, ..SimConfig::new(9, SimTime::from_secs(20)) };
         let load = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
         let out = run(&transmitter(5, 16), &w, &load, &config);
-        assert!(metric(&out, "messages_lost") > 500.0, "{}", metric(&out, "messages_lost"));
+        assert!(out.metric("messages_lost").unwrap() > 500.0, "{}", out.metric("messages_lost").unwrap());
         // Were a transmitter stuck on a lost exchange, its link would stay shut and
         // the later queries would find less and less.
         let success = |from: u64, to: u64| {
@@ -656,10 +662,10 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let ok = Params::default();
-        assert_eq!(ok.validate(10), Ok(()));
-        let e = Params { ttl: 0, ..ok.clone() }.validate(10).unwrap_err();
+        assert_eq!(ok.validate(&RunFigures::on_nodes(10)), Ok(()));
+        let e = Params { ttl: 0, ..ok.clone() }.validate(&RunFigures::on_nodes(10)).unwrap_err();
         assert!(e.key == "ttl" && e.message.contains("1 ≤ ttl ≤ 255"), "{e}");
-        let e = Params { batch: 0, ..ok.clone() }.validate(10).unwrap_err();
+        let e = Params { batch: 0, ..ok.clone() }.validate(&RunFigures::on_nodes(10)).unwrap_err();
         assert!(e.key == "batch" && e.message.contains("1 ≤ batch"), "{e}");
         let table: toml::Table = toml::from_str("name = \"gridnut\"\nwindow = \"-5ms\"").expect("toml");
         let e = ProtocolSpec::from_table(&table).unwrap_err();

@@ -82,33 +82,11 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 use serde::Deserialize;
 
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, SimTime};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, ResourceType, SimTime};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "hierarchical",
-    source: "Czajkowski, Fitzgerald, Foster, Kesselman, HPDC 2001 (Globus MDS-2)",
-    summary: "GRIS per node → site GIIS → VO GIIS → root, soft-state registration; queries climb until a cache answers",
-    extra_columns: &["root_load", "answered_level_mean", "resource_changes"],
-    params: &[
-        ("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)"),
-        ("depth", "3", "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)"),
-        ("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)"),
-        (
-            "lifetime",
-            "\"90s\"",
-            "how long a registration stays valid; below `refresh`, entries lapse between refreshes",
-        ),
-        ("resource_changes", "\"0/s\"", "rate per node at which a node's resource types change (0: static)"),
-        (
-            "register_at_start",
-            "false",
-            "start with empty caches filled by registrations, instead of full caches as if long running",
-        ),
-    ],
-};
 
 /// `[protocol]` with `name = "hierarchical"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -154,8 +132,54 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    pub fn validate(&self) -> Result<(), ParamError> {
+impl ProtocolParams for Params {
+    type Protocol = Hierarchical;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "hierarchical",
+        source: "Czajkowski, Fitzgerald, Foster, Kesselman, HPDC 2001 (Globus MDS-2)",
+        summary: "GRIS per node → site GIIS → VO GIIS → root, soft-state registration; queries climb until a cache answers",
+        extra_columns: &[Column::new("root_load", "root GIIS host load (messages/s)"), Column::new("answered_level_mean", "GIIS level that answered (mean)"), Column::new("resource_changes", "resource changes")],
+        params: &[
+            ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)"),
+            ParamDoc::new("depth", "3", "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)"),
+            ParamDoc::new("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)").label("registration refresh period (s)"),
+            ParamDoc::new("lifetime", "\"90s\"", "how long a registration stays valid; below `refresh`, entries lapse between refreshes"),
+            ParamDoc::new("resource_changes", "\"0/s\"", "rate per node at which a node's resource types change (0: static)"),
+            ParamDoc::new("register_at_start", "false", "start with empty caches filled by registrations, instead of full caches as if long running"),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Hierarchical {
+        let nodes = world.nodes();
+        let depth = self.depth.clamp(1, 8) as u8;
+        let fanout = self.fanout.max(2) as u64;
+        let span = (0..depth as u32).map(|l| fanout.saturating_pow(l)).collect();
+        let static_resources = self.resource_changes.per_second() <= 0.0 || world.resources.types() == 0;
+        Hierarchical {
+            depth,
+            refresh: self.refresh,
+            lifetime: self.lifetime.0,
+            change_rate: self.resource_changes.per_second() * nodes as f64,
+            register_at_start: self.register_at_start,
+            nodes,
+            span,
+            cache: Vec::new(),
+            history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
+            ever: if static_resources {
+                Vec::new()
+            } else {
+                (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
+            },
+            answered: 0,
+            answered_level_sum: 0,
+            changes: 0,
+            #[cfg(test)]
+            phases: Vec::new(),
+        }
+    }
+
+    fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
         if self.fanout < 2 {
             return Err(ParamError::new(
                 "fanout",
@@ -180,25 +204,28 @@ impl Params {
         Ok(())
     }
 
-    /// Memory per run: the GIIS caches, the change history, and the registration timers.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let n = s.nodes as f64;
+    /// The GIIS caches, the change history, and the registration timers.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let n = run.nodes as f64;
         let levels = self.depth.clamp(1, 8) as f64;
-        let run = (s.duration + s.workload.timeout).as_secs_f64();
-        let changes = n * self.resource_changes.per_second() * run;
-        let copies = s.resources.types as f64 * s.resources.replicas as f64;
+        let changes = n * self.resource_changes.per_second() * run.run_s();
+        let copies = run.resource_types as f64 * run.replicas as f64;
         // A GRIS timer per node plus one per GIIS: at most n / (fanout − 1) more.
         let entities = n + n / (self.fanout.max(2) - 1) as f64;
         let mut out = vec![
-            ("GIIS caches", "network.nodes, protocol.depth", n * levels * 16.0),
-            ("registration timers", "network.nodes, protocol.fanout", entities * 32.0),
+            MemoryPart::new("GIIS caches", "network.nodes, protocol.depth", n * levels * 16.0),
+            MemoryPart::new("registration timers", "network.nodes, protocol.fanout", entities * 32.0),
         ];
-        let backlog = self.registration_backlog(s);
+        let backlog = self.registration_backlog(run);
         if backlog > 0.0 {
-            out.push(("registration backlog", "protocol.refresh (longer), protocol.fanout", backlog * 48.0));
+            out.push(MemoryPart::new(
+                "registration backlog",
+                "protocol.refresh (longer), protocol.fanout",
+                backlog * 48.0,
+            ));
         }
         if changes > 0.0 {
-            out.push((
+            out.push(MemoryPart::new(
                 "resource change history",
                 "protocol.resource_changes, duration, network.nodes",
                 n * 24.0 + changes * 48.0 + copies * 4.0,
@@ -206,21 +233,24 @@ impl Params {
         }
         out
     }
+}
+
+impl Params {
 
     /// Registrations left waiting at the end of a run, in a fluid view: a GIIS whose
     /// children register faster than its queue serves them (children / `refresh`
     /// above one over the mean service time) falls behind by the difference every
     /// second. A child on its parent's node hands over without a message and is not
     /// counted. Zero unless `refresh` is shorter than about `fanout` service times.
-    fn registration_backlog(&self, s: &crate::scenario::Scenario) -> f64 {
-        let service = s.network.service_time.mean().as_secs_f64();
+    fn registration_backlog(&self, figures: &RunFigures) -> f64 {
+        let service = figures.mean_service_s;
         if service == 0.0 {
             return 0.0;
         }
-        let n = s.nodes as f64;
+        let n = figures.nodes as f64;
         let fanout = self.fanout.max(2) as f64;
         let depth = self.depth.clamp(1, 8) as i32;
-        let run = (s.duration + s.workload.timeout).as_secs_f64();
+        let run = figures.run_s();
         let refresh = self.refresh.as_secs_f64().max(1e-9);
         let mut backlog = 0.0;
         for level in 1..=depth {
@@ -269,7 +299,7 @@ impl Message for Msg {
 pub enum Timer {
     /// The GRIS (`level` 0) or GIIS registers with its parent.
     Refresh { level: u8, index: u32 },
-    /// The next resource change.
+    /// The next resource change (a global timer).
     Change,
 }
 
@@ -313,34 +343,6 @@ pub struct Hierarchical {
 }
 
 impl Hierarchical {
-    pub fn new(params: &Params, world: &World) -> Hierarchical {
-        let nodes = world.nodes();
-        let depth = params.depth.clamp(1, 8) as u8;
-        let fanout = params.fanout.max(2) as u64;
-        let span = (0..depth as u32).map(|l| fanout.saturating_pow(l)).collect();
-        let static_resources = params.resource_changes.per_second() <= 0.0 || world.resources.types() == 0;
-        Hierarchical {
-            depth,
-            refresh: params.refresh,
-            lifetime: params.lifetime.0,
-            change_rate: params.resource_changes.per_second() * nodes as f64,
-            register_at_start: params.register_at_start,
-            nodes,
-            span,
-            cache: Vec::new(),
-            history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
-            ever: if static_resources {
-                Vec::new()
-            } else {
-                (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
-            },
-            answered: 0,
-            answered_level_sum: 0,
-            changes: 0,
-            #[cfg(test)]
-            phases: Vec::new(),
-        }
-    }
 
     /// The GIIS (or, at level 0, GRIS) a level-`level` entity registers with.
     fn parent(&self, level: u8, index: u32) -> (u8, u32) {
@@ -507,7 +509,7 @@ impl Hierarchical {
 
     fn next_change(&self, ctx: &mut Ctx<'_, Self>) {
         let gap: f64 = Exp1.sample(ctx.rng());
-        ctx.set_timer(NodeId(0), SimTime::from_secs_f64(gap / self.change_rate), Timer::Change);
+        ctx.set_global_timer(SimTime::from_secs_f64(gap / self.change_rate), Timer::Change);
     }
 
     /// The first refresh of every GRIS and GIIS below the root, as (level, index, phase).
@@ -561,21 +563,21 @@ impl Protocol for Hierarchical {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
-        match timer {
-            Timer::Refresh { level, index } => {
-                let (parent, parent_index) = self.parent(level, index);
-                let to = self.host(parent, parent_index);
-                if to == at {
-                    self.register(ctx.now(), level, index, ctx.now());
-                } else {
-                    ctx.send(at, to, Msg::Register { level, index, sent: ctx.now() });
-                }
-                ctx.set_timer(at, self.refresh, Timer::Refresh { level, index });
-            }
-            Timer::Change => {
-                self.change(ctx);
-                self.next_change(ctx);
-            }
+        let Timer::Refresh { level, index } = timer else { return };
+        let (parent, parent_index) = self.parent(level, index);
+        let to = self.host(parent, parent_index);
+        if to == at {
+            self.register(ctx.now(), level, index, ctx.now());
+        } else {
+            ctx.send(at, to, Msg::Register { level, index, sent: ctx.now() });
+        }
+        ctx.set_timer(at, self.refresh, Timer::Refresh { level, index });
+    }
+
+    fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        if let Timer::Change = timer {
+            self.change(ctx);
+            self.next_change(ctx);
         }
     }
 
@@ -587,14 +589,14 @@ impl Protocol for Hierarchical {
         cache + history + ever
     }
 
-    fn extra_metrics(&self, recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
+    fn extra_metrics(&self, recorder: &Recorder, out: &mut Vec<Metric>) {
         // The root runs on node 0: its host's load is the engine's own count.
-        out.push(("root_load".into(), recorder.node_load(NodeId(0))));
-        out.push((
-            "answered_level_mean".into(),
+        out.push(Metric::new("root_load", recorder.node_load(NodeId(0))));
+        out.push(Metric::new(
+            "answered_level_mean",
             (self.answered > 0).then(|| self.answered_level_sum as f64 / self.answered as f64),
         ));
-        out.push(("resource_changes".into(), Some(self.changes as f64)));
+        out.push(Metric::new("resource_changes", Some(self.changes as f64)));
     }
 }
 
@@ -621,10 +623,6 @@ mod tests {
     }
 
     /// A core or an extra column of a finished run.
-    fn metric(out: &RunOutput, name: &str) -> Option<f64> {
-        let core = out.recorder.finish(out.kinds, out.events);
-        core.iter().chain(&out.extra).find(|(n, _)| n == name).unwrap_or_else(|| panic!("no column {name}")).1
-    }
 
     #[test]
     fn an_expired_entry_is_not_returned() {
@@ -637,7 +635,7 @@ mod tests {
             Params { depth: 1, refresh: SimTime::from_secs(10), lifetime: SimTime::from_secs(5), ..Default::default() };
         let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(3, SimTime::from_secs(30)) };
         let idle = Workload::new(&scripted(&[]), 20, 1, config.duration, 3);
-        let protocol = Simulation::new(&w, Hierarchical::new(&params, &w), idle, &config).run_protocol();
+        let protocol = Simulation::new(&w, params.build(&w), idle, &config).run_protocol();
         let phase = protocol.phases().iter().find(|p| (p.0, p.1) == (0, 5)).map(|p| p.2).expect("node 5's GRIS");
         let registered = phase + SimTime::from_millis(20);
         // 1 s after the registration the entry is fresh; 6 s after, it has expired
@@ -664,16 +662,16 @@ mod tests {
         };
         let changing = Params { resource_changes: Rate(0.01), ..base.clone() };
         let out = run(&w, &changing, &spec, &config);
-        let stale = metric(&out, "stale_answer_rate").unwrap_or(0.0);
+        let stale = out.metric("stale_answer_rate").unwrap_or(0.0);
         assert!(stale > 0.05, "stale_answer_rate {stale} with changing resources and 1000 s refreshes");
         // 200 nodes × 0.01/s over the 205 s the run lasts: 410 changes, σ ≈ 20.
-        let changes = metric(&out, "resource_changes").unwrap_or(0.0);
+        let changes = out.metric("resource_changes").unwrap_or(0.0);
         assert!((changes - 410.0).abs() < 100.0, "{changes} resource changes, expected ≈ 410");
 
         let out = run(&w, &base, &spec, &config);
-        assert_eq!(metric(&out, "stale_answer_rate"), Some(0.0));
-        assert_eq!(metric(&out, "resource_changes"), Some(0.0));
-        assert_eq!(metric(&out, "success_rate"), Some(1.0));
+        assert_eq!(out.metric("stale_answer_rate"), Some(0.0));
+        assert_eq!(out.metric("resource_changes"), Some(0.0));
+        assert_eq!(out.metric("success_rate"), Some(1.0));
     }
 
     #[test]
@@ -685,7 +683,7 @@ mod tests {
         let config = SimConfig::new(5, SimTime::from_secs(20));
         let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
         let workload = Workload::new(&spec, w.nodes(), w.resources.types(), config.duration, 5);
-        let h = Simulation::new(&w, Hierarchical::new(&params, &w), workload, &config).run_protocol();
+        let h = Simulation::new(&w, params.build(&w), workload, &config).run_protocol();
         assert!(h.changes > 500, "{} changes", h.changes);
         for v in 0..50 {
             let before = w.resources.of_node(NodeId(v)).len();
@@ -712,7 +710,7 @@ mod tests {
         assert!(!early.succeeded(), "no registration has arrived 1 ms in");
         assert!(late.succeeded(), "three refreshes in, the root knows node 999");
         assert_eq!((late.hits, late.hops), (1, 3));
-        assert!(metric(&out, "root_load").unwrap_or(0.0) > 0.0);
+        assert!(out.metric("root_load").unwrap_or(0.0) > 0.0);
     }
 
     #[test]
@@ -732,7 +730,7 @@ mod tests {
         let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(1, SimTime::from_secs(10)) };
         let s = SimTime::from_secs;
         let spec = scripted(&[(s(2), 3, 0), (s(3), 3, 1)]);
-        let mut protocol = Hierarchical::new(&params, &w);
+        let mut protocol = params.build(&w);
         protocol.history[5].push((s(1), vec![ResourceType(1)].into_boxed_slice()));
         protocol.ever[1].push(NodeId(5));
         let workload = Workload::new(&spec, 20, 2, config.duration, 1);
@@ -741,10 +739,10 @@ mod tests {
         // The type-0 answer names node 5, which no longer matches: an answer, stale,
         // but not a discovery. The type-1 query finds nothing: the cache still says 0.
         assert_eq!(got, vec![(0, 1), (0, 1)]);
-        assert_eq!(metric(&out, "stale_answer_rate"), Some(1.0));
-        assert_eq!(metric(&out, "answered_level_mean"), Some(1.0));
-        assert_eq!(metric(&out, "success_rate"), Some(0.0));
-        assert_eq!(metric(&out, "resource_changes"), Some(0.0));
+        assert_eq!(out.metric("stale_answer_rate"), Some(1.0));
+        assert_eq!(out.metric("answered_level_mean"), Some(1.0));
+        assert_eq!(out.metric("success_rate"), Some(0.0));
+        assert_eq!(out.metric("resource_changes"), Some(0.0));
     }
 
     #[test]
@@ -756,16 +754,16 @@ mod tests {
         let spec = WorkloadSpec { rate: Rate(20.0), timeout: config.timeout, ..Default::default() };
         let params = Params { lifetime: SimTime(1), register_at_start: true, ..Default::default() };
         let out = run(&w, &params, &spec, &config);
-        assert!(metric(&out, "queries").unwrap_or(0.0) > 300.0);
-        assert_eq!(metric(&out, "success_rate"), Some(0.0));
-        assert_eq!(metric(&out, "stale_answer_rate"), None);
-        assert_eq!(metric(&out, "answered_level_mean"), None);
+        assert!(out.metric("queries").unwrap_or(0.0) > 300.0);
+        assert_eq!(out.metric("success_rate"), Some(0.0));
+        assert_eq!(out.metric("stale_answer_rate"), None);
+        assert_eq!(out.metric("answered_level_mean"), None);
     }
 
     #[test]
     fn a_registration_overtaken_in_flight_renews_but_keeps_the_newer_data() {
         let w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
-        let mut h = Hierarchical::new(&Params { depth: 1, ..Default::default() }, &w);
+        let mut h = (Params { depth: 1, ..Default::default() }).build(&w);
         h.cache = vec![vec![Entry { data_time: 0, stamp: NEVER }; 20]];
         let s = SimTime::from_secs;
         // Node 5's GRIS sent at 10 s and at 11 s; the later one arrives first.
@@ -786,7 +784,7 @@ mod tests {
                 let config = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(6, SimTime::from_secs(20)) };
                 let spec = WorkloadSpec { rate: Rate(n as f64 / 10.0), timeout: config.timeout, ..Default::default() };
                 let out = run(&w, &Params::default(), &spec, &config);
-                metric(&out, "root_load").unwrap_or(0.0)
+                out.metric("root_load").unwrap_or(0.0)
             })
             .collect();
         for pair in loads.windows(2) {
@@ -815,9 +813,9 @@ mod tests {
         // Site: lookup 13 → 10, answer 10 → 13. VO: one more hop 10 → 0. Root: the
         // VO GIIS hands the query over on node 0 without a message.
         assert_eq!(got, vec![(ms(40), 1, 1), (ms(60), 2, 1), (ms(60), 3, 1)]);
-        assert_eq!(metric(&out, "messages_lookup"), Some(5.0));
-        assert_eq!(metric(&out, "messages_answer"), Some(3.0));
-        assert_eq!(metric(&out, "answered_level_mean"), Some(2.0));
+        assert_eq!(out.metric("messages_lookup"), Some(5.0));
+        assert_eq!(out.metric("messages_answer"), Some(3.0));
+        assert_eq!(out.metric("answered_level_mean"), Some(2.0));
     }
 
     #[test]
@@ -830,11 +828,11 @@ mod tests {
             (Params { lifetime: SimTime::ZERO, ..Default::default() }, "lifetime", "above zero"),
         ];
         for (params, key, expected) in bad {
-            let err = params.validate().expect_err(key);
+            let err = params.validate(&RunFigures::on_nodes(100)).expect_err(key);
             assert_eq!(err.key, key);
             assert!(err.message.contains(expected), "{err}");
         }
-        assert_eq!(Params::default().validate(), Ok(()));
+        assert_eq!(Params::default().validate(&RunFigures::on_nodes(100)), Ok(()));
         let table: toml::Table =
             toml::from_str("name = \"hierarchical\"\nrefresh = \"10s\"\nresource_changes = \"0.5/s\"")
                 .expect("valid TOML");

@@ -45,26 +45,11 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
-use crate::metrics::Recorder;
-use crate::world::{ResourceType, World};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "random-walk",
-    source: "Lv, Cao, Cohen, Li, Shenker, \"Search and Replication in Unstructured Peer-to-Peer Networks\", ICS 2002",
-    summary: "k random walkers with a TTL that check back with the requester every few steps",
-    extra_columns: &["walk_steps", "checks", "walkers_stopped_by_check"],
-    params: &[
-        ("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour"),
-        ("ttl", "1024", "steps a walker may take"),
-        (
-            "check_every",
-            "4",
-            "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)",
-        ),
-    ],
-};
 
 /// `[protocol]` with `name = "random-walk"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -94,8 +79,34 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    pub fn validate(&self, _nodes: usize) -> Result<(), ParamError> {
+impl ProtocolParams for Params {
+    type Protocol = RandomWalk;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "random-walk",
+        source: "Lv, Cao, Cohen, Li, Shenker, \"Search and Replication in Unstructured Peer-to-Peer Networks\", ICS 2002",
+        summary: "k random walkers with a TTL that check back with the requester every few steps",
+        extra_columns: &[Column::new("walk_steps", "walker steps"), Column::new("checks", "checks with the requester"), Column::new("walkers_stopped_by_check", "walkers stopped by a check")],
+        params: &[
+            ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour"),
+            ParamDoc::new("ttl", "1024", "steps a walker may take").label("TTL (hops)"),
+            ParamDoc::new("check_every", "4", "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)"),
+        ],
+    };
+
+    fn build(&self, _world: &World) -> RandomWalk {
+        RandomWalk {
+            walkers: self.walkers,
+            ttl: self.ttl,
+            check_every: self.check_every,
+            responders: QueryTables::default(),
+            walk_steps: 0,
+            checks: 0,
+            stopped_by_check: 0,
+        }
+    }
+
+    fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
         if !(1..=1024).contains(&self.walkers) {
             return Err(ParamError::new(
                 "walkers",
@@ -117,23 +128,26 @@ impl Params {
         Ok(())
     }
 
-    /// Memory per run: walkers in flight and the responders counted per live query.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let rate = s.workload.rate.per_second();
-        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency).max(1e-6);
+    /// Walkers in flight and the responders counted per live query.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let rate = run.query_rate;
+        let latency = run.mean_latency_s.max(1e-6);
         // A live walker is always exactly one message in flight. It lives at most ttl
         // steps, each a latency, plus a check round trip every check_every steps, and
         // never past the query's timeout.
         let rounds = 2.0 * self.ttl.checked_div(self.check_every).unwrap_or(0) as f64;
-        let lifetime = ((self.ttl as f64 + rounds) * latency).min(s.workload.timeout.as_secs_f64());
+        let lifetime = ((self.ttl as f64 + rounds) * latency).min(run.timeout.as_secs_f64());
         let in_flight = rate * self.walkers as f64 * lifetime;
-        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
         vec![
-            ("walkers in flight", "workload.rate, protocol.walkers, protocol.ttl, workload.timeout", in_flight * 64.0),
-            (
+            MemoryPart::new(
+                "walkers in flight",
+                "workload.rate, protocol.walkers, protocol.ttl, workload.timeout",
+                in_flight * 64.0,
+            ),
+            MemoryPart::new(
                 "responders counted",
                 "workload.rate × workload.timeout, protocol.walkers",
-                live * self.walkers as f64 * 16.0,
+                run.live_queries() * self.walkers as f64 * 16.0,
             ),
         ]
     }
@@ -194,27 +208,15 @@ pub struct RandomWalk {
 }
 
 impl RandomWalk {
-    pub fn new(params: &Params, _world: &World) -> RandomWalk {
-        RandomWalk {
-            walkers: params.walkers,
-            ttl: params.ttl,
-            check_every: params.check_every,
-            responders: QueryTables::default(),
-            walk_steps: 0,
-            checks: 0,
-            stopped_by_check: 0,
-        }
-    }
 
     /// Moves the walker at `at` to a uniformly random neighbour; a node without
     /// neighbours ends the walk.
     fn step(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut walker: Walker) {
-        let degree = ctx.neighbours(at).len();
-        if degree == 0 {
+        let neighbours = ctx.neighbours(at);
+        if neighbours.is_empty() {
             return;
         }
-        let i = ctx.rng().random_range(0..degree);
-        let to = ctx.neighbours(at)[i];
+        let to = neighbours[ctx.rng().random_range(0..neighbours.len())];
         walker.hops += 1;
         self.walk_steps += measured(ctx, walker.q) as u64;
         ctx.send(at, to, Msg::Walk(walker));
@@ -305,10 +307,10 @@ impl Protocol for RandomWalk {
         self.responders.bytes()
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
-        out.push(("walk_steps".into(), Some(self.walk_steps as f64)));
-        out.push(("checks".into(), Some(self.checks as f64)));
-        out.push(("walkers_stopped_by_check".into(), Some(self.stopped_by_check as f64)));
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
+        out.push(Metric::new("walk_steps", Some(self.walk_steps as f64)));
+        out.push(Metric::new("checks", Some(self.checks as f64)));
+        out.push(Metric::new("walkers_stopped_by_check", Some(self.stopped_by_check as f64)));
     }
 }
 
@@ -331,10 +333,6 @@ mod tests {
         ProtocolSpec::RandomWalk(p).run(&w, workload, &config)
     }
 
-    fn column(out: &RunOutput, name: &str) -> f64 {
-        let core = out.recorder.finish(out.kinds, out.events);
-        core.iter().chain(&out.extra).find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or(f64::NAN)
-    }
 
     #[test]
     fn one_walker_finds_a_replica_as_often_as_its_distinct_nodes_predict() {
@@ -366,16 +364,16 @@ mod tests {
         let out = run(Params { walkers: k, ttl, check_every: 0 }, 0, 1);
         let queries = out.recorder.queries.len() as f64;
         assert!(queries > 300.0, "{queries} queries");
-        assert_eq!(column(&out, "walk_steps"), (k * ttl) as f64 * queries);
-        assert_eq!(column(&out, "messages_walk"), (k * ttl) as f64 * queries);
-        assert_eq!(column(&out, "checks"), 0.0);
-        assert_eq!(column(&out, "success_rate"), 0.0);
+        assert_eq!(out.metric("walk_steps").unwrap(), (k * ttl) as f64 * queries);
+        assert_eq!(out.metric("messages_walk").unwrap(), (k * ttl) as f64 * queries);
+        assert_eq!(out.metric("checks").unwrap(), 0.0);
+        assert_eq!(out.metric("success_rate").unwrap(), 0.0);
         // Checking every 4 steps of 20 asks at steps 4, 8, 12 and 16, always gets
         // Continue (nothing is ever found), and does not shorten any walk.
         let out = run(Params { walkers: k, ttl, check_every: 4 }, 0, 1);
-        assert_eq!(column(&out, "walk_steps"), (k * ttl) as f64 * queries);
-        assert_eq!(column(&out, "checks"), (k * 4) as f64 * queries);
-        assert_eq!(column(&out, "walkers_stopped_by_check"), 0.0);
+        assert_eq!(out.metric("walk_steps").unwrap(), (k * ttl) as f64 * queries);
+        assert_eq!(out.metric("checks").unwrap(), (k * 4) as f64 * queries);
+        assert_eq!(out.metric("walkers_stopped_by_check").unwrap(), 0.0);
     }
 
     #[test]
@@ -383,7 +381,7 @@ mod tests {
         let (k, ttl) = (16u32, 20u32);
         let out = run(Params { walkers: k, ttl, check_every: 0 }, 10, 2);
         let queries = out.recorder.queries.len() as f64;
-        let steps = column(&out, "walk_steps");
+        let steps = out.metric("walk_steps").unwrap();
         assert!(steps <= (k * ttl) as f64 * queries && steps > 0.5 * (k * ttl) as f64 * queries, "{steps}");
         // A walker that finds the object after h ≤ ttl steps sends h Walks and one Hit.
         for q in &out.recorder.queries {
@@ -392,7 +390,7 @@ mod tests {
         }
         // Every walker that finds a copy sends a Hit; the requester counts each holder once.
         let hits: u32 = out.recorder.queries.iter().map(|q| q.hits).sum();
-        assert!(column(&out, "messages_hit") >= hits as f64 && hits > 0);
+        assert!(out.metric("messages_hit").unwrap() >= hits as f64 && hits > 0);
     }
 
     #[test]
@@ -402,17 +400,17 @@ mod tests {
         let checking = run(Params { walkers: k, ttl: 1024, check_every: 4 }, 100, 3);
         let blind = run(Params { walkers: k, ttl: 1024, check_every: 0 }, 100, 3);
         let queries = checking.recorder.queries.len() as f64;
-        let per_query = column(&checking, "walk_steps") / queries;
-        let blind_per_query = column(&blind, "walk_steps") / queries;
-        assert_eq!(column(&checking, "success_rate"), 1.0);
-        assert!(column(&checking, "walkers_stopped_by_check") > 0.5 * k as f64 * queries);
+        let per_query = checking.metric("walk_steps").unwrap() / queries;
+        let blind_per_query = blind.metric("walk_steps").unwrap() / queries;
+        assert_eq!(checking.metric("success_rate").unwrap(), 1.0);
+        assert!(checking.metric("walkers_stopped_by_check").unwrap() > 0.5 * k as f64 * queries);
         // Without checking each walker runs to its own hit, ~10 steps on average.
         assert!(per_query < (k * 1024) as f64 / 100.0, "{per_query} steps per query");
         assert!(per_query < 0.8 * blind_per_query, "{per_query} with checking, {blind_per_query} without");
         // Every walker ends exactly once: at a hit, stopped by a check, or at its TTL
         // (never reached here).
-        let hits = column(&checking, "messages_hit");
-        assert_eq!(hits + column(&checking, "walkers_stopped_by_check"), k as f64 * queries);
+        let hits = checking.metric("messages_hit").unwrap();
+        assert_eq!(hits + checking.metric("walkers_stopped_by_check").unwrap(), k as f64 * queries);
     }
 
     #[test]
@@ -433,10 +431,10 @@ mod tests {
         let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1 }).run(&w, workload, &config);
         let q = &out.recorder.queries[0];
         assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 2, 8.0, 5));
-        assert_eq!(column(&out, "messages_hit"), 4.0);
+        assert_eq!(out.metric("messages_hit").unwrap(), 4.0);
         assert_eq!(q.latency(), Some(SimTime::from_millis(40)));
-        assert_eq!(column(&out, "walk_steps"), 4.0);
-        assert_eq!(column(&out, "checks"), 0.0);
+        assert_eq!(out.metric("walk_steps").unwrap(), 4.0);
+        assert_eq!(out.metric("checks").unwrap(), 0.0);
     }
 
     #[test]
@@ -457,14 +455,14 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let ok = Params::default();
-        assert_eq!(ok.validate(100), Ok(()));
+        assert_eq!(ok.validate(&RunFigures::on_nodes(100)), Ok(()));
         for (p, key) in [
             (Params { walkers: 0, ..ok.clone() }, "walkers"),
             (Params { walkers: 1025, ..ok.clone() }, "walkers"),
             (Params { ttl: 0, check_every: 0, ..ok.clone() }, "ttl"),
             (Params { ttl: 8, check_every: 9, ..ok.clone() }, "check_every"),
         ] {
-            let e = p.validate(100).expect_err(key);
+            let e = p.validate(&RunFigures::on_nodes(100)).expect_err(key);
             assert_eq!(e.key, key, "{e}");
             assert!(e.message.contains("expected"), "{e}");
         }

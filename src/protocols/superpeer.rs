@@ -53,23 +53,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
-use super::{ParamError, ProtocolInfo};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId};
-use crate::metrics::Recorder;
-use crate::world::{Overlay, ResourceType, TopologySpec, World, topology};
+use super::flooding::ball;
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::{Overlay, TopologySpec, World, topology};
 
-pub const INFO: ProtocolInfo = ProtocolInfo {
-    name: "superpeer",
-    source: "Mastroianni, Talia, Verta, FGCS 21(8), 2005",
-    summary: "clusters of consecutive nodes indexed by a super-peer; TTL flooding among super-peers",
-    extra_columns: &["superpeers", "duplicate_queries"],
-    params: &[
-        ("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer"),
-        ("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)"),
-        ("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met"),
-        ("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
-    ],
-};
 
 /// `[protocol]` with `name = "superpeer"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -108,26 +97,58 @@ impl Params {
     pub fn superpeers(&self, nodes: usize) -> usize {
         nodes.div_ceil(self.cluster_size.max(1) as usize)
     }
+}
 
-    /// Memory per run: the super-peer overlay, reverse-path entries of live queries,
-    /// and messages in flight.
-    pub fn memory(&self, s: &crate::scenario::Scenario) -> Vec<(&'static str, &'static str, f64)> {
-        let sp = self.superpeers(s.nodes) as f64;
-        let d = overlay_degree(&self.overlay).max(1.0);
-        let reach =
-            1.0 + (0..self.ttl.min(64)).map(|i| d * (d - 1.0).max(1.0).powi(i as i32)).sum::<f64>().min(sp - 1.0);
-        let rate = s.workload.rate.per_second();
-        let live = rate * s.workload.timeout.as_secs_f64().min(s.duration.as_secs_f64());
-        let latency = crate::experiment::memory::mean_latency_s(&s.network.latency);
-        let in_flight = rate * reach * d * latency.max(1e-6);
+impl ProtocolParams for Params {
+    type Protocol = Superpeer;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "superpeer",
+        source: "Mastroianni, Talia, Verta, FGCS 21(8), 2005",
+        summary: "clusters of consecutive nodes indexed by a super-peer; TTL flooding among super-peers",
+        extra_columns: &[Column::new("superpeers", "super-peers"), Column::new("duplicate_queries", "duplicate Query copies dropped")],
+        params: &[
+            ParamDoc::new("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer").label("nodes per cluster"),
+            ParamDoc::new("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)").label("TTL (hops)"),
+            ParamDoc::new("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met"),
+            ParamDoc::new("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Superpeer {
+        let cluster = self.cluster_size.max(1);
+        Superpeer {
+            cluster,
+            ttl: self.ttl.min(255) as u8,
+            results: self.results,
+            spec: self.overlay.clone(),
+            overlay: Overlay::default(),
+            superpeers: self.superpeers(world.nodes()) as u32,
+            routes: QueryTables::default(),
+            duplicates: 0,
+        }
+    }
+
+    /// The super-peer overlay, reverse-path entries of live queries, and messages in flight.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let sp = self.superpeers(run.nodes) as f64;
+        // An edge file is refused as the super-peer overlay; 4 stands in for it.
+        let d = self.overlay.nominal_degree().unwrap_or(4.0).max(1.0);
+        let reach = 1.0 + ball(d, self.ttl).min(sp - 1.0);
+        let in_flight = run.query_rate * reach * d * run.mean_latency_s.max(1e-6);
         vec![
-            ("super-peer overlay", "network.nodes / protocol.cluster_size", sp * (4.0 + 4.0 * d)),
-            ("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", live * reach * 2.0 * 17.0),
-            ("messages in flight", "workload.rate, protocol.ttl", in_flight * 64.0),
+            MemoryPart::new("super-peer overlay", "network.nodes / protocol.cluster_size", sp * (4.0 + 4.0 * d)),
+            MemoryPart::new(
+                "reverse-path table",
+                "workload.rate × workload.timeout, protocol.ttl",
+                run.live_queries() * reach * 2.0 * 17.0,
+            ),
+            MemoryPart::new("messages in flight", "workload.rate, protocol.ttl", in_flight * 64.0),
         ]
     }
 
-    pub fn validate(&self, nodes: usize) -> Result<(), ParamError> {
+    fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
+        let nodes = run.nodes;
         let c = self.cluster_size as usize;
         if c == 0 || c > nodes {
             return Err(ParamError::new(
@@ -160,17 +181,6 @@ impl Params {
     }
 }
 
-/// The overlay's nominal mean degree, for the memory estimate.
-fn overlay_degree(spec: &TopologySpec) -> f64 {
-    match *spec {
-        TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => degree as f64,
-        TopologySpec::ErdosRenyi { mean_degree } => mean_degree,
-        TopologySpec::BarabasiAlbert { m } => 2.0 * m as f64,
-        TopologySpec::KOut { k } => 2.0 * k as f64,
-        TopologySpec::Ring {} => 2.0,
-        TopologySpec::Edges { .. } => 4.0,
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
@@ -219,19 +229,6 @@ pub struct Superpeer {
 }
 
 impl Superpeer {
-    pub fn new(params: &Params, world: &World) -> Superpeer {
-        let cluster = params.cluster_size.max(1);
-        Superpeer {
-            cluster,
-            ttl: params.ttl.min(255) as u8,
-            results: params.results,
-            spec: params.overlay.clone(),
-            overlay: Overlay::default(),
-            superpeers: params.superpeers(world.nodes()) as u32,
-            routes: QueryTables::default(),
-            duplicates: 0,
-        }
-    }
 
     #[inline]
     fn superpeer_of(&self, v: NodeId) -> NodeId {
@@ -387,9 +384,9 @@ impl Protocol for Superpeer {
         self.routes.bytes() + self.overlay.bytes()
     }
 
-    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<(String, Option<f64>)>) {
-        out.push(("superpeers".into(), Some(self.superpeers as f64)));
-        out.push(("duplicate_queries".into(), Some(self.duplicates as f64)));
+    fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
+        out.push(Metric::new("superpeers", Some(self.superpeers as f64)));
+        out.push(Metric::new("duplicate_queries", Some(self.duplicates as f64)));
     }
 }
 
@@ -411,11 +408,6 @@ mod tests {
         ProtocolSpec::Superpeer(params).run(w, workload, cfg)
     }
 
-    fn metric(out: &RunOutput, name: &str) -> f64 {
-        let mut all = out.recorder.finish(out.kinds, out.events);
-        all.extend(out.extra.iter().cloned());
-        all.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v).unwrap_or_else(|| panic!("no {name}"))
-    }
 
     fn scripted(queries: &[(u64, u32)]) -> WorkloadSpec {
         WorkloadSpec {
@@ -441,7 +433,7 @@ mod tests {
         let overlay = TopologySpec::RandomRegular { degree: 3 };
         let probe = Params { cluster_size: 6, ttl: 0, results: 0, overlay: overlay.clone() };
         let workload = Workload::new(&scripted(&[]), 60, 20, cfg.duration, 5);
-        let built = crate::engine::Simulation::new(&w, Superpeer::new(&probe, &w), workload, &cfg).run_protocol();
+        let built = crate::engine::Simulation::new(&w, probe.build(&w), workload, &cfg).run_protocol();
         assert_eq!(built.overlay.nodes(), 10);
         let d = diameter(&built.overlay);
         assert!((2..10).contains(&d), "diameter {d}");
@@ -451,8 +443,8 @@ mod tests {
         let answerable = queries.iter().filter(|q| w.resources.holders(q.want).iter().any(|&v| v != q.origin)).count();
         let expected = answerable as f64 / queries.len() as f64;
         assert!(queries.len() > 500 && expected < 1.0 && expected > 0.9, "{} queries, {expected}", queries.len());
-        assert_eq!(metric(&out, "success_rate"), expected);
-        assert_eq!(metric(&out, "superpeers"), 10.0);
+        assert_eq!(out.metric("success_rate").unwrap(), expected);
+        assert_eq!(out.metric("superpeers").unwrap(), 10.0);
         // Every super-peer looks each query up once.
         assert!(queries.iter().all(|q| q.reached == 10));
     }
@@ -465,7 +457,7 @@ mod tests {
             let spec = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
             let params = Params { cluster_size: c, ttl: 30, ..Params::default() };
             let out = run(&w, params, &spec, &cfg);
-            metric(&out, "messages_query") / metric(&out, "queries")
+            out.metric("messages_query").unwrap() / out.metric("queries").unwrap()
         };
         let a = per_query(2000, 10);
         let b = per_query(4000, 20);
@@ -511,9 +503,9 @@ mod tests {
         // Queries: local leg 1, super-peer 0 → 10 and 30, 10 → 20, 30 → 20, and 20
         // forwards the first copy (from 10) on to 30: 6. Hits: 0 → 5, 10 → 0 → 5: 3.
         assert_eq!((q.messages, q.hits, q.hops, q.reached), (9.0, 2, 1, 4));
-        assert_eq!(metric(&out, "messages_query"), 6.0);
-        assert_eq!(metric(&out, "messages_query_hit"), 3.0);
-        assert_eq!(metric(&out, "duplicate_queries"), 2.0);
+        assert_eq!(out.metric("messages_query").unwrap(), 6.0);
+        assert_eq!(out.metric("messages_query_hit").unwrap(), 3.0);
+        assert_eq!(out.metric("duplicate_queries").unwrap(), 2.0);
     }
 
     #[test]
@@ -523,8 +515,8 @@ mod tests {
         let q = &out.recorder.queries[0];
         // Queries: 25 → 20, 20 → 10 and 30, 30 → 0 (10 and 0 answer and stop): 4.
         // Hits: 10 → 20 → 25, 0 → 30 → 20, dropped there: 4.
-        assert_eq!(metric(&out, "messages_query"), 4.0);
-        assert_eq!(metric(&out, "messages_query_hit"), 4.0);
+        assert_eq!(out.metric("messages_query").unwrap(), 4.0);
+        assert_eq!(out.metric("messages_query_hit").unwrap(), 4.0);
         assert_eq!((q.hits, q.hops, q.reached), (1, 2, 4));
         // TTL 0: the local cluster only, which has nothing.
         let out = run(&w, Params { ttl: 0, ..ring(0) }, &scripted(&[(0, 25)]), &config(10));
@@ -539,7 +531,7 @@ mod tests {
         let q = &out.recorder.queries[0];
         // Node 15 does not count itself; node 3 is found.
         assert_eq!((q.messages, q.hits, q.reached), (2.0, 1, 1));
-        assert_eq!(metric(&out, "superpeers"), 1.0);
+        assert_eq!(out.metric("superpeers").unwrap(), 1.0);
     }
 
     #[test]
@@ -550,10 +542,10 @@ mod tests {
         let cfg = config(1);
         for seed in 0..5 {
             let params = Params { overlay: TopologySpec::ErdosRenyi { mean_degree: 1.0 }, ..Params::default() };
-            assert!(params.validate(100).is_ok());
+            assert!(params.validate(&RunFigures::on_nodes(100)).is_ok());
             let workload = Workload::new(&scripted(&[]), 100, 1, cfg.duration, 5);
             let cfg = SimConfig { seed, ..cfg.clone() };
-            let p = crate::engine::Simulation::new(&w, Superpeer::new(&params, &w), workload, &cfg).run_protocol();
+            let p = crate::engine::Simulation::new(&w, params.build(&w), workload, &cfg).run_protocol();
             assert_eq!(p.overlay.nodes(), 10);
             assert_eq!(p.overlay.largest_component_size(), 10, "seed {seed}");
         }
@@ -566,30 +558,30 @@ mod tests {
         let a = run(&w, Params::default(), &spec, &config(5));
         let b = run(&w, Params::default(), &spec, &config(5));
         assert_eq!((a.fingerprint, a.events), (b.fingerprint, b.events));
-        assert_eq!(metric(&a, "messages_total"), metric(&b, "messages_total"));
+        assert_eq!(a.metric("messages_total").unwrap(), b.metric("messages_total").unwrap());
     }
 
     #[test]
     fn bad_parameters_name_their_key() {
-        let e = Params { cluster_size: 0, ..Params::default() }.validate(100).unwrap_err();
+        let e = Params { cluster_size: 0, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "cluster_size");
-        let e = Params { cluster_size: 101, ..Params::default() }.validate(100).unwrap_err();
+        let e = Params { cluster_size: 101, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "cluster_size");
-        let e = Params { ttl: 256, ..Params::default() }.validate(100).unwrap_err();
+        let e = Params { ttl: 256, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "ttl");
         // 4 super-peers cannot form a 4-regular overlay.
-        let e = Params { cluster_size: 25, ..Params::default() }.validate(100).unwrap_err();
+        let e = Params { cluster_size: 25, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "overlay.degree");
         assert!(e.message.contains("4 super-peers") && e.message.contains("1 ≤ degree < nodes"), "{}", e.message);
         let e =
-            Params { cluster_size: 50, overlay: TopologySpec::Ring {}, ..Params::default() }.validate(100).unwrap_err();
+            Params { cluster_size: 50, overlay: TopologySpec::Ring {}, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "overlay");
         let edges = TopologySpec::Edges { path: "g.txt".into(), largest_component: true };
-        let e = Params { overlay: edges, ..Params::default() }.validate(100).unwrap_err();
+        let e = Params { overlay: edges, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "overlay.kind");
         // One super-peer needs no overlay; the defaults suit 100 nodes.
-        assert!(Params { cluster_size: 100, ..Params::default() }.validate(100).is_ok());
-        assert!(Params::default().validate(100).is_ok());
+        assert!(Params { cluster_size: 100, ..Params::default() }.validate(&RunFigures::on_nodes(100)).is_ok());
+        assert!(Params::default().validate(&RunFigures::on_nodes(100)).is_ok());
         let key = |text: &str| {
             let table: toml::Table = toml::from_str(text).expect("valid TOML");
             ProtocolSpec::from_table(&table).map(|_| ()).unwrap_err().key

@@ -2,20 +2,20 @@
 //! expansion into points, and validation that names file, key path and line.
 
 pub mod error;
-pub mod locate;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::locate::{self, Seg, locate, split_path};
 pub use error::InputError;
-use locate::{Seg, locate, split_path};
 pub use sweep::Axis;
 
-use crate::engine::{ServiceTime, SimConfig, SimTime, parse_duration, parse_rate};
+use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
+use crate::engine::SimConfig;
 use crate::metrics::CORE_METRICS;
-use crate::protocols::ProtocolSpec;
+use crate::protocols::{ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
@@ -146,6 +146,21 @@ fn default_max_replicates() -> u32 {
 }
 
 impl Scenario {
+    /// The figures of a run that a protocol's validation and memory estimate use.
+    pub fn figures(&self) -> RunFigures {
+        RunFigures {
+            nodes: self.nodes,
+            mean_degree: self.mean_degree,
+            query_rate: self.workload.rate.per_second(),
+            duration: self.duration,
+            timeout: self.workload.timeout,
+            mean_latency_s: self.network.latency.mean_s(),
+            mean_service_s: self.network.service_time.mean().as_secs_f64(),
+            resource_types: self.resources.types,
+            replicas: self.resources.replicas,
+        }
+    }
+
     /// Engine settings for one run with the given seed.
     pub fn sim_config(&self, seed: u64) -> SimConfig {
         SimConfig {
@@ -308,7 +323,7 @@ pub fn plan_from_str(
         points.push(Point { index, params, scenario });
     }
     let first = &points[0].scenario;
-    let mut metrics: Vec<String> = CORE_METRICS.iter().map(|s| s.to_string()).collect();
+    let mut metrics: Vec<String> = CORE_METRICS.iter().map(|c| c.name.to_string()).collect();
     metrics.push("messages_lost".into());
     for p in &points {
         for c in p.scenario.protocol.columns() {
@@ -382,7 +397,8 @@ type SweepNote<'a> = &'a dyn Fn(&str) -> Option<(String, toml::Value)>;
 /// Deserializes a table, turning serde's error into one with key path and line.
 fn deserialize(table: &toml::Table, text: &str, file: &str, note: Option<SweepNote>) -> Result<Raw, InputError> {
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
-        let (path, message) = error::from_serde(&e, &toml::Value::Table(table.clone()));
+        let crate::base::KeyError { key: path, message } =
+            crate::base::from_serde(&e, &toml::Value::Table(table.clone()));
         let mut out = InputError::new(message).file(file).key(&path).line(locate(text, &split_path(&path)));
         if let Some((k, v)) = note.and_then(|n| n(&path)) {
             out.message = format!("{} (with sweep value {k} = {v})", out.message);
@@ -481,14 +497,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
                     if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
                 bad(&key, e.message)
             })?;
-            let degree = match *spec {
-                TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => degree as f64,
-                TopologySpec::ErdosRenyi { mean_degree } => mean_degree,
-                TopologySpec::BarabasiAlbert { m } => 2.0 * m as f64,
-                TopologySpec::KOut { k } => 2.0 * k as f64,
-                TopologySpec::Ring {} | TopologySpec::Edges { .. } => 2.0,
-            };
-            (n as usize, degree)
+            (n as usize, spec.nominal_degree().unwrap_or(2.0))
         }
     };
     let res = &raw.resources;
@@ -556,8 +565,7 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         }
     }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
-    protocol.validate(nodes, raw.duration).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
-    Ok(Scenario {
+    let scenario = Scenario {
         name: raw.name,
         description: raw.description,
         seed: raw.seed,
@@ -575,7 +583,9 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
         common_random_numbers: raw.common_random_numbers,
         nodes,
         mean_degree,
-    })
+    };
+    scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    Ok(scenario)
 }
 
 /// The line of a sweep key, directly under `[sweep]` or in a zip group.

@@ -3,7 +3,7 @@
 //! cartesian product of the axes (the last axis varies fastest) × replicates.
 
 use super::error::InputError;
-use super::locate::{Seg, locate, split_path};
+use crate::base::locate::{Seg, locate, split_path};
 
 /// One axis of the sweep: one key, or a zip group of keys that take their values
 /// together (`values[i][k]` is key `k`'s value at level `i`).

@@ -7,9 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 use serde::Deserialize;
 
-use crate::engine::rng::{Stream, stream};
-use crate::engine::{NodeId, Rate, SimTime};
-use crate::world::{ResourceType, Skew};
+use crate::base::rng::{Stream, stream};
+use crate::base::{NodeId, Rate, ResourceType, SimTime};
+use crate::world::Skew;
 
 /// `[workload]`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]

@@ -7,11 +7,11 @@ pub mod underlay;
 
 use std::path::Path;
 
-pub use resources::{Placement, ResourceType, Resources, ResourcesSpec, Skew};
+pub use resources::{Placement, Resources, ResourcesSpec, Skew};
 pub use topology::{Overlay, TopologyError, TopologySpec};
 pub use underlay::{LatencySpec, Underlay};
 
-use crate::engine::rng::{Stream, stream};
+use crate::base::rng::{Stream, stream};
 
 /// Everything static about one run's network.
 #[derive(Clone, Debug)]

@@ -8,11 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Deserializer};
 
-use crate::NodeId;
-
-/// A resource type, 0..types.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-pub struct ResourceType(pub u32);
+use crate::base::{NodeId, ResourceType};
 
 /// `[resources]`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -308,7 +304,7 @@ mod tests {
         let all: Vec<(NodeId, usize)> = (0..4).map(|c| r.copy(c)).collect();
         assert_eq!(all, [(NodeId(0), 0), (NodeId(0), 1), (NodeId(2), 0), (NodeId(2), 1)]);
     }
-    use crate::engine::rng::{Stream, stream};
+    use crate::base::rng::{Stream, stream};
 
     #[test]
     fn every_type_gets_its_replicas_on_distinct_nodes() {

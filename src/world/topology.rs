@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashSet;
 use serde::Deserialize;
 
-use crate::NodeId;
+use crate::base::NodeId;
 
 /// How the overlay is built; the `kind` key of `network.topology`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -40,6 +40,21 @@ pub enum TopologySpec {
 
 fn yes() -> bool {
     true
+}
+
+impl TopologySpec {
+    /// The mean degree a generator aims at, or `None` for an edge file, whose
+    /// degree is known only once it is read.
+    pub fn nominal_degree(&self) -> Option<f64> {
+        match *self {
+            TopologySpec::RandomRegular { degree } | TopologySpec::WattsStrogatz { degree, .. } => Some(degree as f64),
+            TopologySpec::ErdosRenyi { mean_degree } => Some(mean_degree),
+            TopologySpec::BarabasiAlbert { m } => Some(2.0 * m as f64),
+            TopologySpec::KOut { k } => Some(2.0 * k as f64),
+            TopologySpec::Ring {} => Some(2.0),
+            TopologySpec::Edges { .. } => None,
+        }
+    }
 }
 
 /// The topology names `peergrid list` and error messages show.
@@ -520,7 +535,7 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rng::{Stream, stream};
+    use crate::base::rng::{Stream, stream};
 
     fn make(spec: TopologySpec, n: u32) -> Result<Overlay, TopologyError> {
         build(&spec, Some(n), false, Path::new("."), &mut stream(1, Stream::Topology))

@@ -4,8 +4,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use crate::NodeId;
-use crate::engine::SimTime;
+use crate::base::{NodeId, SimTime};
 
 /// `network.latency`: one of the latency models, chosen by its `model` key.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -22,6 +21,18 @@ pub enum LatencySpec {
 impl Default for LatencySpec {
     fn default() -> Self {
         LatencySpec::Constant { value: SimTime::from_millis(20) }
+    }
+}
+
+impl LatencySpec {
+    /// Mean one-way latency in seconds.
+    pub fn mean_s(&self) -> f64 {
+        match *self {
+            LatencySpec::Constant { value } => value.as_secs_f64(),
+            LatencySpec::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
+            // Mean distance between two uniform points of the unit square ≈ 0.5214.
+            LatencySpec::Euclidean { base, per_unit } => base.as_secs_f64() + 0.5214 * per_unit.as_secs_f64(),
+        }
     }
 }
 
