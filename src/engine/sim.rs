@@ -647,4 +647,175 @@ mod tests {
         let e = Event::new(Kind::Timer, NodeId((1 << 30) - 1), u32::MAX);
         assert_eq!((e.kind(), e.node(), e.idx()), (Kind::Timer, NodeId((1 << 30) - 1), u32::MAX));
     }
+
+    use crate::base::Rate;
+    use crate::workload::{ScriptedQuery, WorkloadSpec};
+    use crate::world::TopologySpec;
+
+    /// A ring of 10 nodes with 10 ms links, one resource type on one node.
+    fn ring() -> World {
+        crate::validate::world(&TopologySpec::Ring {}, 10, 10, 1, 1, 1)
+    }
+
+    fn idle(world: &World) -> Workload {
+        Workload::new(
+            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
+            world.nodes(),
+            1,
+            SimTime::from_secs(10),
+            1,
+        )
+    }
+
+    /// Messages of two kinds, 100 and 40 bytes; the second carries a query.
+    #[derive(Clone, Copy)]
+    enum Wire {
+        Ping,
+        Ask(QueryId),
+    }
+
+    impl Message for Wire {
+        const KINDS: &'static [&'static str] = &["ping", "ask"];
+        const SIZES: &'static [u32] = &[100, 40];
+        fn kind(&self) -> usize {
+            match self {
+                Wire::Ping => 0,
+                Wire::Ask(_) => 1,
+            }
+        }
+        fn query(&self) -> Option<QueryId> {
+            match *self {
+                Wire::Ping => None,
+                Wire::Ask(q) => Some(q),
+            }
+        }
+    }
+
+    /// Asks every neighbour of a query's origin; with `ping`, every node pings its
+    /// successor once a second; records which timers fired and when.
+    #[derive(Default)]
+    struct Probe {
+        ping: bool,
+        fired: Vec<(&'static str, SimTime)>,
+        cancelled: Vec<bool>,
+        stale: Option<TimerId>,
+    }
+
+    impl Protocol for Probe {
+        type Msg = Wire;
+        type Timer = &'static str;
+
+        fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            if self.ping {
+                for v in 0..ctx.world.nodes() as u32 {
+                    ctx.set_timer(NodeId(v), SimTime::from_secs(1), "ping");
+                }
+                return;
+            }
+            let a = ctx.set_timer(NodeId(3), SimTime::from_secs(1), "a");
+            ctx.set_timer(NodeId(3), SimTime::from_secs(2), "b");
+            ctx.set_global_timer(SimTime::from_secs(3), "global");
+            self.cancelled.push(ctx.cancel_timer(a));
+            // Cancelling twice finds nothing pending.
+            self.cancelled.push(ctx.cancel_timer(a));
+            self.stale = Some(a);
+        }
+
+        fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
+            // The neighbours borrow the world, so the loop can send.
+            for &to in ctx.neighbours(origin) {
+                ctx.send(origin, to, Wire::Ask(q));
+            }
+        }
+
+        fn message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NodeId, _: Wire) {}
+
+        fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: &'static str) {
+            self.fired.push((timer, ctx.now()));
+            match timer {
+                "ping" if ctx.now() < SimTime::from_secs(10) => {
+                    ctx.send(at, NodeId((at.0 + 1) % ctx.world.nodes() as u32), Wire::Ping);
+                    ctx.set_timer(at, SimTime::from_secs(1), "ping");
+                }
+                "b" => {
+                    // "a"'s and "b"'s slots are free again, and "c" and "d" take them:
+                    // "a"'s stale id must cancel neither.
+                    let c = ctx.set_timer(at, SimTime::from_secs(5), "c");
+                    let d = ctx.set_timer(at, SimTime::from_secs(6), "d");
+                    let stale = self.stale.expect("set at start");
+                    assert!(c.slot == stale.slot || d.slot == stale.slot, "a slot is reused");
+                    self.cancelled.push(ctx.cancel_timer(stale));
+                }
+                _ => {}
+            }
+        }
+
+        fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: &'static str) {
+            self.fired.push((timer, ctx.now()));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires_and_its_stale_id_cancels_nothing_later() {
+        let w = ring();
+        let p =
+            Simulation::new(&w, Probe::default(), idle(&w), &SimConfig::new(1, SimTime::from_secs(10))).run_protocol();
+        let s = SimTime::from_secs;
+        assert_eq!(p.fired, vec![("b", s(2)), ("global", s(3)), ("c", s(7)), ("d", s(8))]);
+        // The first cancel found "a" pending; the second, and the stale one, did not.
+        assert_eq!(p.cancelled, vec![true, false, false]);
+    }
+
+    #[test]
+    fn a_cancelled_timer_still_counts_as_an_event_when_it_comes_due() {
+        let w = ring();
+        let out = Simulation::new(&w, Probe::default(), idle(&w), &SimConfig::new(1, SimTime::from_secs(10))).run();
+        // a (cancelled), b, global, c, d.
+        assert_eq!(out.events, 5);
+    }
+
+    #[test]
+    fn a_send_to_every_neighbour_and_sizes_give_bytes() {
+        let w = ring();
+        let script = vec![ScriptedQuery { at: SimTime::from_secs(1), origin: 4, rtype: 0 }];
+        let workload = Workload::new(
+            &WorkloadSpec { rate: Rate(0.0), script, ..Default::default() },
+            w.nodes(),
+            1,
+            SimTime::from_secs(10),
+            1,
+        );
+        let mut config = SimConfig::new(1, SimTime::from_secs(10));
+        config.warmup = SimTime::from_secs(2);
+        let out = Simulation::new(&w, Probe { ping: true, ..Probe::default() }, workload, &config).run();
+        // Every node pings at 1, 2, ..., 9 s: 90 pings of 100 bytes, and the query's
+        // two asks of 40 bytes.
+        assert_eq!(out.metric("messages_ask"), Some(2.0));
+        assert_eq!(out.metric("messages_ping"), Some(90.0));
+        assert_eq!(out.metric("bytes_total"), Some(90.0 * 100.0 + 2.0 * 40.0));
+        // Measured over [2 s, 10 s): pings at 2..=9 s, one per node per second.
+        assert_eq!(out.metric("maintenance_messages_per_node_s"), Some(1.0));
+        assert_eq!(out.metric("maintenance_bytes_per_node_s"), Some(100.0));
+    }
+
+    #[test]
+    fn a_protocol_without_sizes_has_no_byte_counts() {
+        let w = ring();
+        let mut config = SimConfig::new(1, SimTime::from_secs(10));
+        config.warmup = SimTime::from_secs(2);
+        let script = vec![ScriptedQuery { at: SimTime::from_secs(1), origin: 4, rtype: 0 }];
+        let workload = Workload::new(
+            &WorkloadSpec { rate: Rate(0.0), script, ..Default::default() },
+            w.nodes(),
+            1,
+            SimTime::from_secs(10),
+            1,
+        );
+        let spec = crate::protocols::ProtocolSpec::Flooding(crate::protocols::flooding::Params { ttl: 2 });
+        let out = spec.run(&w, workload, &config);
+        assert_eq!(out.metric("messages_query"), Some(4.0));
+        assert_eq!(out.metric("bytes_total"), None);
+        assert_eq!(out.metric("maintenance_bytes_per_node_s"), None);
+        assert_eq!(out.metric("maintenance_messages_per_node_s"), Some(0.0));
+    }
 }
