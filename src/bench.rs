@@ -160,6 +160,34 @@ pub struct ScaleFigures {
     pub per_node: Vec<(&'static str, f64)>,
 }
 
+/// The protocol runs `peergrid bench` measures on `nodes` nodes: Gnutella
+/// flooding and PeerSim's push-pull averaging example.
+pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
+    use crate::protocols::{ProtocolSpec, aggregation, flooding};
+    vec![
+        scale_run(
+            "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
+            &TopologySpec::RandomRegular { degree: 4 },
+            nodes,
+            &ProtocolSpec::Flooding(flooding::Params { ttl: 7 }),
+            &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
+            SimTime::from_secs(10),
+        ),
+        scale_run(
+            "aggregation, 20-out overlay, 3 cycles",
+            &TopologySpec::KOut { k: 20 },
+            nodes,
+            &ProtocolSpec::Aggregation(aggregation::Params {
+                cycle: SimTime::from_secs(1),
+                cycles: 3,
+                values: aggregation::Values::Uniform,
+            }),
+            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
+            SimTime::from_secs(3),
+        ),
+    ]
+}
+
 /// Builds a world and runs `protocol` on it with `workload`, measuring time and
 /// memory by part.
 pub fn scale_run(

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::experiment::memory::{self, human};
+use crate::experiment::slurm::{SlurmJob, shell_quote};
 use crate::experiment::{self, Shard, peak_rss_mb};
 use crate::output::{self, Collected};
 use crate::protocols::PROTOCOLS;
@@ -205,36 +206,6 @@ fn default_dir(plan: &Plan, shard: Option<Shard>) -> PathBuf {
     }
 }
 
-/// The largest per-run memory estimate of the plan, and the threads that fit.
-fn fit_memory(plan: &Plan, threads: usize) -> Result<usize, InputError> {
-    let Some((point, est)) =
-        plan.points.iter().map(|p| (p.index, memory::estimate(&p.scenario))).max_by_key(|(_, e)| e.total())
-    else {
-        return Ok(threads);
-    };
-    let need = est.total();
-    let Some(avail) = memory::available_bytes() else { return Ok(threads) };
-    if need > avail {
-        let (what, keys) = est.largest().map_or(("nothing", ""), |p| (p.what, p.shrink));
-        return Err(InputError::new(format!(
-            "sweep point {point} needs about {} per run but this machine has {} available; most of it is the {what} — reduce {keys}",
-            human(need),
-            human(avail)
-        ))
-        .file(&plan.file));
-    }
-    let fit = (avail / need.max(1)).max(1) as usize;
-    if fit < threads {
-        eprintln!(
-            "note: {} per run fits {fit} runs in {} of memory; running {fit} at a time",
-            human(need),
-            human(avail)
-        );
-        return Ok(fit);
-    }
-    Ok(threads)
-}
-
 fn provenance(plan: &Plan, sets: &[String]) -> serde_json::Value {
     json!({
         "peergrid_version": env!("CARGO_PKG_VERSION"),
@@ -249,7 +220,7 @@ fn provenance(plan: &Plan, sets: &[String]) -> serde_json::Value {
         "replicates": plan.replicates,
         "target_ci": plan.target_ci,
         "columns": plan.columns,
-        "plots": plots_of(plan),
+        "plots": report::plots_of(plan),
     })
 }
 
@@ -261,15 +232,11 @@ fn complete(
     extra: serde_json::Value,
 ) -> anyhow::Result<()> {
     let fingerprints = &done.fingerprints;
-    let combined = fingerprints
-        .iter()
-        .filter_map(|(_, _, f)| u64::from_str_radix(f, 16).ok())
-        .fold(0u64, |h, f| crate::base::rng::mix64(h ^ f));
     json["status"] = json!("complete");
     json["runs"] = json!(fingerprints.len());
     json["events"] = json!(done.events);
     json["host"] = json!(output::host());
-    json["event_trace_fingerprint"] = json!(format!("{combined:016x}"));
+    json["event_trace_fingerprint"] = json!(format!("{:016x}", done.fingerprint()));
     json["run_fingerprints"] =
         fingerprints.iter().map(|(p, r, f)| json!({"point": p, "replicate": r, "fingerprint": f})).collect();
     if let (Some(obj), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
@@ -296,7 +263,11 @@ fn run(
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let threads = fit_memory(&plan, threads)?;
+    let fit = memory::fit_threads(&plan, threads)?;
+    if let Some(note) = &fit.note {
+        eprintln!("note: {note}");
+    }
+    let threads = fit.threads;
     let dir = out.unwrap_or_else(|| default_dir(&plan, shard));
     let mut meta = provenance(&plan, sets);
     meta["shard"] = json!(shard.map(|s| format!("{}/{}", s.index, s.count)));
@@ -357,7 +328,7 @@ fn run(
         "status": if outcome.is_ok() { "complete" } else { "incomplete" },
     });
     complete(meta, &dir, &done, extra)?;
-    let drawn = report::draw_all(&dir, &plots_of(&plan))?;
+    let drawn = report::draw_all(&dir, &report::plots_of(&plan))?;
     // The runs that could be built are written and summarised; then the error.
     outcome?;
     say!(
@@ -412,44 +383,6 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
-}
-
-/// The scenario's `[[plot]]` entries, or, if it has none, the four headline metrics
-/// against the first numeric sweep key, one line per value of the next key.
-fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
-    if !plan.plots.is_empty() {
-        return plan.plots.clone();
-    }
-    // The x axis: the numeric column with the most distinct values (more than one).
-    // The series: another column that varies and is not a function of x (a zip
-    // partner of x would give every line a single point).
-    let values = |c: usize| plan.points.iter().map(move |p| p.params[c].1.as_str());
-    let distinct: Vec<usize> =
-        (0..plan.columns.len()).map(|c| values(c).collect::<std::collections::BTreeSet<_>>().len()).collect();
-    let numbers = |c: usize| values(c).map(scenario::numeric).collect::<Option<Vec<f64>>>();
-    let Some((x, xs)) = (0..plan.columns.len())
-        .filter(|&c| distinct[c] > 1)
-        .filter_map(|c| Some((c, numbers(c)?)))
-        .max_by_key(|(c, _)| (distinct[*c], std::cmp::Reverse(*c)))
-    else {
-        return Vec::new();
-    };
-    let series =
-        (0..plan.columns.len()).find(|&c| c != x && distinct[c] > 1 && !report::determines(values(x).zip(values(c))));
-    // Over two decades or more of positive values, x goes on a log axis.
-    let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
-    let logx = lo > 0.0 && hi / lo >= 100.0;
-    ["success_rate", "first_hit_latency_p95_ms", "messages_per_query", "max_node_load"]
-        .iter()
-        .map(|y| PlotSpec {
-            x: plan.columns[x].clone(),
-            y: y.to_string(),
-            series: series.map(|c| plan.columns[c].clone()),
-            logx,
-            logy: false,
-            title: None,
-        })
-        .collect()
 }
 
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
@@ -661,10 +594,6 @@ fn resume_command(meta: &serde_json::Value, dir: &Path) -> String {
     run_command(meta, Some(dir), meta["shard"].as_str(), true)
 }
 
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 #[allow(clippy::too_many_arguments)]
 fn slurm(
     file: &Path,
@@ -688,56 +617,8 @@ fn slurm(
     let dir = abs(&dir)?;
     let file = abs(file)?;
     let exe = std::env::current_exe().map_err(anyhow::Error::from)?;
-    let slurm_dir = dir.join("slurm");
-    std::fs::create_dir_all(&slurm_dir).map_err(anyhow::Error::from)?;
-    let q = |p: &Path| shell_quote(&p.display().to_string());
-    let mut args: Vec<String> = sets.iter().map(|s| format!("--set {}", shell_quote(s))).collect();
-    if let Some(s) = seed {
-        args.push(format!("--seed {s}"));
-    }
-    let mut header = format!("#!/bin/bash\n#SBATCH --job-name=peergrid-{}\n", plan.name);
-    if let Some(p) = &partition {
-        header.push_str(&format!("#SBATCH --partition={p}\n"));
-    }
-    if let Some(t) = &time {
-        header.push_str(&format!("#SBATCH --time={t}\n"));
-    }
-    let array = format!(
-        "{header}#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task={cpus}\n#SBATCH --output={log}\n\
-         # Shard $SLURM_ARRAY_TASK_ID of {tasks}; --resume lets a failed task be resubmitted.\n\
-         set -euo pipefail\n\
-         exec {exe} run {file} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --out {shards}/\"$SLURM_ARRAY_TASK_ID\" --threads {cpus} --resume {args}\n",
-        last = tasks - 1,
-        log = q(&slurm_dir.join("shard-%a.log")),
-        exe = q(&exe),
-        file = q(&file),
-        shards = q(&dir.join("shards")),
-        args = args.join(" "),
-    );
-    let shard_dirs: Vec<String> = (0..tasks).map(|i| q(&dir.join("shards").join(i.to_string()))).collect();
-    let merge = format!(
-        "{header}#SBATCH --cpus-per-task=1\n#SBATCH --output={log}\nset -euo pipefail\nexec {exe} merge {dirs} --out {out} --force\n",
-        log = q(&slurm_dir.join("merge.log")),
-        exe = q(&exe),
-        dirs = shard_dirs.join(" "),
-        out = q(&dir),
-    );
-    let submit = format!(
-        "#!/bin/bash\n# Submits the shard array, then the merge once every shard has succeeded.\nset -euo pipefail\n\
-         array=$(sbatch --parsable {a})\nmerge=$(sbatch --parsable --dependency=afterok:\"${{array%%;*}}\" {m})\n\
-         echo \"shards: job $array, merge: job $merge\"\n",
-        a = q(&slurm_dir.join("array.sbatch")),
-        m = q(&slurm_dir.join("merge.sbatch")),
-    );
-    for (name, text) in [("array.sbatch", array), ("merge.sbatch", merge), ("submit.sh", submit)] {
-        let path = slurm_dir.join(name);
-        std::fs::write(&path, text).map_err(anyhow::Error::from)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
-        }
-    }
+    let job = SlurmJob { tasks, cpus, partition, time, sets, seed };
+    let slurm_dir = job.write(&plan, &file, &dir, &exe)?;
     say!(
         "wrote {0}/array.sbatch ({tasks} tasks, {1} runs), {0}/merge.sbatch and {0}/submit.sh\nsubmit with: {0}/submit.sh",
         slurm_dir.display(),
@@ -786,32 +667,7 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
     say!("  std BinaryHeap       {:>8.2} M events/s (from above)", h / 1e6);
     say!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
     say!("  ratio engine/heap    {:>8.2}", e / h);
-    use crate::engine::{Rate, SimTime};
-    use crate::protocols::{ProtocolSpec, aggregation, flooding};
-    use crate::workload::WorkloadSpec;
-    use crate::world::TopologySpec;
-    let runs = [
-        crate::bench::scale_run(
-            "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
-            &TopologySpec::RandomRegular { degree: 4 },
-            nodes,
-            &ProtocolSpec::Flooding(flooding::Params { ttl: 7 }),
-            &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
-            SimTime::from_secs(10),
-        ),
-        crate::bench::scale_run(
-            "aggregation, 20-out overlay, 3 cycles",
-            &TopologySpec::KOut { k: 20 },
-            nodes,
-            &ProtocolSpec::Aggregation(aggregation::Params {
-                cycle: SimTime::from_secs(1),
-                cycles: 3,
-                values: aggregation::Values::Uniform,
-            }),
-            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
-            SimTime::from_secs(3),
-        ),
-    ];
+    let runs = crate::bench::scale_runs(nodes);
     for r in &runs {
         say!(
             "{} on {} nodes: {} events in {:.2} s = {:.2} M events/s",

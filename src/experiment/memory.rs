@@ -3,7 +3,7 @@
 //! cost of each sweep point. The figures are deliberately a little generous.
 
 use crate::protocols::MemoryPart;
-use crate::scenario::Scenario;
+use crate::scenario::{InputError, Plan, Scenario};
 use crate::world::{LatencySpec, TopologySpec};
 
 /// Bytes one run needs, by part.
@@ -64,6 +64,44 @@ pub fn estimate(s: &Scenario) -> Estimate {
     }
     parts.extend(s.protocol.memory(&s.figures()));
     Estimate { parts }
+}
+
+/// How many runs of a plan may run at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fit {
+    /// Threads to run on: the ones asked for, or fewer if memory allows fewer runs at once.
+    pub threads: usize,
+    /// Why there are fewer, for the user.
+    pub note: Option<String>,
+}
+
+/// The threads of `threads` whose runs fit in the memory available now, judged by
+/// the largest per-run estimate of the plan; an error if not even one run fits.
+pub fn fit_threads(plan: &Plan, threads: usize) -> Result<Fit, InputError> {
+    let all = Fit { threads, note: None };
+    let Some((point, est)) =
+        plan.points.iter().map(|p| (p.index, estimate(&p.scenario))).max_by_key(|(_, e)| e.total())
+    else {
+        return Ok(all);
+    };
+    let need = est.total();
+    let Some(avail) = available_bytes() else { return Ok(all) };
+    if need > avail {
+        let (what, keys) = est.largest().map_or(("nothing", ""), |p| (p.what, p.shrink));
+        return Err(InputError::new(format!(
+            "sweep point {point} needs about {} per run but this machine has {} available; most of it is the {what} — reduce {keys}",
+            human(need),
+            human(avail)
+        ))
+        .file(&plan.file));
+    }
+    let fit = (avail / need.max(1)).max(1) as usize;
+    if fit < threads {
+        let note =
+            format!("{} per run fits {fit} runs in {} of memory; running {fit} at a time", human(need), human(avail));
+        return Ok(Fit { threads: fit, note: Some(note) });
+    }
+    Ok(all)
 }
 
 /// Memory the machine can give right now (MemAvailable), if known.

@@ -3,6 +3,7 @@
 //! Output order never depends on which thread finished first.
 
 pub mod memory;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -442,6 +442,17 @@ pub struct Finalized {
     pub events: u64,
 }
 
+impl Finalized {
+    /// The fingerprint of the whole plan: every run's, folded in run order, so that
+    /// one number pins every event of every run.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprints
+            .iter()
+            .filter_map(|(_, _, f)| u64::from_str_radix(f, 16).ok())
+            .fold(0u64, |h, f| crate::base::rng::mix64(h ^ f))
+    }
+}
+
 /// Rewrites every per-run file sorted and writes summary.csv.
 pub fn finalize(dir: &Path, collected: &Collected) -> Result<Finalized> {
     for (table, (header, rows)) in &collected.tables {

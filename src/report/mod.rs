@@ -11,7 +11,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::scenario::{PlotSpec, numeric};
+use crate::metrics::CORE_METRICS;
+use crate::protocols::PROTOCOLS;
+use crate::scenario::{KEY_LABELS, Plan, PlotSpec, numeric};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -33,40 +35,55 @@ pub fn determines<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
     pairs.windows(2).all(|w| w[0].0 != w[1].0)
 }
 
-/// Axis label with its unit.
+/// Axis label with its unit: the title a column or a swept key declares (the core
+/// metrics, the protocols' own columns and `protocol.<key>` parameters, the
+/// scenario's keys), or the name in words.
 pub fn label(name: &str) -> String {
-    let known: &[(&str, &str)] = &[
-        ("success_rate", "success rate (fraction of queries)"),
-        ("hits_per_query", "hits per query"),
-        ("messages_per_query", "messages per query"),
-        ("messages_total", "messages (total)"),
-        ("maintenance_messages", "maintenance messages"),
-        ("first_hit_latency_mean_ms", "first-hit latency, mean (ms)"),
-        ("first_hit_latency_p50_ms", "first-hit latency, median (ms)"),
-        ("first_hit_latency_p95_ms", "first-hit latency, 95th percentile (ms)"),
-        ("first_hit_latency_p99_ms", "first-hit latency, 99th percentile (ms)"),
-        ("hops_to_first_hit_mean", "hops to first hit (mean)"),
-        ("max_node_load", "busiest node's load (messages/s)"),
-        ("load_gini", "load Gini coefficient"),
-        ("stale_answer_rate", "stale answers (fraction)"),
-        ("events", "events"),
-        ("workload.rate", "query rate (queries/s)"),
-        ("network.nodes", "nodes"),
-        ("protocol.ttl", "TTL (hops)"),
-        ("network.loss", "message loss probability"),
-        ("resources.replicas", "replicas per resource type"),
-        ("hops_mean_all", "hops per request, failed ones included (mean)"),
-        ("experience_used", "decisions taken from experience (fraction)"),
-        ("merge_ratio", "logical messages per exchange"),
-        ("exchanges", "exchanges (physical messages)"),
-        ("root_load", "root GIIS host load (messages/s)"),
-        ("walk_steps", "walker steps"),
-        ("protocol.window", "buffering window (s)"),
-        ("protocol.cluster_size", "nodes per cluster"),
-        ("protocol.refresh", "registration refresh period (s)"),
-        ("answered_level_mean", "GIIS level that answered (mean)"),
-    ];
-    known.iter().find(|(k, _)| *k == name).map_or_else(|| name.replace('_', " "), |(_, l)| l.to_string())
+    let core = CORE_METRICS.iter().chain(KEY_LABELS.iter());
+    let own = PROTOCOLS.iter().flat_map(|p| p.extra_columns.iter());
+    if let Some(c) = core.chain(own).find(|c| c.name == name) {
+        return c.label.to_string();
+    }
+    let param = name
+        .strip_prefix("protocol.")
+        .and_then(|key| PROTOCOLS.iter().flat_map(|p| p.params.iter()).find(|d| d.key == key && !d.label.is_empty()));
+    param.map_or_else(|| name.replace('_', " "), |d| d.label.to_string())
+}
+/// The scenario's `[[plot]]` entries, or, if it has none, the four headline metrics
+/// against the first numeric sweep key, one line per value of the next key.
+pub fn plots_of(plan: &Plan) -> Vec<PlotSpec> {
+    if !plan.plots.is_empty() {
+        return plan.plots.clone();
+    }
+    // The x axis: the numeric column with the most distinct values (more than one).
+    // The series: another column that varies and is not a function of x (a zip
+    // partner of x would give every line a single point).
+    let values = |c: usize| plan.points.iter().map(move |p| p.params[c].1.as_str());
+    let distinct: Vec<usize> =
+        (0..plan.columns.len()).map(|c| values(c).collect::<std::collections::BTreeSet<_>>().len()).collect();
+    let numbers = |c: usize| values(c).map(numeric).collect::<Option<Vec<f64>>>();
+    let Some((x, xs)) = (0..plan.columns.len())
+        .filter(|&c| distinct[c] > 1)
+        .filter_map(|c| Some((c, numbers(c)?)))
+        .max_by_key(|(c, _)| (distinct[*c], std::cmp::Reverse(*c)))
+    else {
+        return Vec::new();
+    };
+    let series = (0..plan.columns.len()).find(|&c| c != x && distinct[c] > 1 && !determines(values(x).zip(values(c))));
+    // Over two decades or more of positive values, x goes on a log axis.
+    let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let logx = lo > 0.0 && hi / lo >= 100.0;
+    ["success_rate", "first_hit_latency_p95_ms", "messages_per_query", "max_node_load"]
+        .iter()
+        .map(|y| PlotSpec {
+            x: plan.columns[x].clone(),
+            y: y.to_string(),
+            series: series.map(|c| plan.columns[c].clone()),
+            logx,
+            logy: false,
+            title: None,
+        })
+        .collect()
 }
 
 struct Series {

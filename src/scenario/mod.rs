@@ -14,10 +14,19 @@ pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
 use crate::engine::SimConfig;
-use crate::metrics::CORE_METRICS;
+use crate::metrics::{CORE_METRICS, Column};
 use crate::protocols::{ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
+
+/// Plot titles of the scenario keys a sweep most often varies.
+pub const KEY_LABELS: [Column; 5] = [
+    Column::new("workload.rate", "query rate (queries/s)"),
+    Column::new("network.nodes", "nodes"),
+    Column::new("network.loss", "message loss probability"),
+    Column::new("resources.replicas", "replicas per resource type"),
+    Column::new("resources.types", "resource types"),
+];
 
 /// `[network]`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -414,155 +423,14 @@ fn bad(key: &str, message: impl Into<String>) -> Invalid {
     (key.to_string(), InputError::new(message))
 }
 
-/// Semantic checks that the types alone cannot express.
+/// Semantic checks that the types alone cannot express, section by section.
 fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
-    if raw.name.is_empty()
-        || raw.name.len() > 100
-        || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        || raw.name.starts_with('.')
-    {
-        return Err(bad(
-            "name",
-            format!(
-                "\"{}\" cannot name a results folder; expected 1-100 letters, digits, '-', '_' or '.', not starting with '.'",
-                raw.name
-            ),
-        ));
-    }
-    if raw.duration == SimTime::ZERO {
-        return Err(bad("duration", "expected a duration above zero"));
-    }
-    if raw.warmup >= raw.duration {
-        return Err(bad(
-            "warmup",
-            format!("warmup {} is not shorter than duration {}; expected warmup < duration", raw.warmup, raw.duration),
-        ));
-    }
-    if !(1..=100_000).contains(&raw.replicates) {
-        return Err(bad("replicates", format!("{} is out of range; expected 1 ≤ replicates ≤ 100000", raw.replicates)));
-    }
-    let end = raw.duration.saturating_add(raw.workload.timeout);
-    if raw.sample_every == SimTime::ZERO {
-        return Err(bad("sample_every", "expected an interval above zero, such as \"10s\""));
-    }
-    if end.0 / raw.sample_every.0 > 1_000_000 {
-        return Err(bad(
-            "sample_every",
-            format!(
-                "{} gives more than 1,000,000 samples over duration + timeout = {end}; expected a longer interval",
-                raw.sample_every
-            ),
-        ));
-    }
-    let net = &raw.network;
-    if !(0.0..1.0).contains(&net.loss) {
-        return Err(bad("network.loss", format!("{} is out of range; expected a probability 0 ≤ loss < 1", net.loss)));
-    }
-    if let ServiceTime::Exponential { mean: SimTime(0) } = net.service_time {
-        return Err(bad("network.service_time.mean", "expected a mean above zero"));
-    }
-    if let LatencySpec::Uniform { min, max } = net.latency
-        && min > max
-    {
-        return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
-    }
-    let (nodes, mean_degree) = match (&net.topology, net.nodes) {
-        (TopologySpec::Edges { path, largest_component }, _) => {
-            let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
-                .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
-            if let Some(n) = net.nodes.filter(|&n| n as usize != overlay.nodes()) {
-                return Err(bad(
-                    "network.nodes",
-                    format!(
-                        "the edge file has {} nodes, but nodes = {n}; remove network.nodes or set it to {}",
-                        overlay.nodes(),
-                        overlay.nodes()
-                    ),
-                ));
-            }
-            (overlay.nodes(), overlay.mean_degree())
-        }
-        (_, None) => {
-            return Err(bad(
-                "network.nodes",
-                "missing; expected the number of nodes (required for a generated topology)",
-            ));
-        }
-        (_, Some(n)) if n > 100_000_000 => {
-            return Err(bad("network.nodes", format!("{n} is out of range; expected at most 100,000,000")));
-        }
-        (spec, Some(n)) => {
-            topology::check(spec, n as usize, net.allow_disconnected).map_err(|e| {
-                let key =
-                    if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
-                bad(&key, e.message)
-            })?;
-            (n as usize, spec.nominal_degree().unwrap_or(2.0))
-        }
-    };
-    let res = &raw.resources;
-    if res.types == 0 || res.types > 10_000_000 {
-        return Err(bad("resources.types", format!("{} is out of range; expected 1 ≤ types ≤ 10,000,000", res.types)));
-    }
-    if res.replicas as usize > nodes {
-        return Err(bad(
-            "resources.replicas",
-            format!("{} copies cannot sit on distinct nodes of {nodes}; expected replicas ≤ nodes", res.replicas),
-        ));
-    }
-    if (res.types as u64) * (res.replicas as u64) > 1_000_000_000 {
-        return Err(bad("resources.replicas", "types × replicas exceeds 10^9 resource copies; expected fewer"));
-    }
-    let wl = &raw.workload;
-    if wl.timeout == SimTime::ZERO {
-        return Err(bad("workload.timeout", "expected a timeout above zero"));
-    }
-    let expected_queries = wl.rate.per_second() * raw.duration.as_secs_f64();
-    if expected_queries > 2e9 {
-        return Err(bad(
-            "workload.rate",
-            format!("rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"),
-        ));
-    }
-    for (i, q) in wl.script.iter().enumerate() {
-        if q.origin as usize >= nodes {
-            return Err(bad(
-                &format!("workload.script[{i}].origin"),
-                format!("node {} does not exist; expected 0 ≤ origin < {nodes}", q.origin),
-            ));
-        }
-        if q.rtype >= res.types {
-            return Err(bad(
-                &format!("workload.script[{i}].type"),
-                format!("type {} does not exist; expected 0 ≤ type < resources.types = {}", q.rtype, res.types),
-            ));
-        }
-        if q.at >= raw.duration {
-            return Err(bad(
-                &format!("workload.script[{i}].at"),
-                format!("{} is not before duration {}; expected at < duration", q.at, raw.duration),
-            ));
-        }
-    }
+    raw.check_top()?;
+    let (nodes, mean_degree) = raw.network.check(base_dir)?;
+    raw.resources.check(nodes)?;
+    raw.workload.check(nodes, raw.resources.types, raw.duration)?;
     if let Some(t) = &raw.target_ci {
-        if !(t.fraction > 0.0 && t.fraction <= 1.0) {
-            return Err(bad(
-                "target_ci.fraction",
-                format!("{} is out of range; expected 0 < fraction ≤ 1", t.fraction),
-            ));
-        }
-        if raw.replicates < 2 {
-            return Err(bad("replicates", "target_ci needs at least 2 replicates to start from"));
-        }
-        if t.max_replicates < raw.replicates || t.max_replicates > 100_000 {
-            return Err(bad(
-                "target_ci.max_replicates",
-                format!("{} is out of range; expected replicates ≤ max_replicates ≤ 100000", t.max_replicates),
-            ));
-        }
-        if t.metrics.is_empty() {
-            return Err(bad("target_ci.metrics", "expected at least one metric name"));
-        }
+        t.check(raw.replicates)?;
     }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     let scenario = Scenario {
@@ -586,6 +454,207 @@ fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     Ok(scenario)
+}
+
+impl Raw {
+    /// The top-level keys: name, duration, warmup, replicates, sample_every.
+    fn check_top(&self) -> Result<(), Invalid> {
+        if self.name.is_empty()
+            || self.name.len() > 100
+            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || self.name.starts_with('.')
+        {
+            return Err(bad(
+                "name",
+                format!(
+                    "\"{}\" cannot name a results folder; expected 1-100 letters, digits, '-', '_' or '.', not starting with '.'",
+                    self.name
+                ),
+            ));
+        }
+        if self.duration == SimTime::ZERO {
+            return Err(bad("duration", "expected a duration above zero"));
+        }
+        if self.warmup >= self.duration {
+            return Err(bad(
+                "warmup",
+                format!(
+                    "warmup {} is not shorter than duration {}; expected warmup < duration",
+                    self.warmup, self.duration
+                ),
+            ));
+        }
+        if !(1..=100_000).contains(&self.replicates) {
+            return Err(bad(
+                "replicates",
+                format!("{} is out of range; expected 1 ≤ replicates ≤ 100000", self.replicates),
+            ));
+        }
+        let end = self.duration.saturating_add(self.workload.timeout);
+        if self.sample_every == SimTime::ZERO {
+            return Err(bad("sample_every", "expected an interval above zero, such as \"10s\""));
+        }
+        if end.0 / self.sample_every.0 > 1_000_000 {
+            return Err(bad(
+                "sample_every",
+                format!(
+                    "{} gives more than 1,000,000 samples over duration + timeout = {end}; expected a longer interval",
+                    self.sample_every
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl NetworkSpec {
+    /// Checks `[network]` and gives the node count (read from an edge file if
+    /// there is one) and the mean degree.
+    fn check(&self, base_dir: &Path) -> Result<(usize, f64), Invalid> {
+        if !(0.0..1.0).contains(&self.loss) {
+            return Err(bad(
+                "network.loss",
+                format!("{} is out of range; expected a probability 0 ≤ loss < 1", self.loss),
+            ));
+        }
+        if let ServiceTime::Exponential { mean: SimTime(0) } = self.service_time {
+            return Err(bad("network.service_time.mean", "expected a mean above zero"));
+        }
+        if let LatencySpec::Uniform { min, max } = self.latency
+            && min > max
+        {
+            return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
+        }
+        Ok(match (&self.topology, self.nodes) {
+            (TopologySpec::Edges { path, largest_component }, _) => {
+                let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
+                    .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
+                if let Some(n) = self.nodes.filter(|&n| n as usize != overlay.nodes()) {
+                    return Err(bad(
+                        "network.nodes",
+                        format!(
+                            "the edge file has {} nodes, but nodes = {n}; remove network.nodes or set it to {}",
+                            overlay.nodes(),
+                            overlay.nodes()
+                        ),
+                    ));
+                }
+                (overlay.nodes(), overlay.mean_degree())
+            }
+            (_, None) => {
+                return Err(bad(
+                    "network.nodes",
+                    "missing; expected the number of nodes (required for a generated topology)",
+                ));
+            }
+            (_, Some(n)) if n > 100_000_000 => {
+                return Err(bad("network.nodes", format!("{n} is out of range; expected at most 100,000,000")));
+            }
+            (spec, Some(n)) => {
+                topology::check(spec, n as usize, self.allow_disconnected).map_err(|e| {
+                    let key = if e.key == "nodes" {
+                        "network.nodes".to_string()
+                    } else {
+                        format!("network.topology.{}", e.key)
+                    };
+                    bad(&key, e.message)
+                })?;
+                (n as usize, spec.nominal_degree().unwrap_or(2.0))
+            }
+        })
+    }
+}
+
+impl TargetCi {
+    /// Checks `[target_ci]` for a scenario of `replicates` replicates.
+    fn check(&self, replicates: u32) -> Result<(), Invalid> {
+        if !(self.fraction > 0.0 && self.fraction <= 1.0) {
+            return Err(bad(
+                "target_ci.fraction",
+                format!("{} is out of range; expected 0 < fraction ≤ 1", self.fraction),
+            ));
+        }
+        if replicates < 2 {
+            return Err(bad("replicates", "target_ci needs at least 2 replicates to start from"));
+        }
+        if self.max_replicates < replicates || self.max_replicates > 100_000 {
+            return Err(bad(
+                "target_ci.max_replicates",
+                format!("{} is out of range; expected replicates ≤ max_replicates ≤ 100000", self.max_replicates),
+            ));
+        }
+        if self.metrics.is_empty() {
+            return Err(bad("target_ci.metrics", "expected at least one metric name"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `[resources]` on `nodes` nodes.
+trait CheckResources {
+    fn check(&self, nodes: usize) -> Result<(), Invalid>;
+}
+
+impl CheckResources for ResourcesSpec {
+    fn check(&self, nodes: usize) -> Result<(), Invalid> {
+        if self.types == 0 || self.types > 10_000_000 {
+            return Err(bad(
+                "resources.types",
+                format!("{} is out of range; expected 1 ≤ types ≤ 10,000,000", self.types),
+            ));
+        }
+        if self.replicas as usize > nodes {
+            return Err(bad(
+                "resources.replicas",
+                format!("{} copies cannot sit on distinct nodes of {nodes}; expected replicas ≤ nodes", self.replicas),
+            ));
+        }
+        if (self.types as u64) * (self.replicas as u64) > 1_000_000_000 {
+            return Err(bad("resources.replicas", "types × replicas exceeds 10^9 resource copies; expected fewer"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `[workload]` against the network, the resource types and the duration.
+trait CheckWorkload {
+    fn check(&self, nodes: usize, types: u32, duration: SimTime) -> Result<(), Invalid>;
+}
+
+impl CheckWorkload for WorkloadSpec {
+    fn check(&self, nodes: usize, types: u32, duration: SimTime) -> Result<(), Invalid> {
+        if self.timeout == SimTime::ZERO {
+            return Err(bad("workload.timeout", "expected a timeout above zero"));
+        }
+        let expected_queries = self.rate.per_second() * duration.as_secs_f64();
+        if expected_queries > 2e9 {
+            return Err(bad(
+                "workload.rate",
+                format!("rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"),
+            ));
+        }
+        for (i, q) in self.script.iter().enumerate() {
+            if q.origin as usize >= nodes {
+                return Err(bad(
+                    &format!("workload.script[{i}].origin"),
+                    format!("node {} does not exist; expected 0 ≤ origin < {nodes}", q.origin),
+                ));
+            }
+            if q.rtype >= types {
+                return Err(bad(
+                    &format!("workload.script[{i}].type"),
+                    format!("type {} does not exist; expected 0 ≤ type < resources.types = {}", q.rtype, types),
+                ));
+            }
+            if q.at >= duration {
+                return Err(bad(
+                    &format!("workload.script[{i}].at"),
+                    format!("{} is not before duration {}; expected at < duration", q.at, duration),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The line of a sweep key, directly under `[sweep]` or in a zip group.
