@@ -30,12 +30,16 @@ fn delay(rng: &mut ChaCha8Rng) -> u64 {
 /// One hold-model measurement.
 #[derive(Clone, Copy, Debug)]
 pub struct Hold {
+    /// Holds done.
     pub events: u64,
+    /// Wall time they took.
     pub seconds: f64,
+    /// A sum over the events popped, so that the work cannot be optimised away.
     pub checksum: u64,
 }
 
 impl Hold {
+    /// Holds per second of wall time.
     pub fn per_second(&self) -> f64 {
         self.events as f64 / self.seconds
     }
@@ -152,12 +156,25 @@ pub fn flooding_wave(world: &World, origin: u32, ttl: u32) -> u64 {
 /// Where one run's memory went, per node, and how fast it ran.
 #[derive(Clone, Debug)]
 pub struct ScaleFigures {
+    /// What was run.
     pub label: String,
+    /// Nodes of the overlay.
     pub nodes: usize,
+    /// Events processed.
     pub events: u64,
+    /// Wall time of the run, the world's construction excluded.
     pub seconds: f64,
-    /// (part, bytes per node)
-    pub per_node: Vec<(&'static str, f64)>,
+    /// Memory by part, per node.
+    pub per_node: Vec<PerNode>,
+}
+
+/// One part of a run's memory, per node.
+#[derive(Clone, Debug)]
+pub struct PerNode {
+    /// What holds it.
+    pub part: &'static str,
+    /// Its bytes divided by the nodes.
+    pub bytes: f64,
 }
 
 /// The protocol runs `peergrid bench` measures on `nodes` nodes: Gnutella
@@ -222,13 +239,13 @@ pub fn scale_run(
         events: out.events,
         seconds,
         per_node: vec![
-            ("overlay (CSR)", world.overlay.bytes() as f64 / n),
-            ("resource index", world.resources.bytes() as f64 / n),
-            ("engine per-node queues and counters", m.engine_node_bytes as f64 / n),
-            ("protocol state", m.protocol_bytes as f64 / n),
-            ("event list at its peak", m.event_list_bytes as f64 / n),
-            ("payload arena", m.payload_bytes as f64 / n),
-            ("query records", query_bytes as f64 / n),
+            PerNode { part: "overlay (CSR)", bytes: world.overlay.bytes() as f64 / n },
+            PerNode { part: "resource index", bytes: world.resources.bytes() as f64 / n },
+            PerNode { part: "engine per-node queues and counters", bytes: m.engine_node_bytes as f64 / n },
+            PerNode { part: "protocol state", bytes: m.protocol_bytes as f64 / n },
+            PerNode { part: "event list at its peak", bytes: m.event_list_bytes as f64 / n },
+            PerNode { part: "payload arena", bytes: m.payload_bytes as f64 / n },
+            PerNode { part: "query records", bytes: query_bytes as f64 / n },
         ],
     }
 }

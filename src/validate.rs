@@ -17,10 +17,52 @@ use crate::world::{LatencySpec, ResourcesSpec, Skew, TopologySpec, World};
 /// One comparison of simulated against expected.
 #[derive(Clone, Debug)]
 pub struct Check {
+    /// What is checked, on what setup.
     pub name: String,
+    /// The closed-form value, with its tolerance.
     pub expected: String,
+    /// The simulated value.
     pub got: String,
+    /// Whether the simulated value is the expected one, within the tolerance.
     pub pass: bool,
+}
+
+/// A simulated figure and the closed-form one it should equal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Compared<G, W = G> {
+    /// What the simulator gave.
+    pub got: G,
+    /// What the closed form says.
+    pub want: W,
+}
+
+/// A simulated figure, the closed-form one, and how far apart they may be.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Within {
+    /// What the simulator gave.
+    pub got: f64,
+    /// What the closed form says.
+    pub want: f64,
+    /// The largest difference that still passes.
+    pub tolerance: f64,
+}
+
+/// What one flooding query covered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ball {
+    /// Nodes the Query reached, the origin included.
+    pub reached: u64,
+    /// Query messages sent.
+    pub queries: u64,
+}
+
+/// Mean hops per request of random and experience-random forwarding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForwardingHops {
+    /// Random forwarding.
+    pub random: f64,
+    /// Experience-based forwarding, random otherwise.
+    pub experience: f64,
 }
 
 /// A world with constant latency `latency_ms` and `types` × `replicas` resources.
@@ -69,21 +111,26 @@ pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> CentralMm1 {
         latencies.iter().sum::<f64>() / latencies.len().max(1) as f64
     };
     let sojourn = 1000.0 / (mu - lambda);
-    CentralMm1 { remote: (mean(false), sojourn + 20.0), local: (mean(true), sojourn) }
+    CentralMm1 {
+        remote: Compared { got: mean(false), want: sojourn + 20.0 },
+        local: Compared { got: mean(true), want: sojourn },
+    }
 }
 
 /// Mean response times (simulated, M/M/1) in ms of `central_mm1`: for queries from
 /// other nodes (a 20 ms round trip) and from the index node itself.
 pub struct CentralMm1 {
-    pub remote: (f64, f64),
-    pub local: (f64, f64),
+    /// Queries from other nodes.
+    pub remote: Compared<f64>,
+    /// Queries from the index node itself.
+    pub local: Compared<f64>,
 }
 
 /// One flooding query from `origin` with `ttl`, no service time, constant latency:
 /// returns ((nodes reached, Query messages) simulated, the same from petgraph's
 /// BFS: the ball of radius ttl, and deg(origin) + Σ (deg(v) − 1) over nodes at
 /// distance 1..ttl−1).
-pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64)) {
+pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> Compared<Ball> {
     let cfg = SimConfig {
         warmup: SimTime::ZERO,
         timeout: SimTime::from_secs(10),
@@ -105,7 +152,10 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> ((u64, u64), (u64, u64
     let ball = dist.values().filter(|&&d| d <= ttl).count() as u64;
     let degree = |v: NodeIndex| g.neighbors(v).count() as u64;
     let forwards: u64 = dist.iter().filter(|&(_, &d)| d >= 1 && d < ttl).map(|(&v, _)| degree(v) - 1).sum();
-    ((reached, sent), (ball, degree(NodeIndex::new(origin as usize)) + forwards))
+    Compared {
+        got: Ball { reached, queries: sent },
+        want: Ball { reached: ball, queries: degree(NodeIndex::new(origin as usize)) + forwards },
+    }
 }
 
 /// One query, from node 0 at time 0, on a ring of 20 nodes with constant
@@ -128,10 +178,10 @@ pub fn ring_query(protocol: &ProtocolSpec, holder: u32, latency_ms: u64) -> Quer
 /// resource held only `hops` (≤ 9) away: every hop out and back is one message into
 /// an empty buffer, so it waits the window and then the latency. Returns (simulated
 /// first-hit latency, 2·hops·(latency + window)).
-pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Option<SimTime>, SimTime) {
+pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> Compared<Option<SimTime>, SimTime> {
     let params = gridnut::Params { ttl: hops, window: SimTime::from_millis(window_ms), ..Default::default() };
     let q = ring_query(&ProtocolSpec::Gridnut(params), hops, latency_ms);
-    (q.latency(), SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)))
+    Compared { got: q.latency(), want: SimTime::from_millis(2 * hops as u64 * (latency_ms + window_ms)) }
 }
 
 /// One random walker of `length` steps (no checking) from a uniformly random origin
@@ -151,7 +201,7 @@ pub fn gridnut_ring_latency(hops: u32, latency_ms: u64, window_ms: u64) -> (Opti
 /// graph the walk can also meet its own path by a cycle, about L²/(2N) times; the
 /// tolerance is three binomial standard errors plus the change in the expected
 /// value if m were smaller by twice that.
-pub fn random_walk_success(length: u32, seed: u64) -> (f64, f64, f64) {
+pub fn random_walk_success(length: u32, seed: u64) -> Within {
     let (nodes, degree, types, replicas) = (10_000u32, 10u32, 100u32, 20u32);
     let w = world(&TopologySpec::RandomRegular { degree }, nodes, 10, types, replicas, seed);
     let cfg = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(seed, SimTime::from_secs(80)) };
@@ -169,7 +219,7 @@ pub fn random_walk_success(length: u32, seed: u64) -> (f64, f64, f64) {
     let expected = success(m);
     let meetings = (length as f64).powi(2) / (2.0 * nodes as f64);
     let tolerance = 3.0 * (expected * (1.0 - expected) / n).sqrt() + (expected - success(m - 2.0 * meetings));
-    (simulated, expected, tolerance)
+    Within { got: simulated, want: expected, tolerance }
 }
 
 /// The expected number of distinct nodes, other than its start, that a simple
@@ -245,7 +295,7 @@ fn aggregation_run(w: &World, values: aggregation::Values, cycles: u32, seed: u6
 /// values that met once stay slightly correlated). The means of four runs over
 /// seeds 1 to 24 fall between 0.2909 and 0.2957; a fresh order each cycle (0.303)
 /// falls outside the tolerance.
-pub fn aggregation_variance_ratio(seeds: &[u64]) -> (f64, f64, f64) {
+pub fn aggregation_variance_ratio(seeds: &[u64]) -> Within {
     let nodes = 2_000u32;
     // p = mean_degree / (n − 1) = 1: every pair of nodes is linked.
     let complete = TopologySpec::ErdosRenyi { mean_degree: (nodes - 1) as f64 };
@@ -258,7 +308,7 @@ pub fn aggregation_variance_ratio(seeds: &[u64]) -> (f64, f64, f64) {
         let ratio = var.get(cycles as usize).zip(var.get(skip)).map_or(f64::NAN, |(last, first)| last / first);
         sum += ratio.powf(1.0 / (cycles as usize - skip) as f64);
     }
-    (sum / seeds.len().max(1) as f64, aggregation_fixed_phase_rate(), 0.006)
+    Within { got: sum / seeds.len().max(1) as f64, want: aggregation_fixed_phase_rate(), tolerance: 0.006 }
 }
 
 /// The per-cycle variance ratio of push-pull averaging when every node starts one
@@ -294,11 +344,11 @@ pub fn aggregation_fixed_phase_rate() -> f64 {
 /// 4-out overlay of 2,000 nodes with 20 ms links, where exchanges overlap, for 12
 /// cycles: returns (the exact fixed-point sum at the end, the sum at the start,
 /// N · 2^32).
-pub fn aggregation_sum(seed: u64) -> (i128, i128) {
+pub fn aggregation_sum(seed: u64) -> Compared<i128> {
     let nodes = 2_000u32;
     let w = world(&TopologySpec::KOut { k: 4 }, nodes, 20, 1, 0, seed);
     let a = aggregation_run(&w, aggregation::Values::Peak, 12, seed);
-    (a.sum(), (nodes as i128) << 32)
+    Compared { got: a.sum(), want: (nodes as i128) << 32 }
 }
 
 /// Mean hops of every measured request (`hops_mean_all`: a failed request counts
@@ -306,7 +356,7 @@ pub fn aggregation_sum(seed: u64) -> (i128, i128) {
 /// random 4-regular grid of `nodes` nodes, 100 types × 10 copies, Zipf-popular
 /// requests at 100/s for 32 s, the first 10 s (about 1,000 requests) only teaching
 /// the nodes, TTL 2048 and a 12 s timeout: returns (random, experience-random).
-pub fn forwarding_hops(nodes: u32, seed: u64) -> (f64, f64) {
+pub fn forwarding_hops(nodes: u32, seed: u64) -> ForwardingHops {
     let w = world(&TopologySpec::RandomRegular { degree: 4 }, nodes, 5, 100, 10, seed);
     let cfg = SimConfig {
         warmup: SimTime::from_secs(10),
@@ -320,7 +370,10 @@ pub fn forwarding_hops(nodes: u32, seed: u64) -> (f64, f64) {
             ProtocolSpec::Forwarding(forwarding::Params { strategy, ttl: 2048, memory: 0 }).run(&w, workload, &cfg);
         out.metric("hops_mean_all").unwrap_or(f64::NAN)
     };
-    (hops(forwarding::Strategy::Random), hops(forwarding::Strategy::ExperienceRandom))
+    ForwardingHops {
+        random: hops(forwarding::Strategy::Random),
+        experience: hops(forwarding::Strategy::ExperienceRandom),
+    }
 }
 
 /// Runs every check.
@@ -336,17 +389,17 @@ pub fn suite() -> Vec<Check> {
         let w = world(&t, n, 20, 1, 0, 7);
         let name = format!("{t:?}").split_whitespace().next().unwrap_or("").to_string();
         for ttl in 1..=6 {
-            let (got, want) = flooding_ball(&w, 0, ttl);
+            let Compared { got, want } = flooding_ball(&w, 0, ttl);
             checks.push(Check {
                 name: format!("flooding BFS ball, {name} n={n} ttl={ttl}"),
-                expected: format!("{} reached, {} queries", want.0, want.1),
-                got: format!("{} reached, {} queries", got.0, got.1),
+                expected: format!("{} reached, {} queries", want.reached, want.queries),
+                got: format!("{} reached, {} queries", got.reached, got.queries),
                 pass: got == want,
             });
         }
     }
     for (hops, window_ms) in [(3, 0), (5, 30), (9, 250)] {
-        let (got, want) = gridnut_ring_latency(hops, 20, window_ms);
+        let Compared { got, want } = gridnut_ring_latency(hops, 20, window_ms);
         checks.push(Check {
             name: format!("gridnut first hit {hops} hops away, 20 ms links, window {window_ms} ms"),
             expected: format!("{} ms", want.as_millis_f64()),
@@ -355,7 +408,7 @@ pub fn suite() -> Vec<Check> {
         });
     }
     for (lambda, mu) in [(100.0, 200.0), (160.0, 200.0)] {
-        let (got, want) = central_mm1(lambda, mu, 5).remote;
+        let Compared { got, want } = central_mm1(lambda, mu, 5).remote;
         checks.push(Check {
             name: format!("central index = M/M/1, ρ = {:.1}", lambda / mu),
             expected: format!("{want:.2} ms ± 5%"),
@@ -364,7 +417,7 @@ pub fn suite() -> Vec<Check> {
         });
     }
     for length in [50, 100] {
-        let (got, want, tolerance) = random_walk_success(length, 3);
+        let Within { got, want, tolerance } = random_walk_success(length, 3);
         checks.push(Check {
             name: format!("random walk success, 10-regular n=10000 R=20 L={length}"),
             expected: format!("{want:.4} ± {tolerance:.4}"),
@@ -372,14 +425,14 @@ pub fn suite() -> Vec<Check> {
             pass: (got - want).abs() < tolerance,
         });
     }
-    let (got, want, tolerance) = aggregation_variance_ratio(&[1, 2, 3, 4]);
+    let Within { got, want, tolerance } = aggregation_variance_ratio(&[1, 2, 3, 4]);
     checks.push(Check {
         name: "gossip averaging variance ratio per cycle, complete n=2000".into(),
         expected: format!("{want:.4} ± {tolerance:.4}"),
         got: format!("{got:.4}"),
         pass: (got - want).abs() < tolerance,
     });
-    let (got, want) = aggregation_sum(1);
+    let Compared { got, want } = aggregation_sum(1);
     checks.push(Check {
         name: "gossip averaging keeps the sum, 4-out n=2000, 20 ms links".into(),
         expected: format!("sum {want}"),
@@ -392,7 +445,7 @@ pub fn suite() -> Vec<Check> {
     // give or take the 2% standard error of a mean over about 2,200 requests, so
     // 0.75 separates the two by a wide margin on both sides.
     let nodes = 3_000;
-    let (random, experience) = forwarding_hops(nodes, 2001);
+    let ForwardingHops { random, experience } = forwarding_hops(nodes, 2001);
     checks.push(Check {
         name: format!("forwarding hops, experience < random, 4-regular n={nodes}"),
         expected: format!("< 0.75 × {random:.1} = {:.1}", 0.75 * random),

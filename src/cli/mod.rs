@@ -677,10 +677,10 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
             r.seconds,
             r.events as f64 / r.seconds / 1e6
         );
-        for (part, b) in &r.per_node {
-            say!("    {part:<38} {b:>8.1} bytes/node");
+        for p in &r.per_node {
+            say!("    {:<38} {:>8.1} bytes/node", p.part, p.bytes);
         }
-        say!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.1).sum::<f64>());
+        say!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.bytes).sum::<f64>());
     }
     say!("peak RSS of this process: {:.0} MiB", peak_rss_mb());
     Ok(())

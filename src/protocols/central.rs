@@ -207,20 +207,20 @@ mod tests {
 
     #[test]
     fn index_is_an_mm1_queue_at_half_load() {
-        let (got, want) = central_mm1(100.0, 200.0, 5).remote;
+        let crate::validate::Compared { got, want } = central_mm1(100.0, 200.0, 5).remote;
         assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
     }
 
     #[test]
     fn index_is_an_mm1_queue_at_high_load() {
-        let (got, want) = central_mm1(160.0, 200.0, 5).remote;
+        let crate::validate::Compared { got, want } = central_mm1(160.0, 200.0, 5).remote;
         assert!((got - want).abs() / want < 0.05, "mean response {got:.2} ms, M/M/1 says {want:.2} ms");
     }
 
     #[test]
     fn the_index_nodes_own_queries_wait_in_its_queue() {
         // About 1,500 queries from node 0 at 80% load: sojourn 25 ms, no round trip.
-        let (got, want) = central_mm1(160.0, 200.0, 5).local;
+        let crate::validate::Compared { got, want } = central_mm1(160.0, 200.0, 5).local;
         assert!((got - want).abs() / want < 0.15, "mean response {got:.2} ms, M/M/1 sojourn {want:.2} ms");
     }
 }

@@ -292,7 +292,7 @@ mod tests {
             let w = world(&topology, n, 20, 1, 0, 21);
             for ttl in 1..=5 {
                 for origin in [0, 7, n / 2] {
-                    let (got, want) = flooding_ball(&w, origin, ttl);
+                    let crate::validate::Compared { got, want } = flooding_ball(&w, origin, ttl);
                     assert_eq!(got, want, "{topology:?} ttl {ttl} origin {origin}");
                 }
             }

@@ -519,7 +519,7 @@ mod tests {
     fn each_hop_waits_one_window() {
         // Ring of 20 with 20 ms links: the hit comes back at exactly 2·h·(d + w).
         for (hops, window_ms, expected_ms) in [(5, 0, 200), (5, 30, 500), (5, 80, 1000), (3, 45, 390)] {
-            let (got, want) = crate::validate::gridnut_ring_latency(hops, 20, window_ms);
+            let crate::validate::Compared { got, want } = crate::validate::gridnut_ring_latency(hops, 20, window_ms);
             assert_eq!(want, SimTime::from_millis(expected_ms));
             assert_eq!(got, Some(want), "{hops} hops, window {window_ms} ms");
         }

@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn one_walker_finds_a_replica_as_often_as_its_distinct_nodes_predict() {
         for length in [50, 100] {
-            let (got, want, tolerance) = random_walk_success(length, 3);
+            let crate::validate::Within { got, want, tolerance } = random_walk_success(length, 3);
             assert!(
                 (got - want).abs() < tolerance,
                 "L = {length}: simulated {got:.4}, expected from the walk's range {want:.4} ± {tolerance:.4}"
