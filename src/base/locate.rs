@@ -6,7 +6,9 @@ use toml::de::{DeTable, DeValue};
 /// One step of a key path.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Seg {
+    /// A table key, with its quotes removed.
     Key(String),
+    /// A position in an array, written `[n]`.
     Index(usize),
 }
 

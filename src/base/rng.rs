@@ -11,11 +11,17 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Clone, Copy, Debug)]
 #[repr(u64)]
 pub enum Stream {
+    /// Draws the overlay graph.
     Topology = 0,
+    /// Places the resource replicas on nodes.
     Resources = 1,
+    /// Draws query arrivals, their origins and the types they want.
     Workload = 2,
+    /// Draws per-message latency and loss, and service times.
     Network = 3,
+    /// Feeds the protocol's own random choices through `Ctx::rng`.
     Protocol = 4,
+    /// Draws node positions for the Euclidean underlay.
     Placement = 5,
 }
 

@@ -14,18 +14,24 @@ use serde::de::{self, Deserializer, Visitor};
 pub struct SimTime(pub u64);
 
 impl SimTime {
+    /// The start of every run, and a span of no time.
     pub const ZERO: SimTime = SimTime(0);
+    /// The last representable time, standing for "never".
     pub const MAX: SimTime = SimTime(u64::MAX);
 
+    /// A time given in nanoseconds, the unit it is kept in.
     pub const fn from_nanos(ns: u64) -> Self {
         SimTime(ns)
     }
+    /// A time given in microseconds.
     pub const fn from_micros(us: u64) -> Self {
         SimTime(us * 1_000)
     }
+    /// A time given in milliseconds.
     pub const fn from_millis(ms: u64) -> Self {
         SimTime(ms * 1_000_000)
     }
+    /// A time given in whole seconds; `from_secs_f64` takes fractions.
     pub const fn from_secs(s: u64) -> Self {
         SimTime(s * 1_000_000_000)
     }
@@ -40,18 +46,23 @@ impl SimTime {
             SimTime(ns as u64)
         }
     }
+    /// The exact value, in nanoseconds.
     pub const fn nanos(self) -> u64 {
         self.0
     }
+    /// The time in seconds as a float, for rates and per-second columns.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9
     }
+    /// The time in milliseconds as a float, for latency columns.
     pub fn as_millis_f64(self) -> f64 {
         self.0 as f64 / 1e6
     }
+    /// Adds, stopping at `MAX` instead of overflowing.
     pub const fn saturating_add(self, other: SimTime) -> SimTime {
         SimTime(self.0.saturating_add(other.0))
     }
+    /// Subtracts, stopping at zero instead of underflowing.
     pub const fn saturating_sub(self, other: SimTime) -> SimTime {
         SimTime(self.0.saturating_sub(other.0))
     }
@@ -190,6 +201,7 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
 }
 
 impl Rate {
+    /// The rate in events per simulated second.
     pub fn per_second(self) -> f64 {
         self.0
     }

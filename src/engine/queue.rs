@@ -15,9 +15,13 @@ use super::SimTime;
 /// discrete-event simulation never schedules into the past. The sequence number is
 /// assigned by the queue in push order and breaks ties.
 pub trait EventQueue<E> {
+    /// Schedules `event` at `time`, after every event already pending at that time.
     fn push(&mut self, time: SimTime, event: E);
+    /// Takes the earliest pending event, `None` when none is left.
     fn pop(&mut self) -> Option<(SimTime, E)>;
+    /// How many events are pending.
     fn len(&self) -> usize;
+    /// Whether no event is pending.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

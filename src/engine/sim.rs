@@ -52,7 +52,9 @@ pub trait Message {
 /// A resource-discovery protocol: per-node state lives inside the implementing type
 /// (as `Vec`s indexed by `NodeId`), messages and timers are its own types.
 pub trait Protocol: Sized {
+    /// The messages its nodes send each other.
     type Msg: Message;
+    /// What a timer carries, handed back to the protocol when it fires.
     type Timer;
 
     /// Called once at time zero, before any query.
@@ -78,14 +80,20 @@ pub trait Protocol: Sized {
 /// The engine settings of one run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The run seed every random stream of the run is drawn from.
     pub seed: u64,
     /// Queries are issued in [0, duration); the run continues for one `timeout` more
     /// so that the last queries can finish.
     pub duration: SimTime,
+    /// Queries issued before this are left out of the per-query metrics.
     pub warmup: SimTime,
+    /// How long a query may take before it counts as failed.
     pub timeout: SimTime,
+    /// The interval of the time series.
     pub sample_every: SimTime,
+    /// How long a node takes to serve one message, unless set per node.
     pub service: ServiceTime,
+    /// Probability that the network drops a message.
     pub loss: f64,
     /// The run stops early, with [`RunOutput::overflow`] set, once more events than
     /// this are pending: the memory it may use is spent, typically because nodes
@@ -450,7 +458,9 @@ impl<'w, P: Protocol> Ctx<'w, P> {
 
 /// What a finished run hands back.
 pub struct RunOutput {
+    /// What the run measured: each query's outcome and the counters behind the columns.
     pub recorder: Recorder,
+    /// How many events the run processed (the `events` column).
     pub events: u64,
     /// A hash over (time, kind, node) of every processed event.
     pub fingerprint: u64,
@@ -487,11 +497,15 @@ impl RunOutput {
 /// Where a run's memory went, for `peergrid bench`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunMemory {
+    /// The most events pending at once.
     pub peak_pending: usize,
+    /// Bytes the event list held at that peak.
     pub event_list_bytes: usize,
+    /// Bytes of the message and timer slots the pending events point into.
     pub payload_bytes: usize,
     /// Per-node service queues and counters of the engine and recorder.
     pub engine_node_bytes: usize,
+    /// Bytes of the protocol's own state at the end of the run.
     pub protocol_bytes: usize,
 }
 
@@ -511,6 +525,7 @@ fn fold(h: u64, x: u64) -> u64 {
 }
 
 impl<'w, P: Protocol> Simulation<'w, P> {
+    /// Sets up a run of `protocol` on `world`, with the workload's first arrivals queued.
     pub fn new(world: &'w World, protocol: P, workload: Workload, config: &SimConfig) -> Self {
         let nodes = world.nodes();
         let end = config.duration.saturating_add(config.timeout);

@@ -78,22 +78,30 @@ const NO_HIT: SimTime = SimTime::MAX;
 /// One query's outcome.
 #[derive(Clone, Debug)]
 pub struct QueryRecord {
+    /// When the workload issued the query.
     pub issued: SimTime,
+    /// The node that issued it and waits for answers.
     pub origin: NodeId,
+    /// The resource type it looks for.
     pub want: ResourceType,
     /// Time the first answer reached the origin within the timeout, or `SimTime::MAX`.
     pub first_hit: SimTime,
+    /// Hops from the origin to the first answer's source, as the protocol counts them.
     pub hops: u32,
+    /// Matching resources reported back to the origin within the timeout.
     pub hits: u32,
     /// Messages sent for this query; a merged message shared by k parts counts 1/k.
     pub messages: f64,
+    /// Nodes the query reached, as the protocol reported them (`nodes_reached`).
     pub reached: u32,
 }
 
 impl QueryRecord {
+    /// Whether an answer reached the origin within the timeout.
     pub fn succeeded(&self) -> bool {
         self.first_hit != NO_HIT
     }
+    /// Time from issue to the first answer, `None` for a failed query.
     pub fn latency(&self) -> Option<SimTime> {
         self.succeeded().then(|| self.first_hit - self.issued)
     }
@@ -112,6 +120,7 @@ pub struct Recorder {
     duration: SimTime,
     timeout: SimTime,
     sample_every: SimTime,
+    /// Every query of the run, indexed by `QueryId`, warm-up included.
     pub queries: Vec<QueryRecord>,
     /// Messages served per node while measuring, [warmup, duration).
     pub handled: Vec<u32>,
@@ -136,6 +145,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// An empty recorder for `nodes` nodes and `kinds` message kinds.
     pub fn new(nodes: usize, kinds: usize, config: Window) -> Recorder {
         Recorder {
             warmup: config.warmup,
@@ -369,10 +379,13 @@ impl Recorder {
 /// One sample of a run's time series.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeriesRow {
+    /// Start of the interval, in seconds of simulated time.
     pub time_s: f64,
     /// Queries issued in this interval, and how many of them succeeded.
     pub queries: u64,
+    /// Of those queries, the ones answered within the timeout.
     pub successes: u64,
+    /// Mean first-hit latency of those successes (ms), `None` without any.
     pub first_hit_latency_mean_ms: Option<f64>,
     /// Messages sent in this interval.
     pub messages: u64,

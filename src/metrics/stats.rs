@@ -6,10 +6,13 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 /// Summary of one metric at one sweep point.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
+    /// Mean of the metric over the replicates.
     pub mean: f64,
     /// Sample standard deviation (n − 1); `None` below two values.
     pub std: Option<f64>,
+    /// 95% confidence interval of the mean (low, high); `None` below two values.
     pub ci95: Option<(f64, f64)>,
+    /// How many values (replicates) went into it.
     pub n: usize,
 }
 

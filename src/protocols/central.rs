@@ -85,11 +85,25 @@ impl ProtocolParams for Params {
     }
 }
 
+/// What nodes and the index send each other.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
+    /// A node registers its resources with the index.
     Register,
-    Lookup { q: QueryId, want: ResourceType },
-    Answer { q: QueryId, found: u32 },
+    /// A query, sent straight to the index.
+    Lookup {
+        /// The query being looked up.
+        q: QueryId,
+        /// The resource type the origin wants.
+        want: ResourceType,
+    },
+    /// The index's reply to the origin.
+    Answer {
+        /// The query it answers.
+        q: QueryId,
+        /// Registered holders of the type other than the origin.
+        found: u32,
+    },
 }
 
 impl Message for Msg {

@@ -33,6 +33,7 @@ pub(crate) const GNUTELLA_COLUMNS: [Column; 2] = [
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Hops a Query may travel (Gnutella's default is 7).
     #[serde(default = "default_ttl")]
     pub ttl: u32,
 }
@@ -87,17 +88,25 @@ pub(crate) fn validate_ttl(ttl: u32) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// Gnutella 0.4's descriptors, as flooding and gridnut send them.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
+    /// A search, flooded outwards from the origin.
     Query {
+        /// The query, standing for Gnutella's GUID.
         q: QueryId,
+        /// The resource type searched for.
         want: ResourceType,
+        /// Hops the Query may still travel, this one included; forwarded only while TTL − 1 > 0.
         ttl: u8,
+        /// Times the Query has been forwarded; the receiver is one hop further.
         hops: u8,
     },
     /// `hops`: how far the responder is from the origin.
     Hit {
+        /// The query answered, by its GUID.
         q: QueryId,
+        /// Overlay hops between the responder and the origin.
         hops: u8,
     },
 }

@@ -62,10 +62,14 @@ use crate::world::World;
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
+    /// `random`: a neighbour chosen uniformly at random.
     Random,
+    /// `experience-random`: the neighbour an answer for the same type last came back through, else random.
     #[default]
     ExperienceRandom,
+    /// `best-neighbour`: the neighbour the most answers of any type came back through, ties at random.
     BestNeighbour,
+    /// `experience-best-neighbour`: experience for this type when the node has it, else best-neighbour.
     ExperienceBestNeighbour,
 }
 
@@ -82,8 +86,10 @@ impl Strategy {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// How each node chooses the next hop of a request.
     #[serde(default)]
     pub strategy: Strategy,
+    /// Hops a request may travel, 1 ≤ ttl ≤ 65535.
     #[serde(default = "default_ttl")]
     pub ttl: u32,
     /// Experience entries kept per node; 0 keeps all.
@@ -169,13 +175,30 @@ impl ProtocolParams for Params {
     }
 }
 
+/// The request, forwarded along one path, and the answer coming back along it.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// `hops`: how far the request has travelled before this hop.
-    Request { q: QueryId, want: ResourceType, ttl: u16, hops: u16 },
+    Request {
+        /// The query the request is for.
+        q: QueryId,
+        /// The resource type a holder must have.
+        want: ResourceType,
+        /// Hops the request may still travel, this one included.
+        ttl: u16,
+        /// Hops travelled before this one.
+        hops: u16,
+    },
     /// Returns along the reverse path; `hops` is the path length of the request that
     /// found the holder.
-    Answer { q: QueryId, want: ResourceType, hops: u16 },
+    Answer {
+        /// The query it answers.
+        q: QueryId,
+        /// The type found, which every node on the way back learns a next hop for.
+        want: ResourceType,
+        /// Path length of the request that found the holder.
+        hops: u16,
+    },
 }
 
 impl Message for Msg {
@@ -200,6 +223,7 @@ struct Learned {
     stamp: u64,
 }
 
+/// The request-forwarding protocol: each node's experience and answer counts, and each request's path.
 pub struct Forwarding {
     strategy: Strategy,
     ttl: u16,

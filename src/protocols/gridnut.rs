@@ -88,12 +88,16 @@ pub enum Delivery {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Hops a Query may travel (Gnutella's default is 7).
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// How long a buffer waits after its first message before it is delivered; "0s" sends every message at once.
     #[serde(default = "default_window")]
     pub window: SimTime,
+    /// A buffer holding this many messages is delivered at once.
     #[serde(default = "default_batch")]
     pub batch: u32,
+    /// When a buffer leaves: `window` after its first message, or one exchange at a time per neighbour.
     #[serde(default)]
     pub delivery: Delivery,
 }
@@ -194,7 +198,12 @@ impl ProtocolParams for Params {
 #[derive(Clone, Debug)]
 pub enum Msg {
     /// `epoch` names the exchange to its sender's transmitter (0 with `window`).
-    Exchange { batch: Vec<Logical>, epoch: u64 },
+    Exchange {
+        /// The logical Query and QueryHit messages, in the order they were sent.
+        batch: Vec<Logical>,
+        /// The exchange's number at its sender's transmitter.
+        epoch: u64,
+    },
 }
 
 #[inline]
@@ -229,10 +238,18 @@ impl Message for Msg {
 pub enum Timer {
     /// `window` after a buffer got its first message (cancelled if the buffer
     /// fills first).
-    Flush { to: NodeId },
+    Flush {
+        /// The neighbour whose buffer leaves.
+        to: NodeId,
+    },
     /// The exchange `epoch` to `to` has completed (its receiver served it and the
     /// reply came back) or, if it was lost, has timed out: the transmitter is free.
-    Done { to: NodeId, epoch: u64 },
+    Done {
+        /// The neighbour the exchange went to.
+        to: NodeId,
+        /// The number of the exchange that completed.
+        epoch: u64,
+    },
 }
 
 /// With `window`, the messages waiting for the flush; with a transmitter, the ones

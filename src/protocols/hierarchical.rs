@@ -92,16 +92,22 @@ use crate::world::World;
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Nodes per site, and children per GIIS above the sites (≥ 2).
     #[serde(default = "default_fanout")]
     pub fanout: u32,
+    /// GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8).
     #[serde(default = "default_depth")]
     pub depth: u32,
+    /// Period of every registration (GRIS → site GIIS, GIIS → parent).
     #[serde(default = "default_refresh")]
     pub refresh: SimTime,
+    /// How long a registration stays valid; below `refresh`, entries lapse between refreshes.
     #[serde(default = "default_lifetime")]
     pub lifetime: SimTime,
+    /// Rate per node at which a node's resource types change (0: static).
     #[serde(default)]
     pub resource_changes: Rate,
+    /// Start with empty caches filled by registrations, instead of full caches as if long running.
     #[serde(default)]
     pub register_at_start: bool,
 }
@@ -268,15 +274,39 @@ impl Params {
     }
 }
 
+/// GRRP registrations, and the lookups and answers of queries.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// A GRIS (`level` 0, `index` = its node) or a GIIS registering with its parent;
     /// `sent` is when a GRIS took its data.
-    Register { level: u8, index: u32, sent: SimTime },
+    Register {
+        /// The registering entity's level: 0 for a GRIS, L for a level-L GIIS.
+        level: u8,
+        /// Its position among the entities of its level.
+        index: u32,
+        /// When a GRIS took the data it carries; a GIIS's cache is read on arrival instead.
+        sent: SimTime,
+    },
     /// Query `q` from `origin`, for the GIIS at `level` that covers `origin`.
-    Lookup { q: QueryId, want: ResourceType, origin: NodeId, level: u8 },
+    Lookup {
+        /// The query being looked up.
+        q: QueryId,
+        /// The resource type the origin wants.
+        want: ResourceType,
+        /// The node that issued the query and gets the answer.
+        origin: NodeId,
+        /// The level of the GIIS it is for.
+        level: u8,
+    },
     /// `matching`: how many of the named resources really hold the wanted type.
-    Answer { q: QueryId, level: u8, matching: u32 },
+    Answer {
+        /// The query it answers.
+        q: QueryId,
+        /// The level of the GIIS that answered, reported as the hops.
+        level: u8,
+        /// Named resources that really hold the wanted type.
+        matching: u32,
+    },
 }
 
 impl Message for Msg {
@@ -296,9 +326,15 @@ impl Message for Msg {
     }
 }
 
+/// Registration refreshes and resource changes.
 pub enum Timer {
     /// The GRIS (`level` 0) or GIIS registers with its parent.
-    Refresh { level: u8, index: u32 },
+    Refresh {
+        /// The registering entity's level: 0 for a GRIS, L for a level-L GIIS.
+        level: u8,
+        /// Its position among the entities of its level.
+        index: u32,
+    },
     /// The next resource change (a global timer).
     Change,
 }
@@ -314,6 +350,7 @@ struct Entry {
 
 const NEVER: u64 = u64::MAX;
 
+/// The MDS-2 hierarchy: every GIIS's cache, the resources' change history and the counters behind its columns.
 pub struct Hierarchical {
     depth: u8,
     refresh: SimTime,

@@ -55,10 +55,13 @@ use crate::world::World;
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Walkers the requester sends (k), each to a uniformly random neighbour.
     #[serde(default = "default_walkers")]
     pub walkers: u32,
+    /// Steps a walker may take.
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// A walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never.
     #[serde(default = "default_check_every")]
     pub check_every: u32,
 }
@@ -156,7 +159,9 @@ impl ProtocolParams for Params {
 /// The walker itself: what it looks for, whom to tell, and how far it has gone.
 #[derive(Clone, Copy, Debug)]
 pub struct Walker {
+    /// The query the walker searches for.
     pub q: QueryId,
+    /// The object type a node must hold to answer.
     pub want: ResourceType,
     /// The requester: Hits and Checks go there.
     pub origin: NodeId,
@@ -164,16 +169,27 @@ pub struct Walker {
     pub hops: u32,
 }
 
+/// A walker's steps, the Hits it sends, and its checks with the requester.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// One step of a walker.
     Walk(Walker),
     /// From the node holding the object straight to the requester.
-    Hit { q: QueryId, hops: u32 },
+    Hit {
+        /// The query answered.
+        q: QueryId,
+        /// Steps the walker took to reach the holder.
+        hops: u32,
+    },
     /// The walker's node asks the requester whether to go on.
     Check(Walker),
     /// The requester's answer, carrying the walker back.
-    CheckReply { walker: Walker, go: bool },
+    CheckReply {
+        /// The walker that asked, returned to the node it checked from.
+        walker: Walker,
+        /// Continue (`true`) or Stop (`false`).
+        go: bool,
+    },
 }
 
 impl Message for Msg {
@@ -194,6 +210,7 @@ impl Message for Msg {
     }
 }
 
+/// The k-walker random walk with checking, and the responders counted per live query.
 pub struct RandomWalk {
     walkers: u32,
     ttl: u32,

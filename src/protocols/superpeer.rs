@@ -64,12 +64,16 @@ use crate::world::{Overlay, TopologySpec, World, topology};
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Nodes per cluster; the first node of each cluster is its super-peer.
     #[serde(default = "default_cluster_size")]
     pub cluster_size: u32,
+    /// Super-peer hops a query may travel (0 = the local cluster only).
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// Results wanted (0 = unlimited): stops forwarding and relaying once met.
     #[serde(default)]
     pub results: u32,
+    /// Topology of the super-peer overlay.
     #[serde(default = "default_overlay")]
     pub overlay: TopologySpec,
 }
@@ -182,12 +186,29 @@ impl ProtocolParams for Params {
 }
 
 
+/// Queries, flooded among super-peers, and the QueryHits coming back.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
     /// `ttl`: super-peer hops still allowed; `hops`: query legs travelled so far.
-    Query { q: QueryId, want: ResourceType, ttl: u8, hops: u16 },
+    Query {
+        /// The query, whose id suppresses duplicates.
+        q: QueryId,
+        /// The resource type a member must hold.
+        want: ResourceType,
+        /// Super-peer hops the query may still travel.
+        ttl: u8,
+        /// Query legs travelled so far; the leg from the requester to its super-peer counts one.
+        hops: u16,
+    },
     /// `count` matching resources at a super-peer `hops` query legs from the requester.
-    Hit { q: QueryId, count: u32, hops: u16 },
+    Hit {
+        /// The query answered.
+        q: QueryId,
+        /// Members of the answering super-peer's cluster that hold the type.
+        count: u32,
+        /// Query legs from the requester to the answering super-peer.
+        hops: u16,
+    },
 }
 
 impl Message for Msg {
@@ -215,6 +236,7 @@ struct Route {
     relayed: u32,
 }
 
+/// The super-peer model: the super-peer overlay and each query's reverse path through it.
 pub struct Superpeer {
     cluster: u32,
     ttl: u8,

@@ -46,9 +46,12 @@ impl Default for WorkloadSpec {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedQuery {
+    /// When the query is issued.
     pub at: SimTime,
+    /// Index of the node that issues it.
     pub origin: u32,
     #[serde(rename = "type")]
+    /// The resource type it asks for (the TOML key `type`).
     pub rtype: u32,
 }
 
@@ -68,6 +71,7 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The workload of one run: Poisson queries in [0, `duration`) drawn from the run seed, plus the script.
     pub fn new(spec: &WorkloadSpec, nodes: usize, types: u32, duration: SimTime, seed: u64) -> Workload {
         let mut script = spec.script.clone();
         script.sort_by_key(|q| q.at);

@@ -16,8 +16,11 @@ use crate::base::rng::{Stream, stream};
 /// Everything static about one run's network.
 #[derive(Clone, Debug)]
 pub struct World {
+    /// Who is linked to whom: the graph messages travel along.
     pub overlay: Overlay,
+    /// How long a message takes between two nodes.
     pub underlay: Underlay,
+    /// Which node holds which resource types.
     pub resources: Resources,
 }
 
@@ -39,6 +42,7 @@ impl World {
         Ok(World { overlay, underlay, resources })
     }
 
+    /// How many nodes the overlay has.
     pub fn nodes(&self) -> usize {
         self.overlay.nodes()
     }

@@ -42,6 +42,7 @@ impl Default for ResourcesSpec {
 /// ranked items (node ranks for placement, resource types for popularity).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Skew {
+    /// Every item equally likely.
     #[default]
     Uniform,
     /// Item of rank r (1-based) chosen with probability ∝ r^−s.
@@ -259,6 +260,7 @@ impl Resources {
             + (self.node_types.capacity() + self.type_nodes.capacity()) * 4
     }
 
+    /// How many resource types there are; their ids run 0..types.
     pub fn types(&self) -> u32 {
         self.types
     }
@@ -269,6 +271,7 @@ impl Resources {
         &self.node_types[self.node_offsets[v.index()] as usize..self.node_offsets[v.index() + 1] as usize]
     }
 
+    /// Whether node `v` holds a copy of type `t`.
     #[inline]
     pub fn holds(&self, v: NodeId, t: ResourceType) -> bool {
         self.of_node(v).binary_search(&t).is_ok()

@@ -17,20 +17,38 @@ use crate::base::NodeId;
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum TopologySpec {
     /// Every node has exactly `degree` neighbours, uniformly at random.
-    RandomRegular { degree: u32 },
+    RandomRegular {
+        /// Neighbours of every node.
+        degree: u32,
+    },
     /// G(n, p) with p = mean_degree / (n − 1).
-    ErdosRenyi { mean_degree: f64 },
+    ErdosRenyi {
+        /// The expected number of neighbours of a node.
+        mean_degree: f64,
+    },
     /// Preferential attachment: each new node links to `m` existing ones.
-    BarabasiAlbert { m: u32 },
+    BarabasiAlbert {
+        /// Links each new node makes to existing ones (the mean degree is about 2m).
+        m: u32,
+    },
     /// Ring lattice of even `degree`, each edge rewired with probability `rewire`.
-    WattsStrogatz { degree: u32, rewire: f64 },
+    WattsStrogatz {
+        /// Neighbours of every node in the lattice before rewiring; even.
+        degree: u32,
+        /// Probability, in 0..1, that an edge is moved to a random node.
+        rewire: f64,
+    },
     /// A cycle through all nodes.
     Ring {},
     /// Every node links to `k` distinct others chosen uniformly (PeerSim's WireKOut);
     /// links are used in both directions, so the mean degree is about 2k.
-    KOut { k: u32 },
+    KOut {
+        /// Distinct others every node links to.
+        k: u32,
+    },
     /// An edge-list file (`a b` per line, `#` comments), relabelled to 0..n−1.
     Edges {
+        /// The edge-list file, relative to the scenario's folder.
         path: String,
         /// Keep only the largest connected component (on by default).
         #[serde(default = "yes")]
@@ -73,7 +91,9 @@ pub const TOPOLOGY_KINDS: [(&str, &str); 7] = [
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("network.topology.{key}: {message}")]
 pub struct TopologyError {
+    /// The offending key below `network.topology`, or `nodes` for `network.nodes`.
     pub key: &'static str,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
@@ -119,14 +139,17 @@ impl Overlay {
         Overlay { offsets, targets }
     }
 
+    /// How many nodes the overlay has; their ids run 0..nodes.
     pub fn nodes(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// Undirected edges, each counted once.
     pub fn edges(&self) -> usize {
         self.targets.len() / 2
     }
 
+    /// The neighbours of `v`, in ascending order.
     #[inline]
     pub fn neighbours(&self, v: NodeId) -> &[NodeId] {
         let i = v.index();
@@ -147,6 +170,7 @@ impl Overlay {
         self.targets.len()
     }
 
+    /// How many neighbours `v` has.
     #[inline]
     pub fn degree(&self, v: NodeId) -> usize {
         let i = v.index();
@@ -158,6 +182,7 @@ impl Overlay {
         self.offsets.capacity() * 4 + self.targets.capacity() * 4
     }
 
+    /// Neighbours per node on average; 0 for an empty overlay.
     pub fn mean_degree(&self) -> f64 {
         if self.nodes() == 0 { 0.0 } else { self.targets.len() as f64 / self.nodes() as f64 }
     }

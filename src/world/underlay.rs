@@ -11,11 +11,24 @@ use crate::base::{NodeId, SimTime};
 #[serde(tag = "model", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum LatencySpec {
     /// Every message takes exactly `value`.
-    Constant { value: SimTime },
+    Constant {
+        /// The one-way latency of every message.
+        value: SimTime,
+    },
     /// Each message draws its latency uniformly from [min, max].
-    Uniform { min: SimTime, max: SimTime },
+    Uniform {
+        /// The shortest latency a message can draw.
+        min: SimTime,
+        /// The longest latency a message can draw.
+        max: SimTime,
+    },
     /// Nodes sit uniformly at random in a unit square; latency = base + distance × per_unit.
-    Euclidean { base: SimTime, per_unit: SimTime },
+    Euclidean {
+        /// The latency between two nodes at the same spot.
+        base: SimTime,
+        /// Latency added per side length of the square travelled.
+        per_unit: SimTime,
+    },
 }
 
 impl Default for LatencySpec {
@@ -46,12 +59,23 @@ pub const LATENCY_MODELS: [(&str, &str); 3] = [
 /// The latency model of one run, with node positions drawn when it needs them.
 #[derive(Clone, Debug)]
 pub enum Underlay {
+    /// Every message takes this long.
     Constant(SimTime),
+    /// Latency drawn uniformly from [min, max] nanoseconds.
     Uniform(u64, u64),
-    Euclidean { base: u64, per_unit: f64, position: Vec<(f32, f32)> },
+    /// Latency = base + distance × per_unit between the nodes' positions.
+    Euclidean {
+        /// Latency between two nodes at the same spot, in nanoseconds.
+        base: u64,
+        /// Nanoseconds per side length of the unit square.
+        per_unit: f64,
+        /// Each node's place in the unit square, indexed by `NodeId`.
+        position: Vec<(f32, f32)>,
+    },
 }
 
 impl Underlay {
+    /// The latency model `spec` describes, drawing node positions from `rng` if it needs them.
     pub fn new(spec: &LatencySpec, nodes: usize, rng: &mut ChaCha8Rng) -> Underlay {
         match *spec {
             LatencySpec::Constant { value } => Underlay::Constant(value),
