@@ -206,12 +206,14 @@ pub struct TimerId {
 }
 
 struct TimerSlot<T> {
-    generation: u32,
+    /// The slot's generation in the low 31 bits, counting the timers it has held;
+    /// the top bit is set for a global timer (one of [`Ctx::set_global_timer`]).
+    stamp: u32,
     /// `None` once cancelled: the event still comes due, and is dropped then.
     timer: Option<T>,
-    /// Set by [`Ctx::set_global_timer`]: the timer belongs to no node.
-    global: bool,
 }
+
+const GLOBAL: u32 = 1 << 31;
 
 /// Pending timers. A slot is freed only when its event comes due, cancelled or not,
 /// so an event never finds its slot reused.
@@ -227,33 +229,35 @@ impl<T> Timers<T> {
 
     #[inline]
     fn put(&mut self, timer: T, global: bool) -> TimerId {
+        let flag = if global { GLOBAL } else { 0 };
         match self.free.pop() {
             Some(slot) => {
                 let s = &mut self.slots[slot as usize];
                 s.timer = Some(timer);
-                s.global = global;
-                TimerId { slot, generation: s.generation }
+                s.stamp = (s.stamp & !GLOBAL) | flag;
+                TimerId { slot, generation: s.stamp & !GLOBAL }
             }
             None => {
-                self.slots.push(TimerSlot { generation: 0, timer: Some(timer), global });
+                self.slots.push(TimerSlot { stamp: flag, timer: Some(timer) });
                 TimerId { slot: (self.slots.len() - 1) as u32, generation: 0 }
             }
         }
     }
 
     /// The timer of a slot whose event came due (`None` if it was cancelled) and
-    /// whether it is global; the slot is free again.
+    /// whether it is global; the slot is free again, in its next generation.
     #[inline]
     fn take(&mut self, slot: u32) -> (Option<T>, bool) {
         let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
+        let global = s.stamp & GLOBAL != 0;
+        s.stamp = s.stamp.wrapping_add(1) & !GLOBAL;
         self.free.push(slot);
-        (s.timer.take(), s.global)
+        (s.timer.take(), global)
     }
 
     fn cancel(&mut self, id: TimerId) -> bool {
         match self.slots.get_mut(id.slot as usize) {
-            Some(s) if s.generation == id.generation => s.timer.take().is_some(),
+            Some(s) if s.stamp & !GLOBAL == id.generation => s.timer.take().is_some(),
             _ => false,
         }
     }

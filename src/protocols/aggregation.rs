@@ -317,7 +317,8 @@ mod tests {
 
     #[test]
     fn variance_falls_as_the_fixed_phase_model_says_on_the_complete_graph() {
-        let crate::validate::Within { got, want, tolerance } = crate::validate::aggregation_variance_ratio(&[1, 2, 3, 4]);
+        let crate::validate::Within { got, want, tolerance } =
+            crate::validate::aggregation_variance_ratio(&[1, 2, 3, 4]);
         assert!((got - want).abs() < tolerance, "{got} per cycle, model {want} ± {tolerance}");
     }
 

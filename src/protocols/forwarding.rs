@@ -57,7 +57,6 @@ use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTi
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
-
 /// How a node chooses the neighbour to forward a request to.
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -114,9 +113,17 @@ impl ProtocolParams for Params {
         name: "forwarding",
         source: "Iamnitchi & Foster, On Fully Decentralized Resource Discovery in Grid Environments, Grid 2001",
         summary: "one request forwarded hop by hop (random, experience, best-neighbour) until a holder answers",
-        extra_columns: &[Column::new("hops_mean_all", "hops per request, failed ones included (mean)"), Column::new("experience_used", "decisions taken from experience (fraction)"), Column::new("path_revisits", "steps to a node the request had visited")],
+        extra_columns: &[
+            Column::new("hops_mean_all", "hops per request, failed ones included (mean)"),
+            Column::new("experience_used", "decisions taken from experience (fraction)"),
+            Column::new("path_revisits", "steps to a node the request had visited"),
+        ],
         params: &[
-            ParamDoc::new("strategy", "\"experience-random\"", "next hop: random, experience-random, best-neighbour or experience-best-neighbour"),
+            ParamDoc::new(
+                "strategy",
+                "\"experience-random\"",
+                "next hop: random, experience-random, best-neighbour or experience-best-neighbour",
+            ),
             ParamDoc::new("ttl", "256", "hops a request may travel, 1 ≤ ttl ≤ 65535").label("TTL (hops)"),
             ParamDoc::new("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded"),
         ],
@@ -252,7 +259,6 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-
     /// Node `at` learns that an answer for `want` came back through `via`.
     fn learn(&mut self, world: &World, at: NodeId, want: ResourceType, via: NodeId) {
         if let Some(e) = world.overlay.link(at, via) {
@@ -411,7 +417,6 @@ mod tests {
         let workload = Workload::new(spec, w.nodes(), w.resources.types(), config.duration, config.seed);
         ProtocolSpec::Forwarding(params).run(w, workload, config)
     }
-
 
     /// Two queries from node 0 for the one copy, at node 5 of a ring of 20.
     /// `count` requests from node 0 for the one copy, at node 5 of a ring of 20, 5 s apart.

@@ -309,10 +309,11 @@ impl Outboxes {
             }
             return;
         }
-        let buffer = self
-            .buffers
-            .entry(link(from, to))
-            .or_insert_with(|| Buffer { msgs: spare.pop().unwrap_or_default(), epoch: 0, timer: None });
+        let buffer = self.buffers.entry(link(from, to)).or_insert_with(|| Buffer {
+            msgs: spare.pop().unwrap_or_default(),
+            epoch: 0,
+            timer: None,
+        });
         if buffer.msgs.is_empty() {
             buffer.timer = Some(ctx.set_timer(from, self.window, Timer::Flush { to }));
         }
@@ -450,7 +451,6 @@ mod tests {
         let workload = Workload::new(load, w.nodes(), w.resources.types(), config.duration, config.seed);
         spec.run(w, workload, config)
     }
-
 
     fn gridnut(ttl: u32, window_ms: u64, batch: u32) -> ProtocolSpec {
         ProtocolSpec::Gridnut(Params {

@@ -87,7 +87,6 @@ use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, ResourceType,
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
-
 /// `[protocol]` with `name = "hierarchical"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -145,14 +144,35 @@ impl ProtocolParams for Params {
         name: "hierarchical",
         source: "Czajkowski, Fitzgerald, Foster, Kesselman, HPDC 2001 (Globus MDS-2)",
         summary: "GRIS per node → site GIIS → VO GIIS → root, soft-state registration; queries climb until a cache answers",
-        extra_columns: &[Column::new("root_load", "root GIIS host load (messages/s)"), Column::new("answered_level_mean", "GIIS level that answered (mean)"), Column::new("resource_changes", "resource changes")],
+        extra_columns: &[
+            Column::new("root_load", "root GIIS host load (messages/s)"),
+            Column::new("answered_level_mean", "GIIS level that answered (mean)"),
+            Column::new("resource_changes", "resource changes"),
+        ],
         params: &[
             ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)"),
-            ParamDoc::new("depth", "3", "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)"),
-            ParamDoc::new("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)").label("registration refresh period (s)"),
-            ParamDoc::new("lifetime", "\"90s\"", "how long a registration stays valid; below `refresh`, entries lapse between refreshes"),
-            ParamDoc::new("resource_changes", "\"0/s\"", "rate per node at which a node's resource types change (0: static)"),
-            ParamDoc::new("register_at_start", "false", "start with empty caches filled by registrations, instead of full caches as if long running"),
+            ParamDoc::new(
+                "depth",
+                "3",
+                "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)",
+            ),
+            ParamDoc::new("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)")
+                .label("registration refresh period (s)"),
+            ParamDoc::new(
+                "lifetime",
+                "\"90s\"",
+                "how long a registration stays valid; below `refresh`, entries lapse between refreshes",
+            ),
+            ParamDoc::new(
+                "resource_changes",
+                "\"0/s\"",
+                "rate per node at which a node's resource types change (0: static)",
+            ),
+            ParamDoc::new(
+                "register_at_start",
+                "false",
+                "start with empty caches filled by registrations, instead of full caches as if long running",
+            ),
         ],
     };
 
@@ -242,7 +262,6 @@ impl ProtocolParams for Params {
 }
 
 impl Params {
-
     /// Registrations left waiting at the end of a run, in a fluid view: a GIIS whose
     /// children register faster than its queue serves them (children / `refresh`
     /// above one over the mean service time) falls behind by the difference every
@@ -380,7 +399,6 @@ pub struct Hierarchical {
 }
 
 impl Hierarchical {
-
     /// The GIIS (or, at level 0, GRIS) a level-`level` entity registers with.
     fn parent(&self, level: u8, index: u32) -> (u8, u32) {
         if level + 1 == self.depth { (self.depth, 0) } else { (level + 1, (index as u64 / self.span[1]) as u32) }

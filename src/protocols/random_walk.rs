@@ -50,7 +50,6 @@ use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
-
 /// `[protocol]` with `name = "random-walk"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -89,11 +88,19 @@ impl ProtocolParams for Params {
         name: "random-walk",
         source: "Lv, Cao, Cohen, Li, Shenker, \"Search and Replication in Unstructured Peer-to-Peer Networks\", ICS 2002",
         summary: "k random walkers with a TTL that check back with the requester every few steps",
-        extra_columns: &[Column::new("walk_steps", "walker steps"), Column::new("checks", "checks with the requester"), Column::new("walkers_stopped_by_check", "walkers stopped by a check")],
+        extra_columns: &[
+            Column::new("walk_steps", "walker steps"),
+            Column::new("checks", "checks with the requester"),
+            Column::new("walkers_stopped_by_check", "walkers stopped by a check"),
+        ],
         params: &[
             ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour"),
             ParamDoc::new("ttl", "1024", "steps a walker may take").label("TTL (hops)"),
-            ParamDoc::new("check_every", "4", "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)"),
+            ParamDoc::new(
+                "check_every",
+                "4",
+                "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)",
+            ),
         ],
     };
 
@@ -225,7 +232,6 @@ pub struct RandomWalk {
 }
 
 impl RandomWalk {
-
     /// Moves the walker at `at` to a uniformly random neighbour; a node without
     /// neighbours ends the walk.
     fn step(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut walker: Walker) {
@@ -349,7 +355,6 @@ mod tests {
         let workload = Workload::new(&spec, w.nodes(), 10, config.duration, seed);
         ProtocolSpec::RandomWalk(p).run(&w, workload, &config)
     }
-
 
     #[test]
     fn one_walker_finds_a_replica_as_often_as_its_distinct_nodes_predict() {

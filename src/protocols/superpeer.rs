@@ -52,13 +52,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::routes::{QueryTables, key};
 use super::flooding::ball;
+use super::routes::{QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::{Overlay, TopologySpec, World, topology};
-
 
 /// `[protocol]` with `name = "superpeer"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -110,10 +109,15 @@ impl ProtocolParams for Params {
         name: "superpeer",
         source: "Mastroianni, Talia, Verta, FGCS 21(8), 2005",
         summary: "clusters of consecutive nodes indexed by a super-peer; TTL flooding among super-peers",
-        extra_columns: &[Column::new("superpeers", "super-peers"), Column::new("duplicate_queries", "duplicate Query copies dropped")],
+        extra_columns: &[
+            Column::new("superpeers", "super-peers"),
+            Column::new("duplicate_queries", "duplicate Query copies dropped"),
+        ],
         params: &[
-            ParamDoc::new("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer").label("nodes per cluster"),
-            ParamDoc::new("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)").label("TTL (hops)"),
+            ParamDoc::new("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer")
+                .label("nodes per cluster"),
+            ParamDoc::new("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)")
+                .label("TTL (hops)"),
             ParamDoc::new("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met"),
             ParamDoc::new("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
         ],
@@ -185,7 +189,6 @@ impl ProtocolParams for Params {
     }
 }
 
-
 /// Queries, flooded among super-peers, and the QueryHits coming back.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
@@ -251,7 +254,6 @@ pub struct Superpeer {
 }
 
 impl Superpeer {
-
     #[inline]
     fn superpeer_of(&self, v: NodeId) -> NodeId {
         NodeId(v.0 / self.cluster * self.cluster)
@@ -430,7 +432,6 @@ mod tests {
         ProtocolSpec::Superpeer(params).run(w, workload, cfg)
     }
 
-
     fn scripted(queries: &[(u64, u32)]) -> WorkloadSpec {
         WorkloadSpec {
             rate: Rate(0.0),
@@ -595,8 +596,9 @@ mod tests {
         let e = Params { cluster_size: 25, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
         assert_eq!(e.key, "overlay.degree");
         assert!(e.message.contains("4 super-peers") && e.message.contains("1 ≤ degree < nodes"), "{}", e.message);
-        let e =
-            Params { cluster_size: 50, overlay: TopologySpec::Ring {}, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
+        let e = Params { cluster_size: 50, overlay: TopologySpec::Ring {}, ..Params::default() }
+            .validate(&RunFigures::on_nodes(100))
+            .unwrap_err();
         assert_eq!(e.key, "overlay");
         let edges = TopologySpec::Edges { path: "g.txt".into(), largest_component: true };
         let e = Params { overlay: edges, ..Params::default() }.validate(&RunFigures::on_nodes(100)).unwrap_err();
