@@ -20,6 +20,7 @@ use crate::report;
 use crate::scenario::{self, InputError, Plan, PlotSpec};
 use crate::world::{topology::TOPOLOGY_KINDS, underlay::LATENCY_MODELS};
 
+/// The command line as parsed: one subcommand and its arguments.
 #[derive(Parser, Debug)]
 #[command(
     name = "peergrid",

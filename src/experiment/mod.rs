@@ -21,21 +21,30 @@ use crate::world::World;
 /// Everything one run produced.
 #[derive(Clone, Debug)]
 pub struct RunResult {
+    /// The index of the sweep point the run belongs to.
     pub point: usize,
+    /// The replicate number within its point, from 0.
     pub replicate: u32,
+    /// The seed the run's world and simulation were drawn from.
     pub seed: u64,
     /// Aligned with `Plan::metrics`; `None` where undefined or not this protocol's.
     pub metrics: Vec<Option<f64>>,
+    /// The run's samples, one every `sample_every`, for timeseries.csv.
     pub series: Vec<SeriesRow>,
     /// Quantiles at p = 0, 0.01, ..., 1 of each distribution (first-hit latency in ms,
     /// per-node load in messages/s); empty when there is no data.
     pub distributions: Vec<(&'static str, Vec<f64>)>,
+    /// Every query's record, for queries.csv; empty unless `[output] queries` is set.
     pub queries: Vec<QueryRecord>,
     /// Messages served per node in the measured window.
     pub node_load: Vec<u32>,
+    /// Events the engine processed.
     pub events: u64,
+    /// A hash over (time, kind, node) of every processed event, which pins the run's trace.
     pub fingerprint: u64,
+    /// Real time the run took, building its world included.
     pub wall_seconds: f64,
+    /// The process's peak resident set size in MiB as the run ended; it mixes in parallel runs.
     pub peak_rss_mb: f64,
     /// The run's own memory at its peak, as accounted part by part: overlay,
     /// resources, engine per-node state, event list, payloads, protocol state, and
@@ -148,7 +157,9 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
 /// The I-th of N disjoint slices of a plan's runs (`--shard I/N`, 0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
+    /// Which slice this is, from 0.
     pub index: usize,
+    /// How many slices the runs are dealt into.
     pub count: usize,
 }
 

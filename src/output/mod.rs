@@ -20,18 +20,26 @@ use crate::scenario::{InputError, Plan};
 /// The per-run files, in the order a finished run's rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Table {
+    /// perf.csv: machine-dependent figures of each run (wall time, events, memory) and its fingerprint.
     Perf,
+    /// timeseries.csv: each run's samples, one every `sample_every`.
     Timeseries,
+    /// distributions.csv: each run's quantiles of first-hit latency and per-node load.
     Distributions,
+    /// queries.csv: one row per query, when `[output] queries` is set.
     Queries,
+    /// nodes.csv: messages served per node, when `[output] nodes` is set.
     Nodes,
+    /// runs.csv: one row per run with its parameters, seed and metrics; its row marks the run finished.
     Runs,
 }
 
 impl Table {
+    /// Every per-run file, in the order a finished run's rows are written.
     pub const ALL: [Table; 6] =
         [Table::Perf, Table::Timeseries, Table::Distributions, Table::Queries, Table::Nodes, Table::Runs];
 
+    /// The file's name in the results folder.
     pub fn file(self) -> &'static str {
         match self {
             Table::Perf => "perf.csv",
@@ -259,7 +267,9 @@ pub fn prepare(dir: &Path, force: bool, resumable: bool) -> Result<(), InputErro
 /// and its rows, only of runs whose runs.csv row exists.
 #[derive(Clone, Debug, Default)]
 pub struct Collected {
+    /// Each file's header and the finished runs' rows, sorted by (point, replicate).
     pub tables: BTreeMap<Table, Rows>,
+    /// The (point, replicate) of every run whose runs.csv row exists.
     pub finished: BTreeSet<(usize, u32)>,
 }
 
@@ -397,6 +407,7 @@ impl Journal {
         Ok(Journal { writers: Mutex::new(writers) })
     }
 
+    /// Appends the rows of the finished run `r` to each file and flushes them.
     pub fn append(&self, plan: &Plan, r: &RunResult) -> Result<()> {
         let mut writers = self.writers.lock().map_err(|_| anyhow!("journal lock poisoned"))?;
         for (table, rows) in rows(plan, r) {
@@ -439,6 +450,7 @@ fn csv_file(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> 
 pub struct Finalized {
     /// (point, replicate, event-trace fingerprint), in run order.
     pub fingerprints: Vec<(usize, u32, String)>,
+    /// Events processed by all the finished runs together, from perf.csv.
     pub events: u64,
 }
 

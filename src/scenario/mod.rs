@@ -35,14 +35,18 @@ pub struct NetworkSpec {
     /// Required for generated topologies; taken from the file for `edges`.
     #[serde(default)]
     pub nodes: Option<u32>,
+    /// Time a node takes to serve one incoming message; messages wait in a FIFO queue per node.
     #[serde(default)]
     pub service_time: ServiceTime,
+    /// Probability that a message is lost, 0 ≤ loss < 1.
     #[serde(default)]
     pub loss: f64,
     /// Run on a generated overlay even if it is not connected.
     #[serde(default)]
     pub allow_disconnected: bool,
+    /// How the overlay is built: a generator and its parameters, or an edge-list file.
     pub topology: TopologySpec,
+    /// The model that gives each message its one-way latency.
     #[serde(default)]
     pub latency: LatencySpec,
 }
@@ -51,14 +55,20 @@ pub struct NetworkSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PlotSpec {
+    /// The swept numeric parameter column along the horizontal axis.
     pub x: String,
+    /// The metric column on the vertical axis.
     pub y: String,
+    /// A parameter column whose every value gets a line of its own.
     #[serde(default)]
     pub series: Option<String>,
+    /// Draw the horizontal axis on a logarithmic scale.
     #[serde(default)]
     pub logx: bool,
+    /// Draw the vertical axis on a logarithmic scale.
     #[serde(default)]
     pub logy: bool,
+    /// The plot's title; `"<y> vs <x>"` when unset.
     #[serde(default)]
     pub title: Option<String>,
 }
@@ -117,20 +127,35 @@ fn ten_seconds() -> SimTime {
 /// One fully specified, validated configuration (a sweep point).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
+    /// Names the results folder (`results/<name>/`).
     pub name: String,
+    /// Free text for the reader of the file; it does not affect the runs.
     pub description: String,
+    /// The master seed that every run's seed is derived from.
     pub seed: u64,
+    /// Queries are issued in [0, duration); the run then lasts one more `workload.timeout`.
     pub duration: SimTime,
+    /// Queries issued and messages served before this are left out of the per-query metrics and the loads.
     pub warmup: SimTime,
+    /// Runs of this point, each with its own seed; with `target_ci`, the runs it starts with.
     pub replicates: u32,
+    /// The interval between the samples of timeseries.csv.
     pub sample_every: SimTime,
+    /// `[network]`: the nodes, the overlay, latency, service time and loss.
     pub network: NetworkSpec,
+    /// `[resources]`: how many resource types there are and where their copies sit.
     pub resources: ResourcesSpec,
+    /// `[workload]`: the query rate, which types queries ask for, and their timeout.
     pub workload: WorkloadSpec,
+    /// `[protocol]`: the discovery protocol under test, with its parameters.
     pub protocol: ProtocolSpec,
+    /// The `[[plot]]` entries, in file order.
     pub plots: Vec<PlotSpec>,
+    /// `[output]`: which optional per-query and per-node files to write.
     pub output: OutputSpec,
+    /// `[target_ci]`, if given: add replicates until the listed metrics' intervals are narrow.
     pub target_ci: Option<TargetCi>,
+    /// Derive run seeds from (seed, replicate) only, so every point sees the same random streams.
     pub common_random_numbers: bool,
     /// The node count after reading any edge file.
     pub nodes: usize,
@@ -144,8 +169,11 @@ pub struct Scenario {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TargetCi {
+    /// Metric columns whose 95% confidence interval must become narrow.
     pub metrics: Vec<String>,
+    /// The widest half-width allowed, as a fraction of the metric's |mean|.
     pub fraction: f64,
+    /// The cap on replicates per point, at least `replicates` and at most 100,000.
     #[serde(default = "default_max_replicates")]
     pub max_replicates: u32,
 }
@@ -188,29 +216,40 @@ impl Scenario {
 /// One point of the sweep: the values it assigns and the scenario they give.
 #[derive(Clone, Debug)]
 pub struct Point {
+    /// Position in the sweep's expansion order (the last axis varies fastest); seeds and result rows use it.
     pub index: usize,
     /// (column, value as text), one per parameter column of the plan.
     pub params: Vec<(String, String)>,
+    /// The scenario with this point's sweep values applied, validated.
     pub scenario: Scenario,
 }
 
 /// A parsed scenario file: its sweep expanded into points.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The scenario file the plan was read from, as the user named it.
     pub file: String,
     /// The folder relative paths in the scenario resolve against.
     pub base_dir: PathBuf,
+    /// The scenario file's text as read, before any `--set`; copied into the results folder.
     pub text: String,
+    /// The scenario's name, which names the results folder.
     pub name: String,
+    /// The master seed, after any `--seed`.
     pub seed: u64,
+    /// Runs per point (with `target_ci`, the count each point starts with).
     pub replicates: u32,
     /// Parameter columns of runs.csv and summary.csv.
     pub columns: Vec<String>,
+    /// The sweep's points, in expansion order, so `points[i].index == i`.
     pub points: Vec<Point>,
+    /// The `[[plot]]`s to draw: those of the file, less any whose parameter `--set` pins.
     pub plots: Vec<PlotSpec>,
+    /// `[output]`: the optional files every run writes.
     pub output: OutputSpec,
     /// Result columns: the core metrics, then every protocol's own, in point order.
     pub metrics: Vec<String>,
+    /// `[target_ci]`, if given: when each point gets more replicates.
     pub target_ci: Option<TargetCi>,
     /// Every point's replicate r uses the same seed, so points that differ only in
     /// the protocol see the same overlay, resources and queries.
@@ -221,6 +260,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Runs in the plan before `target_ci` adds any: points × replicates.
     pub fn runs(&self) -> usize {
         self.points.len() * self.replicates as usize
     }

@@ -9,14 +9,18 @@ use crate::base::locate::{Seg, locate, split_path};
 /// together (`values[i][k]` is key `k`'s value at level `i`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Axis {
+    /// The scenario key paths the axis sets: one key, or every key of a zip group.
     pub keys: Vec<String>,
+    /// The axis's levels, each holding one value per key, in the order of `keys`.
     pub values: Vec<Vec<toml::Value>>,
 }
 
 impl Axis {
+    /// How many levels the axis has.
     pub fn len(&self) -> usize {
         self.values.len()
     }
+    /// Whether the axis has no levels.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
