@@ -94,6 +94,8 @@
 //! shows, its constructor, validation and memory estimate) and add one line to
 //! the `registry!` call in src/protocols/mod.rs; see ARCHITECTURE.md.
 
+#![warn(missing_docs)]
+
 pub mod base;
 pub mod bench;
 pub mod cli;

@@ -3,8 +3,8 @@
 //! A protocol's file holds everything of it: its [`ProtocolParams`] (the typed
 //! `[protocol]` keys, with the [`ProtocolInfo`] that `peergrid list` shows, the
 //! constructor, validation and the memory estimate), its messages, its
-//! [`Protocol`](crate::engine::Protocol) handlers and its tests. The one line per
-//! protocol in the [`registry!`] call below declares the module and generates the
+//! [`Protocol`] handlers and its tests. The one line per
+//! protocol in the `registry!` call below declares the module and generates the
 //! [`ProtocolSpec`] variant, its row of [`PROTOCOLS`], parsing by name, its columns
 //! and its static dispatch: the run loop is monomorphic for each protocol.
 
