@@ -50,9 +50,9 @@
 //!     type Msg = Msg;
 //!     type Timer = ();
 //!     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-//!         let n = ctx.neighbours(origin).len();
-//!         let pick = ctx.rng().random_range(0..n);
-//!         let to = ctx.neighbours(origin)[pick];
+//!         // The neighbours borrow the world, not the context.
+//!         let neighbours = ctx.neighbours(origin);
+//!         let to = neighbours[ctx.rng().random_range(0..neighbours.len())];
 //!         ctx.send(origin, to, Msg::Ask { q, want });
 //!     }
 //!     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {

@@ -1,14 +1,22 @@
 //! serde's errors in plain words: the key path where reading failed, and what was
 //! found and expected, without Rust type names.
 
-/// A value that could not be read: the key path below the value read (empty for
-/// the value itself) and what was wrong, in plain words.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A value that is wrong: its key path below the table it was read from (empty for
+/// the table itself) and what was wrong, in plain words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
 pub struct KeyError {
     /// Dotted key path, e.g. `topology.degree`.
     pub key: String,
     /// What was found and what was expected.
     pub message: String,
+}
+
+impl KeyError {
+    /// An error about key `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> KeyError {
+        KeyError { key: key.into(), message: message.into() }
+    }
 }
 
 /// A serde error met while reading `value`, as the key path below `value` (empty

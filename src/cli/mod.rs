@@ -207,45 +207,6 @@ fn default_dir(plan: &Plan, shard: Option<Shard>) -> PathBuf {
     }
 }
 
-fn provenance(plan: &Plan, sets: &[String]) -> serde_json::Value {
-    json!({
-        "peergrid_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": option_env!("PEERGRID_GIT_COMMIT").unwrap_or("unknown"),
-        "scenario": plan.name,
-        "scenario_file": plan.file,
-        "scenario_fnv1a64": format!("{:016x}", output::fnv1a64(plan.text.as_bytes())),
-        "sets": sets,
-        "plan_identity": output::plan_identity(plan),
-        "master_seed": plan.seed,
-        "points": plan.points.len(),
-        "replicates": plan.replicates,
-        "target_ci": plan.target_ci,
-        "columns": plan.columns,
-        "plots": report::plots_of(plan),
-    })
-}
-
-/// Completes run.json from the finished files.
-fn complete(
-    mut json: serde_json::Value,
-    dir: &Path,
-    done: &output::Finalized,
-    extra: serde_json::Value,
-) -> anyhow::Result<()> {
-    let fingerprints = &done.fingerprints;
-    json["status"] = json!("complete");
-    json["runs"] = json!(fingerprints.len());
-    json["events"] = json!(done.events);
-    json["host"] = json!(output::host());
-    json["event_trace_fingerprint"] = json!(format!("{:016x}", done.fingerprint()));
-    json["run_fingerprints"] =
-        fingerprints.iter().map(|(p, r, f)| json!({"point": p, "replicate": r, "fingerprint": f})).collect();
-    if let (Some(obj), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
-        obj.extend(extra.clone());
-    }
-    output::write_run_json(dir, &json)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn run(
     file: &Path,
@@ -270,7 +231,7 @@ fn run(
     }
     let threads = fit.threads;
     let dir = out.unwrap_or_else(|| default_dir(&plan, shard));
-    let mut meta = provenance(&plan, sets);
+    let mut meta = output::provenance(&plan, sets, &report::plots_of(&plan));
     meta["shard"] = json!(shard.map(|s| format!("{}/{}", s.index, s.count)));
     let collected = if resume && dir.join("run.json").exists() {
         let old = output::read_run_json(&dir)?;
@@ -328,7 +289,7 @@ fn run(
         "peak_rss_mb": peak_rss_mb(),
         "status": if outcome.is_ok() { "complete" } else { "incomplete" },
     });
-    complete(meta, &dir, &done, extra)?;
+    output::complete_run_json(meta, &dir, &done, extra)?;
     let drawn = report::draw_all(&dir, &report::plots_of(&plan))?;
     // The runs that could be built are written and summarised; then the error.
     outcome?;
@@ -520,7 +481,7 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
         "threads": null,
         "peak_rss_mb": metas.iter().filter_map(|m| m["peak_rss_mb"].as_f64()).fold(0.0, f64::max),
     });
-    complete(meta, out, &done, extra)?;
+    output::complete_run_json(meta, out, &done, extra)?;
     let drawn = report::draw_all(out, &plots_in(&first))?;
     say!(
         "merged {} folders into {} ({} runs, {} plot files)",

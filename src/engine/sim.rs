@@ -56,6 +56,9 @@ pub trait Protocol: Sized {
     type Msg: Message;
     /// What a timer carries, handed back to the protocol when it fires.
     type Timer;
+    /// Whether the protocol cancels timers with [`Ctx::cancel_timer`]: only then
+    /// does the engine keep, per timer slot, the generation that a cancel checks.
+    const CANCELS_TIMERS: bool = false;
 
     /// Called once at time zero, before any query.
     fn start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
@@ -205,59 +208,62 @@ pub struct TimerId {
     generation: u32,
 }
 
-struct TimerSlot<T> {
-    /// The slot's generation in the low 31 bits, counting the timers it has held;
-    /// the top bit is set for a global timer (one of [`Ctx::set_global_timer`]).
-    stamp: u32,
-    /// `None` once cancelled: the event still comes due, and is dropped then.
-    timer: Option<T>,
-}
-
+/// A timer event's arena slot carries this bit when the timer is global (one of
+/// [`Ctx::set_global_timer`]); the event's node is then 0.
 const GLOBAL: u32 = 1 << 31;
 
 /// Pending timers. A slot is freed only when its event comes due, cancelled or not,
-/// so an event never finds its slot reused.
+/// so an event never finds its slot reused. For a protocol that cancels timers
+/// ([`Protocol::CANCELS_TIMERS`]) each slot also has a generation, counting the
+/// timers it has held, which tells a pending timer from a later one in its slot; a
+/// protocol that never cancels pays nothing for it.
 struct Timers<T> {
-    slots: Vec<TimerSlot<T>>,
+    /// `None` once cancelled: the event still comes due, and is dropped then.
+    slots: Vec<Option<T>>,
     free: Vec<u32>,
+    /// Per slot, with [`Protocol::CANCELS_TIMERS`]; empty otherwise.
+    generations: Vec<u32>,
 }
 
 impl<T> Timers<T> {
     fn new() -> Self {
-        Timers { slots: Vec::new(), free: Vec::new() }
+        Timers { slots: Vec::new(), free: Vec::new(), generations: Vec::new() }
     }
 
     #[inline]
-    fn put(&mut self, timer: T, global: bool) -> TimerId {
-        let flag = if global { GLOBAL } else { 0 };
-        match self.free.pop() {
+    fn put(&mut self, timer: T, cancels: bool) -> TimerId {
+        let slot = match self.free.pop() {
             Some(slot) => {
-                let s = &mut self.slots[slot as usize];
-                s.timer = Some(timer);
-                s.stamp = (s.stamp & !GLOBAL) | flag;
-                TimerId { slot, generation: s.stamp & !GLOBAL }
+                self.slots[slot as usize] = Some(timer);
+                slot
             }
             None => {
-                self.slots.push(TimerSlot { stamp: flag, timer: Some(timer) });
-                TimerId { slot: (self.slots.len() - 1) as u32, generation: 0 }
+                assert!(self.slots.len() < GLOBAL as usize, "more than 2^31 timers pending");
+                self.slots.push(Some(timer));
+                if cancels {
+                    self.generations.push(0);
+                }
+                (self.slots.len() - 1) as u32
             }
-        }
+        };
+        let generation = if cancels { self.generations[slot as usize] } else { 0 };
+        TimerId { slot, generation }
     }
 
-    /// The timer of a slot whose event came due (`None` if it was cancelled) and
-    /// whether it is global; the slot is free again, in its next generation.
+    /// The timer of a slot whose event came due, `None` if it was cancelled; the
+    /// slot is free again, in its next generation.
     #[inline]
-    fn take(&mut self, slot: u32) -> (Option<T>, bool) {
-        let s = &mut self.slots[slot as usize];
-        let global = s.stamp & GLOBAL != 0;
-        s.stamp = s.stamp.wrapping_add(1) & !GLOBAL;
+    fn take(&mut self, slot: u32, cancels: bool) -> Option<T> {
+        if cancels {
+            self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        }
         self.free.push(slot);
-        (s.timer.take(), global)
+        self.slots[slot as usize].take()
     }
 
     fn cancel(&mut self, id: TimerId) -> bool {
-        match self.slots.get_mut(id.slot as usize) {
-            Some(s) if s.stamp & !GLOBAL == id.generation => s.timer.take().is_some(),
+        match self.generations.get(id.slot as usize) {
+            Some(&g) if g == id.generation => self.slots[id.slot as usize].take().is_some(),
             _ => false,
         }
     }
@@ -349,7 +355,7 @@ impl<'w, P: Protocol> Ctx<'w, P> {
 
     /// Fires `timer` at node `at` after `delay`, through [`Protocol::timer`].
     pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) -> TimerId {
-        let id = self.timers.put(timer, false);
+        let id = self.timers.put(timer, P::CANCELS_TIMERS);
         self.queue.push(self.now + delay, Event::new(Kind::Timer, at, id.slot));
         id
     }
@@ -358,15 +364,18 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// the whole system, which belongs to no node. (Its event carries node 0, as
     /// the event-trace fingerprint sees it.)
     pub fn set_global_timer(&mut self, delay: SimTime, timer: P::Timer) -> TimerId {
-        let id = self.timers.put(timer, true);
-        self.queue.push(self.now + delay, Event::new(Kind::Timer, NodeId(0), id.slot));
+        let id = self.timers.put(timer, P::CANCELS_TIMERS);
+        self.queue.push(self.now + delay, Event::new(Kind::Timer, NodeId(0), id.slot | GLOBAL));
         id
     }
 
     /// Cancels a pending timer, so that it never fires; returns whether it was
     /// still pending. Its event stays in the event list and is dropped when it
     /// comes due (it still counts in `events` and the fingerprint).
+    ///
+    /// Only a protocol that declares [`Protocol::CANCELS_TIMERS`] may cancel.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        assert!(P::CANCELS_TIMERS, "a protocol that cancels timers must set Protocol::CANCELS_TIMERS");
         self.timers.cancel(id)
     }
 
@@ -608,11 +617,14 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                     ctx.nodes[ev.node().index()].holding -= 1;
                     deliver(ctx, protocol, ev.node(), ev.idx());
                 }
-                Kind::Timer => match ctx.timers.take(ev.idx()) {
-                    (Some(timer), false) => protocol.timer(ctx, ev.node(), timer),
-                    (Some(timer), true) => protocol.global_timer(ctx, timer),
-                    (None, _) => {}
-                },
+                Kind::Timer => {
+                    let slot = ev.idx() & !GLOBAL;
+                    match ctx.timers.take(slot, P::CANCELS_TIMERS) {
+                        Some(timer) if ev.idx() & GLOBAL == 0 => protocol.timer(ctx, ev.node(), timer),
+                        Some(timer) => protocol.global_timer(ctx, timer),
+                        None => {}
+                    }
+                }
                 Kind::Query => {
                     let (origin, want) = self.workload.draw(ev.idx());
                     let q = ctx.recorder.issue(t, origin, want);
@@ -629,7 +641,8 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             peak_pending,
             event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),
             payload_bytes: self.ctx.messages.slots.capacity() * std::mem::size_of::<Option<Envelope<P::Msg>>>()
-                + self.ctx.timers.slots.capacity() * std::mem::size_of::<TimerSlot<P::Timer>>(),
+                + self.ctx.timers.slots.capacity() * std::mem::size_of::<Option<P::Timer>>()
+                + self.ctx.timers.generations.capacity() * 4,
             engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
                 + self.ctx.recorder.handled.capacity() * 4,
             protocol_bytes: self.protocol.state_bytes(),
@@ -723,6 +736,7 @@ mod tests {
     impl Protocol for Probe {
         type Msg = Wire;
         type Timer = &'static str;
+        const CANCELS_TIMERS: bool = true;
 
         fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
             if self.ping {
@@ -836,5 +850,26 @@ mod tests {
         assert_eq!(out.metric("bytes_total"), None);
         assert_eq!(out.metric("maintenance_bytes_per_node_s"), None);
         assert_eq!(out.metric("maintenance_messages_per_node_s"), Some(0.0));
+    }
+
+    /// Cancels a timer without declaring that it cancels timers.
+    struct Undeclared;
+
+    impl Protocol for Undeclared {
+        type Msg = Wire;
+        type Timer = ();
+        fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            let id = ctx.set_timer(NodeId(0), SimTime::from_secs(1), ());
+            ctx.cancel_timer(id);
+        }
+        fn query(&mut self, _: &mut Ctx<'_, Self>, _: QueryId, _: NodeId, _: ResourceType) {}
+        fn message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NodeId, _: Wire) {}
+    }
+
+    #[test]
+    #[should_panic(expected = "CANCELS_TIMERS")]
+    fn a_protocol_must_declare_that_it_cancels_timers() {
+        let w = ring();
+        Simulation::new(&w, Undeclared, idle(&w), &SimConfig::new(1, SimTime::from_secs(10))).run();
     }
 }

@@ -198,18 +198,15 @@ impl Recorder {
     pub(crate) fn sent(&mut self, now: SimTime, kind: usize, maintenance: bool, bytes: Option<u32>) {
         self.messages_total += 1;
         self.kinds[kind] += 1;
-        self.maintenance += maintenance as u64;
-        let bytes = match bytes {
-            Some(b) => b as u64,
-            None => {
-                self.sizes_unknown = true;
-                0
-            }
-        };
+        self.sizes_unknown |= bytes.is_none();
+        let bytes = bytes.unwrap_or(0) as u64;
         self.bytes_total += bytes;
-        if maintenance && now >= self.warmup && now < self.duration {
-            self.maintenance_measured += 1;
-            self.maintenance_bytes_measured += bytes;
+        if maintenance {
+            self.maintenance += 1;
+            if now >= self.warmup && now < self.duration {
+                self.maintenance_measured += 1;
+                self.maintenance_bytes_measured += bytes;
+            }
         }
         self.bucket(now).messages += 1;
     }

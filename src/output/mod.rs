@@ -15,7 +15,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::experiment::{QUANTILES, RunResult};
 use crate::metrics::stats::summarize;
-use crate::scenario::{InputError, Plan};
+use serde_json::json;
+
+use crate::scenario::{InputError, Plan, PlotSpec};
 
 /// The per-run files, in the order a finished run's rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -445,11 +447,22 @@ fn csv_file(path: &Path, header: &[String], rows: &[Vec<String>]) -> Result<()> 
     })
 }
 
+/// One finished run's event-trace fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFingerprint {
+    /// The sweep point.
+    pub point: usize,
+    /// The replicate.
+    pub replicate: u32,
+    /// The fingerprint in hexadecimal, as perf.csv has it.
+    pub fingerprint: String,
+}
+
 /// What run.json records of the finished runs.
 #[derive(Clone, Debug, Default)]
 pub struct Finalized {
-    /// (point, replicate, event-trace fingerprint), in run order.
-    pub fingerprints: Vec<(usize, u32, String)>,
+    /// Every finished run's fingerprint, in run order.
+    pub fingerprints: Vec<RunFingerprint>,
     /// Events processed by all the finished runs together, from perf.csv.
     pub events: u64,
 }
@@ -460,9 +473,53 @@ impl Finalized {
     pub fn fingerprint(&self) -> u64 {
         self.fingerprints
             .iter()
-            .filter_map(|(_, _, f)| u64::from_str_radix(f, 16).ok())
+            .filter_map(|f| u64::from_str_radix(&f.fingerprint, 16).ok())
             .fold(0u64, |h, f| crate::base::rng::mix64(h ^ f))
     }
+}
+
+/// run.json as a run starts: version, commit, scenario and its hash, overrides,
+/// the plan's identity, seed, size, parameter columns and plots.
+pub fn provenance(plan: &Plan, sets: &[String], plots: &[PlotSpec]) -> serde_json::Value {
+    json!({
+        "peergrid_version": env!("CARGO_PKG_VERSION"),
+        "git_commit": option_env!("PEERGRID_GIT_COMMIT").unwrap_or("unknown"),
+        "scenario": plan.name,
+        "scenario_file": plan.file,
+        "scenario_fnv1a64": format!("{:016x}", fnv1a64(plan.text.as_bytes())),
+        "sets": sets,
+        "plan_identity": plan_identity(plan),
+        "master_seed": plan.seed,
+        "points": plan.points.len(),
+        "replicates": plan.replicates,
+        "target_ci": plan.target_ci,
+        "columns": plan.columns,
+        "plots": plots,
+    })
+}
+
+/// Completes run.json from the finished files: status, runs, events, host, the
+/// plan's fingerprint and every run's, and the fields of `extra`.
+pub fn complete_run_json(
+    mut json: serde_json::Value,
+    dir: &Path,
+    done: &Finalized,
+    extra: serde_json::Value,
+) -> anyhow::Result<()> {
+    let fingerprints = &done.fingerprints;
+    json["status"] = json!("complete");
+    json["runs"] = json!(fingerprints.len());
+    json["events"] = json!(done.events);
+    json["host"] = json!(host());
+    json["event_trace_fingerprint"] = json!(format!("{:016x}", done.fingerprint()));
+    json["run_fingerprints"] = fingerprints
+        .iter()
+        .map(|f| json!({"point": f.point, "replicate": f.replicate, "fingerprint": f.fingerprint}))
+        .collect();
+    if let (Some(obj), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+        obj.extend(extra.clone());
+    }
+    write_run_json(dir, &json)
 }
 
 /// Rewrites every per-run file sorted and writes summary.csv.
@@ -478,7 +535,7 @@ pub fn finalize(dir: &Path, collected: &Collected) -> Result<Finalized> {
         let (f, e) = (h.iter().position(|c| c == "event_trace_fingerprint"), h.iter().position(|c| c == "events"));
         for row in rows {
             if let (Some((p, r)), Some(print)) = (key_of(h, row), f.and_then(|f| row.get(f))) {
-                done.fingerprints.push((p, r, print.clone()));
+                done.fingerprints.push(RunFingerprint { point: p, replicate: r, fingerprint: print.clone() });
             }
             done.events += e.and_then(|e| row.get(e)?.parse::<u64>().ok()).unwrap_or(0);
         }

@@ -384,6 +384,7 @@ pub struct Gridnut {
 impl Protocol for Gridnut {
     type Msg = Msg;
     type Timer = Timer;
+    const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.logic.start(ctx.timeout());
