@@ -685,6 +685,72 @@ fn an_interrupted_run_resumes_to_the_same_files() {
 }
 
 #[test]
+fn resume_repairs_a_damaged_folder_and_keeps_its_intact_runs() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", SMALL);
+    let whole = tmp.path().join("whole");
+    run(&file, &whole, "2");
+    let damaged = tmp.path().join("damaged");
+    run(&file, &damaged, "2");
+    let lines = |f: &str| fs::read_to_string(damaged.join(f)).unwrap().lines().map(String::from).collect::<Vec<_>>();
+    let put = |f: &str, lines: &[String]| fs::write(damaged.join(f), lines.join("\n") + "\n").unwrap();
+    // Two writers at once: a torn line, a row written twice, and a run whose two
+    // runs.csv rows differ (it must run again).
+    let mut runs = lines("runs.csv");
+    let torn = runs[2][..runs[2].len() / 2].to_string();
+    let twice = runs[3].clone();
+    let mut differs = runs[4].clone();
+    differs.push('7');
+    runs.extend([torn, twice, differs]);
+    put("runs.csv", &runs);
+    let mut perf = lines("perf.csv");
+    let second = perf[1].replacen(",0.", ",9.", 1);
+    perf.push(second);
+    put("perf.csv", &perf);
+    // A power cut: the tail of timeseries.csv is lost, so its last run must run again.
+    let series = lines("timeseries.csv");
+    put("timeseries.csv", &series[..series.len() - 3]);
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&damaged).arg("--resume").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("1 finished run had rows missing") && err.contains("6 already done"), "{err}");
+    same_results(&whole, &damaged);
+}
+
+#[test]
+fn a_second_writer_of_a_results_folder_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", &SMALL.replace("duration = \"20s\"", "duration = \"3000s\""));
+    let out = tmp.path().join("out");
+    let bin = assert_cmd::cargo::cargo_bin("peergrid");
+    let mut first = std::process::Command::new(&bin)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !out.join("run.json").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = peergrid().arg("run").arg(&file).arg("--out").arg(&out).arg("--resume").output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    if still_running {
+        assert_eq!(second.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("is being written by another peergrid"), "{err}");
+    }
+    // Once the writer is gone (killed: the system releases its lock), resume completes it.
+    let o = peergrid().arg("run").arg(&file).arg("--out").arg(&out).arg("--resume").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn shards_merge_into_the_single_machine_result() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
@@ -725,6 +791,11 @@ fn shards_merge_into_the_single_machine_result() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--force") && !err.contains("--resume"), "{err}");
+    // Merging into one of the inputs would destroy it, even with --force.
+    let o = peergrid().arg("merge").args(&shards).arg("--out").arg(&shards[0]).arg("--force").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one of the folders to merge"));
+    assert!(shards[0].join("scenario.toml").exists() && shards[0].join("runs.csv").exists());
     // Shards of another seed do not merge.
     let other = tmp.path().join("other");
     let o = peergrid()
@@ -826,8 +897,11 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("needs about") && err.contains("GiB") && err.contains("reduce "), "{err}");
     assert!(!out_dir.join("runs.csv").exists(), "nothing may be written");
-    let out = peergrid().arg("check").arg(&file).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("largest memory estimate per run"));
+    // check refuses it as run does, with the same message.
+    let checked = peergrid().arg("check").arg(&file).output().unwrap();
+    assert_eq!(checked.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&checked.stderr), err);
+    assert!(!String::from_utf8_lossy(&checked.stdout).contains("valid"));
 }
 
 #[test]

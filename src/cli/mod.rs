@@ -225,12 +225,19 @@ fn run(
         Some(t) => t,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let fit = memory::fit_threads(&plan, threads)?;
+    let total: usize = (0..plan.points.len())
+        .flat_map(|p| (0..plan.replicates).map(move |r| (p, r)))
+        .filter(|&(p, r)| shard.is_none_or(|s| s.owns(&plan, p, r)))
+        .count();
+    // More threads than runs would only start idle threads; target_ci may add runs.
+    let most = plan.target_ci.as_ref().map_or(total, |t| plan.points.len() * t.max_replicates as usize);
+    let fit = memory::fit_threads(&plan, threads.min(most.max(1)))?;
     if let Some(note) = &fit.note {
         eprintln!("note: {note}");
     }
     let threads = fit.threads;
     let dir = out.unwrap_or_else(|| default_dir(&plan, shard));
+    let _lock = output::WriterLock::take(&dir)?;
     let mut meta = output::provenance(&plan, sets, &report::plots_of(&plan));
     meta["shard"] = json!(shard.map(|s| format!("{}/{}", s.index, s.count)));
     let collected = if resume && dir.join("run.json").exists() {
@@ -242,7 +249,12 @@ fn run(
             ))
             .into());
         }
-        Collected::read(std::slice::from_ref(&dir))?
+        let mut collected = Collected::read(std::slice::from_ref(&dir))?;
+        let lost = collected.keep_complete(&plan);
+        if lost > 0 {
+            eprintln!("note: {} had rows missing from its files and will run again", count(lost, "finished run"));
+        }
+        collected
     } else {
         output::prepare(&dir, force, true)?;
         Collected::default()
@@ -254,10 +266,6 @@ fn run(
     output::write_run_json(&dir, &meta)?;
     let journal = output::Journal::open(&dir, &plan, &collected)?;
     let have = collected.finished.len();
-    let total: usize = (0..plan.points.len())
-        .flat_map(|p| (0..plan.replicates).map(move |r| (p, r)))
-        .filter(|&(p, r)| shard.is_none_or(|s| s.owns(&plan, p, r)))
-        .count();
     eprintln!(
         "{}: {} × {} = {} runs{} on {threads} threads{}",
         plan.name,
@@ -347,8 +355,13 @@ impl Progress {
     }
 }
 
+/// Points `check` lists one by one; a longer plan is summarised.
+const CHECK_ROWS: usize = 50;
+
 fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> {
     let plan = load(file, set, seed)?;
+    // A run that cannot fit is refused here as `run` would refuse it.
+    memory::fit_threads(&plan, 1)?;
     say!("{}: {} — valid", plan.name, plan.file);
     say!(
         "master seed {}, {} × {} = {} runs{}",
@@ -369,12 +382,19 @@ fn check(file: &Path, set: &[String], seed: Option<u64>) -> Result<(), Failure> 
         let s = &p.scenario;
         let est = memory::estimate(s).total();
         largest = largest.max(est);
-        let mut row = vec![p.index.to_string()];
-        row.extend(p.params.iter().map(|(_, v)| v.clone()));
-        row.extend([s.protocol.name().to_string(), s.nodes.to_string(), s.duration.to_string(), human(est)]);
-        say!("{}", row.join("\t"));
+        // A long plan is summarised: its first points, then how many more.
+        if p.index < CHECK_ROWS {
+            let mut row = vec![p.index.to_string()];
+            row.extend(p.params.iter().map(|(_, v)| v.clone()));
+            row.extend([s.protocol.name().to_string(), s.nodes.to_string(), s.duration.to_string(), human(est)]);
+            say!("{}", row.join("\t"));
+        }
     }
-    let avail = memory::available_bytes().map_or_else(|| "unknown".to_string(), human);
+    if plan.points.len() > CHECK_ROWS {
+        say!("... and {} more points", plan.points.len() - CHECK_ROWS);
+    }
+    let avail =
+        memory::available().map_or_else(|| "unknown".to_string(), |a| format!("{}, {}", human(a.bytes), a.limit));
     say!("largest memory estimate per run: {} (available now: {avail})", human(largest));
     Ok(())
 }
@@ -434,6 +454,16 @@ fn plot(dir: &Path) -> Result<(), Failure> {
 }
 
 fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
+    if let Ok(target) = std::fs::canonicalize(out)
+        && let Some(d) = dirs.iter().find(|d| std::fs::canonicalize(d).is_ok_and(|d| d == target))
+    {
+        return Err(InputError::new(format!(
+            "--out {} is one of the folders to merge ({}); merging into it would overwrite what it reads — give a new folder",
+            out.display(),
+            d.display()
+        ))
+        .into());
+    }
     let mut metas = Vec::new();
     for d in dirs {
         metas.push(output::read_run_json(d)?);
@@ -467,6 +497,7 @@ fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
         ))
         .into());
     }
+    let _lock = output::WriterLock::take(out)?;
     output::prepare(out, force, false)?;
     if let Ok(text) = std::fs::read_to_string(dirs[0].join("scenario.toml")) {
         std::fs::write(out.join("scenario.toml"), text).map_err(anyhow::Error::from)?;

@@ -2,6 +2,8 @@
 //! scenario that cannot fit is refused before it starts and `check` can show the
 //! cost of each sweep point. The figures are deliberately a little generous.
 
+use std::path::Path;
+
 use crate::protocols::MemoryPart;
 use crate::scenario::{InputError, Plan, Scenario};
 use crate::world::{LatencySpec, TopologySpec};
@@ -85,11 +87,11 @@ pub fn fit_threads(plan: &Plan, threads: usize) -> Result<Fit, InputError> {
         return Ok(all);
     };
     let need = est.total();
-    let Some(avail) = available_bytes() else { return Ok(all) };
+    let Some(Available { bytes: avail, limit }) = available() else { return Ok(all) };
     if need > avail {
         let (what, keys) = est.largest().map_or(("nothing", ""), |p| (p.what, p.shrink));
         return Err(InputError::new(format!(
-            "sweep point {point} needs about {} per run but this machine has {} available; most of it is the {what} — reduce {keys}",
+            "sweep point {point} needs about {} per run but only {} is available ({limit}); most of it is the {what} — reduce {keys}",
             human(need),
             human(avail)
         ))
@@ -104,11 +106,88 @@ pub fn fit_threads(plan: &Plan, threads: usize) -> Result<Fit, InputError> {
     Ok(all)
 }
 
-/// Memory the machine can give right now (MemAvailable), if known.
+/// Memory this process may still take, and the limit that sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Available {
+    /// Bytes.
+    pub bytes: u64,
+    /// What limits it, in words.
+    pub limit: &'static str,
+}
+
+/// Memory this process may take right now, if known: the least of the machine's
+/// free memory (MemAvailable), the room left under the memory limit of its cgroup
+/// and every cgroup above it (v1 or v2, as Slurm's `--mem` and containers set), and
+/// the room left under its address-space limit (`ulimit -v`, RLIMIT_AS).
+pub fn available() -> Option<Available> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cgroups = read("/proc/self/cgroup");
+    let status = read("/proc/self/status");
+    [
+        (meminfo_available(&read("/proc/meminfo")), "free memory"),
+        (cgroup_room(Path::new("/sys/fs/cgroup"), &cgroups), "the cgroup's memory limit"),
+        (address_space_room(&read("/proc/self/limits"), &status), "the address-space limit (ulimit -v)"),
+    ]
+    .into_iter()
+    .filter_map(|(bytes, limit)| Some(Available { bytes: bytes?, limit }))
+    .min_by_key(|a| a.bytes)
+}
+
+/// Bytes this process may take right now, if known (see [`available`]).
 pub fn available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    available().map(|a| a.bytes)
+}
+
+/// MemAvailable of /proc/meminfo, in bytes.
+fn meminfo_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+/// The room under RLIMIT_AS (from /proc/self/limits) above the address space in use
+/// (VmSize of /proc/self/status); `None` when unlimited.
+fn address_space_room(limits: &str, status: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max address space"))?;
+    let soft: u64 = line.trim_start_matches("Max address space").split_whitespace().next()?.parse().ok()?;
+    let size = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let used = size.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024;
+    Some(soft.saturating_sub(used))
+}
+
+/// The least room, limit minus usage, over the memory cgroups of this process and
+/// their ancestors under `root` (normally /sys/fs/cgroup), given /proc/self/cgroup:
+/// cgroup v2 (`0::/path`, memory.max and memory.current) and v1 (`N:memory:/path`,
+/// memory.limit_in_bytes and memory.usage_in_bytes under root/memory). `None`
+/// when no limit is set.
+fn cgroup_room(root: &Path, proc_self_cgroup: &str) -> Option<u64> {
+    let mut least: Option<u64> = None;
+    for line in proc_self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let (base, limit_file, usage_file) = if id == "0" && controllers.is_empty() {
+            (root.to_path_buf(), "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (root.join("memory"), "memory.limit_in_bytes", "memory.usage_in_bytes")
+        } else {
+            continue;
+        };
+        // The cgroup itself and every ancestor up to the root of the hierarchy.
+        let mut dir = base.join(path.trim_start_matches('/'));
+        loop {
+            let number = |file: &str| std::fs::read_to_string(dir.join(file)).ok()?.trim().parse::<u64>().ok();
+            // "max" (v2) does not parse; v1 writes no limit as a number near 2^63.
+            if let Some(limit) = number(limit_file).filter(|&l| l < 1 << 60) {
+                let room = limit.saturating_sub(number(usage_file).unwrap_or(0));
+                least = Some(least.map_or(room, |l| l.min(room)));
+            }
+            if dir == base || !dir.pop() || !dir.starts_with(&base) {
+                break;
+            }
+        }
+    }
+    least
 }
 
 /// Human-readable bytes.
@@ -153,6 +232,39 @@ refresh = "{refresh}"
 "#
         );
         plan_from_str(&text, "backlog.toml", Path::new("."), &[], None).expect("valid scenario")
+    }
+
+    #[test]
+    fn the_address_space_limit_leaves_the_room_above_what_is_mapped() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max address space         4294967296           unlimited            bytes\n";
+        let status = "Name:\tpeergrid\nVmSize:\t  1048576 kB\n";
+        assert_eq!(address_space_room(limits, status), Some(3 << 30));
+        let unlimited = "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(address_space_room(unlimited, status), None);
+        assert_eq!(meminfo_available("MemTotal: 100 kB\nMemAvailable:   2048 kB\n"), Some(2 << 20));
+    }
+
+    #[test]
+    fn the_tightest_cgroup_limit_counts_in_v1_and_v2() {
+        let root = tempfile::tempdir().expect("a temporary folder");
+        let write = |dir: &str, file: &str, text: &str| {
+            let d = root.path().join(dir);
+            std::fs::create_dir_all(&d).expect("folder");
+            std::fs::write(d.join(file), text).expect("file");
+        };
+        // v2: the job's own cgroup has no limit, its parent (the Slurm step) does.
+        write("slurm/job", "memory.max", "max\n");
+        write("slurm/job", "memory.current", "100\n");
+        write("slurm", "memory.max", "1000\n");
+        write("slurm", "memory.current", "400\n");
+        assert_eq!(cgroup_room(root.path(), "0::/slurm/job\n"), Some(600));
+        // v1: the memory controller's hierarchy, with "no limit" written as about 2^63.
+        write("memory/docker/abc", "memory.limit_in_bytes", "5000\n");
+        write("memory/docker/abc", "memory.usage_in_bytes", "1000\n");
+        write("memory", "memory.limit_in_bytes", "9223372036854771712\n");
+        assert_eq!(cgroup_room(root.path(), "4:memory:/docker/abc\n1:cpu:/\n"), Some(4000));
+        assert_eq!(cgroup_room(root.path(), "1:cpu:/\n"), None);
     }
 
     #[test]

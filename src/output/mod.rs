@@ -265,6 +265,51 @@ pub fn prepare(dir: &Path, force: bool, resumable: bool) -> Result<(), InputErro
         .map_err(|e| InputError::new(format!("cannot create the results folder {}: {e}", dir.display())))
 }
 
+/// The file whose OS lock marks a results folder as being written.
+const LOCK_FILE: &str = ".peergrid.lock";
+
+/// The writer's hold on a results folder: an OS lock on a file in it, held as long
+/// as this value lives and released by the system if the process dies, so a second
+/// `run`, `run --resume` or `merge` into the same folder is refused rather than
+/// tearing its files.
+pub struct WriterLock {
+    _file: File,
+}
+
+impl WriterLock {
+    /// Takes the folder `dir` (creating it), or says who holds it.
+    pub fn take(dir: &Path) -> Result<WriterLock, InputError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(InputError::new(format!("{} exists and is not a folder; choose another --out", dir.display())));
+        }
+        let path = dir.join(LOCK_FILE);
+        let open = || -> std::io::Result<File> {
+            fs::create_dir_all(dir)?;
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+        };
+        let mut file =
+            open().map_err(|e| InputError::new(format!("cannot create the results folder {}: {e}", dir.display())))?;
+        match file.try_lock() {
+            Ok(()) => {
+                // Who holds it, for the message a second writer gets.
+                let _ = file.set_len(0).and_then(|()| write!(file, "{}", std::process::id()));
+                Ok(WriterLock { _file: file })
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder =
+                    if holder.trim().is_empty() { String::new() } else { format!(" (process {})", holder.trim()) };
+                Err(InputError::new(format!(
+                    "{} is being written by another peergrid{holder}; wait until it ends (a second writer would tear its files), or write elsewhere with --out",
+                    dir.display()
+                )))
+            }
+            // A file system without locks (some network mounts): go on unguarded.
+            Err(fs::TryLockError::Error(_)) => Ok(WriterLock { _file: file }),
+        }
+    }
+}
+
 /// Finished runs read back from one or more results folders: every file's header
 /// and its rows, only of runs whose runs.csv row exists.
 #[derive(Clone, Debug, Default)]
@@ -295,8 +340,9 @@ fn read_csv(path: &Path) -> Result<Option<Rows>> {
     let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
     let mut rows = Vec::new();
     for record in reader.records() {
-        // A run killed mid-write can leave a torn last line; it is not a finished row.
-        let Ok(record) = record else { break };
+        // A run killed mid-write, or two writers at once, can leave torn lines: they
+        // are not finished rows, and the rows after them still are.
+        let Ok(record) = record else { continue };
         if record.len() == header.len() {
             rows.push(record.iter().map(String::from).collect());
         }
@@ -306,15 +352,32 @@ fn read_csv(path: &Path) -> Result<Option<Rows>> {
 
 impl Collected {
     /// Reads the finished runs of each folder; a run present in several folders
-    /// must have identical runs.csv rows, and is taken from the first.
+    /// must have identical runs.csv rows, and is taken from the first. A folder
+    /// damaged by a crash or by two writers at once is read as far as it is
+    /// intact: torn lines are skipped, rows written twice are read once, and a run
+    /// with two different runs.csv rows in one folder counts as unfinished.
     pub fn read(dirs: &[PathBuf]) -> Result<Collected> {
         let mut out = Collected::default();
         let mut runs_rows: BTreeMap<(usize, u32), Vec<String>> = BTreeMap::new();
         for dir in dirs {
             let Some((header, rows)) = read_csv(&dir.join("runs.csv"))? else { continue };
-            let mut mine = BTreeSet::new();
+            let mut here: BTreeMap<(usize, u32), Vec<String>> = BTreeMap::new();
+            let mut conflicting = BTreeSet::new();
             for row in rows {
                 let Some(key) = key_of(&header, &row) else { continue };
+                match here.get(&key) {
+                    Some(prev) if *prev != row => {
+                        conflicting.insert(key);
+                    }
+                    Some(_) => {}
+                    None => {
+                        here.insert(key, row);
+                    }
+                }
+            }
+            here.retain(|k, _| !conflicting.contains(k));
+            let mut mine = BTreeSet::new();
+            for (key, row) in here {
                 if let Some(prev) = runs_rows.get(&key) {
                     if *prev != row {
                         bail!(
@@ -331,7 +394,14 @@ impl Collected {
                 let Some((h, rows)) = read_csv(&dir.join(table.file()))? else { continue };
                 out.check_header(table, &h, dir)?;
                 let entry = out.tables.entry(table).or_insert_with(|| (h.clone(), Vec::new()));
-                entry.1.extend(rows.into_iter().filter(|row| key_of(&h, row).is_some_and(|k| mine.contains(&k))));
+                // Rows written twice are read once; perf.csv has one row a run (the
+                // first: a second writer's wall time differs).
+                let mut seen = rustc_hash::FxHashSet::default();
+                let mut timed = BTreeSet::new();
+                entry.1.extend(rows.into_iter().filter(|row| {
+                    let Some(k) = key_of(&h, row).filter(|k| mine.contains(k)) else { return false };
+                    if table == Table::Perf { timed.insert(k) } else { seen.insert(row.clone()) }
+                }));
             }
             out.finished.extend(mine);
         }
@@ -358,6 +428,40 @@ impl Collected {
                 Ok(())
             }
         }
+    }
+
+    /// Keeps only the finished runs whose rows are all there: one perf.csv row, one
+    /// timeseries.csv row per sample, and with `[output] nodes` one nodes.csv row per
+    /// node. Rows lost from a file's tail (a power cut) make a run unfinished again,
+    /// so that `--resume` runs it anew. Returns how many runs were dropped.
+    pub fn keep_complete(&mut self, plan: &Plan) -> usize {
+        let count = |table: Table| {
+            let mut n: BTreeMap<(usize, u32), usize> = BTreeMap::new();
+            if let Some((h, rows)) = self.tables.get(&table) {
+                for k in rows.iter().filter_map(|r| key_of(h, r)) {
+                    *n.entry(k).or_default() += 1;
+                }
+            }
+            n
+        };
+        let (perf, series, nodes) = (count(Table::Perf), count(Table::Timeseries), count(Table::Nodes));
+        let incomplete: BTreeSet<(usize, u32)> = self
+            .finished
+            .iter()
+            .copied()
+            .filter(|&(p, r)| {
+                let Some(point) = plan.points.get(p) else { return true };
+                let s = &point.scenario;
+                let samples = (s.duration.saturating_add(s.workload.timeout).0 / s.sample_every.0.max(1)) as usize + 1;
+                let has = |n: &BTreeMap<(usize, u32), usize>| n.get(&(p, r)).copied().unwrap_or(0);
+                has(&perf) != 1 || has(&series) != samples || (plan.output.nodes && has(&nodes) != s.nodes)
+            })
+            .collect();
+        for (header, rows) in self.tables.values_mut() {
+            rows.retain(|row| key_of(header, row).is_none_or(|k| !incomplete.contains(&k)));
+        }
+        self.finished.retain(|k| !incomplete.contains(k));
+        incomplete.len()
     }
 
     /// The metric values of each finished run, by metric name order of runs.csv.
@@ -412,12 +516,15 @@ impl Journal {
     /// Appends the rows of the finished run `r` to each file and flushes them.
     pub fn append(&self, plan: &Plan, r: &RunResult) -> Result<()> {
         let mut writers = self.writers.lock().map_err(|_| anyhow!("journal lock poisoned"))?;
+        // runs.csv comes last, and each file is on disk before it: a run is
+        // finished exactly when its runs.csv row exists, even after a power cut.
         for (table, rows) in rows(plan, r) {
             let Some((_, w)) = writers.iter_mut().find(|(t, _)| *t == table) else { continue };
             for row in rows {
                 w.write_record(row)?;
             }
             w.flush()?;
+            w.get_ref().sync_data()?;
         }
         Ok(())
     }

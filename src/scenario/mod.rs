@@ -266,6 +266,9 @@ impl Plan {
     }
 }
 
+/// Above this many runs a plan gets a note saying how long it is.
+const MANY_RUNS: usize = 10_000;
+
 /// Reads, overrides, expands and validates a scenario file.
 pub fn load(path: &Path, sets: &[String], seed: Option<u64>) -> Result<Plan, InputError> {
     let file = path.display().to_string();
@@ -416,6 +419,15 @@ pub fn plan_from_str(
     for (arg, plots) in dropped {
         let (verb, pronoun) = if plots.len() == 1 { ("is", "it varies") } else { ("are", "they vary") };
         plan.notes.push(format!("{} {verb} not drawn: {arg} pins the parameter {pronoun}", plots.join(", ")));
+    }
+    if plan.runs() > MANY_RUNS {
+        plan.notes.push(format!(
+            "the plan has {} runs ({} points × {} replicates); at a second each that is {:.1} hours on one core — narrow the sweep, or spread it over a cluster with `peergrid slurm`",
+            plan.runs(),
+            plan.points.len(),
+            plan.replicates,
+            plan.runs() as f64 / 3600.0
+        ));
     }
     check_plots(&plan, &kept, text).map_err(blame)?;
     plan.plots = kept.into_iter().map(|(_, p)| p).collect();
