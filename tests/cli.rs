@@ -161,6 +161,22 @@ fn bad_set(sets: &[&str]) -> String {
 }
 
 #[test]
+fn messages_say_what_is_really_wrong() {
+    let err = bad_set(&["duration=\"300000d\""]);
+    assert!(err.contains("too long") && !err.contains("not a duration"), "{err}");
+    let err = bad_set(&["protocol={name=\"flooding\", ttl=-1}"]);
+    assert!(err.contains("protocol.ttl") && !err.contains("4294967295"), "{err}");
+    let err = bad_set(&["network.topology={kind=\"random-regular\", degree=\"four\"}"]);
+    assert!(err.contains("network.topology.degree"), "{err}");
+    let err = bad_set(&["seed=99999999999999999999"]);
+    assert!(err.contains("too large") && err.contains("2^63"), "{err}");
+    let err = bad(&SMALL.replace("seed = 7", "seed = "));
+    assert!(err.contains("line 2") && err.contains("`seed` has no value"), "{err}");
+    let err = bad(&SMALL.replace("seed = 7", "seed = 99999999999999999999"));
+    assert!(err.contains("line 2") && err.contains("too large"), "{err}");
+}
+
+#[test]
 fn messages_name_no_rust_types() {
     for (set, expected) in [
         ("network.nodes=-1", "the integer -1 is out of range; expected a non-negative integer"),

@@ -140,6 +140,10 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
         (Some(v), Some(s)) if v.is_finite() && v >= 0.0 && v * s < u64::MAX as f64 => {
             Ok(SimTime((v * s).round() as u64))
         }
+        // Simulated time is u64 nanoseconds: about 584 years.
+        (Some(v), Some(_)) if v.is_finite() && v >= 0.0 => {
+            Err(format!("\"{text}\" is too long; simulated time ends at 2^64 ns, about 584 years (213,503 days)"))
+        }
         _ => Err(format!("\"{text}\" is not {DURATION_EXPECTED}")),
     }
 }
@@ -252,6 +256,8 @@ mod tests {
         for bad in ["", "10", "ms", "-1s", "1x", "1e400s", "NaNs", "infs", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
         }
+        let long = parse_duration("300000d").unwrap_err();
+        assert!(long.contains("too long") && long.contains("584 years"), "{long}");
     }
 
     #[test]

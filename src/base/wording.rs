@@ -56,7 +56,30 @@ pub fn from_serde(e: &serde_path_to_error::Error<toml::de::Error>, value: &toml:
     {
         return KeyError { key: path, message: format!("found {}; expected a name in quotes", describe(found)) };
     }
+    // A table read by tag (`kind`, `model`) is named as the place of a wrong value
+    // inside it: name the key that holds the value instead.
+    if (raw.starts_with("invalid type: ") || raw.starts_with("invalid value: "))
+        && let Some(child) = child_holding(value_at(value, &path), raw)
+    {
+        path = if path.is_empty() { child } else { format!("{path}.{child}") };
+    }
     KeyError { key: path, message: plain(raw) }
+}
+
+/// The one key of `table` whose scalar value is the one serde's `raw` message
+/// says it found.
+fn child_holding(table: Option<&toml::Value>, raw: &str) -> Option<String> {
+    let table = table?.as_table()?;
+    let found = raw.split_once(": ")?.1.rsplit_once(", expected ")?.0;
+    let mut keys = table.iter().filter(|(_, v)| match v {
+        toml::Value::String(s) => found == format!("string {s:?}"),
+        toml::Value::Integer(i) => found == format!("integer `{i}`"),
+        toml::Value::Float(f) => found == format!("floating point `{f}`"),
+        toml::Value::Boolean(b) => found == format!("boolean `{b}`"),
+        _ => false,
+    });
+    let (key, _) = keys.next()?;
+    keys.next().is_none().then(|| key.clone())
 }
 
 fn value_at<'v>(value: &'v toml::Value, path: &str) -> Option<&'v toml::Value> {
@@ -108,7 +131,9 @@ pub fn plain(message: &str) -> String {
         let Some(rest) = m.strip_prefix(prefix) else { continue };
         let Some((found, expected)) = rest.rsplit_once(", expected ") else { continue };
         let found = found_in_words(found);
-        let bound = if expected == "u32" { " no larger than 4294967295" } else { "" };
+        // A negative value is wrong for its sign, not for the type's upper bound.
+        let negative = found.starts_with("the integer -");
+        let bound = if expected == "u32" && !negative { " no larger than 4294967295" } else { "" };
         let expected = expected_in_words(expected);
         return if range && found.starts_with("the integer") {
             format!("{found} is out of range; expected {expected}{bound}")

@@ -612,6 +612,7 @@ mod tests {
         };
         assert_eq!(key("name = \"superpeer\"\nresults = -1"), "results");
         assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 2 }"), "overlay.degree");
-        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"random-regular\", degree = -4 }"), "overlay");
+        // A wrong value inside the tagged table is blamed on its own key.
+        assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"random-regular\", degree = -4 }"), "overlay.degree");
     }
 }

@@ -437,6 +437,22 @@ pub fn plan_from_str(
 /// The toml parser's message, naming the key when it says only "duplicate key".
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim();
+    let line_of = |at: usize| {
+        let start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+        text[start..].lines().next().unwrap_or("").trim()
+    };
+    // `seed = ` with nothing after it: toml asks for quotes, but a value is missing.
+    if let Some(span) = e.span() {
+        let line = line_of(span.start);
+        let bare = line.split('#').next().unwrap_or("").trim();
+        if let Some(key) = bare.strip_suffix('=').map(str::trim).filter(|k| !k.is_empty() && !k.contains('=')) {
+            return format!("`{key}` has no value after `=`; write one on the same line, e.g. {key} = 42");
+        }
+    }
+    // An integer beyond TOML's 64 bits.
+    if message.contains("as i128") {
+        return "the integer is too large; TOML integers run from -2^63 to 2^63 - 1".to_string();
+    }
     let Some(span) = e.span().filter(|_| message == "duplicate key") else {
         return message.to_string();
     };
@@ -746,8 +762,15 @@ fn parse_set(set: &str) -> Result<(String, toml::Value), InputError> {
     }
     let value = value.trim();
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}")).ok().and_then(|mut t| t.remove("v"));
+    let digits = value.trim_start_matches(['-', '+']).replace('_', "");
     let value = match parsed {
         Some(v) => v,
+        None if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => {
+            return Err(InputError::new(format!(
+                "{value} is too large for an integer; TOML integers run from -2^63 to 2^63 - 1"
+            ))
+            .key(key));
+        }
         None if !value.is_empty() && !value.contains(['{', '[', '"', '\'']) => toml::Value::String(value.to_string()),
         None => {
             return Err(InputError::new(format!(

@@ -163,13 +163,20 @@ pub fn range(t: &toml::Table) -> Result<Vec<toml::Value>, String> {
     };
     let mut out: Vec<toml::Value> = Vec::with_capacity(points);
     for i in 0..points {
-        let x = if i == points - 1 { to } else { at(i) };
+        let x = if i == points - 1 { to } else { significant(at(i)) };
         let v = if int_from && int_to { toml::Value::Integer(x.round() as i64) } else { toml::Value::Float(x) };
         if out.last() != Some(&v) {
             out.push(v);
         }
     }
     Ok(out)
+}
+
+/// `x` to 12 significant digits: a range's inner values are then the round numbers
+/// they stand for (10^-3, not 0.0010000000000000002), and print as such in check,
+/// the parameter columns and the legends.
+fn significant(x: f64) -> f64 {
+    format!("{x:.11e}").parse().unwrap_or(x)
 }
 
 #[cfg(test)]
@@ -189,6 +196,10 @@ mod tests {
         let r = range(&table("from = 1\nto = 3\npoints = 7")).unwrap();
         assert_eq!(r, [1, 2, 3].map(toml::Value::Integer), "rounding repeats are dropped");
         assert!(range(&table("from = 0\nto = 10\nscale = \"log\"\npoints = 3")).is_err());
+        let r = range(&table("from = 0.0001\nto = 1.0\nscale = \"log\"\npoints = 5")).unwrap();
+        assert_eq!(r, [0.0001, 0.001, 0.01, 0.1, 1.0].map(toml::Value::Float));
+        let shown: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+        assert_eq!(shown, ["0.0001", "0.001", "0.01", "0.1", "1.0"]);
         assert!(range(&table("from = 1\nto = 10\npoints = 1")).is_err());
         assert!(range(&table("from = 1\nto = 10\npoints = 3\nstep = 2")).is_err());
     }
