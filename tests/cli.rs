@@ -441,6 +441,30 @@ fn edge_files_unreadable_or_malformed() {
 }
 
 #[test]
+fn an_edge_file_says_what_was_dropped() {
+    let tmp = TempDir::new().unwrap();
+    // 0-1-2-3 and 5-6 (a second component), a self-loop, an edge twice, a weight column.
+    write(tmp.path(), "edges.txt", "0 1\n1 2 0.5\n2 3\n3 3\n2 1\n5 6\n");
+    let text = replace(
+        "topology = { kind = \"random-regular\", degree = 4 }",
+        "topology = { kind = \"edges\", path = \"edges.txt\" }",
+    )
+    .replace("nodes = 200\n", "")
+    .replace("replicas = 4", "replicas = 1");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("kept 4 of 6 nodes, the largest of 2 components")
+            && err.contains("dropped 1 self-loop")
+            && err.contains("dropped 1 duplicate edge")
+            && err.contains("on 1 line"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_set_and_flags() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", SMALL);
@@ -857,6 +881,18 @@ fn slurm_scripts_name_every_shard_and_the_merge() {
     }
     let submit = fs::read_to_string(out.join("slurm/submit.sh")).unwrap();
     assert!(submit.contains("--dependency=afterok:"));
+    // Once a shard has run, scripts for another plan or task count are refused.
+    let o =
+        peergrid().arg("run").arg(&file).args(["--shard", "1/4", "--out"]).arg(out.join("shards/1")).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let slurm =
+        |extra: &[&str]| peergrid().arg("slurm").arg(&file).arg("--out").arg(&out).args(extra).output().unwrap();
+    assert!(slurm(&["--tasks", "4"]).status.success(), "the same plan may write its scripts again");
+    for extra in [&["--tasks", "4", "--seed", "9"][..], &["--tasks", "3"][..]] {
+        let o = slurm(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("shards/1 holds results of"), "{extra:?}");
+    }
 }
 
 #[test]

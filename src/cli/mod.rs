@@ -609,6 +609,24 @@ fn slurm(
     let abs = |p: &Path| std::path::absolute(p).map_err(|e| InputError::new(format!("{}: {e}", p.display())));
     let dir = abs(&dir)?;
     let file = abs(file)?;
+    // Shards or a merged result of another plan (or of another task count) would make
+    // the queued jobs fail, or their merge overwrite those results: refuse now.
+    let identity = output::plan_identity(&plan);
+    let mut folders = vec![(dir.clone(), None)];
+    folders.extend((0..tasks).map(|i| (dir.join("shards").join(i.to_string()), Some(format!("{i}/{tasks}")))));
+    for (folder, shard) in folders {
+        let Ok(old) = output::read_run_json(&folder) else { continue };
+        let other_plan = old["plan_identity"].as_str() != Some(identity.as_str());
+        let other_shard = shard.as_deref().is_some_and(|s| old["shard"].as_str() != Some(s));
+        if other_plan || other_shard {
+            return Err(InputError::new(format!(
+                "{} holds results of {}; the jobs would fail or overwrite them — give another --out, or remove it first",
+                folder.display(),
+                if other_plan { "a different scenario, seed or override" } else { "another --tasks count" }
+            ))
+            .into());
+        }
+    }
     let exe = std::env::current_exe().map_err(anyhow::Error::from)?;
     let job = SlurmJob { tasks, cpus, partition, time, sets, seed };
     let slurm_dir = job.write(&plan, &file, &dir, &exe)?;

@@ -339,6 +339,7 @@ pub fn plan_from_str(
     let base: Raw = deserialize(&root, text, file, None).map_err(blame)?;
     let columns = param_columns(&axes);
     let mut points = Vec::new();
+    let mut notes = Vec::new();
     let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
     if count > 1_000_000 {
         return Err(err(
@@ -361,7 +362,7 @@ pub fn plan_from_str(
         let sweep_note =
             |key: &str| chosen.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).cloned();
         let raw: Raw = deserialize(&table, text, file, Some(&sweep_note)).map_err(blame)?;
-        let scenario = validate(raw, base_dir).map_err(|(key, e)| {
+        let scenario = validate(raw, base_dir, &mut notes).map_err(|(key, e)| {
             let mut e = e.file(file).key(&key);
             if let Some((k, v)) = sweep_note(&key) {
                 e.message = format!("{} (with sweep value {k} = {v})", e.message);
@@ -398,7 +399,7 @@ pub fn plan_from_str(
         common_random_numbers: first.common_random_numbers,
         metrics,
         points,
-        notes: Vec::new(),
+        notes,
     };
     // Plots along a key pinned by --set have nothing left to draw: say which go.
     let pinner = |c: &str| {
@@ -492,9 +493,9 @@ fn bad(key: &str, message: impl Into<String>) -> Invalid {
 }
 
 /// Semantic checks that the types alone cannot express, section by section.
-fn validate(raw: Raw, base_dir: &Path) -> Result<Scenario, Invalid> {
+fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenario, Invalid> {
     raw.check_top()?;
-    let (nodes, mean_degree) = raw.network.check(base_dir)?;
+    let (nodes, mean_degree) = raw.network.check(base_dir, notes)?;
     raw.resources.check(nodes)?;
     raw.workload.check(nodes, raw.resources.types, raw.duration)?;
     if let Some(t) = &raw.target_ci {
@@ -578,7 +579,7 @@ impl Raw {
 impl NetworkSpec {
     /// Checks `[network]` and gives the node count (read from an edge file if
     /// there is one) and the mean degree.
-    fn check(&self, base_dir: &Path) -> Result<(usize, f64), Invalid> {
+    fn check(&self, base_dir: &Path, notes: &mut Vec<String>) -> Result<(usize, f64), Invalid> {
         if !(0.0..1.0).contains(&self.loss) {
             return Err(bad(
                 "network.loss",
@@ -595,8 +596,14 @@ impl NetworkSpec {
         }
         Ok(match (&self.topology, self.nodes) {
             (TopologySpec::Edges { path, largest_component }, _) => {
-                let overlay = topology::load_edges(&base_dir.join(path), *largest_component)
+                let (overlay, report) = topology::read_edges(&base_dir.join(path), *largest_component)
                     .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
+                if let Some(what) = report.describe() {
+                    let note = format!("edge file {path}: {what}");
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
                 if let Some(n) = self.nodes.filter(|&n| n as usize != overlay.nodes()) {
                     return Err(bad(
                         "network.nodes",

@@ -497,6 +497,56 @@ fn k_out(n: usize, k: usize, rng: &mut ChaCha8Rng) -> Overlay {
 /// Loads an edge-list file: `a b` per line (tabs or spaces), `#` comments, ids any
 /// non-negative integers, relabelled to 0..n−1 in ascending order of id.
 pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, TopologyError> {
+    read_edges(path, largest_component).map(|(overlay, _)| overlay)
+}
+
+/// What reading an edge file left out, so that nothing is dropped in silence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EdgeReport {
+    /// Distinct node ids in the file.
+    pub nodes_in_file: usize,
+    /// Nodes of the overlay built from it.
+    pub nodes_kept: usize,
+    /// Connected components of the file's graph.
+    pub components: usize,
+    /// Lines `a a`, which link a node to itself.
+    pub self_loops: usize,
+    /// Edges given more than once (in either direction).
+    pub duplicates: usize,
+    /// Lines with fields after the two node ids, which are ignored.
+    pub extra_columns: usize,
+}
+
+impl EdgeReport {
+    /// One line on what was dropped or ignored, or `None` if nothing was.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.nodes_kept < self.nodes_in_file {
+            parts.push(format!(
+                "kept {} of {} nodes, the largest of {} components (largest_component = false keeps them all)",
+                self.nodes_kept, self.nodes_in_file, self.components
+            ));
+        }
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        if self.self_loops > 0 {
+            parts.push(format!("dropped {}", plural(self.self_loops, "self-loop", "self-loops")));
+        }
+        if self.duplicates > 0 {
+            parts.push(format!("dropped {}", plural(self.duplicates, "duplicate edge", "duplicate edges")));
+        }
+        if self.extra_columns > 0 {
+            parts.push(format!(
+                "ignored the columns after the two node ids on {}",
+                plural(self.extra_columns, "line", "lines")
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// Reads an edge file as [`load_edges`] does, with what it left out.
+pub fn read_edges(path: &Path, largest_component: bool) -> Result<(Overlay, EdgeReport), TopologyError> {
+    let mut report = EdgeReport::default();
     let text = std::fs::read_to_string(path).map_err(|e| TopologyError {
         key: "path",
         message: format!("cannot read the edge file {}: {e}", path.display()),
@@ -510,7 +560,10 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
         let mut parts = line.split_whitespace();
         let mut id = || parts.next().and_then(|s| s.parse::<u64>().ok());
         match (id(), id()) {
-            (Some(a), Some(b)) => raw.push((a, b)),
+            (Some(a), Some(b)) => {
+                raw.push((a, b));
+                report.extra_columns += parts.next().is_some() as usize;
+            }
             _ => {
                 return err(
                     "path",
@@ -532,13 +585,18 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
     let index = |x: u64| ids.binary_search(&x).map(|i| i as u32).unwrap_or(0);
     let edges: Vec<(u32, u32)> = raw.iter().map(|&(a, b)| (index(a), index(b))).collect();
     let overlay = Overlay::from_edges(ids.len(), edges.iter().copied());
-    if !largest_component {
-        return Ok(overlay);
-    }
+    report.nodes_in_file = ids.len();
+    report.self_loops = edges.iter().filter(|(a, b)| a == b).count();
+    report.duplicates = edges.len() - report.self_loops - overlay.links() / 2;
     let label = overlay.components();
     let mut size = vec![0usize; label.iter().map(|&l| l as usize + 1).max().unwrap_or(0)];
     for &l in &label {
         size[l as usize] += 1;
+    }
+    report.components = size.len();
+    if !largest_component {
+        report.nodes_kept = ids.len();
+        return Ok((overlay, report));
     }
     let keep =
         size.iter().enumerate().max_by_key(|&(i, s)| (*s, std::cmp::Reverse(i))).map(|(i, _)| i as u32).unwrap_or(0);
@@ -554,7 +612,8 @@ pub fn load_edges(path: &Path, largest_component: bool) -> Result<Overlay, Topol
         .into_iter()
         .filter(|&(a, _)| renumber[a as usize] != u32::MAX)
         .map(|(a, b)| (renumber[a as usize], renumber[b as usize]));
-    Ok(Overlay::from_edges(next as usize, kept))
+    report.nodes_kept = next as usize;
+    Ok((Overlay::from_edges(next as usize, kept), report))
 }
 
 #[cfg(test)]
