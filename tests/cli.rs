@@ -1037,3 +1037,34 @@ fn common_random_numbers_give_every_protocol_the_same_world_and_queries() {
         }
     }
 }
+
+#[test]
+fn diff_finds_a_changed_model_and_nothing_in_a_rerun() {
+    let tmp = TempDir::new().unwrap();
+    let file = write(tmp.path(), "s.toml", &SMALL.replace("replicates = 2", "replicates = 3"));
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    run(&file, &a, "2");
+    run(&file, &b, "1");
+    // The same scenario with a slower service time: the index saturates sooner.
+    let slow = write(
+        tmp.path(),
+        "slow.toml",
+        &SMALL.replace("replicates = 2", "replicates = 3").replace("mean = \"1ms\"", "mean = \"20ms\""),
+    );
+    run(&slow, &c, "2");
+    let diff = |x: &Path, y: &Path, extra: &[&str]| peergrid().arg("diff").arg(x).arg(y).args(extra).output().unwrap();
+    let same = diff(&a, &b, &["--fail-on", "success_rate", "first_hit_latency_p95_ms"]);
+    let text = String::from_utf8_lossy(&same.stdout);
+    assert!(same.status.success(), "{text}{}", String::from_utf8_lossy(&same.stderr));
+    assert!(text.contains("0 of "), "{text}");
+    assert!(b.join("diff/diff.csv").exists() && b.join("diff/plots").exists());
+    let changed = diff(&a, &c, &["--fail-on", "first_hit_latency_p95_ms"]);
+    assert_eq!(changed.status.code(), Some(1), "{}", String::from_utf8_lossy(&changed.stdout));
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("first_hit_latency_p95_ms changed significantly"));
+    let csv = fs::read_to_string(c.join("diff/diff.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("p_holm") && csv.contains(",true"), "{csv}");
+    // Bad input is exit 2.
+    assert_eq!(diff(&a, &c, &["--fail-on", "no_such_metric"]).status.code(), Some(2));
+    assert_eq!(diff(&a, &c, &["--alpha", "2"]).status.code(), Some(2));
+    assert_eq!(diff(&a, &tmp.path().join("missing"), &[]).status.code(), Some(2));
+}

@@ -107,6 +107,22 @@ enum Command {
         #[arg(long)]
         time: Option<String>,
     },
+    /// Compare results folder B with baseline A, point by point and metric by metric.
+    Diff {
+        /// The baseline results folder.
+        a: PathBuf,
+        /// The results folder compared with it.
+        b: PathBuf,
+        /// Where diff.csv and the side-by-side plots go [default: B/diff].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Family-wise significance level, over all comparisons (Holm's correction).
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Exit 1 if any of these metrics changed significantly (for CI).
+        #[arg(long = "fail-on", value_name = "METRIC", num_args = 1..)]
+        fail_on: Vec<String>,
+    },
     /// Run the built-in validation suite against closed-form results.
     Validate,
     /// Engine throughput: the hold model through the engine and on a plain BinaryHeap.
@@ -172,6 +188,7 @@ pub fn main() -> ExitCode {
         }
         Command::Bench { pending, holds, nodes } => bench(pending, holds, nodes),
         Command::Validate => validate(),
+        Command::Diff { a, b, out, alpha, fail_on } => diff(&a, &b, out, alpha, &fail_on),
     };
     match result {
         Ok(()) | Err(Failure::Closed) => ExitCode::SUCCESS,
@@ -635,6 +652,67 @@ fn slurm(
         slurm_dir.display(),
         plan.runs()
     );
+    Ok(())
+}
+
+fn diff(a: &Path, b: &Path, out: Option<PathBuf>, alpha: f64, fail_on: &[String]) -> Result<(), Failure> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(InputError::new(format!("--alpha {alpha}: expected a level between 0 and 1, such as 0.05")).into());
+    }
+    let d = output::diff::compare(a, b).map_err(|e| InputError::new(format!("{e:#}")))?;
+    let metrics: Vec<&str> = {
+        let mut m: Vec<&str> = d.comparisons.iter().map(|c| c.metric.as_str()).collect();
+        m.dedup();
+        m.sort_unstable();
+        m.dedup();
+        m
+    };
+    if let Some(bad) = fail_on.iter().find(|m| !metrics.contains(&m.as_str())) {
+        return Err(InputError::new(format!(
+            "--fail-on {bad}: not a metric both folders measure; expected one of {}",
+            metrics.join(", ")
+        ))
+        .into());
+    }
+    let out = out.unwrap_or_else(|| b.join("diff"));
+    std::fs::create_dir_all(&out).map_err(|e| InputError::new(format!("cannot create {}: {e}", out.display())))?;
+    std::fs::write(out.join("diff.csv"), d.csv(alpha)).map_err(anyhow::Error::from)?;
+    // Side by side: both summaries in one, told apart by a `results` column.
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let (la, lb) =
+        if name(a) != name(b) && !name(a).is_empty() { (name(a), name(b)) } else { ("A".into(), "B".into()) };
+    let drawn = match output::diff::side_by_side(&[(a, la.as_str()), (b, lb.as_str())], &out) {
+        Ok(()) => {
+            let plots = output::read_run_json(b).map(|json| plots_in(&json)).unwrap_or_default();
+            report::draw_all(&out, &plots)?.len()
+        }
+        Err(e) => {
+            eprintln!("note: no side-by-side plots: {e:#}");
+            0
+        }
+    };
+    for line in &d.unmatched {
+        eprintln!("note: {line}");
+    }
+    let changed: Vec<&output::diff::Comparison> = d.comparisons.iter().filter(|c| c.significant(alpha)).collect();
+    let untested = d.comparisons.iter().filter(|c| c.p.is_none()).count();
+    say!("{}", d.table(alpha, 40).trim_end());
+    say!(
+        "{} of {} comparisons changed significantly (Welch's t-test, Holm-corrected, family-wise α = {alpha}){}; wrote {} and {drawn} plot files",
+        changed.len(),
+        d.comparisons.len(),
+        if untested > 0 { format!("; {untested} with a single replicate could not be tested") } else { String::new() },
+        out.join("diff.csv").display()
+    );
+    let failed: Vec<&str> =
+        fail_on.iter().map(String::as_str).filter(|m| changed.iter().any(|c| c.metric == *m)).collect();
+    if !failed.is_empty() {
+        return Err(Failure::Run(anyhow::anyhow!(
+            "{} changed significantly against {}",
+            failed.join(", "),
+            a.display()
+        )));
+    }
     Ok(())
 }
 

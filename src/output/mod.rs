@@ -5,6 +5,8 @@
 //! summary.csv from runs.csv. `run`, `run --resume` and `merge` all end in that same
 //! function, so their files are byte for byte the same.
 
+pub mod diff;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
