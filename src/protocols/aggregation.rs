@@ -78,8 +78,9 @@ impl ProtocolParams for Params {
             Column::new("aggregation_variance_ratio", "variance reduction per cycle"),
         ],
         params: &[
-            ParamDoc::new("cycle", "\"1s\"", "length of a cycle: each node starts one exchange per cycle"),
-            ParamDoc::new("cycles", "30", "number of cycles; the scenario's duration must cover them"),
+            ParamDoc::new("cycle", "\"1s\"", "length of a cycle: each node starts one exchange per cycle")
+                .label("cycle length (s)"),
+            ParamDoc::new("cycles", "30", "number of cycles; the scenario's duration must cover them").label("cycles"),
             ParamDoc::new(
                 "values",
                 "\"uniform\"",

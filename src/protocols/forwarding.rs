@@ -125,7 +125,8 @@ impl ProtocolParams for Params {
                 "next hop: random, experience-random, best-neighbour or experience-best-neighbour",
             ),
             ParamDoc::new("ttl", "256", "hops a request may travel, 1 ≤ ttl ≤ 65535").label("TTL (hops)"),
-            ParamDoc::new("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded"),
+            ParamDoc::new("memory", "0", "experience entries per node, least recently learned evicted; 0 = unbounded")
+                .label("experience entries per node"),
         ],
     };
 

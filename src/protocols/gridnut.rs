@@ -137,7 +137,7 @@ impl ProtocolParams for Params {
                 "how long a buffer waits after its first message before it is delivered; \"0s\" sends every message at once",
             )
             .label("buffering window (s)"),
-            ParamDoc::new("batch", "16", "a buffer holding this many messages is delivered at once"),
+            ParamDoc::new("batch", "16", "a buffer holding this many messages is delivered at once").label("messages per buffer, at most"),
             ParamDoc::new(
                 "delivery",
                 "\"window\"",

@@ -150,24 +150,28 @@ impl ProtocolParams for Params {
             Column::new("resource_changes", "resource changes"),
         ],
         params: &[
-            ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)"),
+            ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)")
+                .label("children per GIIS"),
             ParamDoc::new(
                 "depth",
                 "3",
                 "GIIS levels, the root included: 1 = one index for all, 3 = site → VO → root (1 to 8)",
-            ),
+            )
+            .label("GIIS levels"),
             ParamDoc::new("refresh", "\"30s\"", "period of every registration (GRIS → site GIIS, GIIS → parent)")
                 .label("registration refresh period (s)"),
             ParamDoc::new(
                 "lifetime",
                 "\"90s\"",
                 "how long a registration stays valid; below `refresh`, entries lapse between refreshes",
-            ),
+            )
+            .label("registration lifetime (s)"),
             ParamDoc::new(
                 "resource_changes",
                 "\"0/s\"",
                 "rate per node at which a node's resource types change (0: static)",
-            ),
+            )
+            .label("resource changes per node (1/s)"),
             ParamDoc::new(
                 "register_at_start",
                 "false",

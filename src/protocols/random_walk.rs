@@ -94,13 +94,13 @@ impl ProtocolParams for Params {
             Column::new("walkers_stopped_by_check", "walkers stopped by a check"),
         ],
         params: &[
-            ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour"),
+            ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour").label("walkers per query"),
             ParamDoc::new("ttl", "1024", "steps a walker may take").label("TTL (hops)"),
             ParamDoc::new(
                 "check_every",
                 "4",
                 "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)",
-            ),
+            ).label("steps between checks"),
         ],
     };
 

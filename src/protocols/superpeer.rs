@@ -118,7 +118,8 @@ impl ProtocolParams for Params {
                 .label("nodes per cluster"),
             ParamDoc::new("ttl", "4", "super-peer hops a query may travel (0 = the local cluster only)")
                 .label("TTL (hops)"),
-            ParamDoc::new("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met"),
+            ParamDoc::new("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met")
+                .label("results wanted"),
             ParamDoc::new("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
         ],
     };

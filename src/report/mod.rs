@@ -47,7 +47,7 @@ pub fn label(name: &str) -> String {
     let param = name
         .strip_prefix("protocol.")
         .and_then(|key| PROTOCOLS.iter().flat_map(|p| p.params.iter()).find(|d| d.key == key && !d.label.is_empty()));
-    param.map_or_else(|| name.replace('_', " "), |d| d.label.to_string())
+    param.map_or_else(|| name.strip_prefix("protocol.").unwrap_or(name).replace('_', " "), |d| d.label.to_string())
 }
 /// The scenario's `[[plot]]` entries, or, if it has none, the four headline metrics
 /// against the first numeric sweep key, one line per value of the next key.
@@ -222,7 +222,19 @@ fn draw_distributions(dir: &Path) -> Result<Vec<PathBuf>> {
         let rep = h.iter().position(|c| c == "replicate").unwrap_or(h.len());
         for row in r.records() {
             let row = row?;
-            let params: Vec<&str> = (2..rep).filter_map(|i| row.get(i)).filter(|v| !v.is_empty()).collect();
+            // A bare number says nothing on its own: name its key ("ttl=4"), as the
+            // summary plots do.
+            let params: Vec<String> = (2..rep)
+                .filter_map(|i| Some((h.get(i)?, row.get(i)?)))
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| {
+                    if numeric(v).is_some() && !v.contains('/') {
+                        format!("{}={v}", k.rsplit('.').next().unwrap_or(k))
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect();
             let label = if params.is_empty() { format!("point {}", &row[1]) } else { params.join(", ") };
             labels.entry(row[1].to_string()).or_insert(label);
         }
@@ -334,6 +346,12 @@ fn tick(v: f64) -> String {
 /// A tick label on an axis spanning (lo, hi): on a log axis only the ticks at 1, 2
 /// and 5 times a power of ten are labelled, and beyond three decades only the powers
 /// themselves, so that labels never run into each other.
+/// An axis title: the column's label, saying so when the axis is logarithmic.
+fn axis_title(name: &str, log: bool) -> String {
+    let title = label(name);
+    if log && !title.contains("log scale") { format!("{title}, log scale") } else { title }
+}
+
 fn axis_tick(v: f64, (lo, hi, log): (f64, f64, bool)) -> String {
     if !log || v <= 0.0 {
         return tick(v);
@@ -350,6 +368,10 @@ fn axis_tick(v: f64, (lo, hi, log): (f64, f64, bool)) -> String {
     };
     if keep { tick(v) } else { String::new() }
 }
+
+/// Candidate ticks asked of a log axis: enough that plotters offers 2 and 5 times
+/// each power of ten, few enough that the lines stay a plain log grid.
+const LOG_LABELS: usize = 20;
 
 const PALETTE: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
@@ -389,14 +411,16 @@ where
             let mut mesh = chart.configure_mesh();
             // A log axis gets light lines at 2..9 times each power of ten: with more,
             // plotters steps them by hundredths of a decade and runs past the next power.
+            // Ask a log axis for many candidate ticks: plotters then offers 2 and 5
+            // times the powers of ten as well, and `axis_tick` keeps what suits the span.
             if spec.logx {
-                mesh.x_max_light_lines(5);
+                mesh.x_max_light_lines(5).x_labels(LOG_LABELS);
             }
             if spec.logy {
-                mesh.y_max_light_lines(5);
+                mesh.y_max_light_lines(5).y_labels(LOG_LABELS);
             }
-            mesh.x_desc(label(&spec.x))
-                .y_desc(label(&spec.y))
+            mesh.x_desc(axis_title(&spec.x, spec.logx))
+                .y_desc(axis_title(&spec.y, spec.logy))
                 .label_style(font(13.0))
                 .x_label_formatter(&|v| axis_tick(*v, (x0, x1, spec.logx)))
                 .y_label_formatter(&|v| axis_tick(*v, (y0, y1, spec.logy)))
@@ -410,7 +434,7 @@ where
                 chart
                     .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
                     .map_err(err)?
-                    .label(if s.label.is_empty() { spec.y.clone() } else { s.label.clone() })
+                    .label(if s.label.is_empty() { label(&spec.y) } else { s.label.clone() })
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
                 if s.markers {
                     chart
@@ -507,6 +531,18 @@ mod tests {
             [100.0, 200.0, 300.0, 500.0, 1000.0].map(|v| axis_tick(v, narrow))
         );
         assert_eq!(axis_tick(300.0, (50.0, 3500.0, false)), "300");
+    }
+
+    #[test]
+    fn axis_titles_come_from_declarations_and_say_log_scale() {
+        assert_eq!(axis_title("messages_per_query", true), "messages per query, log scale");
+        assert_eq!(axis_title("first_hit_latency_p95_ms", false), "first-hit latency, 95th percentile (ms)");
+        assert_eq!(label("protocol.resource_changes"), "resource changes per node (1/s)");
+        assert_eq!(label("protocol.ttl"), "TTL (hops)");
+        assert_eq!(label("merge_ratio"), "logical messages per exchange");
+        assert_eq!(label("workload.rate"), "query rate (queries/s)");
+        // Undeclared keys read as words, without the table's name.
+        assert_eq!(label("protocol.index_service_time"), "index service time");
     }
 
     #[test]
