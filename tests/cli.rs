@@ -462,6 +462,18 @@ fn an_edge_file_says_what_was_dropped() {
             && err.contains("on 1 line"),
         "{err}"
     );
+    // Super-peers build their own overlay: said where the edge file would mislead.
+    let sp = write(
+        tmp.path(),
+        "sp.toml",
+        &text
+            .replace("name = \"flooding\"\nttl = 3", "name = \"superpeer\"\ncluster_size = 4\nttl = 1")
+            .replace("protocol = [{ name = \"central\" }, { name = \"flooding\", ttl = 3 }]\n", ""),
+    );
+    let out = peergrid().arg("check").arg(&sp).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("superpeer does not route over network.topology"), "{err}");
 }
 
 #[test]

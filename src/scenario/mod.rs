@@ -522,6 +522,16 @@ fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenar
         mean_degree,
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    if let (ProtocolSpec::Superpeer(_), TopologySpec::Edges { path, .. }) =
+        (&scenario.protocol, &scenario.network.topology)
+    {
+        let note = format!(
+            "superpeer does not route over network.topology: the edge file {path} sets only the node count; clusters are runs of consecutive nodes and their super-peers are linked by protocol.overlay"
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
     Ok(scenario)
 }
 
