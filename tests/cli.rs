@@ -762,6 +762,9 @@ fn resume_repairs_a_damaged_folder_and_keeps_its_intact_runs() {
     // A power cut: the tail of timeseries.csv is lost, so its last run must run again.
     let series = lines("timeseries.csv");
     put("timeseries.csv", &series[..series.len() - 3]);
+    // The same cut in distributions.csv hits the same (last) run.
+    let dist = lines("distributions.csv");
+    put("distributions.csv", &dist[..dist.len() - 2]);
     let o = peergrid().arg("run").arg(&file).arg("--out").arg(&damaged).arg("--resume").output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");

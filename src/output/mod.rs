@@ -433,8 +433,9 @@ impl Collected {
     }
 
     /// Keeps only the finished runs whose rows are all there: one perf.csv row, one
-    /// timeseries.csv row per sample, and with `[output] nodes` one nodes.csv row per
-    /// node. Rows lost from a file's tail (a power cut) make a run unfinished again,
+    /// timeseries.csv row per sample, whole distributions in distributions.csv (a
+    /// multiple of the quantiles recorded), and with `[output] nodes` one nodes.csv row
+    /// per node. (queries.csv is not checked: its row count is not recorded.) Rows lost from a file's tail (a power cut) make a run unfinished again,
     /// so that `--resume` runs it anew. Returns how many runs were dropped.
     pub fn keep_complete(&mut self, plan: &Plan) -> usize {
         let count = |table: Table| {
@@ -447,6 +448,7 @@ impl Collected {
             n
         };
         let (perf, series, nodes) = (count(Table::Perf), count(Table::Timeseries), count(Table::Nodes));
+        let dist = count(Table::Distributions);
         let incomplete: BTreeSet<(usize, u32)> = self
             .finished
             .iter()
@@ -456,7 +458,10 @@ impl Collected {
                 let s = &point.scenario;
                 let samples = (s.duration.saturating_add(s.workload.timeout).0 / s.sample_every.0.max(1)) as usize + 1;
                 let has = |n: &BTreeMap<(usize, u32), usize>| n.get(&(p, r)).copied().unwrap_or(0);
-                has(&perf) != 1 || has(&series) != samples || (plan.output.nodes && has(&nodes) != s.nodes)
+                has(&perf) != 1
+                    || has(&series) != samples
+                    || !has(&dist).is_multiple_of(QUANTILES)
+                    || (plan.output.nodes && has(&nodes) != s.nodes)
             })
             .collect();
         for (header, rows) in self.tables.values_mut() {
