@@ -682,6 +682,19 @@ fn same_results(a: &Path, b: &Path) {
     }
 }
 
+/// `peergrid run FILE --out OUT --threads 1` in the background, to be killed.
+fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("peergrid"))
+        .arg("run")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .args(["--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn an_interrupted_run_resumes_to_the_same_files() {
     let tmp = TempDir::new().unwrap();
@@ -690,16 +703,7 @@ fn an_interrupted_run_resumes_to_the_same_files() {
     let whole = tmp.path().join("whole");
     run(&file, &whole, "2");
     let part = tmp.path().join("part");
-    let bin = assert_cmd::cargo::cargo_bin("peergrid");
-    let mut child = std::process::Command::new(&bin)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&part)
-        .args(["--threads", "1"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&file, &part);
     // Kill it once a few runs are on disk, well before the 24 it has to do.
     let started = std::time::Instant::now();
     loop {
@@ -777,16 +781,7 @@ fn a_second_writer_of_a_results_folder_is_refused() {
     let tmp = TempDir::new().unwrap();
     let file = write(tmp.path(), "s.toml", &SMALL.replace("duration = \"20s\"", "duration = \"3000s\""));
     let out = tmp.path().join("out");
-    let bin = assert_cmd::cargo::cargo_bin("peergrid");
-    let mut first = std::process::Command::new(&bin)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(["--threads", "1"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_run(&file, &out);
     let started = std::time::Instant::now();
     while !out.join("run.json").exists() && started.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -660,17 +660,11 @@ fn diff(a: &Path, b: &Path, out: Option<PathBuf>, alpha: f64, fail_on: &[String]
         return Err(InputError::new(format!("--alpha {alpha}: expected a level between 0 and 1, such as 0.05")).into());
     }
     let d = output::diff::compare(a, b).map_err(|e| InputError::new(format!("{e:#}")))?;
-    let metrics: Vec<&str> = {
-        let mut m: Vec<&str> = d.comparisons.iter().map(|c| c.metric.as_str()).collect();
-        m.dedup();
-        m.sort_unstable();
-        m.dedup();
-        m
-    };
-    if let Some(bad) = fail_on.iter().find(|m| !metrics.contains(&m.as_str())) {
+    let metrics: std::collections::BTreeSet<&str> = d.comparisons.iter().map(|c| c.metric.as_str()).collect();
+    if let Some(bad) = fail_on.iter().find(|m| !metrics.contains(m.as_str())) {
         return Err(InputError::new(format!(
             "--fail-on {bad}: not a metric both folders measure; expected one of {}",
-            metrics.join(", ")
+            metrics.into_iter().collect::<Vec<_>>().join(", ")
         ))
         .into());
     }

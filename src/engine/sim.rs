@@ -192,10 +192,21 @@ impl<T> Arena<T> {
             }
         }
     }
+    /// Frees slot `i` and gives what it held: `None` if it was emptied by
+    /// [`Arena::empty`] since it was filled.
+    #[inline]
+    fn free(&mut self, i: u32) -> Option<T> {
+        self.free.push(i);
+        self.slots[i as usize].take()
+    }
     #[inline]
     fn take(&mut self, i: u32) -> T {
-        self.free.push(i);
-        self.slots[i as usize].take().expect("arena slot taken twice")
+        self.free(i).expect("arena slot taken twice")
+    }
+    /// Empties slot `i` without freeing it (its event still points at it); whether
+    /// it held something.
+    fn empty(&mut self, i: u32) -> bool {
+        self.slots[i as usize].take().is_some()
     }
 }
 
@@ -218,36 +229,28 @@ const GLOBAL: u32 = 1 << 31;
 /// timers it has held, which tells a pending timer from a later one in its slot; a
 /// protocol that never cancels pays nothing for it.
 struct Timers<T> {
-    /// `None` once cancelled: the event still comes due, and is dropped then.
-    slots: Vec<Option<T>>,
-    free: Vec<u32>,
+    /// The timers; a cancelled one's slot is emptied, and its event dropped when due.
+    arena: Arena<T>,
     /// Per slot, with [`Protocol::CANCELS_TIMERS`]; empty otherwise.
     generations: Vec<u32>,
 }
 
 impl<T> Timers<T> {
     fn new() -> Self {
-        Timers { slots: Vec::new(), free: Vec::new(), generations: Vec::new() }
+        Timers { arena: Arena::new(), generations: Vec::new() }
     }
 
     #[inline]
     fn put(&mut self, timer: T, cancels: bool) -> TimerId {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(timer);
-                slot
-            }
-            None => {
-                assert!(self.slots.len() < GLOBAL as usize, "more than 2^31 timers pending");
-                self.slots.push(Some(timer));
-                if cancels {
-                    self.generations.push(0);
-                }
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = if cancels { self.generations[slot as usize] } else { 0 };
-        TimerId { slot, generation }
+        let slot = self.arena.put(timer);
+        assert!(slot < GLOBAL, "more than 2^31 timers pending");
+        if !cancels {
+            return TimerId { slot, generation: 0 };
+        }
+        if slot as usize == self.generations.len() {
+            self.generations.push(0);
+        }
+        TimerId { slot, generation: self.generations[slot as usize] }
     }
 
     /// The timer of a slot whose event came due, `None` if it was cancelled; the
@@ -257,13 +260,12 @@ impl<T> Timers<T> {
         if cancels {
             self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         }
-        self.free.push(slot);
-        self.slots[slot as usize].take()
+        self.arena.free(slot)
     }
 
     fn cancel(&mut self, id: TimerId) -> bool {
         match self.generations.get(id.slot as usize) {
-            Some(&g) if g == id.generation => self.slots[id.slot as usize].take().is_some(),
+            Some(&g) if g == id.generation => self.arena.empty(id.slot),
             _ => false,
         }
     }
@@ -641,7 +643,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             peak_pending,
             event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),
             payload_bytes: self.ctx.messages.slots.capacity() * std::mem::size_of::<Option<Envelope<P::Msg>>>()
-                + self.ctx.timers.slots.capacity() * std::mem::size_of::<Option<P::Timer>>()
+                + self.ctx.timers.arena.slots.capacity() * std::mem::size_of::<Option<P::Timer>>()
                 + self.ctx.timers.generations.capacity() * 4,
             engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
                 + self.ctx.recorder.handled.capacity() * 4,

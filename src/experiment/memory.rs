@@ -32,7 +32,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
     let n = s.nodes as f64;
     let edges = n * s.mean_degree / 2.0;
     let queries = s.workload.rate.per_second() * s.duration.as_secs_f64() + s.workload.script.len() as f64;
-    let samples = (s.duration.saturating_add(s.workload.timeout).0 / s.sample_every.0.max(1)) as f64 + 1.0;
+    let samples = s.window().samples() as f64;
     let copies = s.resources.types as f64 * s.resources.replicas.min(s.nodes as u32) as f64;
     let generator = match s.network.topology {
         // rustworkx builds a petgraph graph first (node 8 B, edge 24 B) and the

@@ -73,6 +73,13 @@ pub struct Window {
     pub sample_every: SimTime,
 }
 
+impl Window {
+    /// Rows of the time series: one every `sample_every` over [0, duration + timeout].
+    pub fn samples(&self) -> usize {
+        (self.duration.saturating_add(self.timeout).0 / self.sample_every.0.max(1)) as usize + 1
+    }
+}
+
 const NO_HIT: SimTime = SimTime::MAX;
 
 /// One query's outcome.
@@ -116,10 +123,8 @@ struct Bucket {
 /// Counters a run updates as it goes; cheap enough for the hot loop.
 #[derive(Clone, Debug)]
 pub struct Recorder {
-    warmup: SimTime,
-    duration: SimTime,
-    timeout: SimTime,
-    sample_every: SimTime,
+    /// The times the run is measured by (`sample_every` never zero).
+    window: Window,
     /// Every query of the run, indexed by `QueryId`, warm-up included.
     pub queries: Vec<QueryRecord>,
     /// Messages served per node while measuring, [warmup, duration).
@@ -148,10 +153,10 @@ impl Recorder {
     /// An empty recorder for `nodes` nodes and `kinds` message kinds.
     pub fn new(nodes: usize, kinds: usize, config: Window) -> Recorder {
         Recorder {
-            warmup: config.warmup,
-            duration: config.duration,
-            timeout: config.timeout,
-            sample_every: if config.sample_every.0 == 0 { SimTime::from_secs(1) } else { config.sample_every },
+            window: Window {
+                sample_every: if config.sample_every.0 == 0 { SimTime::from_secs(1) } else { config.sample_every },
+                ..config
+            },
             queries: Vec::new(),
             handled: vec![0; nodes],
             kinds: vec![0; kinds],
@@ -171,7 +176,7 @@ impl Recorder {
 
     #[inline]
     fn bucket(&mut self, t: SimTime) -> &mut Bucket {
-        let b = (t.0 / self.sample_every.0) as usize;
+        let b = (t.0 / self.window.sample_every.0) as usize;
         if b >= self.buckets.len() {
             self.buckets.resize(b + 1, Bucket::default());
         }
@@ -203,7 +208,7 @@ impl Recorder {
         self.bytes_total += bytes;
         if maintenance {
             self.maintenance += 1;
-            if now >= self.warmup && now < self.duration {
+            if now >= self.window.warmup && now < self.window.duration {
                 self.maintenance_measured += 1;
                 self.maintenance_bytes_measured += bytes;
             }
@@ -223,7 +228,7 @@ impl Recorder {
 
     #[inline]
     pub(crate) fn handled(&mut self, now: SimTime, at: NodeId) {
-        if now >= self.warmup && now < self.duration {
+        if now >= self.window.warmup && now < self.window.duration {
             self.handled[at.index()] += 1;
         }
     }
@@ -235,15 +240,15 @@ impl Recorder {
     }
 
     pub(crate) fn timeout(&self) -> SimTime {
-        self.timeout
+        self.window.timeout
     }
 
     pub(crate) fn expired(&self, now: SimTime, q: QueryId) -> bool {
-        now - self.queries[q.index()].issued > self.timeout
+        now - self.queries[q.index()].issued > self.window.timeout
     }
 
     pub(crate) fn hit(&mut self, now: SimTime, q: QueryId, hops: u32, count: u32) {
-        let timeout = self.timeout;
+        let timeout = self.window.timeout;
         let r = &mut self.queries[q.index()];
         if now - r.issued > timeout || count == 0 {
             return;
@@ -256,7 +261,7 @@ impl Recorder {
     }
 
     pub(crate) fn answer(&mut self, q: QueryId, stale: bool) {
-        if self.queries[q.index()].issued >= self.warmup {
+        if self.queries[q.index()].issued >= self.window.warmup {
             self.answers += 1;
             self.stale_answers += stale as u64;
         }
@@ -268,7 +273,7 @@ impl Recorder {
 
     /// Queries issued before this are left out of the per-query metrics.
     pub(crate) fn warmup(&self) -> SimTime {
-        self.warmup
+        self.window.warmup
     }
 
     /// Messages node `v` served per second of [warmup, duration), the window of
@@ -279,13 +284,18 @@ impl Recorder {
 
     /// `served` messages per second of the load window.
     fn load(&self, served: u32) -> Option<f64> {
-        let window = self.duration.saturating_sub(self.warmup).as_secs_f64();
-        (window > 0.0).then(|| served as f64 / window)
+        self.per_second(served as u64)
+    }
+
+    /// `count` per second of the measured window [warmup, duration); `None` if empty.
+    fn per_second(&self, count: u64) -> Option<f64> {
+        let window = self.window.duration.saturating_sub(self.window.warmup).as_secs_f64();
+        (window > 0.0).then(|| count as f64 / window)
     }
 
     /// Queries issued after the warm-up: the ones the metrics describe.
     pub fn measured(&self) -> impl Iterator<Item = &QueryRecord> {
-        let warmup = self.warmup;
+        let warmup = self.window.warmup;
         self.queries.iter().filter(move |q| q.issued >= warmup)
     }
 
@@ -299,10 +309,7 @@ impl Recorder {
         latency.sort_unstable();
         let ms = |ns: u64| ns as f64 / 1e6;
         let successes: Vec<&&QueryRecord> = measured.iter().filter(|q| q.succeeded()).collect();
-        let per_node_s = |count: u64| {
-            let window = self.duration.saturating_sub(self.warmup).as_secs_f64() * self.handled.len() as f64;
-            (window > 0.0).then(|| count as f64 / window)
-        };
+        let per_node_s = |count: u64| self.per_second(count).map(|r| r / self.handled.len().max(1) as f64);
         let bytes = |count: u64| if self.sizes_unknown { None } else { Some(count) };
         let mut out: Vec<Metric> = vec![
             Metric::new("queries", Some(n)),
@@ -348,9 +355,8 @@ impl Recorder {
 
     /// One row per `sample_every` of simulated time.
     pub fn series(&self) -> Vec<SeriesRow> {
-        let step = self.sample_every.0;
-        let end = self.duration.saturating_add(self.timeout).0;
-        let count = (end / step + 1) as usize;
+        let step = self.window.sample_every.0;
+        let count = self.window.samples();
         let mut rows: Vec<SeriesRow> =
             (0..count).map(|b| SeriesRow { time_s: (b as u64 * step) as f64 / 1e9, ..SeriesRow::default() }).collect();
         let mut latency_sum = vec![0.0; count];

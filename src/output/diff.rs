@@ -4,13 +4,13 @@
 //! corrected with Holm's method for the number of comparisons, so that "changed"
 //! keeps its meaning when hundreds of metrics are compared at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::read_csv;
+use super::{number, read_csv};
 use crate::metrics::stats::{Summary, holm, summarize, welch};
 
 /// One metric at one sweep point in both folders.
@@ -58,6 +58,8 @@ struct Runs {
     params: Vec<String>,
     metrics: Vec<String>,
     points: Vec<Vec<String>>,
+    /// The same points, for lookups.
+    seen: BTreeSet<Vec<String>>,
     values: BTreeMap<(Vec<String>, String), Vec<f64>>,
 }
 
@@ -75,10 +77,11 @@ fn read_runs(dir: &Path) -> Result<Runs> {
     let params = header[2..replicate].to_vec();
     let metrics = header[seed + 1..].to_vec();
     let mut points: Vec<Vec<String>> = Vec::new();
+    let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut values: BTreeMap<(Vec<String>, String), Vec<f64>> = BTreeMap::new();
     for row in rows {
         let key = row[2..replicate].to_vec();
-        if !points.contains(&key) {
+        if seen.insert(key.clone()) {
             points.push(key.clone());
         }
         for (m, v) in metrics.iter().zip(&row[seed + 1..]) {
@@ -87,7 +90,7 @@ fn read_runs(dir: &Path) -> Result<Runs> {
             }
         }
     }
-    Ok(Runs { params, metrics, points, values })
+    Ok(Runs { params, metrics, points, seen, values })
 }
 
 /// Compares folder `b` with the baseline `a`.
@@ -111,7 +114,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Diff> {
         }
     };
     for (from, runs, other) in [(a, &ra, &rb), (b, &rb, &ra)] {
-        for p in runs.points.iter().filter(|p| !other.points.contains(p)) {
+        for p in runs.points.iter().filter(|p| !other.seen.contains(*p)) {
             unmatched.push(format!("point {} is only in {}", describe(p), from.display()));
         }
         for m in runs.metrics.iter().filter(|m| !other.metrics.contains(m)) {
@@ -119,7 +122,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Diff> {
         }
     }
     let mut comparisons = Vec::new();
-    for point in ra.points.iter().filter(|p| rb.points.contains(p)) {
+    for point in ra.points.iter().filter(|p| rb.seen.contains(*p)) {
         for metric in ra.metrics.iter().filter(|m| rb.metrics.contains(m)) {
             let key = (point.clone(), metric.clone());
             let (Some(a), Some(b)) =
@@ -140,10 +143,6 @@ pub fn compare(a: &Path, b: &Path) -> Result<Diff> {
 
 fn list(columns: &[String]) -> String {
     if columns.is_empty() { "nothing".to_string() } else { columns.join(", ") }
-}
-
-fn number(x: Option<f64>) -> String {
-    x.filter(|v| v.is_finite()).map_or(String::new(), |v| v.to_string())
 }
 
 impl Diff {

@@ -395,15 +395,19 @@ impl Collected {
             for table in Table::ALL.into_iter().filter(|t| *t != Table::Runs) {
                 let Some((h, rows)) = read_csv(&dir.join(table.file()))? else { continue };
                 out.check_header(table, &h, dir)?;
-                let entry = out.tables.entry(table).or_insert_with(|| (h.clone(), Vec::new()));
+                let rows: Vec<Vec<String>> =
+                    rows.into_iter().filter(|row| key_of(&h, row).is_some_and(|k| mine.contains(&k))).collect();
                 // Rows written twice are read once; perf.csv has one row a run (the
                 // first: a second writer's wall time differs).
-                let mut seen = rustc_hash::FxHashSet::default();
-                let mut timed = BTreeSet::new();
-                entry.1.extend(rows.into_iter().filter(|row| {
-                    let Some(k) = key_of(&h, row).filter(|k| mine.contains(k)) else { return false };
-                    if table == Table::Perf { timed.insert(k) } else { seen.insert(row.clone()) }
-                }));
+                let keep: Vec<bool> = if table == Table::Perf {
+                    let mut timed = BTreeSet::new();
+                    rows.iter().map(|row| key_of(&h, row).is_some_and(|k| timed.insert(k))).collect()
+                } else {
+                    let mut seen = rustc_hash::FxHashSet::default();
+                    rows.iter().map(|row| seen.insert(row.as_slice())).collect()
+                };
+                let entry = out.tables.entry(table).or_insert_with(|| (h.clone(), Vec::new()));
+                entry.1.extend(rows.into_iter().zip(keep).filter_map(|(row, keep)| keep.then_some(row)));
             }
             out.finished.extend(mine);
         }
@@ -456,7 +460,7 @@ impl Collected {
             .filter(|&(p, r)| {
                 let Some(point) = plan.points.get(p) else { return true };
                 let s = &point.scenario;
-                let samples = (s.duration.saturating_add(s.workload.timeout).0 / s.sample_every.0.max(1)) as usize + 1;
+                let samples = s.window().samples();
                 let has = |n: &BTreeMap<(usize, u32), usize>| n.get(&(p, r)).copied().unwrap_or(0);
                 has(&perf) != 1
                     || has(&series) != samples

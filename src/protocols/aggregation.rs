@@ -69,6 +69,7 @@ impl ProtocolParams for Params {
         name: "aggregation",
         source: "Jelasity, Montresor, Babaoglu, ACM TOCS 2005 (PeerSim's aggregation example)",
         summary: "push-pull averaging: once a cycle each node averages its value with a random neighbour",
+        uses_overlay: true,
         extra_columns: &[
             Column::new("aggregation_cycles", "cycles completed"),
             Column::new("aggregation_mean_initial", "initial mean"),

@@ -38,6 +38,7 @@ impl ProtocolParams for Params {
         name: "central",
         source: "Napster; Globus MDS-1",
         summary: "one index node that every node registers with and every query asks",
+        uses_overlay: false,
         extra_columns: &[],
         params: &[
             ParamDoc::new("index", "0", "the node that holds the index"),

@@ -55,6 +55,7 @@ impl ProtocolParams for Params {
         name: "flooding",
         source: "Gnutella 0.4 protocol specification",
         summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
+        uses_overlay: true,
         extra_columns: &GNUTELLA_COLUMNS,
         params: &[TTL_DOC],
     };

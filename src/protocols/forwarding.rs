@@ -113,6 +113,7 @@ impl ProtocolParams for Params {
         name: "forwarding",
         source: "Iamnitchi & Foster, On Fully Decentralized Resource Discovery in Grid Environments, Grid 2001",
         summary: "one request forwarded hop by hop (random, experience, best-neighbour) until a holder answers",
+        uses_overlay: true,
         extra_columns: &[
             Column::new("hops_mean_all", "hops per request, failed ones included (mean)"),
             Column::new("experience_used", "decisions taken from experience (fraction)"),

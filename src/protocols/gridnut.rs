@@ -128,6 +128,7 @@ impl ProtocolParams for Params {
         name: "gridnut",
         source: "Talia and Trunfio, Euro-Par 2004 (LNCS 3149)",
         summary: "Gnutella flooding whose messages to one neighbour are buffered and delivered merged in one exchange",
+        uses_overlay: true,
         extra_columns: &COLUMNS,
         params: &[
             TTL_DOC,

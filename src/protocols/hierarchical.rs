@@ -144,6 +144,7 @@ impl ProtocolParams for Params {
         name: "hierarchical",
         source: "Czajkowski, Fitzgerald, Foster, Kesselman, HPDC 2001 (Globus MDS-2)",
         summary: "GRIS per node → site GIIS → VO GIIS → root, soft-state registration; queries climb until a cache answers",
+        uses_overlay: false,
         extra_columns: &[
             Column::new("root_load", "root GIIS host load (messages/s)"),
             Column::new("answered_level_mean", "GIIS level that answered (mean)"),

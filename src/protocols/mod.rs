@@ -111,6 +111,9 @@ pub struct ProtocolInfo {
     pub source: &'static str,
     /// One line on what it does.
     pub summary: &'static str,
+    /// Whether it routes over the scenario's overlay (`network.topology`); if not,
+    /// only the overlay's node count matters to it.
+    pub uses_overlay: bool,
     /// Result columns of its own besides `messages_<kind>`, in the order it pushes them.
     pub extra_columns: &'static [Column],
     /// Its `[protocol]` keys.

@@ -88,6 +88,7 @@ impl ProtocolParams for Params {
         name: "random-walk",
         source: "Lv, Cao, Cohen, Li, Shenker, \"Search and Replication in Unstructured Peer-to-Peer Networks\", ICS 2002",
         summary: "k random walkers with a TTL that check back with the requester every few steps",
+        uses_overlay: true,
         extra_columns: &[
             Column::new("walk_steps", "walker steps"),
             Column::new("checks", "checks with the requester"),

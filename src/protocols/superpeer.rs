@@ -109,6 +109,7 @@ impl ProtocolParams for Params {
         name: "superpeer",
         source: "Mastroianni, Talia, Verta, FGCS 21(8), 2005",
         summary: "clusters of consecutive nodes indexed by a super-peer; TTL flooding among super-peers",
+        uses_overlay: false,
         extra_columns: &[
             Column::new("superpeers", "super-peers"),
             Column::new("duplicate_queries", "duplicate Query copies dropped"),

@@ -14,7 +14,7 @@ pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
 use crate::engine::SimConfig;
-use crate::metrics::{CORE_METRICS, Column};
+use crate::metrics::{CORE_METRICS, Column, Window};
 use crate::protocols::{ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
@@ -195,6 +195,16 @@ impl Scenario {
             mean_service_s: self.network.service_time.mean().as_secs_f64(),
             resource_types: self.resources.types,
             replicas: self.resources.replicas,
+        }
+    }
+
+    /// The times a run of this scenario is measured by.
+    pub fn window(&self) -> Window {
+        Window {
+            duration: self.duration,
+            warmup: self.warmup,
+            timeout: self.workload.timeout,
+            sample_every: self.sample_every,
         }
     }
 
@@ -458,8 +468,7 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
         return message.to_string();
     };
     let key = text.get(span.clone()).map(str::trim).unwrap_or("");
-    let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let line = line_of(span.start);
     if key.is_empty() {
         message.to_string()
     } else if line.starts_with('[') {
@@ -522,17 +531,26 @@ fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenar
         mean_degree,
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
-    if let (ProtocolSpec::Superpeer(_), TopologySpec::Edges { path, .. }) =
-        (&scenario.protocol, &scenario.network.topology)
+    // An edge file means nothing to a protocol that does not route over it: say so.
+    if let TopologySpec::Edges { path, .. } = &scenario.network.topology
+        && !scenario.protocol.info().uses_overlay
     {
-        let note = format!(
-            "superpeer does not route over network.topology: the edge file {path} sets only the node count; clusters are runs of consecutive nodes and their super-peers are linked by protocol.overlay"
+        note_once(
+            notes,
+            format!(
+                "{} does not route over network.topology: the edge file {path} sets only the node count",
+                scenario.protocol.name()
+            ),
         );
-        if !notes.contains(&note) {
-            notes.push(note);
-        }
     }
     Ok(scenario)
+}
+
+/// Adds `note` unless the plan already has it (every sweep point checks its own copy).
+fn note_once(notes: &mut Vec<String>, note: String) {
+    if !notes.contains(&note) {
+        notes.push(note);
+    }
 }
 
 impl Raw {
@@ -609,10 +627,7 @@ impl NetworkSpec {
                 let (overlay, report) = topology::read_edges(&base_dir.join(path), *largest_component)
                     .map_err(|e| bad(&format!("network.topology.{}", e.key), e.message))?;
                 if let Some(what) = report.describe() {
-                    let note = format!("edge file {path}: {what}");
-                    if !notes.contains(&note) {
-                        notes.push(note);
-                    }
+                    note_once(notes, format!("edge file {path}: {what}"));
                 }
                 if let Some(n) = self.nodes.filter(|&n| n as usize != overlay.nodes()) {
                     return Err(bad(
