@@ -41,7 +41,10 @@ pub fn estimate(s: &Scenario) -> Estimate {
             n * 16.0 + edges * 40.0
         }
         TopologySpec::WattsStrogatz { .. } => edges * 40.0,
-        TopologySpec::Ring {} | TopologySpec::Edges { .. } | TopologySpec::KOut { .. } => edges * 24.0,
+        TopologySpec::Ring {}
+        | TopologySpec::Edges { .. }
+        | TopologySpec::KOut { .. }
+        | TopologySpec::PowerLaw { .. } => edges * 24.0 + n * 8.0,
     };
     let mut parts = vec![
         MemoryPart::new("overlay (CSR)", "network.nodes, the topology's degree", (n + 1.0) * 4.0 + edges * 8.0),

@@ -173,7 +173,7 @@ impl ProtocolParams for Params {
         if let TopologySpec::Edges { .. } = self.overlay {
             return Err(ParamError::new(
                 "overlay.kind",
-                "an edge file cannot be the super-peer overlay, whose size follows from nodes and cluster_size; expected a generated kind (random-regular, erdos-renyi, barabasi-albert, watts-strogatz, ring, k-out)",
+                "an edge file cannot be the super-peer overlay, whose size follows from nodes and cluster_size; expected a generated kind (random-regular, erdos-renyi, barabasi-albert, watts-strogatz, ring, k-out, power-law)",
             ));
         }
         // One super-peer needs no overlay: only its own index answers.

@@ -46,6 +46,19 @@ pub enum TopologySpec {
         /// Distinct others every node links to.
         k: u32,
     },
+    /// A configuration-model graph whose degrees follow a power law
+    /// P(k) ∝ k^−exponent on min_degree ≤ k ≤ max_degree (Molloy and Reed 1995;
+    /// Lv et al.'s PLRG, after Aiello, Chung and Lu 2000).
+    PowerLaw {
+        /// The degree exponent γ of P(k) ∝ k^−γ; Gnutella-like overlays have 2 < γ < 3.
+        exponent: f64,
+        /// The smallest degree drawn.
+        #[serde(default = "one")]
+        min_degree: u32,
+        /// The largest degree drawn; unset = nodes − 1.
+        #[serde(default)]
+        max_degree: Option<u32>,
+    },
     /// An edge-list file (`a b` per line, `#` comments), relabelled to 0..n−1.
     Edges {
         /// The edge-list file, relative to the scenario's folder.
@@ -59,6 +72,9 @@ pub enum TopologySpec {
 fn yes() -> bool {
     true
 }
+fn one() -> u32 {
+    1
+}
 
 impl TopologySpec {
     /// The mean degree a generator aims at, or `None` for an edge file, whose
@@ -70,19 +86,27 @@ impl TopologySpec {
             TopologySpec::BarabasiAlbert { m } => Some(2.0 * m as f64),
             TopologySpec::KOut { k } => Some(2.0 * k as f64),
             TopologySpec::Ring {} => Some(2.0),
+            // Without a cap the mean depends on the node count; 10,000 stands in for it.
+            TopologySpec::PowerLaw { exponent, min_degree, max_degree } => {
+                Some(power_law_mean(exponent, min_degree as usize, max_degree.unwrap_or(10_000) as usize))
+            }
             TopologySpec::Edges { .. } => None,
         }
     }
 }
 
 /// The topology names `peergrid list` and error messages show.
-pub const TOPOLOGY_KINDS: [(&str, &str); 7] = [
+pub const TOPOLOGY_KINDS: [(&str, &str); 8] = [
     ("random-regular", "degree: every node has exactly this many neighbours"),
     ("erdos-renyi", "mean_degree: G(n,p) with p = mean_degree/(n-1)"),
     ("barabasi-albert", "m: each new node attaches to m existing nodes (mean degree ≈ 2m)"),
     ("watts-strogatz", "degree (even), rewire (0..1): small-world ring lattice"),
     ("ring", "(none): a cycle through all nodes"),
     ("k-out", "k: every node links to k distinct random others (PeerSim's WireKOut), used both ways"),
+    (
+        "power-law",
+        "exponent, min_degree = 1, max_degree = nodes − 1: configuration model with P(k) ∝ k^−exponent, self-loops and multi-edges erased",
+    ),
     ("edges", "path, largest_component = true: edge-list file, `a b` per line, relative to the scenario"),
 ];
 
@@ -303,6 +327,11 @@ pub fn build(
         TopologySpec::WattsStrogatz { degree, rewire } => watts_strogatz(n, degree as usize, rewire, rng),
         TopologySpec::Ring {} => Overlay::from_edges(n, (0..n as u32).map(|i| (i, (i + 1) % n as u32))),
         TopologySpec::KOut { k } => k_out(n, k as usize, rng),
+        TopologySpec::PowerLaw { exponent, min_degree, max_degree } => {
+            let max = max_degree.map_or(n - 1, |m| m as usize);
+            let overlay = configuration_model(&power_law_degrees(n, exponent, min_degree as usize, max, rng), rng);
+            if allow_disconnected { overlay } else { join_components(&overlay, rng) }
+        }
         TopologySpec::Edges { .. } => unreachable!("handled above"),
     };
     let largest = if allow_disconnected { n } else { overlay.largest_component_size() };
@@ -426,6 +455,29 @@ pub fn check(spec: &TopologySpec, n: usize, allow_disconnected: bool) -> Result<
         TopologySpec::KOut { k } if k == 0 || k as usize >= n => {
             return err("k", format!("k = {k} is out of range; expected 1 ≤ k < nodes = {n}"));
         }
+        TopologySpec::PowerLaw { exponent, min_degree, max_degree } => {
+            if !(exponent.is_finite() && exponent > 1.0) {
+                return err(
+                    "exponent",
+                    format!(
+                        "exponent {exponent} is out of range; expected a number > 1 (Gnutella-like overlays have 2 to 3)"
+                    ),
+                );
+            }
+            let max = max_degree.map_or(n - 1, |m| m as usize);
+            if max_degree.is_some() && !(1..n).contains(&max) {
+                return err(
+                    "max_degree",
+                    format!("max_degree {max} is out of range; expected 1 ≤ max_degree < nodes = {n}"),
+                );
+            }
+            if min_degree == 0 || min_degree as usize > max {
+                return err(
+                    "min_degree",
+                    format!("min_degree {min_degree} is out of range; expected 1 ≤ min_degree ≤ max_degree = {max}"),
+                );
+            }
+        }
         TopologySpec::Ring {} if n < 3 => {
             return err("nodes", format!("a ring needs at least 3 nodes, not {n}"));
         }
@@ -473,6 +525,84 @@ fn watts_strogatz(n: usize, k: usize, p: f64, rng: &mut ChaCha8Rng) -> Overlay {
     edges.clear();
     edges.extend(present);
     Overlay::from_edges(n, edges)
+}
+
+/// The mean of P(k) ∝ k^−γ on `min..=max`.
+pub fn power_law_mean(gamma: f64, min: usize, max: usize) -> f64 {
+    let (mut z, mut m) = (0.0, 0.0);
+    for k in min..=max.max(min) {
+        let p = (k as f64).powf(-gamma);
+        z += p;
+        m += k as f64 * p;
+    }
+    if z > 0.0 { m / z } else { min as f64 }
+}
+
+/// `n` degrees drawn independently from P(k) ∝ k^−γ on `min..=max`, by inverting
+/// the cumulative law (one uniform draw a node); if their sum is odd, one node below
+/// `max` gets one stub more, so that every stub has a partner.
+fn power_law_degrees(n: usize, gamma: f64, min: usize, max: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut cdf: Vec<f64> = Vec::with_capacity(max - min + 1);
+    let mut total = 0.0;
+    for k in min..=max {
+        total += (k as f64).powf(-gamma);
+        cdf.push(total);
+    }
+    let mut degrees: Vec<usize> = (0..n)
+        .map(|_| {
+            let u = rng.random::<f64>() * total;
+            min + cdf.partition_point(|&c| c <= u).min(max - min)
+        })
+        .collect();
+    if degrees.iter().sum::<usize>() % 2 == 1 {
+        // Some node is below max unless every node is at max, and then n·max is
+        // even only if the sum is; a node at max − 1 < min cannot exist either.
+        let below: Vec<usize> = (0..n).filter(|&v| degrees[v] < max).collect();
+        if below.is_empty() {
+            degrees[rng.random_range(0..n)] -= 1;
+        } else {
+            degrees[below[rng.random_range(0..below.len())]] += 1;
+        }
+    }
+    degrees
+}
+
+/// The configuration model: each node gets as many stubs as its degree, the stubs
+/// are shuffled and paired in order. Self-loops and second copies of an edge are
+/// erased (the "erased configuration model"), so a few nodes, mostly those of high
+/// degree, end with fewer neighbours than drawn.
+fn configuration_model(degrees: &[usize], rng: &mut ChaCha8Rng) -> Overlay {
+    use rand::seq::SliceRandom;
+    let mut stubs: Vec<u32> = degrees.iter().enumerate().flat_map(|(v, &d)| std::iter::repeat_n(v as u32, d)).collect();
+    stubs.shuffle(rng);
+    Overlay::from_edges(degrees.len(), stubs.chunks_exact(2).map(|p| (p[0], p[1])))
+}
+
+/// Joins every component but the largest to it by one edge, from a uniformly
+/// chosen node of the small component to a uniformly chosen node of the largest,
+/// so the overlay is connected. In an erased configuration model these are mostly
+/// single nodes whose stubs were all erased and pairs of degree-1 nodes: one edge
+/// each, a small fraction of the edges.
+fn join_components(overlay: &Overlay, rng: &mut ChaCha8Rng) -> Overlay {
+    let label = overlay.components();
+    let count = label.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    if count <= 1 {
+        return overlay.clone();
+    }
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); count];
+    for (v, &l) in label.iter().enumerate() {
+        members[l as usize].push(v as u32);
+    }
+    let giant = (0..count).max_by_key(|&c| (members[c].len(), std::cmp::Reverse(c))).unwrap_or(0);
+    let mut edges = overlay.edge_list();
+    for (c, nodes) in members.iter().enumerate() {
+        if c != giant {
+            let a = nodes[rng.random_range(0..nodes.len())];
+            let b = members[giant][rng.random_range(0..members[giant].len())];
+            edges.push((a, b));
+        }
+    }
+    Overlay::from_edges(overlay.nodes(), edges)
 }
 
 /// Each node draws `k` distinct others uniformly; the union of the links is the overlay.
@@ -688,6 +818,62 @@ mod tests {
             })
             .count();
         assert!(connected >= 33, "{connected} of 40 connected");
+    }
+
+    /// The maximum-likelihood exponent of degrees `k` under P(k) ∝ k^−γ on
+    /// `min..=max` (golden-section search over 1.1..5 of the log-likelihood
+    /// −γ Σ ln k − n ln Z(γ), which is concave in γ).
+    fn fitted_exponent(k: &[usize], min: usize, max: usize) -> f64 {
+        let logs: f64 = k.iter().map(|&d| (d as f64).ln()).sum();
+        let ll = |g: f64| -g * logs - k.len() as f64 * (min..=max).map(|d| (d as f64).powf(-g)).sum::<f64>().ln();
+        let (mut a, mut b) = (1.1f64, 5.0f64);
+        let r = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..60 {
+            let (x, y) = (b - r * (b - a), a + r * (b - a));
+            if ll(x) < ll(y) { a = x } else { b = y }
+        }
+        (a + b) / 2.0
+    }
+
+    #[test]
+    fn power_law_degrees_fit_their_exponent() {
+        // The drawn degree sequence follows the law exactly.
+        for (gamma, min, max) in [(2.1, 1, 100), (2.5, 1, 1000)] {
+            let k = power_law_degrees(50_000, gamma, min, max, &mut stream(4, Stream::Topology));
+            let fit = fitted_exponent(&k, min, max);
+            assert!((fit - gamma).abs() < 0.03, "drawn, γ = {gamma}: fitted {fit:.3}");
+        }
+        // The overlay keeps it: erasure and the edges that join small components
+        // move a few degrees by one. With min_degree 1 many pairs of degree-1 nodes
+        // are joined (a degree-1 node meets another's stub about P(1)/mean degree
+        // of the time), so the overlay is checked at min_degree ≥ 2.
+        for (gamma, min, max) in [(2.1, 2, 100), (2.5, 2, 200), (3.0, 3, 100)] {
+            let spec = TopologySpec::PowerLaw { exponent: gamma, min_degree: min, max_degree: Some(max) };
+            let o = make(spec.clone(), 20_000).unwrap();
+            assert_eq!(o.largest_component_size(), 20_000, "joined into one component");
+            let k: Vec<usize> = (0..20_000).map(|v| o.degree(NodeId(v))).collect();
+            let kept: Vec<usize> = k.iter().copied().filter(|&d| d >= min as usize && d <= max as usize).collect();
+            assert!(kept.len() > 19_900, "{} degrees in range", kept.len());
+            let fit = fitted_exponent(&kept, min as usize, max as usize);
+            assert!((fit - gamma).abs() < 0.06, "γ = {gamma}: fitted {fit:.3}");
+            let mean = o.mean_degree();
+            let want = spec.nominal_degree().unwrap();
+            assert!((mean - want).abs() < 0.05 * want, "γ = {gamma}: mean degree {mean:.3}, law's {want:.3}");
+        }
+        // The same seed draws the same graph, connected also at min_degree 1.
+        let spec = TopologySpec::PowerLaw { exponent: 2.3, min_degree: 1, max_degree: None };
+        let o = make(spec.clone(), 3000).unwrap();
+        assert_eq!(o.largest_component_size(), 3000);
+        assert_eq!(o.edge_list(), make(spec, 3000).unwrap().edge_list());
+    }
+
+    #[test]
+    fn power_law_parameters_name_their_key() {
+        let pl = |exponent, min_degree, max_degree| TopologySpec::PowerLaw { exponent, min_degree, max_degree };
+        assert_eq!(make(pl(1.0, 1, None), 100).unwrap_err().key, "exponent");
+        assert_eq!(make(pl(2.5, 0, None), 100).unwrap_err().key, "min_degree");
+        assert_eq!(make(pl(2.5, 5, Some(4)), 100).unwrap_err().key, "min_degree");
+        assert_eq!(make(pl(2.5, 1, Some(100)), 100).unwrap_err().key, "max_degree");
     }
 
     #[test]
