@@ -733,6 +733,14 @@ impl CheckWorkload for WorkloadSpec {
                 format!("rate × duration ≈ {expected_queries:.3e} queries; expected at most 2·10^9 per run"),
             ));
         }
+        if let Some(k) = self.requesters
+            && !(1..=nodes).contains(&(k as usize))
+        {
+            return Err(bad(
+                "workload.requesters",
+                format!("{k} is out of range; expected 1 ≤ requesters ≤ network.nodes = {nodes}"),
+            ));
+        }
         for (i, q) in self.script.iter().enumerate() {
             if q.origin as usize >= nodes {
                 return Err(bad(

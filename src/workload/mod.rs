@@ -1,6 +1,8 @@
 //! The query workload: a Poisson process of queries at a global rate, each from a
 //! uniformly chosen node for a uniformly or Zipf-popular resource type, plus any
-//! exactly scripted queries.
+//! exactly scripted queries. With `requesters = k` the Poisson queries come from k
+//! nodes drawn once per run (Iamnitchi and Foster's few requesting nodes) instead of
+//! from every node.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +29,10 @@ pub struct WorkloadSpec {
     /// Exact queries, issued besides the Poisson ones.
     #[serde(default)]
     pub script: Vec<ScriptedQuery>,
+    /// Poisson queries come from this many distinct nodes, drawn uniformly once per
+    /// run; unset = from every node.
+    #[serde(default)]
+    pub requesters: Option<u32>,
 }
 
 fn default_rate() -> Rate {
@@ -38,7 +44,13 @@ fn default_timeout() -> SimTime {
 
 impl Default for WorkloadSpec {
     fn default() -> Self {
-        WorkloadSpec { rate: default_rate(), popularity: Skew::Uniform, timeout: default_timeout(), script: Vec::new() }
+        WorkloadSpec {
+            rate: default_rate(),
+            popularity: Skew::Uniform,
+            timeout: default_timeout(),
+            script: Vec::new(),
+            requesters: None,
+        }
     }
 }
 
@@ -68,6 +80,8 @@ pub struct Workload {
     script: Vec<ScriptedQuery>,
     rng: ChaCha8Rng,
     first_poisson: Option<SimTime>,
+    /// The nodes Poisson queries come from, ascending; empty = every node.
+    requesters: Vec<u32>,
 }
 
 impl Workload {
@@ -84,7 +98,15 @@ impl Workload {
             script,
             rng: stream(seed, Stream::Workload),
             first_poisson: None,
+            requesters: Vec::new(),
         };
+        if let Some(k) = spec.requesters {
+            // Drawn before the first arrival, and only when set, so that workloads
+            // without requesters keep their streams.
+            let k = (k as usize).clamp(1, nodes.max(1));
+            w.requesters = rand::seq::index::sample(&mut w.rng, nodes, k).into_iter().map(|v| v as u32).collect();
+            w.requesters.sort_unstable();
+        }
         w.first_poisson = w.next_poisson(SimTime::ZERO);
         w
     }
@@ -120,7 +142,11 @@ impl Workload {
     /// Origin and wanted type of the arrival `idx`.
     pub fn draw(&mut self, idx: u32) -> (NodeId, ResourceType) {
         if idx == POISSON {
-            let origin = NodeId(self.rng.random_range(0..self.nodes));
+            let origin = if self.requesters.is_empty() {
+                NodeId(self.rng.random_range(0..self.nodes))
+            } else {
+                NodeId(self.requesters[self.rng.random_range(0..self.requesters.len())])
+            };
             let want = ResourceType(self.popularity.sample(self.types, &mut self.rng));
             (origin, want)
         } else {
@@ -148,6 +174,17 @@ mod tests {
         }
         // 10,000 expected; Poisson std is 100.
         assert!((n as f64 - 10_000.0).abs() < 400.0, "{n}");
+    }
+
+    #[test]
+    fn requesters_are_the_only_origins() {
+        let spec = WorkloadSpec { rate: Rate(50.0), requesters: Some(10), ..WorkloadSpec::default() };
+        let mut w = Workload::new(&spec, 1000, 10, SimTime::from_secs(100), 3);
+        let mut origins: Vec<u32> = (0..2000).map(|_| w.draw(POISSON).0.0).collect();
+        origins.sort_unstable();
+        origins.dedup();
+        assert_eq!(origins, w.requesters);
+        assert_eq!(origins.len(), 10);
     }
 
     #[test]
