@@ -207,7 +207,8 @@ pub fn random_walk_success(length: u32, seed: u64) -> Within {
     let cfg = SimConfig { timeout: SimTime::from_secs(5), ..SimConfig::new(seed, SimTime::from_secs(80)) };
     let spec = WorkloadSpec { rate: Rate(100.0), ..Default::default() };
     let workload = Workload::new(&spec, w.nodes(), types, cfg.duration, seed);
-    let params = random_walk::Params { walkers: 1, ttl: length, check_every: 0 };
+    // The simple random walk, which may step straight back: the walk the range is for.
+    let params = random_walk::Params { walkers: 1, ttl: length, check_every: 0, step_back: true, state: false };
     let out = ProtocolSpec::RandomWalk(params).run(&w, workload, &cfg);
     let counted: Vec<bool> =
         out.recorder.measured().filter(|q| !w.resources.holds(q.origin, q.want)).map(|q| q.succeeded()).collect();

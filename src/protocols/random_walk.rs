@@ -12,10 +12,19 @@
 //! checking once every 4 steps a good balance and pairs it with a TTL that is
 //! rarely reached (1024); both are the defaults here.
 //!
-//! The walk is the plain random walk the paper analyses: the next node is drawn from
-//! all neighbours, the one the walker came from included. The paper also measures a
-//! "state-keeping" variant in which a node sends later walkers of the same query to
-//! neighbours it has not used yet; that variant is not modelled.
+//! Each step goes to a uniformly random neighbour other than the node the walker
+//! just came from (unless that is the only neighbour): a walker does not step
+//! straight back. `step_back = true` gives the simple random walk instead, the one
+//! whose range the validation suite checks against its closed form.
+//!
+//! `state = true` is the paper's "state keeping": all walkers of a query carry its
+//! id, and a node remembers, for that id, the neighbours it has forwarded a walker
+//! to; a later walker of the same query goes to a neighbour it has not used, chosen
+//! at random. Here a node also counts as used the neighbours a walker of the query
+//! came from, which it knows have been visited; so the query's walkers avoid the
+//! nodes they visited next to the current one. When every neighbour is used the
+//! walker moves as without state. The state is kept per (query, node) until the
+//! query's table generation is dropped, one to two timeouts after it was issued.
 //!
 //! A check is a round trip: the walker's current node sends Check (carrying the
 //! walker: query, wanted type, requester, hops) to the requester and the reply
@@ -39,7 +48,9 @@
 //! - `nodes_reached` counts walker arrivals, so a node visited twice counts twice
 //!   (the requester counts once when it issues the query): counting distinct nodes
 //!   would need a visited set per live query, as large as its walks, for a metric
-//!   alone. On a random d-regular graph about one arrival in d − 1 is a revisit.
+//!   alone (with `state`, which keeps one, `walk_revisits` counts the arrivals at
+//!   nodes the query had visited). A walker that does not step back revisits a
+//!   node only by a cycle of the graph.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -63,6 +74,12 @@ pub struct Params {
     /// A walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never.
     #[serde(default = "default_check_every")]
     pub check_every: u32,
+    /// Whether a walker may step straight back to the node it came from.
+    #[serde(default)]
+    pub step_back: bool,
+    /// Lv et al.'s state keeping: nodes send a query's later walkers to neighbours it has not used.
+    #[serde(default)]
+    pub state: bool,
 }
 
 fn default_walkers() -> u32 {
@@ -77,7 +94,13 @@ fn default_check_every() -> u32 {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { walkers: default_walkers(), ttl: default_ttl(), check_every: default_check_every() }
+        Params {
+            walkers: default_walkers(),
+            ttl: default_ttl(),
+            check_every: default_check_every(),
+            step_back: false,
+            state: false,
+        }
     }
 }
 
@@ -93,6 +116,7 @@ impl ProtocolParams for Params {
             Column::new("walk_steps", "walker steps"),
             Column::new("checks", "checks with the requester"),
             Column::new("walkers_stopped_by_check", "walkers stopped by a check"),
+            Column::new("walk_revisits", "walker arrivals at a node the query had visited (with state)"),
         ],
         params: &[
             ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour").label("walkers per query"),
@@ -102,6 +126,12 @@ impl ProtocolParams for Params {
                 "4",
                 "a walker asks the requester whether to go on after every this many steps short of the TTL; 0 = never (TTL only)",
             ).label("steps between checks"),
+            ParamDoc::new("step_back", "false", "whether a walker may step straight back to the node it came from"),
+            ParamDoc::new(
+                "state",
+                "false",
+                "state keeping: a node sends a query's later walkers to neighbours it has not sent it to or received it from",
+            ),
         ],
     };
 
@@ -110,6 +140,10 @@ impl ProtocolParams for Params {
             walkers: self.walkers,
             ttl: self.ttl,
             check_every: self.check_every,
+            step_back: self.step_back,
+            state: self.state,
+            used: QueryTables::default(),
+            revisits: 0,
             responders: QueryTables::default(),
             walk_steps: 0,
             checks: 0,
@@ -160,6 +194,11 @@ impl ProtocolParams for Params {
                 "workload.rate × workload.timeout, protocol.walkers",
                 run.live_queries() * self.walkers as f64 * 16.0,
             ),
+            MemoryPart::new(
+                "state kept per query and node",
+                "protocol.state, workload.rate × workload.timeout, protocol.walkers × protocol.ttl",
+                if self.state { run.live_queries() * self.walkers as f64 * self.ttl as f64 * 64.0 } else { 0.0 },
+            ),
         ]
     }
 }
@@ -175,6 +214,8 @@ pub struct Walker {
     pub origin: NodeId,
     /// Steps taken so far, counting the one that brought it here.
     pub hops: u32,
+    /// The node it came from (its start, before the first step).
+    pub prev: NodeId,
 }
 
 /// A walker's steps, the Hits it sends, and its checks with the requester.
@@ -223,6 +264,13 @@ pub struct RandomWalk {
     walkers: u32,
     ttl: u32,
     check_every: u32,
+    step_back: bool,
+    state: bool,
+    /// With state: (query, node) → the neighbours the node has sent a walker of the
+    /// query to or received one from.
+    used: QueryTables<Vec<NodeId>>,
+    /// With state: walker arrivals at a node that already had state for the query.
+    revisits: u64,
     /// (query, responder) pairs the requester has counted, so a holder that two
     /// walkers reach is one hit. Whether a query is satisfied is the requester's own
     /// count of hits (`Ctx::hits`), read when it answers a Check.
@@ -233,17 +281,60 @@ pub struct RandomWalk {
 }
 
 impl RandomWalk {
-    /// Moves the walker at `at` to a uniformly random neighbour; a node without
-    /// neighbours ends the walk.
+    /// Moves the walker at `at` to a uniformly random neighbour: not the one it came
+    /// from unless `step_back` (or that is the only one), and with state one the
+    /// node has not used for this query if there is one. A node without neighbours
+    /// ends the walk.
     fn step(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut walker: Walker) {
         let neighbours = ctx.neighbours(at);
         if neighbours.is_empty() {
             return;
         }
-        let to = neighbours[ctx.rng().random_range(0..neighbours.len())];
+        let back = !self.step_back && neighbours.len() > 1;
+        let allowed = |v: &NodeId| !(back && *v == walker.prev && walker.hops > 0);
+        let used =
+            if self.state { self.used.get(ctx.issued(walker.q)).and_then(|t| t.get(&key(walker.q, at))) } else { None };
+        let fresh = |v: &NodeId| allowed(v) && used.is_none_or(|u| !u.contains(v));
+        let count = neighbours.iter().filter(|v| fresh(v)).count();
+        let to = if count > 0 {
+            let i = ctx.rng().random_range(0..count);
+            neighbours.iter().copied().filter(|v| fresh(v)).nth(i)
+        } else {
+            let count = neighbours.iter().filter(|v| allowed(v)).count();
+            let i = ctx.rng().random_range(0..count.max(1));
+            neighbours.iter().copied().filter(|v| allowed(v)).nth(i)
+        };
+        let Some(to) = to else { return };
+        if self.state
+            && let Some(table) = self.used.of(ctx.issued(walker.q))
+        {
+            table.entry(key(walker.q, at)).or_default().push(to);
+        }
         walker.hops += 1;
+        walker.prev = at;
         self.walk_steps += measured(ctx, walker.q) as u64;
         ctx.send(at, to, Msg::Walk(walker));
+    }
+
+    /// With state: the walker arriving at `at` from `from` marks `from` used there,
+    /// and is counted if the query had visited `at` before.
+    fn arrive(&mut self, ctx: &Ctx<'_, Self>, at: NodeId, from: NodeId, q: QueryId) {
+        if !self.state {
+            return;
+        }
+        let measured = measured(ctx, q);
+        let Some(table) = self.used.of(ctx.issued(q)) else { return };
+        match table.entry(key(q, at)) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                self.revisits += measured as u64;
+                if !e.get().contains(&from) {
+                    e.get_mut().push(from);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(vec![from]);
+            }
+        }
     }
 
     /// The requester's answer to a check: go on unless it already has a hit or the
@@ -269,12 +360,17 @@ impl Protocol for RandomWalk {
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.responders.start(ctx.timeout());
+        self.used.start(ctx.timeout());
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         self.responders.open(ctx.now());
+        if self.state {
+            // The origin has been visited: a walker coming back to it is a revisit.
+            self.used.open(ctx.now()).insert(key(q, origin), Vec::new());
+        }
         ctx.report_reached(q);
-        let walker = Walker { q, want, origin, hops: 0 };
+        let walker = Walker { q, want, origin, hops: 0, prev: origin };
         for _ in 0..self.walkers {
             self.step(ctx, origin, walker);
         }
@@ -287,6 +383,7 @@ impl Protocol for RandomWalk {
                     return;
                 }
                 ctx.report_reached(walker.q);
+                self.arrive(ctx, at, from, walker.q);
                 if at != walker.origin && ctx.world.resources.holds(at, walker.want) {
                     ctx.send(at, walker.origin, Msg::Hit { q: walker.q, hops: walker.hops });
                     return;
@@ -328,13 +425,14 @@ impl Protocol for RandomWalk {
     }
 
     fn state_bytes(&self) -> usize {
-        self.responders.bytes()
+        self.responders.bytes() + self.used.bytes()
     }
 
     fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         out.push(Metric::new("walk_steps", Some(self.walk_steps as f64)));
         out.push(Metric::new("checks", Some(self.checks as f64)));
         out.push(Metric::new("walkers_stopped_by_check", Some(self.stopped_by_check as f64)));
+        out.push(Metric::new("walk_revisits", self.state.then_some(self.revisits as f64)));
     }
 }
 
@@ -384,7 +482,7 @@ mod tests {
     #[test]
     fn without_a_replica_every_walker_runs_exactly_to_its_ttl() {
         let (k, ttl) = (16u32, 20u32);
-        let out = run(Params { walkers: k, ttl, check_every: 0 }, 0, 1);
+        let out = run(Params { walkers: k, ttl, check_every: 0, ..Params::default() }, 0, 1);
         let queries = out.recorder.queries.len() as f64;
         assert!(queries > 300.0, "{queries} queries");
         assert_eq!(out.metric("walk_steps").unwrap(), (k * ttl) as f64 * queries);
@@ -393,7 +491,7 @@ mod tests {
         assert_eq!(out.metric("success_rate").unwrap(), 0.0);
         // Checking every 4 steps of 20 asks at steps 4, 8, 12 and 16, always gets
         // Continue (nothing is ever found), and does not shorten any walk.
-        let out = run(Params { walkers: k, ttl, check_every: 4 }, 0, 1);
+        let out = run(Params { walkers: k, ttl, check_every: 4, ..Params::default() }, 0, 1);
         assert_eq!(out.metric("walk_steps").unwrap(), (k * ttl) as f64 * queries);
         assert_eq!(out.metric("checks").unwrap(), (k * 4) as f64 * queries);
         assert_eq!(out.metric("walkers_stopped_by_check").unwrap(), 0.0);
@@ -402,7 +500,7 @@ mod tests {
     #[test]
     fn a_walker_stops_at_its_ttl_or_its_first_hit() {
         let (k, ttl) = (16u32, 20u32);
-        let out = run(Params { walkers: k, ttl, check_every: 0 }, 10, 2);
+        let out = run(Params { walkers: k, ttl, check_every: 0, ..Params::default() }, 10, 2);
         let queries = out.recorder.queries.len() as f64;
         let steps = out.metric("walk_steps").unwrap();
         assert!(steps <= (k * ttl) as f64 * queries && steps > 0.5 * (k * ttl) as f64 * queries, "{steps}");
@@ -420,8 +518,8 @@ mod tests {
     fn checking_stops_walkers_once_the_query_is_satisfied() {
         // One node in ten holds each type: the first hit comes within a few steps.
         let k = 16u32;
-        let checking = run(Params { walkers: k, ttl: 1024, check_every: 4 }, 100, 3);
-        let blind = run(Params { walkers: k, ttl: 1024, check_every: 0 }, 100, 3);
+        let checking = run(Params { walkers: k, ttl: 1024, check_every: 4, ..Params::default() }, 100, 3);
+        let blind = run(Params { walkers: k, ttl: 1024, check_every: 0, ..Params::default() }, 100, 3);
         let queries = checking.recorder.queries.len() as f64;
         let per_query = checking.metric("walk_steps").unwrap() / queries;
         let blind_per_query = blind.metric("walk_steps").unwrap() / queries;
@@ -451,7 +549,8 @@ mod tests {
             ..Default::default()
         };
         let workload = Workload::new(&spec, 20, 1, config.duration, 1);
-        let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1 }).run(&w, workload, &config);
+        let out = ProtocolSpec::RandomWalk(Params { walkers: 4, ttl: 5, check_every: 1, ..Params::default() })
+            .run(&w, workload, &config);
         let q = &out.recorder.queries[0];
         assert_eq!((q.hops, q.hits, q.messages, q.reached), (1, 2, 8.0, 5));
         assert_eq!(out.metric("messages_hit").unwrap(), 4.0);
@@ -460,9 +559,64 @@ mod tests {
         assert_eq!(out.metric("checks").unwrap(), 0.0);
     }
 
+    /// Walk arrivals and revisits of `k` walkers with state from the root of a tree
+    /// in which the root has 3 children and every other inner node 3 children,
+    /// 7 levels deep, for 5 queries that find nothing and walk 6 steps each.
+    fn tree_walks(k: u32) -> (f64, f64) {
+        let levels = 7u32;
+        let n = (3u32.pow(levels + 1) - 1) / 2;
+        let mut w = world(&TopologySpec::Ring {}, n, 10, 1, 0, 1);
+        // Node v's children are 3v + 1, 3v + 2 and 3v + 3.
+        w.overlay = crate::world::Overlay::from_edges(n as usize, (1..n).map(|v| ((v - 1) / 3, v)));
+        w.resources = crate::world::Resources::from_holders(n as usize, vec![vec![]]);
+        let config = SimConfig::new(1, SimTime::from_secs(10));
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: (0..5)
+                .map(|i| crate::workload::ScriptedQuery { at: SimTime::from_secs(i), origin: 0, rtype: 0 })
+                .collect(),
+            ..Default::default()
+        };
+        let workload = Workload::new(&spec, n as usize, 1, config.duration, 1);
+        let p = Params { walkers: k, ttl: 6, check_every: 0, state: true, ..Params::default() };
+        let out = ProtocolSpec::RandomWalk(p).run(&w, workload, &config);
+        (out.metric("walk_steps").unwrap(), out.metric("walk_revisits").unwrap())
+    }
+
+    #[test]
+    fn state_keeping_walkers_on_a_tree_never_revisit_a_node() {
+        // As many walkers as the root has links: they leave by different ones and
+        // never meet, 5 × 3 × 6 steps.
+        assert_eq!(tree_walks(3), (90.0, 0.0));
+        // Twice as many: each child of the root gets two walkers, the only revisits,
+        // and sends the second one down a child it has not used.
+        assert_eq!(tree_walks(6), (180.0, 15.0));
+    }
+
+    #[test]
+    fn without_stepping_back_a_walk_on_a_ring_goes_one_way() {
+        // On a ring a walker that may not step back goes round one way: 19 steps
+        // visit 19 distinct nodes, and the one copy, at node 10, is found after 10.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = crate::world::Resources::from_holders(20, vec![vec![10]]);
+        let config = SimConfig::new(1, SimTime::from_secs(10));
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: (0..8)
+                .map(|i| crate::workload::ScriptedQuery { at: SimTime::from_secs(i), origin: 0, rtype: 0 })
+                .collect(),
+            ..Default::default()
+        };
+        let workload = Workload::new(&spec, 20, 1, config.duration, 1);
+        let p = Params { walkers: 1, ttl: 19, check_every: 0, ..Params::default() };
+        let out = ProtocolSpec::RandomWalk(p).run(&w, workload, &config);
+        assert!(out.recorder.queries.iter().all(|q| q.succeeded() && q.hops == 10), "{:?}", out.recorder.queries);
+        assert_eq!(out.metric("walk_revisits"), None, "counted only with state");
+    }
+
     #[test]
     fn same_seed_same_results() {
-        let p = Params { walkers: 4, ttl: 64, check_every: 4 };
+        let p = Params { walkers: 4, ttl: 64, check_every: 4, ..Params::default() };
         let (a, b) = (run(p.clone(), 5, 9), run(p.clone(), 5, 9));
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.events, b.events);
