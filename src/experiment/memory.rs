@@ -33,7 +33,7 @@ pub fn estimate(s: &Scenario) -> Estimate {
     let edges = n * s.mean_degree / 2.0;
     let queries = s.workload.rate.per_second() * s.duration.as_secs_f64() + s.workload.script.len() as f64;
     let samples = s.window().samples() as f64;
-    let copies = s.resources.types as f64 * s.resources.replicas.min(s.nodes as u32) as f64;
+    let copies = (s.resources.total_copies() as f64).min(s.resources.types as f64 * s.nodes as f64);
     let generator = match s.network.topology {
         // rustworkx builds a petgraph graph first (node 8 B, edge 24 B) and the
         // CSR build sorts an edge list (8 B an edge).

@@ -94,12 +94,15 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
     let started = Instant::now();
     let s = &point.scenario;
     let seed = seed_of(plan, point.index, replicate);
+    // Shared-out replication follows the workload's popularity unless told otherwise.
+    let mut resources = s.resources.clone();
+    resources.popularity = resources.popularity.or(Some(s.workload.popularity));
     let world = World::build(
         &s.network.topology,
         s.network.nodes,
         s.network.allow_disconnected,
         &s.network.latency,
-        &s.resources,
+        &resources,
         &plan.base_dir,
         seed,
     )

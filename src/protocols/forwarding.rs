@@ -658,7 +658,7 @@ mod tests {
     /// requesters with geometric popularity, TTL 100.
     fn hops_by_strategy(placement: Placement) -> Vec<(Strategy, f64)> {
         let mut w = world(&TopologySpec::RandomRegular { degree: 4 }, 1000, 5, 1, 1, 2001);
-        let spec = ResourcesSpec { types: 1000, replicas: 50, placement };
+        let spec = ResourcesSpec { types: 1000, replicas: 50, placement, ..Default::default() };
         w.resources =
             Resources::place(&spec, 1000, &mut crate::base::rng::stream(2001, crate::base::rng::Stream::Resources));
         let config = SimConfig {

@@ -712,6 +712,23 @@ impl CheckResources for ResourcesSpec {
         if (self.types as u64) * (self.replicas as u64) > 1_000_000_000 {
             return Err(bad("resources.replicas", "types × replicas exceeds 10^9 resource copies; expected fewer"));
         }
+        if let Some(c) = self.copies {
+            if self.replication == crate::world::Replication::Fixed {
+                return Err(bad(
+                    "resources.copies",
+                    "copies applies to a shared-out replication; expected replication = \"uniform\", \"proportional\" or \"square-root\", or no copies",
+                ));
+            }
+            if c < self.types as u64 || c > 1_000_000_000 {
+                return Err(bad(
+                    "resources.copies",
+                    format!(
+                        "{c} is out of range; expected types = {} ≤ copies ≤ 10^9 (every type gets at least one)",
+                        self.types
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }

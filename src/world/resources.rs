@@ -23,6 +23,91 @@ pub struct ResourcesSpec {
     /// Which nodes get the copies.
     #[serde(default)]
     pub placement: Placement,
+    /// How many copies each type gets: `replicas` each, or a share of `copies`.
+    #[serde(default)]
+    pub replication: Replication,
+    /// Copies of all types together, for the replications that share them out;
+    /// unset = types × replicas.
+    #[serde(default)]
+    pub copies: Option<u64>,
+    /// The query popularity the shares follow; unset = the workload's.
+    #[serde(default)]
+    pub popularity: Option<Skew>,
+}
+
+/// `[resources] replication`: how many copies each type gets (Cohen and Shenker,
+/// "Replication Strategies in Unstructured Peer-to-Peer Networks", SIGCOMM 2002;
+/// Lv et al., ICS 2002).
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replication {
+    /// `fixed`: `replicas` copies of every type.
+    #[default]
+    Fixed,
+    /// `uniform`: the copies shared equally among the types.
+    Uniform,
+    /// `proportional`: type i gets a share ∝ its query probability q_i.
+    Proportional,
+    /// `square-root`: type i gets a share ∝ √q_i, which minimises the expected search size.
+    SquareRoot,
+}
+
+impl ResourcesSpec {
+    /// Copies of all types together (before any type is capped at the node count).
+    pub fn total_copies(&self) -> u64 {
+        match self.replication {
+            Replication::Fixed => self.types as u64 * self.replicas as u64,
+            _ => self.copies.unwrap_or(self.types as u64 * self.replicas as u64),
+        }
+    }
+
+    /// Copies of each type on `nodes` nodes. The shared-out replications give type
+    /// i the share x_i = R·w_i / Σ w of the R copies (w_i = 1, q_i or √q_i), at
+    /// least 1 and at most `nodes`, rounded by largest remainder so that they add up
+    /// to R wherever the bounds allow.
+    pub fn counts(&self, nodes: usize) -> Vec<u32> {
+        let m = self.types as usize;
+        let cap = nodes as u64;
+        if self.replication == Replication::Fixed {
+            return vec![(self.replicas as u64).min(cap) as u32; m];
+        }
+        let q = self.popularity.unwrap_or_default().weights(self.types);
+        let w: Vec<f64> = match self.replication {
+            Replication::Uniform | Replication::Fixed => vec![1.0; m],
+            Replication::Proportional => q,
+            Replication::SquareRoot => q.iter().map(|x| x.sqrt()).collect(),
+        };
+        let sum: f64 = w.iter().sum();
+        let total = self.total_copies().min(cap * m as u64);
+        let ideal: Vec<f64> = w.iter().map(|x| total as f64 * x / sum).collect();
+        let mut r: Vec<u64> = ideal.iter().map(|&x| (x.floor() as u64).clamp(1, cap)).collect();
+        let mut placed: u64 = r.iter().sum();
+        // Largest remainders first, ties to the lower type: deterministic.
+        let mut order: Vec<usize> = (0..m).collect();
+        order.sort_by(|&a, &b| (ideal[b] - ideal[b].floor()).total_cmp(&(ideal[a] - ideal[a].floor())).then(a.cmp(&b)));
+        while placed < total {
+            let before = placed;
+            for &i in &order {
+                if placed == total {
+                    break;
+                }
+                if r[i] < cap {
+                    r[i] += 1;
+                    placed += 1;
+                }
+            }
+            if placed == before {
+                break;
+            }
+        }
+        // The floor of one copy may overshoot R: take back from the largest shares.
+        while placed > total {
+            let Some(i) = (0..m).filter(|&i| r[i] > 1).max_by_key(|&i| (r[i], std::cmp::Reverse(i))) else { break };
+            r[i] -= 1;
+            placed -= 1;
+        }
+        r.into_iter().map(|x| x as u32).collect()
+    }
 }
 
 fn default_types() -> u32 {
@@ -34,7 +119,14 @@ fn default_replicas() -> u32 {
 
 impl Default for ResourcesSpec {
     fn default() -> Self {
-        ResourcesSpec { types: default_types(), replicas: default_replicas(), placement: Placement::Uniform }
+        ResourcesSpec {
+            types: default_types(),
+            replicas: default_replicas(),
+            placement: Placement::Uniform,
+            replication: Replication::Fixed,
+            copies: None,
+            popularity: None,
+        }
     }
 }
 
@@ -91,6 +183,19 @@ impl<'de> Deserialize<'de> for Skew {
 }
 
 impl Skew {
+    /// The probability of each of `n` ranks, from rank 0.
+    pub fn weights(self, n: u32) -> Vec<f64> {
+        let w: Vec<f64> = (0..n)
+            .map(|r| match self {
+                Skew::Uniform => 1.0,
+                Skew::Zipf(s) => ((r + 1) as f64).powf(-s),
+                Skew::Geometric(p) => (1.0 - p).powi(r as i32),
+            })
+            .collect();
+        let sum: f64 = w.iter().sum();
+        w.into_iter().map(|x| x / sum).collect()
+    }
+
     /// Draws a 0-based rank among `n` items.
     pub fn sample(self, n: u32, rng: &mut ChaCha8Rng) -> u32 {
         match self {
@@ -176,7 +281,7 @@ impl Resources {
     /// the skew's probability, so a few nodes are resource-rich; with balanced
     /// placement the copies are dealt round-robin over a random permutation.
     pub fn place(spec: &ResourcesSpec, nodes: usize, rng: &mut ChaCha8Rng) -> Resources {
-        let replicas = (spec.replicas as usize).min(nodes);
+        let counts = spec.counts(nodes);
         let mut by_type: Vec<Vec<u32>> = Vec::with_capacity(spec.types as usize);
         let mut rank: Vec<u32> = (0..nodes as u32).collect();
         if spec.placement.permutes() {
@@ -185,7 +290,8 @@ impl Resources {
         let mut chosen = vec![false; nodes];
         // The next position of `rank` to deal a balanced copy to.
         let mut deal = 0;
-        for _ in 0..spec.types {
+        for &replicas in &counts {
+            let replicas = replicas as usize;
             let mut holders: Vec<u32> = match (spec.placement, spec.placement.ranked()) {
                 (Placement::Balanced, _) => {
                     // replicas ≤ nodes consecutive positions are distinct nodes.
@@ -319,7 +425,7 @@ mod tests {
             Placement::Geometric(0.1),
             Placement::Geometric(0.9),
         ] {
-            let spec = ResourcesSpec { types: 50, replicas: 7, placement };
+            let spec = ResourcesSpec { types: 50, replicas: 7, placement, ..Default::default() };
             let r = Resources::place(&spec, 100, &mut stream(3, Stream::Resources));
             for t in 0..50 {
                 let h = r.holders(ResourceType(t));
@@ -334,7 +440,7 @@ mod tests {
 
     #[test]
     fn zipf_placement_concentrates_resources() {
-        let spec = ResourcesSpec { types: 200, replicas: 5, placement: Placement::Zipf(1.0) };
+        let spec = ResourcesSpec { types: 200, replicas: 5, placement: Placement::Zipf(1.0), ..Default::default() };
         let r = Resources::place(&spec, 1000, &mut stream(3, Stream::Resources));
         let mut load: Vec<usize> = (0..1000).map(|v| r.of_node(NodeId(v)).len()).collect();
         load.sort_unstable();
@@ -344,7 +450,7 @@ mod tests {
     #[test]
     fn balanced_placement_gives_every_node_the_same_count_within_one() {
         // 37 × 9 = 333 copies over 100 nodes: 33 nodes hold 4, 67 hold 3.
-        let spec = ResourcesSpec { types: 37, replicas: 9, placement: Placement::Balanced };
+        let spec = ResourcesSpec { types: 37, replicas: 9, placement: Placement::Balanced, ..Default::default() };
         let r = Resources::place(&spec, 100, &mut stream(5, Stream::Resources));
         let mut load: Vec<usize> = (0..100).map(|v| r.of_node(NodeId(v)).len()).collect();
         load.sort_unstable();
@@ -354,7 +460,8 @@ mod tests {
 
     #[test]
     fn geometric_placement_puts_most_copies_on_a_few_nodes() {
-        let spec = ResourcesSpec { types: 100, replicas: 10, placement: Placement::Geometric(0.1) };
+        let spec =
+            ResourcesSpec { types: 100, replicas: 10, placement: Placement::Geometric(0.1), ..Default::default() };
         let r = Resources::place(&spec, 1000, &mut stream(3, Stream::Resources));
         let mut load: Vec<usize> = (0..1000).map(|v| r.of_node(NodeId(v)).len()).collect();
         load.sort_unstable_by(|a, b| b.cmp(a));
@@ -377,6 +484,73 @@ mod tests {
         for (r, &c) in count.iter().enumerate() {
             let want = 0.7f64.powi(r as i32) / norm * draws as f64;
             assert!((c as f64 - want).abs() < 4.0 * want.sqrt(), "rank {r}: {c} vs {want:.0}");
+        }
+    }
+
+    /// The mean number of uniformly random probes (with replacement) until a holder
+    /// of the wanted type, over `queries` queries drawn from `popularity`, and its
+    /// standard error.
+    fn probes(r: &Resources, nodes: u32, popularity: Skew, queries: u32, seed: u64) -> (f64, f64) {
+        let mut rng = stream(seed, Stream::Workload);
+        let (mut sum, mut sq) = (0.0, 0.0);
+        for _ in 0..queries {
+            let t = ResourceType(popularity.sample(r.types(), &mut rng));
+            let mut n = 1.0;
+            while !r.holds(NodeId(rng.random_range(0..nodes)), t) {
+                n += 1.0;
+            }
+            sum += n;
+            sq += n * n;
+        }
+        let mean = sum / queries as f64;
+        (mean, ((sq / queries as f64 - mean * mean) / queries as f64).sqrt())
+    }
+
+    #[test]
+    fn square_root_replication_minimises_the_expected_search_size() {
+        // Cohen and Shenker: with r_i copies of type i among N nodes, random probing
+        // needs N / r_i probes on average, so the expected search size is
+        // A = Σ q_i N / r_i. Uniform and proportional shares both give N·m / R;
+        // square-root gives N (Σ √q_i)² / R, the minimum.
+        let (nodes, m, total) = (1000u32, 100u32, 1000u64);
+        let popularity = Skew::Zipf(1.0);
+        let q = popularity.weights(m);
+        let mut sizes = Vec::new();
+        for replication in [Replication::Uniform, Replication::Proportional, Replication::SquareRoot] {
+            let spec = ResourcesSpec {
+                types: m,
+                replication,
+                copies: Some(total),
+                popularity: Some(popularity),
+                ..Default::default()
+            };
+            let r = Resources::place(&spec, nodes as usize, &mut stream(8, Stream::Resources));
+            let counts: Vec<usize> = (0..m).map(|t| r.holders(ResourceType(t)).len()).collect();
+            assert_eq!(counts.iter().sum::<usize>() as u64, total, "{replication:?}");
+            let want: f64 = (0..m as usize).map(|i| q[i] * nodes as f64 / counts[i] as f64).sum();
+            let (got, se) = probes(&r, nodes, popularity, 20_000, 9);
+            assert!(
+                (got - want).abs() < 4.0 * se,
+                "{replication:?}: simulated {got:.2} ± {se:.2}, Σ q N / r = {want:.2}"
+            );
+            sizes.push((replication, want, counts));
+        }
+        let ideal = nodes as f64 * m as f64 / total as f64;
+        // Proportional shares round to whole copies, and the rarest types get at
+        // least one: within 3% of the closed form for real-valued shares.
+        assert!(
+            (sizes[0].1 - ideal).abs() < 1e-9 && (sizes[1].1 - ideal).abs() < 0.03 * ideal,
+            "{:?}",
+            (sizes[0].1, sizes[1].1)
+        );
+        let root: f64 = q.iter().map(|x| x.sqrt()).sum();
+        let best = nodes as f64 * root * root / total as f64;
+        assert!((sizes[2].1 - best).abs() < 0.02 * best, "square-root {:.2} vs {best:.2}", sizes[2].1);
+        assert!(sizes[2].1 < 0.8 * sizes[0].1 && sizes[2].1 < 0.8 * sizes[1].1);
+        // The square-root copies follow √q_i normalised, to the nearest copy.
+        for (i, &c) in sizes[2].2.iter().enumerate() {
+            let x = total as f64 * q[i].sqrt() / root;
+            assert!((c as f64 - x).abs() <= 1.0, "type {i}: {c} copies, share {x:.2}");
         }
     }
 
