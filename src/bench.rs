@@ -150,7 +150,7 @@ pub fn flooding_wave(world: &World, origin: u32, ttl: u32) -> u64 {
         ..Default::default()
     };
     let workload = Workload::new(&spec, world.nodes(), world.resources.types(), config.duration, 1);
-    ProtocolSpec::Flooding(flooding::Params { ttl }).run(world, workload, &config).events
+    ProtocolSpec::Flooding(flooding::Params { ttl, ..Default::default() }).run(world, workload, &config).events
 }
 
 /// Where one run's memory went, per node, and how fast it ran.
@@ -186,7 +186,7 @@ pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
             "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
             &TopologySpec::RandomRegular { degree: 4 },
             nodes,
-            &ProtocolSpec::Flooding(flooding::Params { ttl: 7 }),
+            &ProtocolSpec::Flooding(flooding::Params { ttl: 7, ..Default::default() }),
             &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
             SimTime::from_secs(10),
         ),

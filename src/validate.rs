@@ -142,7 +142,7 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> Compared<Ball> {
         ..Default::default()
     };
     let workload = Workload::new(&spec, w.nodes(), w.resources.types(), cfg.duration, 1);
-    let out = ProtocolSpec::Flooding(flooding::Params { ttl }).run(w, workload, &cfg);
+    let out = ProtocolSpec::Flooding(flooding::Params { ttl, ..Default::default() }).run(w, workload, &cfg);
     let reached = out.recorder.queries[0].reached as u64;
     let metrics = out.recorder.finish(out.kinds, out.events);
     let sent = metrics.iter().find(|m| m.name == "messages_query").and_then(|m| m.value).unwrap_or(0.0) as u64;

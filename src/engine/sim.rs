@@ -846,7 +846,10 @@ mod tests {
             SimTime::from_secs(10),
             1,
         );
-        let spec = crate::protocols::ProtocolSpec::Flooding(crate::protocols::flooding::Params { ttl: 2 });
+        let spec = crate::protocols::ProtocolSpec::Flooding(crate::protocols::flooding::Params {
+            ttl: 2,
+            ..Default::default()
+        });
         let out = spec.run(&w, workload, &config);
         assert_eq!(out.metric("messages_query"), Some(4.0));
         assert_eq!(out.metric("bytes_total"), None);

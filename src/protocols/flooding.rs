@@ -8,6 +8,15 @@
 //! the remembered reverse path. With constant latency and no loss the Query reaches
 //! exactly the BFS ball of radius `ttl` around the origin (tested below against
 //! petgraph).
+//!
+//! `ring = [t1, t2, ...]` is Lv et al.'s expanding ring (ICS 2002): the origin
+//! floods with TTL t1, and if no QueryHit has reached it 2·t1·`ring_wait` later,
+//! floods again with TTL t2, and so on, stopping at the first ring after which it
+//! has an answer (or at the query's timeout). Each ring is a new flood: nodes that
+//! saw an earlier ring's Query treat the next ring's as new, so the messages of a
+//! query are the sum of its rings' floods. Lv et al. start at TTL 1 and add 2 a
+//! ring. `ring_wait` stands for the paper's synchronous rounds: it should cover a
+//! hop out and back, latency and service included.
 
 use std::collections::hash_map::Entry;
 
@@ -29,6 +38,10 @@ pub(crate) const GNUTELLA_COLUMNS: [Column; 2] = [
     Column::new("expired_drops", "messages dropped past their query's timeout"),
 ];
 
+/// The columns of flooding: Gnutella's and the expanding ring's.
+const FLOODING_COLUMNS: [Column; 3] =
+    [GNUTELLA_COLUMNS[0], GNUTELLA_COLUMNS[1], Column::new("rings_per_query", "floods per query (expanding ring)")];
+
 /// `[protocol]` with `name = "flooding"`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -36,15 +49,24 @@ pub struct Params {
     /// Hops a Query may travel (Gnutella's default is 7).
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// An expanding ring: the TTLs of successive floods; empty = one flood of `ttl`.
+    #[serde(default)]
+    pub ring: Vec<u32>,
+    /// The origin waits 2 × TTL × this after a ring before it starts the next.
+    #[serde(default = "default_ring_wait")]
+    pub ring_wait: SimTime,
 }
 
 fn default_ttl() -> u32 {
     7
 }
+fn default_ring_wait() -> SimTime {
+    SimTime::from_millis(50)
+}
 
 impl Default for Params {
     fn default() -> Self {
-        Params { ttl: default_ttl() }
+        Params { ttl: default_ttl(), ring: Vec::new(), ring_wait: default_ring_wait() }
     }
 }
 
@@ -54,23 +76,45 @@ impl ProtocolParams for Params {
     const INFO: ProtocolInfo = ProtocolInfo {
         name: "flooding",
         source: "Gnutella 0.4 protocol specification",
-        summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path",
+        summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path; optionally an expanding ring",
         uses_overlay: true,
-        extra_columns: &GNUTELLA_COLUMNS,
-        params: &[TTL_DOC],
+        extra_columns: &FLOODING_COLUMNS,
+        params: &[
+            TTL_DOC,
+            ParamDoc::new(
+                "ring",
+                "[]",
+                "expanding ring (Lv et al. 2002): TTLs of successive floods, e.g. [1, 3, 5, 7]; empty = one flood of ttl",
+            ),
+            ParamDoc::new("ring_wait", "\"50ms\"", "the origin waits 2 × TTL × ring_wait after a ring before the next"),
+        ],
     };
 
     fn build(&self, _world: &World) -> Flooding {
-        Flooding { logic: Gnutella::new(self.ttl) }
+        let rings: Vec<u8> = self.ring.iter().map(|&t| t.min(255) as u8).collect();
+        let first = rings.first().map_or(self.ttl, |&t| t as u32);
+        Flooding { logic: Gnutella::new(first), rings, ring_wait: self.ring_wait, measured: 0, floods: 0 }
     }
 
     fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
-        validate_ttl(self.ttl)
+        validate_ttl(self.ttl)?;
+        for (i, &t) in self.ring.iter().enumerate() {
+            if !(1..=255).contains(&t) || (i > 0 && t <= self.ring[i - 1]) {
+                return Err(ParamError::new(
+                    "ring",
+                    format!("ring[{i}] = {t} is out of range; expected increasing TTLs with 1 ≤ TTL ≤ 255"),
+                ));
+            }
+        }
+        if !self.ring.is_empty() && self.ring_wait == SimTime::ZERO {
+            return Err(ParamError::new("ring_wait", "expected a wait above zero for an expanding ring"));
+        }
+        Ok(())
     }
 
     /// Reverse-path entries of live queries, and messages in flight.
     fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
-        let (paths, in_flight) = gnutella_memory(self.ttl, run, 0.0);
+        let (paths, in_flight) = gnutella_memory(self.ring.last().copied().unwrap_or(self.ttl), run, 0.0);
         vec![
             MemoryPart::new("reverse-path table", "workload.rate × workload.timeout, protocol.ttl", paths),
             MemoryPart::new("messages in flight", "workload.rate, protocol.ttl", in_flight),
@@ -102,6 +146,8 @@ pub enum Msg {
         ttl: u8,
         /// Times the Query has been forwarded; the receiver is one hop further.
         hops: u8,
+        /// Which flood of an expanding ring it belongs to (0 for a single flood).
+        ring: u8,
     },
     /// `hops`: how far the responder is from the origin.
     Hit {
@@ -148,8 +194,9 @@ pub(crate) fn ball(d: f64, ttl: u32) -> f64 {
 /// function taking (ctx, from, to, message).
 pub(crate) struct Gnutella {
     ttl: u8,
-    /// (query, node) → the neighbour the Query first came from (the origin maps to itself).
-    parents: QueryTables<NodeId>,
+    /// (query, node) → the neighbour the Query first came from (the origin maps to
+    /// itself), and the ring it came with.
+    parents: QueryTables<(NodeId, u8)>,
     /// Query copies dropped because their GUID had been seen.
     pub(crate) duplicates: u64,
     /// Messages dropped because their query was past its timeout.
@@ -173,13 +220,30 @@ impl Gnutella {
         q: QueryId,
         origin: NodeId,
         want: ResourceType,
-        mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
+        send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
     ) {
-        self.parents.open(ctx.now()).insert(key(q, origin), origin);
+        self.parents.open(ctx.now());
         ctx.report_reached(q);
         let ttl = self.ttl;
+        self.flood(ctx, q, origin, want, ttl, 0, send);
+    }
+
+    /// Ring `ring` of query `q`: a Query with `ttl` to every neighbour of the origin.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn flood<P: Protocol>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        q: QueryId,
+        origin: NodeId,
+        want: ResourceType,
+        ttl: u8,
+        ring: u8,
+        mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
+    ) {
+        let Some(table) = self.parents.of(ctx.issued(q)) else { return };
+        table.insert(key(q, origin), (origin, ring));
         for &to in ctx.neighbours(origin) {
-            send(ctx, origin, to, Msg::Query { q, want, ttl, hops: 0 });
+            send(ctx, origin, to, Msg::Query { q, want, ttl, hops: 0, ring });
         }
     }
 
@@ -193,24 +257,32 @@ impl Gnutella {
         mut send: impl FnMut(&mut Ctx<'_, P>, NodeId, NodeId, Msg),
     ) {
         match msg {
-            Msg::Query { q, want, ttl, hops } => {
+            Msg::Query { q, want, ttl, hops, ring } => {
                 // Past its timeout a query is dead: nobody forwards or answers it.
                 if ctx.expired(q) {
                     self.expired += 1;
                     return;
                 }
                 let Some(table) = self.parents.of(ctx.issued(q)) else { return };
-                match table.entry(key(q, at)) {
-                    Entry::Occupied(_) => {
+                let first = match table.entry(key(q, at)) {
+                    Entry::Occupied(e) if e.get().1 >= ring => {
                         // A duplicate GUID.
                         self.duplicates += 1;
                         return;
                     }
-                    Entry::Vacant(e) => {
-                        e.insert(from);
+                    // A later ring is a new flood.
+                    Entry::Occupied(mut e) => {
+                        e.insert((from, ring));
+                        false
                     }
+                    Entry::Vacant(e) => {
+                        e.insert((from, ring));
+                        true
+                    }
+                };
+                if first {
+                    ctx.report_reached(q);
                 }
-                ctx.report_reached(q);
                 let hops = hops.saturating_add(1);
                 if ctx.world.resources.holds(at, want) {
                     send(ctx, at, from, Msg::Hit { q, hops });
@@ -219,7 +291,7 @@ impl Gnutella {
                 if ttl > 0 {
                     for &to in ctx.neighbours(at) {
                         if to != from {
-                            send(ctx, at, to, Msg::Query { q, want, ttl, hops });
+                            send(ctx, at, to, Msg::Query { q, want, ttl, hops, ring });
                         }
                     }
                 }
@@ -229,7 +301,7 @@ impl Gnutella {
                     self.expired += 1;
                     return;
                 }
-                match self.parents.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
+                match self.parents.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).map(|e| e.0)) {
                     Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
                     Some(parent) => send(ctx, at, parent, Msg::Hit { q, hops }),
                     None => {}
@@ -249,29 +321,69 @@ impl Gnutella {
     }
 }
 
-/// The flooding protocol: Gnutella's logic, each message sent at once.
+/// The flooding protocol: Gnutella's logic, each message sent at once, and the
+/// rings of an expanding ring.
 pub struct Flooding {
     logic: Gnutella,
+    /// The TTLs of the rings; empty for a single flood.
+    rings: Vec<u8>,
+    ring_wait: SimTime,
+    /// Measured queries and the floods they started.
+    measured: u64,
+    floods: u64,
 }
 
 fn send_now(ctx: &mut Ctx<'_, Flooding>, from: NodeId, to: NodeId, msg: Msg) {
     ctx.send(from, to, msg);
 }
 
+/// The origin's timer at the end of a ring: whether to start ring `ring`.
+#[derive(Clone, Copy, Debug)]
+pub struct NextRing {
+    q: QueryId,
+    want: ResourceType,
+    ring: u8,
+}
+
+impl Flooding {
+    fn wait(&self, ring: usize) -> SimTime {
+        SimTime(self.ring_wait.0.saturating_mul(2 * self.rings[ring] as u64))
+    }
+}
+
 impl Protocol for Flooding {
     type Msg = Msg;
-    type Timer = ();
+    type Timer = NextRing;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.logic.start(ctx.timeout());
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let measured = ctx.now() >= ctx.warmup();
+        self.measured += measured as u64;
+        self.floods += measured as u64;
         self.logic.query(ctx, q, origin, want, send_now);
+        if self.rings.len() > 1 {
+            ctx.set_timer(origin, self.wait(0), NextRing { q, want, ring: 1 });
+        }
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         self.logic.message(ctx, at, from, msg, send_now);
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: NextRing) {
+        let NextRing { q, want, ring } = timer;
+        if ctx.hits(q) > 0 || ctx.expired(q) {
+            return;
+        }
+        self.floods += (ctx.issued(q) >= ctx.warmup()) as u64;
+        let ttl = self.rings[ring as usize];
+        self.logic.flood(ctx, q, at, want, ttl, ring, send_now);
+        if (ring as usize) + 1 < self.rings.len() {
+            ctx.set_timer(at, self.wait(ring as usize), NextRing { q, want, ring: ring + 1 });
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -280,6 +392,10 @@ impl Protocol for Flooding {
 
     fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         self.logic.metrics(out);
+        out.push(Metric::new(
+            FLOODING_COLUMNS[2].name,
+            (self.measured > 0).then(|| self.floods as f64 / self.measured as f64),
+        ));
     }
 }
 
@@ -314,7 +430,7 @@ mod tests {
         // On a ring of 20 with the resource only at node 5, a query from 0 with TTL 5
         // finds it 5 hops away after 5 hops out and 5 back.
         for (ttl, found) in [(4, false), (5, true)] {
-            let q = ring_query(&crate::protocols::ProtocolSpec::Flooding(Params { ttl }), 5, 20);
+            let q = ring_query(&crate::protocols::ProtocolSpec::Flooding(Params { ttl, ..Params::default() }), 5, 20);
             assert_eq!(q.succeeded(), found, "ttl {ttl}");
             if found {
                 assert_eq!(q.hops, 5);

@@ -516,7 +516,7 @@ mod tests {
             ..SimConfig::new(11, SimTime::from_secs(3))
         };
         let load = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
-        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5 }), &w, &load, &config);
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5, ..Default::default() }), &w, &load, &config);
         let grid = run(&gridnut(5, 0, 16), &w, &load, &config);
 
         assert!(flood.recorder.queries.len() >= 60);
@@ -559,7 +559,7 @@ mod tests {
     #[test]
     fn an_exchange_belongs_to_a_query_only_if_all_its_messages_do() {
         let (a, b) = (QueryId(1), QueryId(2));
-        let query = |q| Logical::Query { q, want: ResourceType(0), ttl: 3, hops: 0 };
+        let query = |q| Logical::Query { q, want: ResourceType(0), ttl: 3, hops: 0, ring: 0 };
         let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2 }], epoch: 0 };
         let mixed = Msg::Exchange { batch: vec![query(a), query(b), query(a)], epoch: 0 };
         assert_eq!(one.query(), Some(a));
@@ -627,7 +627,7 @@ mod tests {
             .map(|i| ScriptedQuery { at: SimTime::from_secs(5 * i), origin: 7 * i as u32, rtype: (i % 10) as u32 })
             .collect();
         let load = WorkloadSpec { rate: Rate(0.0), script, ..Default::default() };
-        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5 }), &w, &load, &config);
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 5, ..Default::default() }), &w, &load, &config);
         let sent = run(&transmitter(5, 16), &w, &load, &config);
         assert!(flood.recorder.queries.iter().filter(|q| q.succeeded()).count() >= 6);
         assert_eq!(outcomes(&sent), outcomes(&flood));
@@ -650,7 +650,7 @@ mod tests {
         assert!((attributed - exchanges).abs() < 1e-6, "{attributed} attributed, {exchanges} exchanges");
         // Nearly the same logical flood as flooding: waiting reorders arrivals, so a
         // node may first hear a query by a longer path and forward it fewer hops.
-        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 4 }), &w, &load, &config);
+        let flood = run(&ProtocolSpec::Flooding(flooding::Params { ttl: 4, ..Default::default() }), &w, &load, &config);
         let ratio = out.metric("logical_queries").unwrap() / flood.metric("messages_query").unwrap();
         assert!((0.95..=1.0).contains(&ratio), "logical queries {ratio} of flooding's");
     }
