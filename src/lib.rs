@@ -99,6 +99,7 @@
 pub mod base;
 pub mod bench;
 pub mod cli;
+pub mod dynamics;
 pub mod engine;
 pub mod experiment;
 pub mod metrics;

@@ -23,6 +23,11 @@ pub enum Stream {
     Protocol = 4,
     /// Draws node positions for the Euclidean underlay.
     Placement = 5,
+    /// Draws churn: each node's sessions and downtimes, whether a leave is
+    /// graceful, and bootstrap contacts.
+    Churn = 6,
+    /// Draws the victims of scripted crashes and the groups of a partition.
+    Faults = 7,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

@@ -10,9 +10,11 @@
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::live::{ChurnOp, Liveness};
 use super::queue::{EventQueue, FifoRadixQueue};
 use crate::base::rng::{Stream, stream};
 use crate::base::{NodeId, QueryId, ResourceType, ServiceTime, SimTime};
+use crate::dynamics::{Action, Choose, Dynamics, Start, Victims};
 use crate::metrics::{Metric, Recorder, Window};
 use crate::workload::Workload;
 use crate::world::World;
@@ -71,6 +73,23 @@ pub trait Protocol: Sized {
     /// A timer set with [`Ctx::set_global_timer`] fired: a process of the whole
     /// system (resource changes, a measurement), not of one node.
     fn global_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
+    /// Node `at` has come up: it joins for the first time or again after a downtime
+    /// or a crash, with `bootstrap`, an up node drawn at random, as its contact
+    /// (`None` when no other node is up). Timers it set before it went down never
+    /// fire, so a protocol whose nodes run periodic work starts it again here.
+    fn joined(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _bootstrap: Option<NodeId>) {}
+    /// Node `at` announces a graceful leave: it stays up, sending and receiving,
+    /// for `churn.leave_time` (none in a trace replay), then goes down.
+    fn leaving(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId) {}
+    /// Node `at` has crashed. It is already down, so nothing it would send leaves:
+    /// the protocol may update its own bookkeeping, but other nodes learn of the
+    /// crash only by the silence that follows.
+    fn crashed(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId) {}
+    /// The nodes that hold role `name` (one of the protocol's declared roles) now,
+    /// for a `[[fault]]` that crashes a role.
+    fn role(&self, _name: &str) -> Vec<NodeId> {
+        Vec::new()
+    }
     /// The protocol's own result columns, appended after the core metrics; the
     /// recorder gives what the engine measured (node loads) so that none is counted twice.
     fn extra_metrics(&self, _recorder: &Recorder, _out: &mut Vec<Metric>) {}
@@ -102,6 +121,8 @@ pub struct SimConfig {
     /// this are pending: the memory it may use is spent, typically because nodes
     /// receive messages faster than they serve them.
     pub max_pending: usize,
+    /// Churn and scripted faults; static by default.
+    pub dynamics: Dynamics,
 }
 
 impl SimConfig {
@@ -122,6 +143,7 @@ impl SimConfig {
             service: ServiceTime::Constant(SimTime::ZERO),
             loss: 0.0,
             max_pending: usize::MAX,
+            dynamics: Dynamics::default(),
         }
     }
 }
@@ -133,35 +155,44 @@ enum Kind {
     Served,
     Timer,
     Query,
+    /// A node's session or downtime ends; the index packs a [`ChurnOp`].
+    Churn,
+    /// The next row of a churn trace; the index is the row.
+    Trace,
+    /// A scripted fault strikes (index 2i) or ends (2i + 1).
+    Fault,
 }
 
 /// One pending event packed in 8 bytes (16 with its time in the queue): the kind in
-/// the top 2 bits, the node in the next 30, and the arena slot of the message or
+/// the top 3 bits, the node in the next 29, and the arena slot of the message or
 /// timer (or the script index of a scripted query) in the low 32.
 #[derive(Clone, Copy, Debug)]
 struct Event(u64);
 
-/// Nodes must fit the 30 bits an event has for them.
-pub const MAX_NODES: usize = 1 << 30;
+/// Nodes must fit the 29 bits an event has for them.
+pub const MAX_NODES: usize = 1 << 29;
 
 impl Event {
     #[inline]
     fn new(kind: Kind, node: NodeId, idx: u32) -> Event {
         debug_assert!((node.0 as usize) < MAX_NODES);
-        Event((kind as u64) << 62 | (node.0 as u64) << 32 | idx as u64)
+        Event((kind as u64) << 61 | (node.0 as u64) << 32 | idx as u64)
     }
     #[inline]
     fn kind(self) -> Kind {
-        match self.0 >> 62 {
+        match self.0 >> 61 {
             0 => Kind::Arrive,
             1 => Kind::Served,
             2 => Kind::Timer,
-            _ => Kind::Query,
+            3 => Kind::Query,
+            4 => Kind::Churn,
+            5 => Kind::Trace,
+            _ => Kind::Fault,
         }
     }
     #[inline]
     fn node(self) -> NodeId {
-        NodeId((self.0 >> 32) as u32 & ((1 << 30) - 1))
+        NodeId((self.0 >> 32) as u32 & ((1 << 29) - 1))
     }
     #[inline]
     fn idx(self) -> u32 {
@@ -298,8 +329,16 @@ pub struct Ctx<'w, P: Protocol> {
     /// Per-node service overrides (e.g. a slower index server), rarely used.
     service_override: Vec<(NodeId, ServiceTime)>,
     loss: f64,
+    /// `network.loss`, which a loss fault replaces while it lasts.
+    base_loss: f64,
     net_rng: ChaCha8Rng,
     rng: ChaCha8Rng,
+    /// Which nodes are up, and what changes it.
+    live: Liveness,
+    /// With dynamics: per message slot, the epoch of the node whose queue holds it.
+    msg_epoch: Vec<u32>,
+    /// With dynamics: per timer slot, the epoch of the node it was set at.
+    timer_epoch: Vec<u32>,
     /// The run's static world.
     pub world: &'w World,
     pub(crate) recorder: Recorder,
@@ -328,8 +367,12 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     }
 
     /// Sends `msg` from `from` to `to` through the underlay.
+    /// A down node sends nothing: the call does nothing.
     #[inline]
     pub fn send(&mut self, from: NodeId, to: NodeId, msg: P::Msg) {
+        if self.live.active && !self.live.up[from.index()] {
+            return;
+        }
         let mut parts = 0u32;
         msg.queries(|_| parts += 1);
         if parts > 0 {
@@ -342,6 +385,13 @@ impl<'w, P: Protocol> Ctx<'w, P> {
             self.recorder.lost();
             return;
         }
+        if self.live.active
+            && !self.live.group.is_empty()
+            && self.live.group[from.index()] != self.live.group[to.index()]
+        {
+            self.recorder.lost();
+            return;
+        }
         let at = self.now + self.world.underlay.latency(from, to, &mut self.net_rng);
         let idx = self.messages.put(Envelope { from, msg });
         self.queue.push(at, Event::new(Kind::Arrive, to, idx));
@@ -351,13 +401,24 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// service it runs itself: no network latency and no loss, and not counted as a
     /// message, but it waits its turn and is served like one (`from` is `at`).
     pub fn submit(&mut self, at: NodeId, msg: P::Msg) {
+        if !self.is_up(at) {
+            return;
+        }
         let idx = self.messages.put(Envelope { from: at, msg });
         self.queue.push(self.now, Event::new(Kind::Arrive, at, idx));
     }
 
     /// Fires `timer` at node `at` after `delay`, through [`Protocol::timer`].
+    /// A timer of a node that goes down before it fires never fires.
     pub fn set_timer(&mut self, at: NodeId, delay: SimTime, timer: P::Timer) -> TimerId {
         let id = self.timers.put(timer, P::CANCELS_TIMERS);
+        if self.live.active {
+            let slot = id.slot as usize;
+            if slot >= self.timer_epoch.len() {
+                self.timer_epoch.resize(slot + 1, 0);
+            }
+            self.timer_epoch[slot] = self.live.epoch[at.index()];
+        }
         self.queue.push(self.now + delay, Event::new(Kind::Timer, at, id.slot));
         id
     }
@@ -412,9 +473,26 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         self.recorder.reached(q);
     }
 
-    /// Whether the network may lose a message (`network.loss` above zero).
+    /// Whether a message may be lost: `network.loss` above zero, or nodes that
+    /// can go down or a partition under churn and faults.
     pub fn lossy(&self) -> bool {
-        self.loss > 0.0
+        self.loss > 0.0 || self.live.active
+    }
+
+    /// Whether node `v` is up (always, in a run without churn or faults).
+    #[inline]
+    pub fn is_up(&self, v: NodeId) -> bool {
+        self.live.is_up(v)
+    }
+
+    /// How many nodes are up.
+    pub fn alive(&self) -> usize {
+        if self.live.active { self.live.alive() } else { self.world.nodes() }
+    }
+
+    /// Whether nodes can go down in this run (churn or faults).
+    pub fn dynamic(&self) -> bool {
+        self.live.active
     }
 
     /// How long a query may take before it counts as failed.
@@ -459,6 +537,12 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     fn enqueue(&mut self, v: NodeId, idx: u32) {
         let s = self.service_of(v).sample(&mut self.net_rng);
         let now = self.now.0;
+        if self.live.active {
+            if idx as usize >= self.msg_epoch.len() {
+                self.msg_epoch.resize(idx as usize + 1, 0);
+            }
+            self.msg_epoch[idx as usize] = self.live.epoch[v.index()];
+        }
         let node = &mut self.nodes[v.index()];
         let done = node.free_at.max(now).saturating_add(s.0);
         node.free_at = done;
@@ -555,8 +639,12 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             service: config.service,
             service_override: Vec::new(),
             loss: config.loss,
+            base_loss: config.loss,
             net_rng: stream(config.seed, Stream::Network),
             rng: stream(config.seed, Stream::Protocol),
+            live: Liveness::new(&config.dynamics, nodes, config.seed),
+            msg_epoch: Vec::new(),
+            timer_epoch: Vec::new(),
             world,
             recorder,
             fingerprint: 0,
@@ -564,6 +652,9 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         };
         for (at, idx) in workload.initial() {
             ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
+        }
+        if ctx.live.active {
+            begin_dynamics(&mut ctx, &config.dynamics);
         }
         Simulation { ctx, protocol, workload, max_pending: config.max_pending }
     }
@@ -605,6 +696,11 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             ctx.fingerprint = fold(fold(ctx.fingerprint, t.0), (ev.kind() as u64) << 32 | ev.node().0 as u64);
             match ev.kind() {
                 Kind::Arrive => {
+                    if ctx.live.active && !ctx.live.up[ev.node().index()] {
+                        ctx.messages.free(ev.idx());
+                        ctx.recorder.lost_dead();
+                        continue;
+                    }
                     if ctx.nodes.is_empty() {
                         deliver(ctx, protocol, ev.node(), ev.idx());
                         continue;
@@ -616,25 +712,46 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                     }
                 }
                 Kind::Served => {
-                    ctx.nodes[ev.node().index()].holding -= 1;
+                    let v = ev.node().index();
+                    if ctx.live.active && (!ctx.live.up[v] || ctx.msg_epoch[ev.idx() as usize] != ctx.live.epoch[v]) {
+                        // Queued at a node that has crashed since: its queue is gone.
+                        ctx.messages.free(ev.idx());
+                        ctx.recorder.lost_dead();
+                        continue;
+                    }
+                    ctx.nodes[v].holding -= 1;
                     deliver(ctx, protocol, ev.node(), ev.idx());
                 }
                 Kind::Timer => {
                     let slot = ev.idx() & !GLOBAL;
                     match ctx.timers.take(slot, P::CANCELS_TIMERS) {
-                        Some(timer) if ev.idx() & GLOBAL == 0 => protocol.timer(ctx, ev.node(), timer),
+                        Some(timer) if ev.idx() & GLOBAL == 0 => {
+                            let v = ev.node().index();
+                            if !ctx.live.active
+                                || (ctx.live.up[v] && ctx.timer_epoch[slot as usize] == ctx.live.epoch[v])
+                            {
+                                protocol.timer(ctx, ev.node(), timer);
+                            }
+                        }
                         Some(timer) => protocol.global_timer(ctx, timer),
                         None => {}
                     }
                 }
                 Kind::Query => {
                     let (origin, want) = self.workload.draw(ev.idx());
-                    let q = ctx.recorder.issue(t, origin, want);
                     if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx()) {
                         ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
                     }
+                    // A down node issues no queries.
+                    if ctx.live.active && !ctx.live.up[origin.index()] {
+                        continue;
+                    }
+                    let q = ctx.recorder.issue(t, origin, want);
                     protocol.query(ctx, q, origin, want);
                 }
+                Kind::Churn => churn_event(ctx, protocol, ev.node(), ev.idx()),
+                Kind::Trace => trace_event(ctx, protocol, ev.idx()),
+                Kind::Fault => fault_event(ctx, protocol, ev.idx()),
             }
         }
         let mut extra = Vec::new();
@@ -646,7 +763,9 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                 + self.ctx.timers.arena.slots.capacity() * std::mem::size_of::<Option<P::Timer>>()
                 + self.ctx.timers.generations.capacity() * 4,
             engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
-                + self.ctx.recorder.handled.capacity() * 4,
+                + self.ctx.recorder.handled.capacity() * 4
+                + self.ctx.live.bytes()
+                + 4 * (self.ctx.msg_epoch.capacity() + self.ctx.timer_epoch.capacity()),
             protocol_bytes: self.protocol.state_bytes(),
         };
         let out = RunOutput {
@@ -659,6 +778,221 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             kinds: P::Msg::KINDS,
         };
         (out, self.protocol)
+    }
+}
+
+/// Puts the run's nodes in their starting states and queues the first churn,
+/// trace and fault events, before the protocol starts.
+fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
+    let nodes = ctx.world.nodes() as u32;
+    if let Some(start) = Liveness::start_of(dynamics) {
+        for v in (0..nodes).map(NodeId) {
+            let live = &mut ctx.live;
+            let Some(l) = &live.lifetimes else { break };
+            let (up, left) = match start {
+                Start::Equilibrium => l.equilibrium(v, &mut live.rng),
+                Start::AllUp => (true, l.session(v, &mut live.rng)),
+            };
+            if !up {
+                live.set_down(v);
+            }
+            let op = if up { ChurnOp::SessionEnd } else { ChurnOp::Rejoin };
+            schedule_churn(ctx, v, left, op);
+        }
+    }
+    if let Some(trace) = ctx.live.trace.clone() {
+        for &v in &trace.starts_down {
+            ctx.live.set_down(v);
+        }
+        if let Some(&(at, v, _)) = trace.rows.first() {
+            ctx.queue.push(at, Event::new(Kind::Trace, v, 0));
+        }
+    }
+    for (i, f) in dynamics.faults.iter().enumerate() {
+        ctx.queue.push(f.at, Event::new(Kind::Fault, NodeId(0), (i as u32) << 1));
+    }
+    ctx.recorder.track_alive(ctx.live.alive());
+}
+
+/// Queues churn operation `op` of node `v` after `delay`, making any churn event
+/// of `v` queued before stale; one past the end of the run is not queued.
+fn schedule_churn<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, delay: SimTime, op: ChurnOp) {
+    let seq = ctx.live.next_seq(v);
+    let at = ctx.now.saturating_add(delay);
+    if at <= ctx.end {
+        ctx.queue.push(at, Event::new(Kind::Churn, v, op.pack(seq)));
+    }
+}
+
+/// Takes `v` down: its service queue and everything waiting in it are gone.
+fn go_down<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId) {
+    ctx.live.set_down(v);
+    if !ctx.nodes.is_empty() {
+        ctx.nodes[v.index()] = NodeQueue::default();
+    }
+    ctx.recorder.alive_changed(ctx.now, ctx.live.alive());
+}
+
+/// Brings `v` up, in a new epoch, and tells the protocol with a bootstrap contact.
+fn come_up<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId) {
+    ctx.live.set_up(v);
+    ctx.recorder.alive_changed(ctx.now, ctx.live.alive());
+    let bootstrap = ctx.live.contact(v);
+    protocol.joined(ctx, v, bootstrap);
+}
+
+/// Starts `v`'s next session, or downtime, drawn from its lifetimes (if churn has them).
+fn next_period<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, up: bool) {
+    let live = &mut ctx.live;
+    let Some(l) = &live.lifetimes else { return };
+    let (delay, op) = if up {
+        (l.session(v, &mut live.rng), ChurnOp::SessionEnd)
+    } else {
+        (l.downtime(v, &mut live.rng), ChurnOp::Rejoin)
+    };
+    schedule_churn(ctx, v, delay, op);
+}
+
+/// A leave of `v`: graceful with the configured probability (the protocol's
+/// `leaving`, then down after `leave_time`, or at once in a trace replay), else a
+/// crash. Whether the leave is over, so that the node is now down.
+fn leave<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId, replay: bool) -> bool {
+    let g = ctx.live.graceful;
+    if g > 0.0 && ctx.live.rng.random_bool(g) {
+        ctx.live.leaving[v.index()] = true;
+        protocol.leaving(ctx, v);
+        if !replay {
+            let delay = ctx.live.leave_time;
+            schedule_churn(ctx, v, delay, ChurnOp::LeaveDone);
+            return false;
+        }
+        go_down(ctx, v);
+    } else {
+        go_down(ctx, v);
+        protocol.crashed(ctx, v);
+    }
+    true
+}
+
+fn churn_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId, idx: u32) {
+    let (op, seq) = ChurnOp::unpack(idx);
+    if !ctx.live.current(v, seq) {
+        return;
+    }
+    match op {
+        ChurnOp::SessionEnd => {
+            if leave(ctx, protocol, v, false) {
+                next_period(ctx, v, false);
+            }
+        }
+        ChurnOp::LeaveDone => {
+            go_down(ctx, v);
+            next_period(ctx, v, false);
+        }
+        ChurnOp::Rejoin => {
+            come_up(ctx, protocol, v);
+            next_period(ctx, v, true);
+        }
+    }
+}
+
+fn trace_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, row: u32) {
+    let Some(trace) = ctx.live.trace.clone() else { return };
+    let (_, v, up) = trace.rows[row as usize];
+    if let Some(&(at, next, _)) = trace.rows.get(row as usize + 1)
+        && at <= ctx.end
+    {
+        ctx.queue.push(at, Event::new(Kind::Trace, next, row + 1));
+    }
+    if ctx.live.held[v.index()] || up == ctx.live.up[v.index()] {
+        return;
+    }
+    if up {
+        come_up(ctx, protocol, v);
+    } else {
+        leave(ctx, protocol, v, true);
+    }
+}
+
+/// The nodes a crash takes down, in the order they go.
+fn victims<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &P, who: &Victims) -> Vec<NodeId> {
+    match who {
+        Victims::Nodes(list) => list.clone(),
+        Victims::Role(name) => protocol.role(name),
+        Victims::Fraction { fraction, choose } => {
+            let mut up = ctx.live.up_nodes().to_vec();
+            let count = ((fraction * ctx.world.nodes() as f64).round() as usize).min(up.len());
+            match choose {
+                Choose::Random => {
+                    // A partial Fisher–Yates shuffle over the up nodes in id order.
+                    up.sort_unstable();
+                    for i in 0..count {
+                        let j = ctx.live.fault_rng.random_range(i..up.len());
+                        up.swap(i, j);
+                    }
+                }
+                Choose::Degree => {
+                    let overlay = &ctx.world.overlay;
+                    up.sort_unstable_by_key(|&v| (std::cmp::Reverse(overlay.neighbours(v).len()), v));
+                }
+            }
+            up.truncate(count);
+            up
+        }
+    }
+}
+
+fn fault_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, idx: u32) {
+    let (i, ends) = ((idx >> 1) as usize, idx & 1 == 1);
+    let fault = ctx.live.faults[i].clone();
+    let until = match &fault.action {
+        Action::Crash { recover, .. } => *recover,
+        Action::Partition { until, .. } | Action::Loss { until, .. } => *until,
+    };
+    if !ends && let Some(at) = until {
+        ctx.queue.push(at, Event::new(Kind::Fault, NodeId(0), idx | 1));
+    }
+    match fault.action {
+        Action::Crash { victims: who, .. } if !ends => {
+            let mut held = Vec::new();
+            for v in victims(ctx, protocol, &who) {
+                if ctx.live.held[v.index()] {
+                    continue;
+                }
+                ctx.live.held[v.index()] = true;
+                ctx.live.next_seq(v);
+                held.push(v);
+                if ctx.live.up[v.index()] {
+                    go_down(ctx, v);
+                    protocol.crashed(ctx, v);
+                }
+            }
+            ctx.live.victims[i] = held;
+        }
+        Action::Crash { .. } => {
+            for v in std::mem::take(&mut ctx.live.victims[i]) {
+                ctx.live.held[v.index()] = false;
+                come_up(ctx, protocol, v);
+                next_period(ctx, v, true);
+            }
+        }
+        Action::Partition { groups, .. } if !ends => {
+            // Balanced groups: the nodes in a random order, dealt round the groups.
+            let n = ctx.world.nodes();
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            for k in (1..n).rev() {
+                let j = ctx.live.fault_rng.random_range(0..=k);
+                order.swap(k, j);
+            }
+            let mut group = vec![0u16; n];
+            for (rank, &v) in order.iter().enumerate() {
+                group[v as usize] = (rank % groups as usize) as u16;
+            }
+            ctx.live.group = group;
+        }
+        Action::Partition { .. } => ctx.live.group = Vec::new(),
+        Action::Loss { value, .. } if !ends => ctx.loss = value,
+        Action::Loss { .. } => ctx.loss = ctx.base_loss,
     }
 }
 
@@ -678,8 +1012,10 @@ mod tests {
         assert_eq!(std::mem::size_of::<Event>(), 8);
         // What the event list stores per pending event: its time and the event.
         assert_eq!(std::mem::size_of::<(u64, Event)>(), 16);
-        let e = Event::new(Kind::Timer, NodeId((1 << 30) - 1), u32::MAX);
-        assert_eq!((e.kind(), e.node(), e.idx()), (Kind::Timer, NodeId((1 << 30) - 1), u32::MAX));
+        for kind in [Kind::Arrive, Kind::Served, Kind::Timer, Kind::Query, Kind::Churn, Kind::Trace, Kind::Fault] {
+            let e = Event::new(kind, NodeId(MAX_NODES as u32 - 1), u32::MAX);
+            assert_eq!((e.kind(), e.node(), e.idx()), (kind, NodeId(MAX_NODES as u32 - 1), u32::MAX));
+        }
     }
 
     use crate::base::Rate;
@@ -876,5 +1212,308 @@ mod tests {
     fn a_protocol_must_declare_that_it_cancels_timers() {
         let w = ring();
         Simulation::new(&w, Undeclared, idle(&w), &SimConfig::new(1, SimTime::from_secs(10))).run();
+    }
+}
+
+#[cfg(test)]
+mod dynamics_tests {
+    use super::*;
+    use crate::base::Rate;
+    use crate::dynamics::{Churn, Fault, Lifetime, Source, Trace};
+    use crate::workload::WorkloadSpec;
+    use crate::world::TopologySpec;
+
+    #[derive(Clone, Copy)]
+    struct Ping;
+
+    impl Message for Ping {
+        const KINDS: &'static [&'static str] = &["ping"];
+        fn kind(&self) -> usize {
+            0
+        }
+        fn query(&self) -> Option<QueryId> {
+            None
+        }
+    }
+
+    /// Every node pings every other (`all`) or its successor once a second, and
+    /// restarts its pings when it joins; records what runs where.
+    #[derive(Default)]
+    struct Chatter {
+        all: bool,
+        /// (node, time) of every timer that fired.
+        fired: Vec<(NodeId, SimTime)>,
+        /// (from, to, time) of every message served.
+        served: Vec<(NodeId, NodeId, SimTime)>,
+        /// (node, time, what) of every join ('j'), graceful leave ('l') and crash ('c').
+        changes: Vec<(NodeId, SimTime, char)>,
+    }
+
+    impl Protocol for Chatter {
+        type Msg = Ping;
+        type Timer = ();
+
+        fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            for v in 0..ctx.world.nodes() as u32 {
+                ctx.set_timer(NodeId(v), SimTime::from_secs(1), ());
+            }
+        }
+        fn query(&mut self, _: &mut Ctx<'_, Self>, _: QueryId, _: NodeId, _: ResourceType) {}
+        fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, _: Ping) {
+            assert!(ctx.is_up(at), "a down node handles nothing");
+            self.served.push((from, at, ctx.now()));
+        }
+        fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: ()) {
+            assert!(ctx.is_up(at), "a down node fires no timers");
+            self.fired.push((at, ctx.now()));
+            let n = ctx.world.nodes() as u32;
+            if self.all {
+                for to in (0..n).filter(|&to| to != at.0) {
+                    ctx.send(at, NodeId(to), Ping);
+                }
+            } else {
+                ctx.send(at, NodeId((at.0 + 1) % n), Ping);
+            }
+            ctx.set_timer(at, SimTime::from_secs(1), ());
+        }
+        fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, bootstrap: Option<NodeId>) {
+            if let Some(b) = bootstrap {
+                assert!(b != at && ctx.is_up(b), "a bootstrap contact is another up node");
+            }
+            self.changes.push((at, ctx.now(), 'j'));
+            ctx.set_timer(at, SimTime::from_secs(1), ());
+        }
+        fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+            assert!(!ctx.is_up(at));
+            self.changes.push((at, ctx.now(), 'c'));
+        }
+        fn leaving(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+            assert!(ctx.is_up(at));
+            self.changes.push((at, ctx.now(), 'l'));
+        }
+    }
+
+    fn ring(nodes: u32) -> World {
+        crate::validate::world(&TopologySpec::Ring {}, nodes, 10, 1, 1, 1)
+    }
+
+    fn idle(world: &World, secs: u64) -> Workload {
+        Workload::new(
+            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
+            world.nodes(),
+            1,
+            SimTime::from_secs(secs),
+            1,
+        )
+    }
+
+    fn run(world: &World, p: Chatter, secs: u64, dynamics: Dynamics) -> (RunOutput, Chatter) {
+        let config = SimConfig { dynamics, ..SimConfig::new(3, SimTime::from_secs(secs)) };
+        let mut config = config;
+        config.timeout = SimTime::ZERO;
+        Simulation::new(world, p, idle(world, secs), &config).run_both()
+    }
+
+    fn crash(at_ms: u64, nodes: &[u32], recover_ms: Option<u64>) -> Fault {
+        Fault {
+            at: SimTime::from_millis(at_ms),
+            action: Action::Crash {
+                victims: Victims::Nodes(nodes.iter().map(|&v| NodeId(v)).collect()),
+                recover: recover_ms.map(SimTime::from_millis),
+            },
+        }
+    }
+
+    #[test]
+    fn a_crashed_node_handles_and_sends_nothing_and_messages_to_it_are_counted() {
+        let w = ring(10);
+        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], None)] };
+        let (out, p) = run(&w, Chatter::default(), 10, dynamics);
+        let s = SimTime::from_millis(4_500);
+        assert!(p.fired.iter().all(|&(v, t)| v != NodeId(3) || t < s), "no timer of node 3 after its crash");
+        assert!(p.served.iter().all(|&(from, to, t)| (from != NodeId(3) && to != NodeId(3)) || t < s));
+        // Node 2 pings node 3 at 5, 6, ..., 9 s (the run ends before the 10 s ping
+        // arrives): five messages reach a dead node.
+        assert_eq!(out.metric("messages_lost_dead"), Some(5.0));
+        assert_eq!(p.changes, vec![(NodeId(3), s, 'c')]);
+        // Nine nodes ping from 5 s on; nine messages a second reach live nodes but for node 3's.
+        assert_eq!(out.metric("messages_ping"), Some(10.0 * 4.0 + 9.0 * 6.0));
+    }
+
+    #[test]
+    fn a_recovered_node_runs_again_but_its_old_timers_never_fire() {
+        let w = ring(10);
+        // Down from 4.5 s to 6.2 s: its timer chain of before the crash is dead, and
+        // `joined` starts a new one at 7.2 s.
+        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], Some(6_200))] };
+        let (out, p) = run(&w, Chatter::default(), 10, dynamics);
+        let times: Vec<u64> = p.fired.iter().filter(|(v, _)| *v == NodeId(3)).map(|(_, t)| t.0 / 1_000_000).collect();
+        assert_eq!(times, vec![1_000, 2_000, 3_000, 4_000, 7_200, 8_200, 9_200]);
+        let ms = SimTime::from_millis;
+        assert_eq!(p.changes, vec![(NodeId(3), ms(4_500), 'c'), (NodeId(3), ms(6_200), 'j')]);
+        // Node 2's pings at 5 and 6 s find it down.
+        assert_eq!(out.metric("messages_lost_dead"), Some(2.0));
+        let a = out.metric("availability").expect("a window");
+        assert!((a - (1.0 - 0.1 * 1.7 / 10.0)).abs() < 1e-9, "{a}");
+    }
+
+    #[test]
+    fn messages_across_a_partition_are_lost_until_it_heals() {
+        let w = ring(10);
+        let partition = Fault {
+            at: SimTime::from_millis(500),
+            action: Action::Partition { groups: 2, until: Some(SimTime::from_millis(1_500)) },
+        };
+        let chatter = Chatter { all: true, ..Chatter::default() };
+        let (out, p) = run(&w, chatter, 3, Dynamics { churn: None, faults: vec![partition] });
+        // At 1 s every node sends to the nine others: only pairs of one group get through.
+        let first: Vec<(u32, u32)> =
+            p.served.iter().filter(|m| m.2 < SimTime::from_millis(1_500)).map(|m| (m.0.0, m.1.0)).collect();
+        assert_eq!(first.len(), 2 * 5 * 4, "two groups of five");
+        let mut side = [None; 10];
+        for &(a, b) in &first {
+            // Whoever reaches whom: the relation splits the nodes into two classes.
+            let class = side[a as usize].or(side[b as usize]).unwrap_or(a);
+            side[a as usize] = Some(class);
+            side[b as usize] = Some(class);
+        }
+        for &(a, b) in &first {
+            assert_eq!(side[a as usize], side[b as usize]);
+        }
+        assert_eq!(out.metric("messages_lost"), Some(50.0));
+        // At 2 s, healed: all 90 arrive.
+        let healed =
+            p.served.iter().filter(|m| m.2 >= SimTime::from_millis(1_500) && m.2 < SimTime::from_millis(2_500));
+        assert_eq!(healed.count(), 90);
+    }
+
+    fn exponential(mean_s: f64) -> Lifetime {
+        Lifetime::Exponential { mean: mean_s }
+    }
+
+    fn churn(session: Lifetime, downtime: Lifetime, start: Start, graceful: f64) -> Dynamics {
+        Dynamics {
+            churn: Some(Churn {
+                source: Source::Distributions { session, downtime, heterogeneous: false, start },
+                graceful,
+                leave_time: SimTime::from_secs(2),
+            }),
+            faults: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_equilibrium_start_keeps_the_alive_fraction_at_the_availability_from_the_first_second() {
+        let w = ring(4_000);
+        let dynamics = churn(exponential(30.0), exponential(10.0), Start::Equilibrium, 0.0);
+        let mut config = SimConfig { dynamics, ..SimConfig::new(5, SimTime::from_secs(200)) };
+        config.timeout = SimTime::ZERO;
+        config.sample_every = SimTime::from_secs(10);
+        let out = Simulation::new(&w, Chatter::default(), idle(&w, 200), &config).run();
+        // s / (s + d) = 0.75; the alive count is binomial, sd √(4000·0.75·0.25) ≈ 27.
+        for row in out.recorder.series() {
+            let f = row.nodes_alive as f64 / 4_000.0;
+            assert!((f - 0.75).abs() < 0.025, "at {} s: {f}", row.time_s);
+        }
+        let a = out.metric("availability").expect("a window");
+        assert!((a - 0.75).abs() < 0.01, "{a}");
+    }
+
+    #[test]
+    fn sessions_observed_in_a_run_have_the_configured_mean() {
+        let w = ring(500);
+        // Weibull k = 2, mean 10 s: λ = 10 / Γ(1.5).
+        let session = Lifetime::Weibull { shape: 2.0, scale: 10.0 / crate::dynamics::lifetime::gamma(1.5) };
+        let dynamics = churn(session, exponential(5.0), Start::AllUp, 0.0);
+        let (_, p) = run(&w, Chatter::default(), 1_000, dynamics);
+        let mut since = vec![Some(SimTime::ZERO); 500];
+        let mut lengths = Vec::new();
+        for &(v, t, what) in &p.changes {
+            match (what, since[v.index()]) {
+                ('j', _) => since[v.index()] = Some(t),
+                (_, Some(s)) => lengths.push((t - s).as_secs_f64()),
+                _ => panic!("node {} left twice", v.0),
+            }
+            if what != 'j' {
+                since[v.index()] = None;
+            }
+        }
+        let mean = lengths.iter().sum::<f64>() / lengths.len() as f64;
+        // Some 33,000 sessions of sd 5.2 s: the mean's sd is 0.03 s.
+        assert!(lengths.len() > 30_000 && (mean - 10.0).abs() < 0.15, "{} sessions, mean {mean}", lengths.len());
+    }
+
+    #[test]
+    fn a_graceful_leaver_stays_up_for_its_leave_time() {
+        let w = ring(50);
+        let dynamics = churn(exponential(20.0), exponential(20.0), Start::AllUp, 1.0);
+        let (_, p) = run(&w, Chatter::default(), 200, dynamics);
+        // Every leave is announced, none is a crash.
+        let leaves: Vec<(NodeId, SimTime)> = p.changes.iter().filter(|c| c.2 == 'l').map(|c| (c.0, c.1)).collect();
+        assert!(leaves.len() > 100 && p.changes.iter().all(|c| c.2 != 'c'), "{} leaves", leaves.len());
+        // A leaver still serves its predecessor's pings for 2 s (unless that one is down).
+        let heard = leaves
+            .iter()
+            .filter(|&&(v, t)| p.served.iter().any(|m| m.1 == v && m.2 > t && m.2 < t + SimTime::from_secs(2)))
+            .count();
+        assert!(heard as f64 > 0.3 * leaves.len() as f64, "{heard} of {}", leaves.len());
+        // ... and nothing after.
+        for &(v, t) in &leaves {
+            let back = p.changes.iter().find(|c| c.0 == v && c.2 == 'j' && c.1 > t).map_or(SimTime::MAX, |c| c.1);
+            let late = p.served.iter().any(|m| m.1 == v && m.2 > t + SimTime::from_millis(2_010) && m.2 < back);
+            assert!(!late, "node {} served after its leave", v.0);
+        }
+    }
+
+    #[test]
+    fn a_trace_replay_reproduces_its_up_and_down_counts_exactly() {
+        let w = ring(6);
+        let s = SimTime::from_secs;
+        let rows = vec![
+            (s(2), NodeId(0), false),
+            (s(3), NodeId(1), false),
+            (s(3), NodeId(4), true),
+            (s(5), NodeId(0), true),
+            (s(7), NodeId(2), false),
+        ];
+        let trace = Trace { rows, starts_down: vec![NodeId(4)] };
+        let dynamics = Dynamics {
+            churn: Some(Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.5, leave_time: s(0) }),
+            faults: Vec::new(),
+        };
+        let mut config = SimConfig { dynamics, ..SimConfig::new(3, s(9)) };
+        config.timeout = SimTime::ZERO;
+        let out = Simulation::new(&w, Chatter::default(), idle(&w, 9), &config).run();
+        let alive: Vec<u32> = out.recorder.series().iter().map(|r| r.nodes_alive).collect();
+        // Counted at each second's start, after the changes of that instant.
+        assert_eq!(alive, vec![5, 5, 4, 4, 4, 5, 5, 4, 4, 4]);
+    }
+
+    #[test]
+    fn churn_that_never_ends_a_session_is_a_static_run() {
+        let w = ring(100);
+        let never = churn(Lifetime::Never, exponential(5.0), Start::Equilibrium, 0.5);
+        assert!(never.is_static());
+        let (a, _) = run(&w, Chatter::default(), 20, Dynamics::default());
+        let (b, _) = run(&w, Chatter::default(), 20, never);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.recorder.finish(a.kinds, a.events), b.recorder.finish(b.kinds, b.events));
+    }
+
+    #[test]
+    fn a_crash_by_degree_takes_the_best_connected_nodes() {
+        let w = crate::validate::world(&TopologySpec::BarabasiAlbert { m: 2 }, 200, 10, 1, 1, 1);
+        let mut by_degree: Vec<NodeId> = (0..200u32).map(NodeId).collect();
+        by_degree.sort_by_key(|&v| (std::cmp::Reverse(w.overlay.neighbours(v).len()), v));
+        let fault = Fault {
+            at: SimTime::from_millis(1_500),
+            action: Action::Crash {
+                victims: Victims::Fraction { fraction: 0.02, choose: Choose::Degree },
+                recover: None,
+            },
+        };
+        let (_, p) = run(&w, Chatter::default(), 3, Dynamics { churn: None, faults: vec![fault] });
+        let crashed: Vec<NodeId> = p.changes.iter().map(|c| c.0).collect();
+        assert_eq!(crashed, by_degree[..4].to_vec());
     }
 }

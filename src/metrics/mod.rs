@@ -23,7 +23,7 @@ impl Column {
 }
 
 /// The core result columns of runs.csv, in order. Protocols append their own.
-pub const CORE_METRICS: [Column; 18] = [
+pub const CORE_METRICS: [Column; 19] = [
     Column::new("queries", "queries"),
     Column::new("success_rate", "success rate (fraction of queries)"),
     Column::new("hits_per_query", "hits per query"),
@@ -42,6 +42,7 @@ pub const CORE_METRICS: [Column; 18] = [
     Column::new("bytes_total", "traffic (bytes)"),
     Column::new("maintenance_messages_per_node_s", "maintenance messages per node per second"),
     Column::new("maintenance_bytes_per_node_s", "maintenance traffic per node (bytes/s)"),
+    Column::new("availability", "availability (mean fraction of nodes up)"),
 ];
 
 /// One result value of a run: a column name and its value, `None` where undefined.
@@ -120,6 +121,18 @@ struct Bucket {
     max_queue: u32,
 }
 
+/// How many nodes are up over time, in a run where that changes.
+#[derive(Clone, Debug, Default)]
+struct Alive {
+    /// Nodes up since `since`.
+    count: usize,
+    since: SimTime,
+    /// Node-seconds up within [warmup, duration) before `since`.
+    area: f64,
+    /// Per time-series row already passed, the nodes up at its start.
+    rows: Vec<u32>,
+}
+
 /// Counters a run updates as it goes; cheap enough for the hot loop.
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -147,6 +160,10 @@ pub struct Recorder {
     /// The protocol answers from stored state, so with no answers the stale rate is undefined.
     pub(crate) answers_from_state: bool,
     buckets: Vec<Bucket>,
+    /// Messages that reached a down node, or waited in the queue of one that crashed.
+    lost_dead: u64,
+    /// Nodes up over time; `None` while every node is up throughout.
+    alive: Option<Alive>,
 }
 
 impl Recorder {
@@ -171,7 +188,32 @@ impl Recorder {
             stale_answers: 0,
             answers_from_state: false,
             buckets: Vec::new(),
+            lost_dead: 0,
+            alive: None,
         }
+    }
+
+    /// Starts following how many nodes are up: `count` at time zero.
+    pub(crate) fn track_alive(&mut self, count: usize) {
+        self.alive = Some(Alive { count, ..Alive::default() });
+    }
+
+    /// The number of nodes up changed to `count` at `now`.
+    pub(crate) fn alive_changed(&mut self, now: SimTime, count: usize) {
+        let (window, step, samples) = (self.window, self.window.sample_every.0, self.window.samples());
+        let Some(a) = &mut self.alive else { return };
+        a.area += a.count as f64 * overlap(a.since, now, window);
+        // Rows starting before now saw the old count; one starting at now sees the new.
+        while a.rows.len() < samples && (a.rows.len() as u64 * step) < now.0 {
+            a.rows.push(a.count as u32);
+        }
+        a.count = count;
+        a.since = now;
+    }
+
+    /// A message reached a down node, or was waiting at one that crashed.
+    pub(crate) fn lost_dead(&mut self) {
+        self.lost_dead += 1;
     }
 
     #[inline]
@@ -345,12 +387,27 @@ impl Recorder {
             Metric::new("bytes_total", bytes(self.bytes_total).map(|b| b as f64)),
             Metric::new("maintenance_messages_per_node_s", per_node_s(self.maintenance_measured)),
             Metric::new("maintenance_bytes_per_node_s", bytes(self.maintenance_bytes_measured).and_then(per_node_s)),
+            Metric::new("availability", self.availability()),
         ];
         for (name, count) in kinds.iter().zip(&self.kinds) {
             out.push(Metric::new(format!("messages_{name}"), Some(*count as f64)));
         }
         out.push(Metric::new("messages_lost", Some(self.lost as f64)));
+        out.push(Metric::new("messages_lost_dead", Some(self.lost_dead as f64)));
         out
+    }
+
+    /// The mean fraction of nodes up over [warmup, duration): 1 when none ever goes
+    /// down, `None` for an empty window.
+    fn availability(&self) -> Option<f64> {
+        let span = self.window.duration.saturating_sub(self.window.warmup).as_secs_f64();
+        let nodes = self.handled.len();
+        if span <= 0.0 || nodes == 0 {
+            return None;
+        }
+        let Some(a) = &self.alive else { return Some(1.0) };
+        let area = a.area + a.count as f64 * overlap(a.since, SimTime::MAX, self.window);
+        Some(area / (span * nodes as f64))
     }
 
     /// One row per `sample_every` of simulated time.
@@ -375,6 +432,13 @@ impl Recorder {
         for (row, sum) in rows.iter_mut().zip(latency_sum) {
             row.first_hit_latency_mean_ms = (row.successes > 0).then(|| sum / row.successes as f64);
         }
+        let nodes = self.handled.len() as u32;
+        for (b, row) in rows.iter_mut().enumerate() {
+            row.nodes_alive = match &self.alive {
+                None => nodes,
+                Some(a) => a.rows.get(b).copied().unwrap_or(a.count as u32),
+            };
+        }
         rows
     }
 }
@@ -394,6 +458,14 @@ pub struct SeriesRow {
     pub messages: u64,
     /// Longest service queue seen at any node in this interval.
     pub max_queue_length: u32,
+    /// Nodes up at the start of this interval.
+    pub nodes_alive: u32,
+}
+
+/// Seconds of [from, to) inside the measured window [warmup, duration).
+fn overlap(from: SimTime, to: SimTime, window: Window) -> f64 {
+    let (a, b) = (from.max(window.warmup), to.min(window.duration));
+    if b > a { (b - a).as_secs_f64() } else { 0.0 }
 }
 
 /// Nearest-rank percentile of sorted data: the smallest value with at least a

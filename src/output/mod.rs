@@ -107,6 +107,7 @@ pub fn headers(plan: &Plan) -> Vec<(Table, Vec<String>)> {
                 "first_hit_latency_mean_ms",
                 "messages",
                 "max_queue_length",
+                "nodes_alive",
             ]),
         ),
         (Table::Distributions, strings(&["scenario", "point", "replicate", "distribution", "p", "value"])),
@@ -179,6 +180,7 @@ pub fn rows(plan: &Plan, r: &RunResult) -> Vec<(Table, Vec<Vec<String>>)> {
                 number(s.first_hit_latency_mean_ms),
                 s.messages.to_string(),
                 s.max_queue_length.to_string(),
+                s.nodes_alive.to_string(),
             ]);
             row
         })

@@ -78,6 +78,8 @@ impl ProtocolParams for Params {
             Column::new("aggregation_variance_final", "final variance"),
             Column::new("aggregation_variance_ratio", "variance reduction per cycle"),
         ],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new("cycle", "\"1s\"", "length of a cycle: each node starts one exchange per cycle")
                 .label("cycle length (s)"),

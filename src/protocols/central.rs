@@ -40,6 +40,8 @@ impl ProtocolParams for Params {
         summary: "one index node that every node registers with and every query asks",
         uses_overlay: false,
         extra_columns: &[],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new("index", "0", "the node that holds the index"),
             ParamDoc::new(

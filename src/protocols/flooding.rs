@@ -79,6 +79,8 @@ impl ProtocolParams for Params {
         summary: "TTL-limited flooding with GUID duplicate suppression; hits return along the reverse path; optionally an expanding ring",
         uses_overlay: true,
         extra_columns: &FLOODING_COLUMNS,
+        roles: &[],
+        keeps_state: false,
         params: &[
             TTL_DOC,
             ParamDoc::new(

@@ -150,6 +150,8 @@ impl ProtocolParams for Params {
             Column::new("path_revisits", "steps to a node the request had visited"),
             Column::new("members_learned", "nodes added to memberships by answers"),
         ],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new(
                 "strategy",

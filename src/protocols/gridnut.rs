@@ -130,6 +130,8 @@ impl ProtocolParams for Params {
         summary: "Gnutella flooding whose messages to one neighbour are buffered and delivered merged in one exchange",
         uses_overlay: true,
         extra_columns: &COLUMNS,
+        roles: &[],
+        keeps_state: false,
         params: &[
             TTL_DOC,
             ParamDoc::new(

@@ -150,6 +150,8 @@ impl ProtocolParams for Params {
             Column::new("answered_level_mean", "GIIS level that answered (mean)"),
             Column::new("resource_changes", "resource changes"),
         ],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)")
                 .label("children per GIIS"),

@@ -116,6 +116,12 @@ pub struct ProtocolInfo {
     pub uses_overlay: bool,
     /// Result columns of its own besides `messages_<kind>`, in the order it pushes them.
     pub extra_columns: &'static [Column],
+    /// The roles its nodes can hold, which a `[[fault]]` can crash by name
+    /// (`crash = { role = "index" }`), each with what it means.
+    pub roles: &'static [(&'static str, &'static str)],
+    /// Whether a node that rejoins after a downtime keeps the state it had; if not,
+    /// it rejoins as a new node.
+    pub keeps_state: bool,
     /// Its `[protocol]` keys.
     pub params: &'static [ParamDoc],
 }

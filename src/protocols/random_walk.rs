@@ -118,6 +118,8 @@ impl ProtocolParams for Params {
             Column::new("walkers_stopped_by_check", "walkers stopped by a check"),
             Column::new("walk_revisits", "walker arrivals at a node the query had visited (with state)"),
         ],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new("walkers", "16", "walkers the requester sends (k), each to a uniformly random neighbour").label("walkers per query"),
             ParamDoc::new("ttl", "1024", "steps a walker may take").label("TTL (hops)"),

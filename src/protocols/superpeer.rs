@@ -114,6 +114,8 @@ impl ProtocolParams for Params {
             Column::new("superpeers", "super-peers"),
             Column::new("duplicate_queries", "duplicate Query copies dropped"),
         ],
+        roles: &[],
+        keeps_state: false,
         params: &[
             ParamDoc::new("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer")
                 .label("nodes per cluster"),

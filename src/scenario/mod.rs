@@ -13,6 +13,7 @@ pub use error::InputError;
 pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
+use crate::dynamics::{ChurnSpec, Dynamics, FaultSpec};
 use crate::engine::SimConfig;
 use crate::metrics::{CORE_METRICS, Column, Window};
 use crate::protocols::{ProtocolSpec, RunFigures};
@@ -115,6 +116,10 @@ struct Raw {
     target_ci: Option<TargetCi>,
     #[serde(default)]
     common_random_numbers: bool,
+    #[serde(default)]
+    churn: Option<ChurnSpec>,
+    #[serde(default)]
+    fault: Vec<FaultSpec>,
 }
 
 fn one() -> u32 {
@@ -161,6 +166,8 @@ pub struct Scenario {
     pub nodes: usize,
     /// The overlay's mean degree (exact for edge files, nominal for generators).
     pub mean_degree: f64,
+    /// `[churn]` and the `[[fault]]` entries, checked; static without them.
+    pub dynamics: Dynamics,
 }
 
 /// `[target_ci]`: add replicates to a point until the 95% confidence interval of
@@ -219,6 +226,7 @@ impl Scenario {
             service: self.network.service_time,
             loss: self.network.loss,
             max_pending: usize::MAX,
+            dynamics: self.dynamics.clone(),
         }
     }
 }
@@ -388,6 +396,7 @@ pub fn plan_from_str(
     let first = &points[0].scenario;
     let mut metrics: Vec<String> = CORE_METRICS.iter().map(|c| c.name.to_string()).collect();
     metrics.push("messages_lost".into());
+    metrics.push("messages_lost_dead".into());
     for p in &points {
         for c in p.scenario.protocol.columns() {
             if !metrics.contains(&c) {
@@ -511,6 +520,7 @@ fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenar
         t.check(raw.replicates)?;
     }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
+    let dynamics = check_dynamics(&raw, nodes, base_dir, &protocol)?;
     let scenario = Scenario {
         name: raw.name,
         description: raw.description,
@@ -529,6 +539,7 @@ fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenar
         common_random_numbers: raw.common_random_numbers,
         nodes,
         mean_degree,
+        dynamics,
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     // An edge file means nothing to a protocol that does not route over it: say so.
@@ -544,6 +555,28 @@ fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenar
         );
     }
     Ok(scenario)
+}
+
+/// Checks `[churn]` (reading any trace) and every `[[fault]]` against the protocol's roles.
+fn check_dynamics(raw: &Raw, nodes: usize, base_dir: &Path, protocol: &ProtocolSpec) -> Result<Dynamics, Invalid> {
+    let churn = match &raw.churn {
+        None => None,
+        Some(c) => Some(c.resolve(nodes, base_dir).map_err(|(k, m)| bad(&format!("churn.{k}"), m))?),
+    };
+    let info = protocol.info();
+    let roles: Vec<&str> = info.roles.iter().map(|(name, _)| *name).collect();
+    let mut faults = Vec::new();
+    for (i, f) in raw.fault.iter().enumerate() {
+        let fault = f.resolve(nodes, &roles, info.name).map_err(|(k, m)| bad(&format!("fault[{i}].{k}"), m))?;
+        if f.at >= raw.duration.saturating_add(raw.workload.timeout) {
+            return Err(bad(
+                &format!("fault[{i}].at"),
+                format!("{} is after the run ends; expected a time within it", f.at),
+            ));
+        }
+        faults.push(fault);
+    }
+    Ok(Dynamics { churn, faults })
 }
 
 /// Adds `note` unless the plan already has it (every sweep point checks its own copy).
