@@ -94,6 +94,7 @@ pub fn central_mm1(lambda: f64, mu: f64, seed: u64) -> CentralMm1 {
         index: 0,
         register_at_start: false,
         index_service_time: Some(ServiceTime::Exponential { mean: SimTime::from_secs_f64(1.0 / mu) }),
+        ..Default::default()
     };
     let spec = WorkloadSpec { rate: Rate(lambda), ..Default::default() };
     let workload = Workload::new(&spec, nodes as usize, 10, cfg.duration, seed);

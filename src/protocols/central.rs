@@ -9,15 +9,27 @@
 //! the index's FIFO service queue (the index node's own queries too, without a
 //! message), so under Poisson load with exponential service the
 //! index is an M/M/1 queue: mean response time 1/(μ − λ) plus the round trip.
+//!
+//! Under churn and faults, as Napster's server and its clients behave: a node that
+//! joins registers with the index, one that leaves gracefully withdraws its
+//! registration, and one that crashes stays registered (the index has no way to
+//! tell), so answers name down holders: such an answer is stale, and only its live
+//! holders count as hits. The index is the role `index`. Its crash is an outage:
+//! lookups sent to it are lost, and its registrations are gone with it. Clients
+//! notice their lost connection and retry every `retry` (each at its own phase);
+//! the first retry that finds the index up registers again, so a recovered index
+//! refills as its clients come back.
 
 use serde::Deserialize;
 
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, ServiceTime};
+use rand::RngExt;
+
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, ServiceTime, SimTime};
 use crate::world::World;
 
 /// `[protocol]` with `name = "central"`.
-#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// The node that holds the index.
@@ -29,6 +41,19 @@ pub struct Params {
     /// Nodes register by message at time zero instead of starting registered.
     #[serde(default)]
     pub register_at_start: bool,
+    /// How often a client whose connection to the index broke tries again.
+    #[serde(default = "thirty_seconds")]
+    pub retry: SimTime,
+}
+
+fn thirty_seconds() -> SimTime {
+    SimTime::from_secs(30)
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { index: 0, index_service_time: None, register_at_start: false, retry: thirty_seconds() }
+    }
 }
 
 impl ProtocolParams for Params {
@@ -40,7 +65,7 @@ impl ProtocolParams for Params {
         summary: "one index node that every node registers with and every query asks",
         uses_overlay: false,
         extra_columns: &[],
-        roles: &[],
+        roles: &[("index", "the node that holds the index")],
         keeps_state: false,
         params: &[
             ParamDoc::new("index", "0", "the node that holds the index"),
@@ -54,6 +79,11 @@ impl ProtocolParams for Params {
                 "false",
                 "every node sends a Register at time zero, instead of starting registered",
             ),
+            ParamDoc::new(
+                "retry",
+                "30s",
+                "under churn or faults: how often a client whose connection to the index broke tries again",
+            ),
         ],
     };
 
@@ -64,10 +94,20 @@ impl ProtocolParams for Params {
         if !self.register_at_start {
             registered.fill(true);
         }
-        Central { index, service: self.index_service_time, register: self.register_at_start, registered }
+        Central {
+            index,
+            service: self.index_service_time,
+            register: self.register_at_start,
+            registered,
+            retry: self.retry,
+            retrying: Vec::new(),
+        }
     }
 
     fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
+        if self.retry == SimTime::ZERO {
+            return Err(ParamError::new("retry", "expected a period above zero, such as \"30s\""));
+        }
         if self.index as usize >= run.nodes {
             return Err(ParamError::new(
                 "index",
@@ -91,8 +131,12 @@ impl ProtocolParams for Params {
 /// What nodes and the index send each other.
 #[derive(Clone, Copy, Debug)]
 pub enum Msg {
-    /// A node registers its resources with the index.
-    Register,
+    /// A node registers its resources with the index (`up`), or withdraws them
+    /// as it leaves.
+    Register {
+        /// Registering rather than withdrawing.
+        up: bool,
+    },
     /// A query, sent straight to the index.
     Lookup {
         /// The query being looked up.
@@ -104,8 +148,10 @@ pub enum Msg {
     Answer {
         /// The query it answers.
         q: QueryId,
-        /// Registered holders of the type other than the origin.
+        /// Registered holders of the type other than the origin that are up.
         found: u32,
+        /// Whether it names a registered holder that is down.
+        stale: bool,
     },
 }
 
@@ -113,14 +159,14 @@ impl Message for Msg {
     const KINDS: &'static [&'static str] = &["register", "lookup", "answer"];
     fn kind(&self) -> usize {
         match self {
-            Msg::Register => 0,
+            Msg::Register { .. } => 0,
             Msg::Lookup { .. } => 1,
             Msg::Answer { .. } => 2,
         }
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
-            Msg::Register => None,
+            Msg::Register { .. } => None,
             Msg::Lookup { q, .. } | Msg::Answer { q, .. } => Some(q),
         }
     }
@@ -134,28 +180,73 @@ pub struct Central {
     register: bool,
     /// Which nodes' registrations the index has processed.
     registered: Vec<bool>,
+    /// The period of a client's retries while its connection is broken.
+    retry: SimTime,
+    /// Per node, whether it is retrying (empty until the index first goes down).
+    retrying: Vec<bool>,
+}
+
+/// A client's retry of its broken connection to the index.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry;
+
+impl Central {
+    /// The registered holders of `want` other than `origin`: how many, and how many are up.
+    fn lookup(&self, ctx: &Ctx<'_, Self>, origin: NodeId, want: ResourceType) -> (u32, u32) {
+        let mut named = 0;
+        let mut up = 0;
+        for &v in ctx.world.resources.holders(want) {
+            if v != origin && self.registered[v.index()] {
+                named += 1;
+                up += ctx.is_up(v) as u32;
+            }
+        }
+        (named, up)
+    }
+
+    /// Starts `v`'s retries, at a phase of its own, unless it is retrying already.
+    fn retry_from(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if self.retrying.is_empty() {
+            self.retrying = vec![false; ctx.world.nodes()];
+        }
+        if !std::mem::replace(&mut self.retrying[v.index()], true) {
+            let phase = SimTime(ctx.rng().random_range(1..=self.retry.0));
+            ctx.set_timer(v, phase, Retry);
+        }
+    }
 }
 
 impl Central {
-    fn lookup(&self, world: &World, origin: NodeId, want: ResourceType) -> u32 {
-        world.resources.holders(want).iter().filter(|&&v| v != origin && self.registered[v.index()]).count() as u32
+    /// Query `q`'s answer reached its origin, `hops` from the index.
+    fn answered(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, found: u32, stale: bool, hops: u32) {
+        if ctx.dynamic() {
+            ctx.report_answer(q, stale);
+        }
+        ctx.report_hit(q, hops, found);
     }
 }
 
 impl Protocol for Central {
     type Msg = Msg;
-    type Timer = ();
+    type Timer = Retry;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Some(s) = self.service {
             ctx.set_service_time(self.index, s);
+        }
+        if ctx.dynamic() {
+            ctx.answers_from_stored_state();
+            // Registrations of nodes that start down were never made.
+            for v in (0..ctx.world.nodes() as u32).map(NodeId) {
+                self.registered[v.index()] &= ctx.is_up(v);
+            }
         }
         if !self.register {
             return;
         }
         for v in 0..ctx.world.nodes() as u32 {
             if NodeId(v) != self.index {
-                ctx.send(NodeId(v), self.index, Msg::Register);
+                ctx.send(NodeId(v), self.index, Msg::Register { up: true });
             }
         }
     }
@@ -170,23 +261,70 @@ impl Protocol for Central {
     }
 
     fn state_bytes(&self) -> usize {
-        self.registered.capacity()
+        self.registered.capacity() + self.retrying.capacity()
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Register => self.registered[from.index()] = true,
+            Msg::Register { up } => self.registered[from.index()] = up,
             Msg::Lookup { q, want } => {
                 ctx.report_reached(q);
-                let found = self.lookup(ctx.world, from, want);
+                let (named, found) = self.lookup(ctx, from, want);
+                let stale = found < named;
                 if from == at {
-                    ctx.report_hit(q, 0, found);
+                    self.answered(ctx, q, found, stale, 0);
                 } else {
-                    ctx.send(at, from, Msg::Answer { q, found });
+                    ctx.send(at, from, Msg::Answer { q, found, stale });
                 }
             }
-            Msg::Answer { q, found } => ctx.report_hit(q, 1, found),
+            Msg::Answer { q, found, stale } => self.answered(ctx, q, found, stale, 1),
         }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Retry) {
+        if ctx.is_up(self.index) {
+            self.retrying[at.index()] = false;
+            ctx.send(at, self.index, Msg::Register { up: true });
+        } else {
+            ctx.set_timer(at, self.retry, Retry);
+        }
+    }
+
+    fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
+        if !self.retrying.is_empty() {
+            self.retrying[at.index()] = false;
+        }
+        if at == self.index {
+            // It comes back empty but for itself; its clients find it by their retries.
+            self.registered[at.index()] = true;
+        } else if ctx.is_up(self.index) {
+            ctx.send(at, self.index, Msg::Register { up: true });
+        } else {
+            self.retry_from(ctx, at);
+        }
+    }
+
+    fn leaving(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        if at != self.index {
+            ctx.send(at, self.index, Msg::Register { up: false });
+        }
+    }
+
+    fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        if at != self.index {
+            return;
+        }
+        // The index's table dies with it; every client's connection breaks.
+        self.registered.fill(false);
+        for v in (0..ctx.world.nodes() as u32).map(NodeId) {
+            if ctx.is_up(v) {
+                self.retry_from(ctx, v);
+            }
+        }
+    }
+
+    fn role(&self, name: &str) -> Vec<NodeId> {
+        if name == "index" { vec![self.index] } else { Vec::new() }
     }
 }
 
@@ -239,5 +377,35 @@ mod tests {
         // About 1,500 queries from node 0 at 80% load: sojourn 25 ms, no round trip.
         let crate::validate::Compared { got, want } = central_mm1(160.0, 200.0, 5).local;
         assert!((got - want).abs() / want < 0.15, "mean response {got:.2} ms, M/M/1 sojourn {want:.2} ms");
+    }
+
+    #[test]
+    fn success_is_zero_while_the_index_is_down_and_comes_back_as_clients_retry() {
+        use crate::dynamics::{Action, Dynamics, Fault, Victims};
+        let w = world(&TopologySpec::Ring {}, 200, 10, 10, 5, 1);
+        let s = SimTime::from_secs;
+        let crash =
+            Fault { at: s(30), action: Action::Crash { victims: Victims::Role("index".into()), recover: Some(s(60)) } };
+        let cfg = SimConfig {
+            timeout: s(5),
+            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            ..SimConfig::new(1, s(100))
+        };
+        let params = super::Params { retry: s(10), ..Default::default() };
+        let spec = WorkloadSpec { rate: Rate(50.0), ..Default::default() };
+        let out = ProtocolSpec::Central(params).run(&w, Workload::new(&spec, 200, 10, cfg.duration, 1), &cfg);
+        let rate = |from: f64, to: f64| {
+            let q: Vec<_> =
+                out.recorder.queries.iter().filter(|q| (from..to).contains(&q.issued.as_secs_f64())).collect();
+            assert!(q.len() > 100, "{} queries in [{from}, {to})", q.len());
+            q.iter().filter(|q| q.succeeded()).count() as f64 / q.len() as f64
+        };
+        assert_eq!(rate(0.0, 29.9), 1.0);
+        assert_eq!(rate(30.0, 59.9), 0.0, "lookups to a crashed index are lost");
+        // Every client has retried within 10 s of the recovery and registered again.
+        assert_eq!(rate(71.0, 100.0), 1.0);
+        assert!(rate(60.0, 70.0) < 1.0, "the index refills as its clients come back");
+        // 200 nodes' lookups over 30 s went to a dead index.
+        assert!(out.metric("messages_lost_dead").unwrap_or(0.0) > 1_000.0);
     }
 }

@@ -76,7 +76,17 @@
 //! - A GIIS does not know the origin's timeout: it serves lookups that waited past
 //!   it in an overloaded queue, and their answers still count in
 //!   `stale_answer_rate` and `answered_level_mean`, though no longer as hits.
-//! - Nodes do not fail or leave; registrations never stop.
+//!
+//! Under churn and faults, as MDS-2's soft state makes it behave: a down node's
+//! GRIS and GIISes serve nothing and register nothing, so lookups sent to a down
+//! GIIS are lost (a client does not try another directory: the hierarchy is
+//! configured, not discovered), and the entries it registered lapse at its parent
+//! after `lifetime`. Until then an answer may name a down node's resources: they
+//! count as stale, not as hits. A node that comes up again starts with empty caches
+//! (a GIIS keeps no state across a restart) and at once registers its GRIS, and
+//! each GIIS it hosts, with their parents, then every `refresh`; its caches refill
+//! as its children's next refreshes arrive. The roles `root` and `giis-L` name the
+//! hosts a fault can crash.
 
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
@@ -150,7 +160,16 @@ impl ProtocolParams for Params {
             Column::new("answered_level_mean", "GIIS level that answered (mean)"),
             Column::new("resource_changes", "resource changes"),
         ],
-        roles: &[],
+        roles: &[
+            ("root", "node 0, which hosts the root GIIS"),
+            ("giis-1", "the hosts of the site GIISes (level 1)"),
+            ("giis-2", "the hosts of the level-2 GIISes (the VOs with depth = 3)"),
+            ("giis-3", "the hosts of the level-3 GIISes"),
+            ("giis-4", "the hosts of the level-4 GIISes"),
+            ("giis-5", "the hosts of the level-5 GIISes"),
+            ("giis-6", "the hosts of the level-6 GIISes"),
+            ("giis-7", "the hosts of the level-7 GIISes"),
+        ],
         keeps_state: false,
         params: &[
             ParamDoc::new("fanout", "10", "nodes per site, and children per GIIS above the sites (≥ 2)")
@@ -505,7 +524,7 @@ impl Hierarchical {
                 let e = cache[v.index()];
                 if v != origin && self.valid(e, now) && self.held(world, v, want, SimTime(e.data_time)) {
                     named += 1;
-                    matching += self.held(world, v, want, now) as u32;
+                    matching += (self.held(world, v, want, now) && ctx.is_up(v)) as u32;
                 }
             }
             if named > 0 || level == self.depth {
@@ -634,6 +653,38 @@ impl Protocol for Hierarchical {
             ctx.send(at, to, Msg::Register { level, index, sent: ctx.now() });
         }
         ctx.set_timer(at, self.refresh, Timer::Refresh { level, index });
+    }
+
+    fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
+        // The caches of the GIISes it hosts come back empty.
+        for level in 1..=self.depth {
+            let index = self.index_at(level, at);
+            if self.host(level, index) == at {
+                let (lo, hi) = self.range(level, index);
+                for e in &mut self.cache[level as usize - 1][lo..hi] {
+                    e.stamp = NEVER;
+                }
+            }
+        }
+        // Its GRIS, and each GIIS it hosts below the root, register now and then every refresh.
+        for level in 0..self.depth {
+            let index = if level == 0 { at.0 } else { self.index_at(level, at) };
+            if self.host(level, index) == at {
+                self.timer(ctx, at, Timer::Refresh { level, index });
+            }
+        }
+    }
+
+    fn role(&self, name: &str) -> Vec<NodeId> {
+        if name == "root" {
+            return vec![NodeId(0)];
+        }
+        match name.strip_prefix("giis-").and_then(|l| l.parse::<u8>().ok()) {
+            Some(level) if level >= 1 && level < self.depth => {
+                (0..self.count(level)).map(|i| self.host(level, i)).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
@@ -901,5 +952,52 @@ mod tests {
         let spec = ProtocolSpec::from_table(&table).expect("valid parameters");
         let want = Params { refresh: SimTime::from_secs(10), resource_changes: Rate(0.5), ..Default::default() };
         assert_eq!(spec, ProtocolSpec::Hierarchical(want));
+    }
+
+    #[test]
+    fn a_dead_giis_loses_its_lookups_its_registrations_lapse_and_it_refills_by_soft_state() {
+        use crate::dynamics::{Action, Dynamics, Fault, Victims};
+        // Sites of 10 nodes under the root; only node 15 holds type 0, in the site
+        // whose GIIS runs on node 10, down from 20 s to 40 s.
+        let mut w = world(&TopologySpec::Ring {}, 100, 10, 1, 0, 1);
+        w.resources = Resources::from_holders(100, vec![vec![15]]);
+        let s = SimTime::from_secs;
+        let params = Params { fanout: 10, depth: 2, refresh: s(5), lifetime: s(10), ..Default::default() };
+        let crash = Fault {
+            at: s(20),
+            action: Action::Crash { victims: Victims::Nodes(vec![NodeId(10)]), recover: Some(s(40)) },
+        };
+        let config = SimConfig {
+            timeout: s(2),
+            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            ..SimConfig::new(3, s(60))
+        };
+        let asked = [(s(10), 55, 0), (s(22), 55, 0), (s(35), 55, 0), (s(25), 12, 0), (s(52), 12, 0), (s(52), 55, 0)];
+        let out = run(&w, &params, &scripted(&asked), &config);
+        let found: Vec<bool> = out.recorder.queries.iter().map(|q| q.succeeded()).collect();
+        assert_eq!(
+            found,
+            vec![
+                true,  // the root knows node 15 through its site GIIS
+                true,  // the dead GIIS's registration at the root is still valid
+                false, // ... and lapses within its 10 s lifetime
+                false, // the lookup to the dead site GIIS is lost
+                true,  // back up: node 15's next refresh refills it
+                true,  // ... and its next registration refills the root
+            ]
+        );
+        // Nine GRISes refresh three or four times each into the dead GIIS, and one lookup.
+        let lost = out.metric("messages_lost_dead").unwrap_or(0.0);
+        assert!((28.0..=37.0).contains(&lost), "{lost}");
+    }
+
+    #[test]
+    fn the_roles_are_the_root_and_each_giis_level() {
+        let w = world(&TopologySpec::Ring {}, 1000, 10, 1, 1, 1);
+        let h = Params { fanout: 10, depth: 3, ..Default::default() }.build(&w);
+        assert_eq!(h.role("root"), vec![NodeId(0)]);
+        assert_eq!(h.role("giis-1").len(), 100);
+        assert_eq!(h.role("giis-2"), (0..10).map(|i| NodeId(i * 100)).collect::<Vec<_>>());
+        assert!(h.role("giis-3").is_empty(), "level 3 is the root");
     }
 }
