@@ -7,6 +7,8 @@
 //! [`Protocol::message`] handler runs. Queueing at
 //! busy nodes is what turns a central index into a bottleneck.
 
+use std::borrow::Cow;
+
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -123,6 +125,24 @@ pub struct SimConfig {
     pub max_pending: usize,
     /// Churn and scripted faults; static by default.
     pub dynamics: Dynamics,
+    /// How nodes replace overlay links lost to churn and faults; `None` keeps the
+    /// overlay as built.
+    pub repair: Option<Repair>,
+}
+
+/// Overlay repair under churn and faults, as Gnutella clients keep their
+/// connections: a node notices a neighbour gone `detect` after it crashed (at
+/// once when it leaves gracefully) and drops the link; one left with fewer than
+/// its minimum opens links to live nodes drawn from its host cache (uniformly
+/// among the nodes up) until it has as many as it started with; a joining node
+/// opens that many. Each new link costs a connect and an accept message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Repair {
+    /// The fewest links a node keeps before it opens new ones; `None`: half the
+    /// links it has in the overlay as built, rounded up, at least 1.
+    pub min_degree: Option<u32>,
+    /// How long a crashed neighbour goes unnoticed.
+    pub detect: SimTime,
 }
 
 impl SimConfig {
@@ -144,6 +164,7 @@ impl SimConfig {
             loss: 0.0,
             max_pending: usize::MAX,
             dynamics: Dynamics::default(),
+            repair: None,
         }
     }
 }
@@ -161,6 +182,8 @@ enum Kind {
     Trace,
     /// A scripted fault strikes (index 2i) or ends (2i + 1).
     Fault,
+    /// The node notices that the overlay neighbour in the index is gone.
+    Link,
 }
 
 /// One pending event packed in 8 bytes (16 with its time in the queue): the kind in
@@ -187,7 +210,8 @@ impl Event {
             3 => Kind::Query,
             4 => Kind::Churn,
             5 => Kind::Trace,
-            _ => Kind::Fault,
+            6 => Kind::Fault,
+            _ => Kind::Link,
         }
     }
     #[inline]
@@ -339,6 +363,9 @@ pub struct Ctx<'w, P: Protocol> {
     msg_epoch: Vec<u32>,
     /// With dynamics: per timer slot, the epoch of the node it was set at.
     timer_epoch: Vec<u32>,
+    /// With overlay repair: each node's links now; empty otherwise.
+    links: Vec<Vec<NodeId>>,
+    repair: Option<Repair>,
     /// The run's static world.
     pub world: &'w World,
     pub(crate) recorder: Recorder,
@@ -353,11 +380,16 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         self.now
     }
 
-    /// The neighbours of `v` in the overlay. The slice borrows the world, not the
-    /// context, so a handler can send to each while it walks them.
+    /// The neighbours of `v` in the overlay: as built, borrowed from the world, or
+    /// under overlay repair a copy of its links now. Either way the list does not
+    /// borrow the context, so a handler can send to each while it walks them.
     #[inline]
-    pub fn neighbours(&self, v: NodeId) -> &'w [NodeId] {
-        self.world.overlay.neighbours(v)
+    pub fn neighbours(&self, v: NodeId) -> Cow<'w, [NodeId]> {
+        if self.links.is_empty() {
+            Cow::Borrowed(self.world.overlay.neighbours(v))
+        } else {
+            Cow::Owned(self.links[v.index()].clone())
+        }
     }
 
     /// The protocol's own random stream.
@@ -493,6 +525,11 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// Whether nodes can go down in this run (churn or faults).
     pub fn dynamic(&self) -> bool {
         self.live.active
+    }
+
+    /// How long a graceful leaver stays up after it announces its leave.
+    pub fn leave_time(&self) -> SimTime {
+        if self.live.trace.is_some() { SimTime::ZERO } else { self.live.leave_time }
     }
 
     /// How long a query may take before it counts as failed.
@@ -645,6 +682,8 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             live: Liveness::new(&config.dynamics, nodes, config.seed),
             msg_epoch: Vec::new(),
             timer_epoch: Vec::new(),
+            links: Vec::new(),
+            repair: if config.dynamics.is_static() { None } else { config.repair },
             world,
             recorder,
             fingerprint: 0,
@@ -752,6 +791,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                 Kind::Churn => churn_event(ctx, protocol, ev.node(), ev.idx()),
                 Kind::Trace => trace_event(ctx, protocol, ev.idx()),
                 Kind::Fault => fault_event(ctx, protocol, ev.idx()),
+                Kind::Link => link_lost(ctx, ev.node(), NodeId(ev.idx())),
             }
         }
         let mut extra = Vec::new();
@@ -812,6 +852,71 @@ fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
         ctx.queue.push(f.at, Event::new(Kind::Fault, NodeId(0), (i as u32) << 1));
     }
     ctx.recorder.track_alive(ctx.live.alive());
+    if ctx.repair.is_some() {
+        // The overlay as built, less the nodes that start down, whose links are long gone.
+        let overlay = &ctx.world.overlay;
+        let live = &ctx.live;
+        ctx.links = (0..nodes)
+            .map(|v| overlay.neighbours(NodeId(v)).iter().copied().filter(|&u| live.is_up(u)).collect())
+            .collect();
+        for v in (0..nodes).map(NodeId) {
+            if ctx.live.is_up(v) {
+                top_up(ctx, v, false);
+            }
+        }
+    }
+}
+
+/// The fewest links `v` keeps, and how many it opens links up to.
+fn degree_bounds<P: Protocol>(ctx: &Ctx<'_, P>, v: NodeId) -> (usize, usize) {
+    let built = ctx.world.overlay.neighbours(v).len();
+    let min = match ctx.repair.and_then(|r| r.min_degree) {
+        Some(m) => m as usize,
+        None => built.div_ceil(2).max(1),
+    };
+    (min, built.max(min))
+}
+
+/// Opens links from `v` to live nodes from its host cache: up to its target if it
+/// has fewer than its minimum (or `joining`, whatever it has).
+fn top_up<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, joining: bool) {
+    let (min, target) = degree_bounds(ctx, v);
+    if !joining && ctx.links[v.index()].len() >= min {
+        return;
+    }
+    // A draw that finds a node already linked is retried; a host cache of a small
+    // live network may run out.
+    let mut tries = 4 * target + 8;
+    while ctx.links[v.index()].len() < target && tries > 0 {
+        tries -= 1;
+        let Some(c) = ctx.live.contact(v) else { return };
+        if ctx.links[v.index()].contains(&c) {
+            continue;
+        }
+        ctx.links[v.index()].push(c);
+        ctx.links[c.index()].push(v);
+        ctx.recorder.connected(ctx.now);
+    }
+}
+
+/// Drops the link between `u` and `v` on both sides.
+fn unlink<P: Protocol>(ctx: &mut Ctx<'_, P>, u: NodeId, v: NodeId) {
+    ctx.links[u.index()].retain(|&w| w != v);
+    ctx.links[v.index()].retain(|&w| w != u);
+}
+
+/// `u` notices that its link to `v` is dead: `v` crashed, and may have come back
+/// since with links of its own.
+fn link_lost<P: Protocol>(ctx: &mut Ctx<'_, P>, u: NodeId, v: NodeId) {
+    if !ctx.live.is_up(u) || !ctx.links[u.index()].contains(&v) {
+        return;
+    }
+    if ctx.live.is_up(v) && ctx.links[v.index()].contains(&u) {
+        // `v` is back and has linked to `u` again: the link is alive.
+        return;
+    }
+    ctx.links[u.index()].retain(|&w| w != v);
+    top_up(ctx, u, false);
 }
 
 /// Queues churn operation `op` of node `v` after `delay`, making any churn event
@@ -824,19 +929,46 @@ fn schedule_churn<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, delay: SimTime, 
     }
 }
 
-/// Takes `v` down: its service queue and everything waiting in it are gone.
+/// Takes `v` down: its service queue and everything waiting in it are gone, and
+/// its neighbours notice after the detection delay (a graceful leaver has closed
+/// its links already).
 fn go_down<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId) {
     ctx.live.set_down(v);
     if !ctx.nodes.is_empty() {
         ctx.nodes[v.index()] = NodeQueue::default();
     }
     ctx.recorder.alive_changed(ctx.now, ctx.live.alive());
+    if let Some(r) = ctx.repair {
+        let at = ctx.now.saturating_add(r.detect);
+        if at <= ctx.end {
+            for &u in &ctx.links[v.index()] {
+                ctx.queue.push(at, Event::new(Kind::Link, u, v.0));
+            }
+        }
+    }
+}
+
+/// A graceful leaver says goodbye on every link: both sides drop it at once, and
+/// neighbours left short open new ones.
+fn close_links<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId) {
+    if ctx.repair.is_none() {
+        return;
+    }
+    for u in std::mem::take(&mut ctx.links[v.index()]) {
+        unlink(ctx, u, v);
+        top_up(ctx, u, false);
+    }
 }
 
 /// Brings `v` up, in a new epoch, and tells the protocol with a bootstrap contact.
 fn come_up<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId) {
     ctx.live.set_up(v);
     ctx.recorder.alive_changed(ctx.now, ctx.live.alive());
+    if ctx.repair.is_some() {
+        // Its old links died with it; it opens new ones from its host cache.
+        ctx.links[v.index()].clear();
+        top_up(ctx, v, true);
+    }
     let bootstrap = ctx.live.contact(v);
     protocol.joined(ctx, v, bootstrap);
 }
@@ -861,6 +993,7 @@ fn leave<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId, replay:
     if g > 0.0 && ctx.live.rng.random_bool(g) {
         ctx.live.leaving[v.index()] = true;
         protocol.leaving(ctx, v);
+        close_links(ctx, v);
         if !replay {
             let delay = ctx.live.leave_time;
             schedule_churn(ctx, v, delay, ChurnOp::LeaveDone);
@@ -1094,7 +1227,7 @@ mod tests {
 
         fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
             // The neighbours borrow the world, so the loop can send.
-            for &to in ctx.neighbours(origin) {
+            for &to in ctx.neighbours(origin).iter() {
                 ctx.send(origin, to, Wire::Ask(q));
             }
         }
@@ -1515,5 +1648,59 @@ mod dynamics_tests {
         let (_, p) = run(&w, Chatter::default(), 3, Dynamics { churn: None, faults: vec![fault] });
         let crashed: Vec<NodeId> = p.changes.iter().map(|c| c.0).collect();
         assert_eq!(crashed, by_degree[..4].to_vec());
+    }
+
+    /// Looks at every up node's links at `at`: (fewest links, links to down nodes).
+    struct Inspector {
+        at: SimTime,
+        seen: Option<(usize, usize)>,
+    }
+
+    impl Protocol for Inspector {
+        type Msg = Ping;
+        type Timer = ();
+        fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            ctx.set_global_timer(self.at, ());
+        }
+        fn query(&mut self, _: &mut Ctx<'_, Self>, _: QueryId, _: NodeId, _: ResourceType) {}
+        fn message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: NodeId, _: Ping) {}
+        fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: ()) {
+            let up: Vec<NodeId> = (0..ctx.world.nodes() as u32).map(NodeId).filter(|&v| ctx.is_up(v)).collect();
+            let fewest = up.iter().map(|&v| ctx.neighbours(v).len()).min().unwrap_or(0);
+            let dead = up.iter().map(|&v| ctx.neighbours(v).iter().filter(|&&u| !ctx.is_up(u)).count()).sum();
+            self.seen = Some((fewest, dead));
+        }
+    }
+
+    #[test]
+    fn repair_replaces_links_to_crashed_nodes_once_they_are_noticed() {
+        let w = crate::validate::world(&TopologySpec::RandomRegular { degree: 6 }, 1_000, 10, 1, 1, 1);
+        let fault = |fraction| Fault {
+            at: SimTime::from_secs(10),
+            action: Action::Crash { victims: Victims::Fraction { fraction, choose: Choose::Random }, recover: None },
+        };
+        let look = |at: u64, repair: Option<Repair>| {
+            let config = SimConfig {
+                dynamics: Dynamics { churn: None, faults: vec![fault(0.3)] },
+                repair,
+                ..SimConfig::new(3, SimTime::from_secs(30))
+            };
+            let inspector = Inspector { at: SimTime::from_secs(at), seen: None };
+            let (out, p) = Simulation::new(&w, inspector, idle(&w, 30), &config).run_both();
+            (p.seen.expect("looked"), out.metric("messages_connect").unwrap_or(0.0))
+        };
+        let repair = Some(Repair { min_degree: None, detect: SimTime::from_secs(5) });
+        // Before the crash is noticed, some 30% of the links lead to dead nodes.
+        // (700 live nodes × 6 links × 0.3 ≈ 1,260.)
+        let ((_, dead), _) = look(12, repair);
+        assert!((1_000..1_600).contains(&dead), "{dead} dead links");
+        // Once noticed, every node is back above half its six links, all to live nodes.
+        let ((fewest, dead), connects) = look(16, repair);
+        assert_eq!(dead, 0);
+        assert!(fewest >= 3, "{fewest}");
+        assert!(connects > 0.0 && connects % 2.0 == 0.0);
+        // Without repair the dead links stay.
+        let ((_, dead), _) = look(16, None);
+        assert!(dead > 1_000, "{dead}");
     }
 }

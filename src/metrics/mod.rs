@@ -164,7 +164,13 @@ pub struct Recorder {
     lost_dead: u64,
     /// Nodes up over time; `None` while every node is up throughout.
     alive: Option<Alive>,
+    /// Connect and accept messages of overlay repair.
+    connects: u64,
 }
+
+/// Bytes of each connect and accept message of overlay repair: a Gnutella 0.6
+/// handshake's request or response headers.
+pub const CONNECT_BYTES: u64 = 200;
 
 impl Recorder {
     /// An empty recorder for `nodes` nodes and `kinds` message kinds.
@@ -190,6 +196,7 @@ impl Recorder {
             buckets: Vec::new(),
             lost_dead: 0,
             alive: None,
+            connects: 0,
         }
     }
 
@@ -214,6 +221,20 @@ impl Recorder {
     /// A message reached a down node, or was waiting at one that crashed.
     pub(crate) fn lost_dead(&mut self) {
         self.lost_dead += 1;
+    }
+
+    /// Overlay repair opened a link: a connect and an accept message of
+    /// [`CONNECT_BYTES`] each, maintenance traffic.
+    pub(crate) fn connected(&mut self, now: SimTime) {
+        self.connects += 2;
+        self.messages_total += 2;
+        self.maintenance += 2;
+        self.bytes_total += 2 * CONNECT_BYTES;
+        if now >= self.window.warmup && now < self.window.duration {
+            self.maintenance_measured += 2;
+            self.maintenance_bytes_measured += 2 * CONNECT_BYTES;
+        }
+        self.bucket(now).messages += 2;
     }
 
     #[inline]
@@ -394,6 +415,7 @@ impl Recorder {
         }
         out.push(Metric::new("messages_lost", Some(self.lost as f64)));
         out.push(Metric::new("messages_lost_dead", Some(self.lost_dead as f64)));
+        out.push(Metric::new("messages_connect", Some(self.connects as f64)));
         out
     }
 

@@ -377,7 +377,7 @@ mod tests {
         // Uniform values start at variance 1/12; averaging pulls it down, while the
         // 2.5% of the nodes that join a second bring fresh uniform values: a floor
         // far above the static run's 10^-14.
-        assert!(var[0] > 0.07 && var[30] < 0.2 * var[0] && var[30] > 1e-4, "{:?}", &var[..]);
+        assert!(var[0] > 0.07 && var[30] < 0.2 * var[0] && var[30] > 1e-4, "{var:?}");
         assert!((a.mean_final - a.mean_initial).abs() > 1e-6, "churn does not conserve the sum");
     }
 

@@ -244,7 +244,7 @@ impl Gnutella {
     ) {
         let Some(table) = self.parents.of(ctx.issued(q)) else { return };
         table.insert(key(q, origin), (origin, ring));
-        for &to in ctx.neighbours(origin) {
+        for &to in ctx.neighbours(origin).iter() {
             send(ctx, origin, to, Msg::Query { q, want, ttl, hops: 0, ring });
         }
     }
@@ -291,7 +291,7 @@ impl Gnutella {
                 }
                 let ttl = ttl - 1;
                 if ttl > 0 {
-                    for &to in ctx.neighbours(at) {
+                    for &to in ctx.neighbours(at).iter() {
                         if to != from {
                             send(ctx, at, to, Msg::Query { q, want, ttl, hops, ring });
                         }

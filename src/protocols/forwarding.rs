@@ -369,8 +369,7 @@ impl Forwarding {
     /// Chooses the next hop of `request` at `at` and sends it there.
     fn forward(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, request: Request) {
         let Request { q, want, .. } = request;
-        let world = ctx.world;
-        let neighbours = world.overlay.neighbours(at);
+        let neighbours = ctx.neighbours(at);
         let members = &self.members[at.index()];
         if neighbours.is_empty() && members.is_empty() {
             return;
@@ -382,7 +381,7 @@ impl Forwarding {
             self.pool.extend(members.iter().filter(fresh));
         }
         if self.pool.is_empty() {
-            self.pool.extend_from_slice(neighbours);
+            self.pool.extend_from_slice(&neighbours);
             self.pool.extend_from_slice(members);
         }
         let mut next = None;

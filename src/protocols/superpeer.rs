@@ -42,6 +42,18 @@
 //! - a query's processing cost at a node is the network's service time, the same for
 //!   every message kind, rather than the paper's separate per-message delays.
 //!
+//! Under churn and faults, as super-peer networks elect: the super-peers are the
+//! role `superpeers`. A member that is down neither asks nor answers, and the
+//! index counts only members that are up (members keep a connection to their
+//! super-peer, which sees it close). When a super-peer leaves gracefully it hands
+//! over at once; when it crashes its members notice after `election`. Either way
+//! the member with the lowest id that is up becomes the cluster's super-peer, takes
+//! the old one's place in the super-peer overlay, and every member up registers
+//! its resources with it (one message each). A cluster with no member up has no
+//! super-peer until one joins; a recovered old super-peer comes back as a plain
+//! member. Until a new super-peer is in place, queries sent to the dead one, or
+//! flooded to it by neighbour super-peers, are lost.
+//!
 //! A generated super-peer overlay that turns out disconnected (likely with a small
 //! mean degree on few super-peers, which validation cannot rule out) is joined by
 //! linking each component's lowest super-peer to the next component's, so a run
@@ -55,7 +67,7 @@ use serde::Deserialize;
 use super::flooding::ball;
 use super::routes::{QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::{Overlay, TopologySpec, World, topology};
 
@@ -75,6 +87,13 @@ pub struct Params {
     /// Topology of the super-peer overlay.
     #[serde(default = "default_overlay")]
     pub overlay: TopologySpec,
+    /// How long the members of a crashed super-peer take to notice and elect another.
+    #[serde(default = "default_election")]
+    pub election: SimTime,
+}
+
+fn default_election() -> SimTime {
+    SimTime::from_secs(30)
 }
 
 fn default_cluster_size() -> u32 {
@@ -91,7 +110,13 @@ fn default_overlay() -> TopologySpec {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { cluster_size: default_cluster_size(), ttl: default_ttl(), results: 0, overlay: default_overlay() }
+        Params {
+            cluster_size: default_cluster_size(),
+            ttl: default_ttl(),
+            results: 0,
+            overlay: default_overlay(),
+            election: default_election(),
+        }
     }
 }
 
@@ -113,8 +138,9 @@ impl ProtocolParams for Params {
         extra_columns: &[
             Column::new("superpeers", "super-peers"),
             Column::new("duplicate_queries", "duplicate Query copies dropped"),
+            Column::new("superpeer_elections", "super-peers elected in place of one that went down"),
         ],
-        roles: &[],
+        roles: &[("superpeers", "the current super-peer of every cluster")],
         keeps_state: false,
         params: &[
             ParamDoc::new("cluster_size", "10", "nodes per cluster; the first node of each cluster is its super-peer")
@@ -124,6 +150,11 @@ impl ProtocolParams for Params {
             ParamDoc::new("results", "0", "results wanted (0 = unlimited): stops forwarding and relaying once met")
                 .label("results wanted"),
             ParamDoc::new("overlay", "{ kind = \"random-regular\", degree = 4 }", "topology of the super-peer overlay"),
+            ParamDoc::new(
+                "election",
+                "30s",
+                "under churn or faults: how long a crashed super-peer's members take to elect another",
+            ),
         ],
     };
 
@@ -138,6 +169,9 @@ impl ProtocolParams for Params {
             superpeers: self.superpeers(world.nodes()) as u32,
             routes: QueryTables::default(),
             duplicates: 0,
+            sp: Vec::new(),
+            election: self.election,
+            elections: 0,
         }
     }
 
@@ -216,19 +250,23 @@ pub enum Msg {
         /// Query legs from the requester to the answering super-peer.
         hops: u16,
     },
+    /// A member registers its resources with a newly elected super-peer.
+    Register,
 }
 
 impl Message for Msg {
-    const KINDS: &'static [&'static str] = &["query", "query_hit"];
+    const KINDS: &'static [&'static str] = &["query", "query_hit", "register"];
     fn kind(&self) -> usize {
         match self {
             Msg::Query { .. } => 0,
             Msg::Hit { .. } => 1,
+            Msg::Register => 2,
         }
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
             Msg::Query { q, .. } | Msg::Hit { q, .. } => Some(q),
+            Msg::Register => None,
         }
     }
 }
@@ -255,23 +293,74 @@ pub struct Superpeer {
     /// (query, super-peer) → its route.
     routes: QueryTables<Route>,
     duplicates: u64,
+    /// Under churn or faults, each cluster's super-peer now; empty while they are
+    /// the clusters' first nodes throughout.
+    sp: Vec<NodeId>,
+    election: SimTime,
+    /// Super-peers elected in place of one that went down.
+    elections: u64,
 }
 
+/// The members of a cluster elect a new super-peer (a global timer).
+pub struct Elect(u32);
+
 impl Superpeer {
+    /// The super-peer of `v`'s cluster now.
     #[inline]
     fn superpeer_of(&self, v: NodeId) -> NodeId {
-        NodeId(v.0 / self.cluster * self.cluster)
+        self.superpeer(v.0 / self.cluster)
+    }
+
+    /// Cluster `c`'s super-peer now.
+    #[inline]
+    fn superpeer(&self, c: u32) -> NodeId {
+        if self.sp.is_empty() { NodeId(c * self.cluster) } else { self.sp[c as usize] }
+    }
+
+    /// The nodes of cluster `c`.
+    fn members(&self, c: u32, nodes: usize) -> std::ops::Range<u32> {
+        c * self.cluster..((c + 1) * self.cluster).min(nodes as u32)
+    }
+
+    /// Cluster `c` elects the member with the lowest id that is up, unless its
+    /// super-peer is up; the members up register with the new one.
+    fn elect(&mut self, ctx: &mut Ctx<'_, Self>, c: u32) {
+        if ctx.is_up(self.superpeer(c)) {
+            return;
+        }
+        let Some(new) = self.members(c, ctx.world.nodes()).map(NodeId).find(|&v| ctx.is_up(v)) else { return };
+        self.sp[c as usize] = new;
+        self.elections += 1;
+        for v in self.members(c, ctx.world.nodes()).map(NodeId) {
+            if v != new && ctx.is_up(v) {
+                ctx.send(v, new, Msg::Register);
+            }
+        }
     }
 
     /// Members of `sp`'s cluster holding `want`, read from the (exact) index, without
     /// the requester when it is a member.
     fn matches(&self, world: &World, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
         let holders = world.resources.holders(want);
-        let end = sp.0.saturating_add(self.cluster);
-        let lo = holders.partition_point(|v| v.0 < sp.0);
+        let first = sp.0 / self.cluster * self.cluster;
+        let end = first.saturating_add(self.cluster);
+        let lo = holders.partition_point(|v| v.0 < first);
         let hi = holders.partition_point(|v| v.0 < end);
         let own = requester.is_some_and(|r| world.resources.holds(r, want));
         (hi - lo) as u32 - own as u32
+    }
+
+    /// Like [`Superpeer::matches`], counting only the members that are up.
+    fn live_matches(&self, ctx: &Ctx<'_, Self>, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
+        if !ctx.dynamic() {
+            return self.matches(ctx.world, sp, want, requester);
+        }
+        let holders = ctx.world.resources.holders(want);
+        let first = sp.0 / self.cluster * self.cluster;
+        let end = first.saturating_add(self.cluster);
+        let lo = holders.partition_point(|v| v.0 < first);
+        let hi = holders.partition_point(|v| v.0 < end);
+        holders[lo..hi].iter().filter(|&&v| Some(v) != requester && ctx.is_up(v)).count() as u32
     }
 
     /// A query reaches super-peer `at` from `from` (a neighbour super-peer, a member
@@ -293,7 +382,7 @@ impl Superpeer {
         }
         ctx.report_reached(q);
         let local = self.superpeer_of(from) == at;
-        let found = self.matches(ctx.world, at, want, local.then_some(from));
+        let found = self.live_matches(ctx, at, want, local.then_some(from));
         if found > 0 {
             // An answer from the index, which resources never change under: never stale.
             ctx.report_answer(q, false);
@@ -309,7 +398,7 @@ impl Superpeer {
         if ttl > 0 {
             let c = at.0 / self.cluster;
             for i in 0..self.overlay.neighbours(NodeId(c)).len() {
-                let to = NodeId(self.overlay.neighbours(NodeId(c))[i].0 * self.cluster);
+                let to = self.superpeer(self.overlay.neighbours(NodeId(c))[i].0);
                 if to != from {
                     ctx.send(at, to, Msg::Query { q, want, ttl: ttl - 1, hops: hops.saturating_add(1) });
                 }
@@ -365,12 +454,60 @@ impl Superpeer {
 
 impl Protocol for Superpeer {
     type Msg = Msg;
-    type Timer = ();
+    type Timer = Elect;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.routes.start(ctx.timeout());
         ctx.answers_from_stored_state();
         self.overlay = self.build_overlay(ctx);
+        if ctx.dynamic() {
+            self.sp = (0..self.superpeers).map(|c| NodeId(c * self.cluster)).collect();
+            // Clusters whose first node starts down have elected another already.
+            for c in 0..self.superpeers {
+                if !ctx.is_up(self.superpeer(c)) {
+                    let members = self.members(c, ctx.world.nodes());
+                    if let Some(v) = members.map(NodeId).find(|&v| ctx.is_up(v)) {
+                        self.sp[c as usize] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, Elect(c): Elect) {
+        self.elect(ctx, c);
+    }
+
+    fn leaving(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        let c = at.0 / self.cluster;
+        if self.superpeer(c) == at {
+            // It hands over as it goes, so the election runs as soon as it is down.
+            ctx.set_global_timer(ctx.leave_time(), Elect(c));
+        }
+    }
+
+    fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        let c = at.0 / self.cluster;
+        if self.superpeer(c) == at {
+            ctx.set_global_timer(self.election, Elect(c));
+        }
+    }
+
+    fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
+        let c = at.0 / self.cluster;
+        if !ctx.is_up(self.superpeer(c)) {
+            // The first member back in an empty cluster is its super-peer.
+            self.elect(ctx, c);
+        } else if self.superpeer(c) != at {
+            ctx.send(at, self.superpeer(c), Msg::Register);
+        }
+    }
+
+    fn role(&self, name: &str) -> Vec<NodeId> {
+        if name != "superpeers" {
+            return Vec::new();
+        }
+        (0..self.superpeers).map(|c| self.superpeer(c)).collect()
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
@@ -385,6 +522,7 @@ impl Protocol for Superpeer {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
+            Msg::Register => {}
             Msg::Query { .. } => self.arrive(ctx, at, from, msg),
             Msg::Hit { q, count, hops } => {
                 if ctx.expired(q) {
@@ -415,6 +553,7 @@ impl Protocol for Superpeer {
     fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
         out.push(Metric::new("superpeers", Some(self.superpeers as f64)));
         out.push(Metric::new("duplicate_queries", Some(self.duplicates as f64)));
+        out.push(Metric::new("superpeer_elections", Some(self.elections as f64)));
     }
 }
 
@@ -458,7 +597,7 @@ mod tests {
         let w = world(&TopologySpec::RandomRegular { degree: 4 }, 60, 20, 20, 1, 11);
         let cfg = config(20);
         let overlay = TopologySpec::RandomRegular { degree: 3 };
-        let probe = Params { cluster_size: 6, ttl: 0, results: 0, overlay: overlay.clone() };
+        let probe = Params { cluster_size: 6, ttl: 0, results: 0, overlay: overlay.clone(), ..Default::default() };
         let workload = Workload::new(&scripted(&[]), 60, 20, cfg.duration, 5);
         let built = crate::engine::Simulation::new(&w, probe.build(&w), workload, &cfg).run_protocol();
         assert_eq!(built.overlay.nodes(), 10);
@@ -504,7 +643,7 @@ mod tests {
     }
 
     fn ring(results: u32) -> Params {
-        Params { cluster_size: 10, ttl: 4, results, overlay: TopologySpec::Ring {} }
+        Params { cluster_size: 10, ttl: 4, results, overlay: TopologySpec::Ring {}, ..Default::default() }
     }
 
     #[test]
@@ -618,5 +757,33 @@ mod tests {
         assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"ring\", degree = 2 }"), "overlay.degree");
         // A wrong value inside the tagged table is blamed on its own key.
         assert_eq!(key("name = \"superpeer\"\noverlay = { kind = \"random-regular\", degree = -4 }"), "overlay.degree");
+    }
+
+    #[test]
+    fn clusters_elect_a_new_superpeer_after_a_crash_and_queries_find_resources_again() {
+        use crate::dynamics::{Action, Dynamics, Fault, Victims};
+        let w = world(&TopologySpec::Ring {}, 200, 10, 20, 5, 1);
+        let s = SimTime::from_secs;
+        let crash =
+            Fault { at: s(10), action: Action::Crash { victims: Victims::Role("superpeers".into()), recover: None } };
+        let cfg = SimConfig {
+            timeout: s(2),
+            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            ..SimConfig::new(3, s(30))
+        };
+        let params = Params { election: s(5), ttl: 8, ..Default::default() };
+        let out = run(&w, params, &WorkloadSpec { rate: Rate(50.0), ..Default::default() }, &cfg);
+        let rate = |from: f64, to: f64| {
+            let q: Vec<_> =
+                out.recorder.queries.iter().filter(|q| (from..to).contains(&q.issued.as_secs_f64())).collect();
+            q.iter().filter(|q| q.succeeded()).count() as f64 / q.len().max(1) as f64
+        };
+        let before = rate(0.0, 9.9);
+        assert!(before > 0.9, "{before}");
+        assert_eq!(rate(10.0, 14.9), 0.0, "every query goes to a dead super-peer");
+        assert!(rate(16.0, 28.0) > 0.9 * before, "{} after the election", rate(16.0, 28.0));
+        assert_eq!(out.metric("superpeer_elections"), Some(20.0));
+        // In each of the 20 clusters the eight members up besides the new super-peer register.
+        assert_eq!(out.metric("messages_register"), Some(20.0 * 8.0));
     }
 }

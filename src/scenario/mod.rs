@@ -14,7 +14,7 @@ pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
 use crate::dynamics::{ChurnSpec, Dynamics, FaultSpec};
-use crate::engine::SimConfig;
+use crate::engine::{Repair, SimConfig};
 use crate::metrics::{CORE_METRICS, Column, Window};
 use crate::protocols::{ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
@@ -50,6 +50,24 @@ pub struct NetworkSpec {
     /// The model that gives each message its one-way latency.
     #[serde(default)]
     pub latency: LatencySpec,
+    /// Under churn or faults, nodes replace lost overlay links from a host cache;
+    /// `false` keeps the overlay as built.
+    #[serde(default = "yes")]
+    pub repair: bool,
+    /// The fewest links a node keeps before it opens new ones; unset: half those it
+    /// starts with, rounded up.
+    #[serde(default)]
+    pub min_degree: Option<u32>,
+    /// How long a crashed neighbour goes unnoticed.
+    #[serde(default = "thirty_seconds")]
+    pub detect: SimTime,
+}
+
+fn yes() -> bool {
+    true
+}
+fn thirty_seconds() -> SimTime {
+    SimTime::from_secs(30)
 }
 
 /// One `[[plot]]` entry: `y` against `x`, one line per value of `series`.
@@ -227,6 +245,10 @@ impl Scenario {
             loss: self.network.loss,
             max_pending: usize::MAX,
             dynamics: self.dynamics.clone(),
+            repair: self
+                .network
+                .repair
+                .then_some(Repair { min_degree: self.network.min_degree, detect: self.network.detect }),
         }
     }
 }
@@ -397,6 +419,7 @@ pub fn plan_from_str(
     let mut metrics: Vec<String> = CORE_METRICS.iter().map(|c| c.name.to_string()).collect();
     metrics.push("messages_lost".into());
     metrics.push("messages_lost_dead".into());
+    metrics.push("messages_connect".into());
     for p in &points {
         for c in p.scenario.protocol.columns() {
             if !metrics.contains(&c) {
