@@ -617,11 +617,7 @@ impl NetworkSpec {
         if let ServiceTime::Exponential { mean: SimTime(0) } = self.service_time {
             return Err(bad("network.service_time.mean", "expected a mean above zero"));
         }
-        if let LatencySpec::Uniform { min, max } = self.latency
-            && min > max
-        {
-            return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
-        }
+        self.latency.check().map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
         Ok(match (&self.topology, self.nodes) {
             (TopologySpec::Edges { path, largest_component }, _) => {
                 let (overlay, report) = topology::read_edges(&base_dir.join(path), *largest_component)

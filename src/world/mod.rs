@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub use resources::{Placement, Replication, Resources, ResourcesSpec, Skew};
 pub use topology::{Overlay, TopologyError, TopologySpec};
-pub use underlay::{LatencySpec, Underlay};
+pub use underlay::{LatencyError, LatencySpec, Underlay};
 
 use crate::base::rng::{Stream, stream};
 

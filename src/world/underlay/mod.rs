@@ -1,10 +1,15 @@
 //! The underlay: how long a message takes between two nodes, and whether it is lost.
+//!
+//! Synthetic models live here; `transit_stub.rs` is GT-ITM's router hierarchy.
+
+pub mod transit_stub;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::base::{NodeId, SimTime};
+pub use transit_stub::{TransitStub, TransitStubSpec};
 
 /// `network.latency`: one of the latency models, chosen by its `model` key.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -29,6 +34,9 @@ pub enum LatencySpec {
         /// Latency added per side length of the square travelled.
         per_unit: SimTime,
     },
+    /// GT-ITM's transit-stub hierarchy: each node on a random stub router, latency
+    /// the sum of the levels its route crosses.
+    TransitStub(TransitStubSpec),
 }
 
 impl Default for LatencySpec {
@@ -37,23 +45,48 @@ impl Default for LatencySpec {
     }
 }
 
+/// A latency model that cannot be used: the offending key below `network.latency`
+/// and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("network.latency.{key}: {message}")]
+pub struct LatencyError {
+    /// The offending key below `network.latency`.
+    pub key: &'static str,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
 impl LatencySpec {
-    /// Mean one-way latency in seconds.
+    /// Mean one-way latency in seconds between two distinct nodes.
     pub fn mean_s(&self) -> f64 {
-        match *self {
+        match self {
             LatencySpec::Constant { value } => value.as_secs_f64(),
             LatencySpec::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
             // Mean distance between two uniform points of the unit square ≈ 0.5214.
             LatencySpec::Euclidean { base, per_unit } => base.as_secs_f64() + 0.5214 * per_unit.as_secs_f64(),
+            LatencySpec::TransitStub(ts) => ts.mean_s(),
+        }
+    }
+
+    /// Checks the values that the types alone cannot: min ≤ max, the sizes of a
+    /// hierarchy.
+    pub fn check(&self) -> Result<(), LatencyError> {
+        match self {
+            LatencySpec::Uniform { min, max } if min > max => {
+                Err(LatencyError { key: "max", message: format!("max {max} is below min {min}; expected min ≤ max") })
+            }
+            LatencySpec::TransitStub(ts) => ts.check(),
+            _ => Ok(()),
         }
     }
 }
 
 /// The latency models `peergrid list` shows.
-pub const LATENCY_MODELS: [(&str, &str); 3] = [
+pub const LATENCY_MODELS: [(&str, &str); 4] = [
     ("constant", "value = \"20ms\": every message takes exactly this long (the default)"),
     ("uniform", "min, max: each message draws its latency uniformly from [min, max]"),
     ("euclidean", "base, per_unit: nodes placed uniformly in a unit square; latency = base + distance × per_unit"),
+    ("transit-stub", transit_stub::SUMMARY),
 ];
 
 /// The latency model of one run, with node positions drawn when it needs them.
@@ -72,19 +105,23 @@ pub enum Underlay {
         /// Each node's place in the unit square, indexed by `NodeId`.
         position: Vec<(f32, f32)>,
     },
+    /// Each node on a stub router of a transit-stub hierarchy.
+    TransitStub(TransitStub),
 }
 
 impl Underlay {
-    /// The latency model `spec` describes, drawing node positions from `rng` if it needs them.
+    /// The latency model `spec` describes on `nodes` nodes, drawing where nodes sit
+    /// from `rng` if it needs to; `spec` must have passed [`LatencySpec::check`].
     pub fn new(spec: &LatencySpec, nodes: usize, rng: &mut ChaCha8Rng) -> Underlay {
-        match *spec {
-            LatencySpec::Constant { value } => Underlay::Constant(value),
+        match spec {
+            LatencySpec::Constant { value } => Underlay::Constant(*value),
             LatencySpec::Uniform { min, max } => Underlay::Uniform(min.0, max.0),
             LatencySpec::Euclidean { base, per_unit } => Underlay::Euclidean {
                 base: base.0,
                 per_unit: per_unit.0 as f64,
                 position: (0..nodes).map(|_| (rng.random::<f32>(), rng.random::<f32>())).collect(),
             },
+            LatencySpec::TransitStub(ts) => Underlay::TransitStub(TransitStub::new(ts, nodes, rng)),
         }
     }
 
@@ -99,6 +136,16 @@ impl Underlay {
                 let d = ((pa.0 - pb.0) as f64).hypot((pa.1 - pb.1) as f64);
                 SimTime(base + (d * per_unit).round() as u64)
             }
+            Underlay::TransitStub(ts) => ts.latency(a, b),
+        }
+    }
+
+    /// Bytes the model holds for the run: per-node positions or routers.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Underlay::Constant(_) | Underlay::Uniform(..) => 0,
+            Underlay::Euclidean { position, .. } => position.capacity() * std::mem::size_of::<(f32, f32)>(),
+            Underlay::TransitStub(ts) => ts.bytes(),
         }
     }
 }
