@@ -107,10 +107,9 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         seed,
     )
     .map_err(|e| {
-        let key = if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
-        InputError::new(format!("{} (sweep point {}, replicate {replicate}, seed {seed})", e.message, point.index))
+        InputError::new(format!("{} (sweep point {}, replicate {replicate}, seed {seed})", e.message(), point.index))
             .file(&plan.file)
-            .key(key)
+            .key(e.key())
     })?;
     let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
     let config = SimConfig { max_pending: pending_budget(), ..s.sim_config(seed) };

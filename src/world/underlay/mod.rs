@@ -1,14 +1,19 @@
 //! The underlay: how long a message takes between two nodes, and whether it is lost.
 //!
-//! Synthetic models live here; `transit_stub.rs` is GT-ITM's router hierarchy.
+//! Synthetic models live here; `transit_stub.rs` is GT-ITM's router hierarchy and
+//! `matrix.rs` a measured round-trip-time matrix.
 
+pub mod matrix;
 pub mod transit_stub;
+
+use std::path::Path;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::base::{NodeId, SimTime};
+pub use matrix::{MatrixCache, MatrixSpec, MatrixUnderlay, RttMatrix};
 pub use transit_stub::{TransitStub, TransitStubSpec};
 
 /// `network.latency`: one of the latency models, chosen by its `model` key.
@@ -37,6 +42,9 @@ pub enum LatencySpec {
     /// GT-ITM's transit-stub hierarchy: each node on a random stub router, latency
     /// the sum of the levels its route crosses.
     TransitStub(TransitStubSpec),
+    /// A measured all-pairs round-trip-time matrix: nodes mapped onto its hosts,
+    /// latency half the round trip.
+    Matrix(MatrixSpec),
 }
 
 impl Default for LatencySpec {
@@ -57,7 +65,9 @@ pub struct LatencyError {
 }
 
 impl LatencySpec {
-    /// Mean one-way latency in seconds between two distinct nodes.
+    /// Mean one-way latency in seconds between two distinct nodes. For a matrix it
+    /// is the mean over the matrix's host pairs, and NaN until the file is loaded
+    /// ([`LatencySpec::load`]; scenario validation does it).
     pub fn mean_s(&self) -> f64 {
         match self {
             LatencySpec::Constant { value } => value.as_secs_f64(),
@@ -65,11 +75,12 @@ impl LatencySpec {
             // Mean distance between two uniform points of the unit square ≈ 0.5214.
             LatencySpec::Euclidean { base, per_unit } => base.as_secs_f64() + 0.5214 * per_unit.as_secs_f64(),
             LatencySpec::TransitStub(ts) => ts.mean_s(),
+            LatencySpec::Matrix(m) => m.matrix().map_or(f64::NAN, |m| m.mean_one_way_s()),
         }
     }
 
     /// Checks the values that the types alone cannot: min ≤ max, the sizes of a
-    /// hierarchy.
+    /// hierarchy. Files are checked by [`LatencySpec::load`].
     pub fn check(&self) -> Result<(), LatencyError> {
         match self {
             LatencySpec::Uniform { min, max } if min > max => {
@@ -79,14 +90,25 @@ impl LatencySpec {
             _ => Ok(()),
         }
     }
+
+    /// Reads and checks the model's file, if it has one, relative to `base` (the
+    /// scenario's folder), through `cache` so that a file is read once however
+    /// many sweep points name it.
+    pub fn load(&mut self, base: &Path, cache: &mut MatrixCache) -> Result<(), LatencyError> {
+        match self {
+            LatencySpec::Matrix(m) => m.load(base, cache),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The latency models `peergrid list` shows.
-pub const LATENCY_MODELS: [(&str, &str); 4] = [
+pub const LATENCY_MODELS: [(&str, &str); 5] = [
     ("constant", "value = \"20ms\": every message takes exactly this long (the default)"),
     ("uniform", "min, max: each message draws its latency uniformly from [min, max]"),
     ("euclidean", "base, per_unit: nodes placed uniformly in a unit square; latency = base + distance × per_unit"),
     ("transit-stub", transit_stub::SUMMARY),
+    ("matrix", matrix::SUMMARY),
 ];
 
 /// The latency model of one run, with node positions drawn when it needs them.
@@ -107,13 +129,15 @@ pub enum Underlay {
     },
     /// Each node on a stub router of a transit-stub hierarchy.
     TransitStub(TransitStub),
+    /// Each node on a host of a measured round-trip-time matrix.
+    Matrix(MatrixUnderlay),
 }
 
 impl Underlay {
     /// The latency model `spec` describes on `nodes` nodes, drawing where nodes sit
-    /// from `rng` if it needs to; `spec` must have passed [`LatencySpec::check`].
-    pub fn new(spec: &LatencySpec, nodes: usize, rng: &mut ChaCha8Rng) -> Underlay {
-        match spec {
+    /// from `rng` if it needs to; a matrix not yet loaded is read relative to `base`.
+    pub fn new(spec: &LatencySpec, nodes: usize, base: &Path, rng: &mut ChaCha8Rng) -> Result<Underlay, LatencyError> {
+        Ok(match spec {
             LatencySpec::Constant { value } => Underlay::Constant(*value),
             LatencySpec::Uniform { min, max } => Underlay::Uniform(min.0, max.0),
             LatencySpec::Euclidean { base, per_unit } => Underlay::Euclidean {
@@ -121,8 +145,16 @@ impl Underlay {
                 per_unit: per_unit.0 as f64,
                 position: (0..nodes).map(|_| (rng.random::<f32>(), rng.random::<f32>())).collect(),
             },
-            LatencySpec::TransitStub(ts) => Underlay::TransitStub(TransitStub::new(ts, nodes, rng)),
-        }
+            LatencySpec::TransitStub(ts) => {
+                ts.check()?;
+                Underlay::TransitStub(TransitStub::new(ts, nodes, rng))
+            }
+            LatencySpec::Matrix(m) => {
+                let mut m = m.clone();
+                m.load(base, &mut MatrixCache::default())?;
+                Underlay::Matrix(MatrixUnderlay::new(&m, rng)?)
+            }
+        })
     }
 
     /// The one-way latency of a message from `a` to `b`.
@@ -137,15 +169,18 @@ impl Underlay {
                 SimTime(base + (d * per_unit).round() as u64)
             }
             Underlay::TransitStub(ts) => ts.latency(a, b),
+            Underlay::Matrix(m) => m.latency(a, b),
         }
     }
 
-    /// Bytes the model holds for the run: per-node positions or routers.
+    /// Bytes the model holds for the run: per-node positions or routers, the
+    /// host permutation (a matrix itself is shared between runs and not counted).
     pub fn bytes(&self) -> usize {
         match self {
             Underlay::Constant(_) | Underlay::Uniform(..) => 0,
             Underlay::Euclidean { position, .. } => position.capacity() * std::mem::size_of::<(f32, f32)>(),
             Underlay::TransitStub(ts) => ts.bytes(),
+            Underlay::Matrix(m) => m.bytes(),
         }
     }
 }
