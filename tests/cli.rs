@@ -441,6 +441,39 @@ fn edge_files_unreadable_or_malformed() {
 }
 
 #[test]
+fn latency_matrix_files_unreadable_or_malformed() {
+    let with = |file: &str| {
+        unswept(
+            "latency = { model = \"uniform\", min = \"10ms\", max = \"30ms\" }",
+            &format!("latency = {{ model = \"matrix\", file = \"{file}\" }}"),
+        )
+    };
+    let err = bad(&with("missing.tsv"));
+    assert!(
+        err.contains("`network.latency.file`")
+            && err.contains("cannot read the latency matrix")
+            && err.contains("missing.tsv"),
+        "{err}"
+    );
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "rtt.tsv", "0\t12.5\t30\n12.5\t0\t-4\n30\t-4\t0\n");
+    let text = with("rtt.tsv");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out_dir = tmp.path().join("out");
+    // Read when the scenario is checked, so a run stops before it starts.
+    let check = peergrid().arg("check").arg(&file).output().unwrap();
+    let run = peergrid().arg("run").arg(&file).arg("--out").arg(&out_dir).output().unwrap();
+    for out in [check, run] {
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("rtt.tsv, line 2 (row 2), column 3: -4 is negative"), "{err}");
+        assert!(err.contains("`network.latency.file`"), "{err}");
+        names_line(&err, &text, "model = \"matrix\"");
+        assert!(!out_dir.join("runs.csv").exists(), "nothing may be written");
+    }
+}
+
+#[test]
 fn an_edge_file_says_what_was_dropped() {
     let tmp = TempDir::new().unwrap();
     // 0-1-2-3 and 5-6 (a second component), a self-loop, an edge twice, a weight column.
@@ -970,7 +1003,7 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
 fn shipped_sweeps_run_end_to_end_when_shortened() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let tmp = TempDir::new().unwrap();
-    for name in ["topologies", "ttl", "iamnitchi-foster", "gridnut", "superpeer"] {
+    for name in ["topologies", "ttl", "iamnitchi-foster", "gridnut", "superpeer", "underlays"] {
         let out = tmp.path().join(name);
         let o = peergrid()
             .arg("run")

@@ -21,7 +21,8 @@ pub enum Stream {
     Network = 3,
     /// Feeds the protocol's own random choices through `Ctx::rng`.
     Protocol = 4,
-    /// Draws node positions for the Euclidean underlay.
+    /// Draws where nodes sit in the underlay: Euclidean positions, transit-stub
+    /// routers, the host permutation of a latency matrix.
     Placement = 5,
     /// Draws churn: each node's sessions and downtimes, whether a leave is
     /// graceful, and bootstrap contacts.

@@ -58,8 +58,15 @@ pub fn estimate(s: &Scenario) -> Estimate {
         MemoryPart::new("query records", "workload.rate × duration", queries * 40.0),
         MemoryPart::new("time series", "sample_every (longer), duration", samples * 24.0),
     ];
-    if matches!(s.network.latency, LatencySpec::Euclidean { .. }) {
-        parts.push(MemoryPart::new("node positions", "network.nodes", n * 8.0));
+    match &s.network.latency {
+        LatencySpec::Euclidean { .. } => parts.push(MemoryPart::new("node positions", "network.nodes", n * 8.0)),
+        LatencySpec::TransitStub(_) => parts.push(MemoryPart::new("node routers", "network.nodes", n * 4.0)),
+        // One copy per file whatever the runs; counted in each run's estimate to stay on the safe side.
+        LatencySpec::Matrix(m) => {
+            let hosts = m.matrix().map_or(0.0, |m| m.hosts() as f64);
+            parts.push(MemoryPart::new("latency matrix", "the matrix file's hosts", hosts * hosts * 8.0 + hosts * 4.0));
+        }
+        _ => {}
     }
     if s.resources.placement.permutes() {
         parts.push(MemoryPart::new("placement ranks", "network.nodes", n * 5.0));

@@ -47,7 +47,7 @@ pub struct RunResult {
     /// The process's peak resident set size in MiB as the run ended; it mixes in parallel runs.
     pub peak_rss_mb: f64,
     /// The run's own memory at its peak, as accounted part by part: overlay,
-    /// resources, engine per-node state, event list, payloads, protocol state, and
+    /// underlay, resources, engine per-node state, event list, payloads, protocol state, and
     /// query records. Unlike the process's peak RSS it does not mix parallel runs.
     pub run_memory_mb: f64,
 }
@@ -107,10 +107,9 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         seed,
     )
     .map_err(|e| {
-        let key = if e.key == "nodes" { "network.nodes".to_string() } else { format!("network.topology.{}", e.key) };
-        InputError::new(format!("{} (sweep point {}, replicate {replicate}, seed {seed})", e.message, point.index))
+        InputError::new(format!("{} (sweep point {}, replicate {replicate}, seed {seed})", e.message(), point.index))
             .file(&plan.file)
-            .key(key)
+            .key(e.key())
     })?;
     let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
     let config = SimConfig { max_pending: pending_budget(), ..s.sim_config(seed) };
@@ -128,6 +127,7 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
     }
     let m = out.memory;
     let run_bytes = world.overlay.bytes()
+        + world.underlay.bytes()
         + world.resources.bytes()
         + m.engine_node_bytes
         + m.event_list_bytes

@@ -18,6 +18,7 @@ use crate::engine::{Repair, SimConfig};
 use crate::metrics::{CORE_METRICS, Column, Window};
 use crate::protocols::{ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
+use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
@@ -380,6 +381,7 @@ pub fn plan_from_str(
     let columns = param_columns(&axes);
     let mut points = Vec::new();
     let mut notes = Vec::new();
+    let mut matrices = MatrixCache::default();
     let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
     if count > 1_000_000 {
         return Err(err(
@@ -402,7 +404,7 @@ pub fn plan_from_str(
         let sweep_note =
             |key: &str| chosen.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).cloned();
         let raw: Raw = deserialize(&table, text, file, Some(&sweep_note)).map_err(blame)?;
-        let scenario = validate(raw, base_dir, &mut notes).map_err(|(key, e)| {
+        let scenario = validate(raw, base_dir, &mut notes, &mut matrices).map_err(|(key, e)| {
             let mut e = e.file(file).key(&key);
             if let Some((k, v)) = sweep_note(&key) {
                 e.message = format!("{} (with sweep value {k} = {v})", e.message);
@@ -534,9 +536,16 @@ fn bad(key: &str, message: impl Into<String>) -> Invalid {
 }
 
 /// Semantic checks that the types alone cannot express, section by section.
-fn validate(raw: Raw, base_dir: &Path, notes: &mut Vec<String>) -> Result<Scenario, Invalid> {
+fn validate(
+    mut raw: Raw,
+    base_dir: &Path,
+    notes: &mut Vec<String>,
+    matrices: &mut MatrixCache,
+) -> Result<Scenario, Invalid> {
     raw.check_top()?;
     let (nodes, mean_degree) = raw.network.check(base_dir, notes)?;
+    // A latency matrix is read and checked now, once per file, not in the middle of a run.
+    raw.network.latency.load(base_dir, matrices).map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
     raw.resources.check(nodes)?;
     raw.workload.check(nodes, raw.resources.types, raw.duration)?;
     if let Some(t) = &raw.target_ci {
@@ -673,11 +682,7 @@ impl NetworkSpec {
         if let ServiceTime::Exponential { mean: SimTime(0) } = self.service_time {
             return Err(bad("network.service_time.mean", "expected a mean above zero"));
         }
-        if let LatencySpec::Uniform { min, max } = self.latency
-            && min > max
-        {
-            return Err(bad("network.latency.max", format!("max {max} is below min {min}; expected min ≤ max")));
-        }
+        self.latency.check().map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
         Ok(match (&self.topology, self.nodes) {
             (TopologySpec::Edges { path, largest_component }, _) => {
                 let (overlay, report) = topology::read_edges(&base_dir.join(path), *largest_component)

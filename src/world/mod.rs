@@ -9,9 +9,39 @@ use std::path::Path;
 
 pub use resources::{Placement, Replication, Resources, ResourcesSpec, Skew};
 pub use topology::{Overlay, TopologyError, TopologySpec};
-pub use underlay::{LatencySpec, Underlay};
+pub use underlay::{LatencyError, LatencySpec, Underlay};
 
 use crate::base::rng::{Stream, stream};
+
+/// Why a run's world cannot be built: its overlay or its underlay.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorldError {
+    /// A generator's parameters, a graph that came out wrong, or an edge file.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A latency model's parameters or its matrix file.
+    #[error(transparent)]
+    Latency(#[from] LatencyError),
+}
+
+impl WorldError {
+    /// The scenario key the error is about: `network.nodes`, `network.topology.…` or `network.latency.…`.
+    pub fn key(&self) -> String {
+        match self {
+            WorldError::Topology(e) if e.key == "nodes" => "network.nodes".to_string(),
+            WorldError::Topology(e) => format!("network.topology.{}", e.key),
+            WorldError::Latency(e) => format!("network.latency.{}", e.key),
+        }
+    }
+
+    /// What is wrong and what was expected.
+    pub fn message(&self) -> &str {
+        match self {
+            WorldError::Topology(e) => &e.message,
+            WorldError::Latency(e) => &e.message,
+        }
+    }
+}
 
 /// Everything static about one run's network.
 #[derive(Clone, Debug)]
@@ -34,10 +64,10 @@ impl World {
         resources: &ResourcesSpec,
         base: &Path,
         seed: u64,
-    ) -> Result<World, TopologyError> {
+    ) -> Result<World, WorldError> {
         let overlay = topology::build(topology, nodes, allow_disconnected, base, &mut stream(seed, Stream::Topology))?;
         let n = overlay.nodes();
-        let underlay = Underlay::new(latency, n, &mut stream(seed, Stream::Placement));
+        let underlay = Underlay::new(latency, n, base, &mut stream(seed, Stream::Placement))?;
         let resources = Resources::place(resources, n, &mut stream(seed, Stream::Resources));
         Ok(World { overlay, underlay, resources })
     }
