@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::dynamics::CHURN_MODELS;
 use crate::experiment::memory::{self, human};
 use crate::experiment::slurm::{SlurmJob, shell_quote};
 use crate::experiment::{self, Shard, peak_rss_mb};
@@ -423,6 +424,9 @@ fn list() -> Result<(), Failure> {
         for d in p.params {
             say!("      {:<20} default {:<12} {}", d.key, d.default, d.meaning);
         }
+        for (role, meaning) in p.roles {
+            say!("      role {:<15} {meaning}", format!("\"{role}\""));
+        }
     }
     say!("\nTOPOLOGIES (network.topology.kind)");
     for (k, m) in TOPOLOGY_KINDS {
@@ -432,6 +436,17 @@ fn list() -> Result<(), Failure> {
     for (k, m) in LATENCY_MODELS {
         say!("  {k:<16} {m}");
     }
+    say!("\nCHURN ([churn] session and downtime: {{ dist = ..., mean = ... or scale = ..., shape = ... }})");
+    for (k, m) in CHURN_MODELS {
+        say!("  {k:<16} {m}");
+    }
+    say!("  mean = \"never\"  a period that never ends (a rate of zero)");
+    say!("\nFAULTS ([[fault]] at = ..., then one of)");
+    say!(
+        "  crash = {{ fraction = 0.1, choose = \"random\" | \"degree\" }}, {{ nodes = [...] }} or {{ role = \"...\" }}; recover = \"...\""
+    );
+    say!("  partition = {{ groups = 2, until = \"...\" }}   messages across groups are lost");
+    say!("  loss = {{ value = 0.2, until = \"...\" }}       replaces network.loss while it lasts");
     say!("\nSERVICE TIME (network.service_time, default \"0s\"; also protocol.index_service_time of central)");
     say!("  \"1ms\"                                   constant");
     say!("  {{ dist = \"constant\", value = \"1ms\" }}    constant, the same as \"1ms\"");

@@ -135,12 +135,16 @@ pub struct SimConfig {
 /// once when it leaves gracefully) and drops the link; one left with fewer than
 /// its minimum opens links to live nodes drawn from its host cache (uniformly
 /// among the nodes up) until it has as many as it started with; a joining node
-/// opens that many. Each new link costs a connect and an accept message.
+/// opens that many. A node refuses a link once it has `max_degree`. Each new link
+/// costs a connect and an accept message.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Repair {
     /// The fewest links a node keeps before it opens new ones; `None`: half the
     /// links it has in the overlay as built, rounded up, at least 1.
     pub min_degree: Option<u32>,
+    /// The most links a node accepts; `None`: twice those it has in the overlay as
+    /// built (at least 2).
+    pub max_degree: Option<u32>,
     /// How long a crashed neighbour goes unnoticed.
     pub detect: SimTime,
 }
@@ -853,7 +857,8 @@ fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
     }
     ctx.recorder.track_alive(ctx.live.alive());
     if ctx.repair.is_some() {
-        // The overlay as built, less the nodes that start down, whose links are long gone.
+        // The overlay as built, less the nodes that start down, whose links are long
+        // gone; every node up has since opened links to its target, as on joining.
         let overlay = &ctx.world.overlay;
         let live = &ctx.live;
         ctx.links = (0..nodes)
@@ -861,36 +866,41 @@ fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
             .collect();
         for v in (0..nodes).map(NodeId) {
             if ctx.live.is_up(v) {
-                top_up(ctx, v, false);
+                top_up(ctx, v, true);
             }
         }
     }
 }
 
-/// The fewest links `v` keeps, and how many it opens links up to.
-fn degree_bounds<P: Protocol>(ctx: &Ctx<'_, P>, v: NodeId) -> (usize, usize) {
+/// The fewest links `v` keeps, how many it opens links up to, and the most it accepts.
+fn degree_bounds<P: Protocol>(ctx: &Ctx<'_, P>, v: NodeId) -> (usize, usize, usize) {
     let built = ctx.world.overlay.neighbours(v).len();
     let min = match ctx.repair.and_then(|r| r.min_degree) {
         Some(m) => m as usize,
         None => built.div_ceil(2).max(1),
     };
-    (min, built.max(min))
+    let target = built.max(min);
+    let max = match ctx.repair.and_then(|r| r.max_degree) {
+        Some(m) => m as usize,
+        None => (2 * built).max(2),
+    };
+    (min, target, max.max(target))
 }
 
 /// Opens links from `v` to live nodes from its host cache: up to its target if it
 /// has fewer than its minimum (or `joining`, whatever it has).
 fn top_up<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, joining: bool) {
-    let (min, target) = degree_bounds(ctx, v);
+    let (min, target, _) = degree_bounds(ctx, v);
     if !joining && ctx.links[v.index()].len() >= min {
         return;
     }
-    // A draw that finds a node already linked is retried; a host cache of a small
-    // live network may run out.
+    // A draw that finds a node already linked, or full, is retried; a host cache of
+    // a small live network may run out.
     let mut tries = 4 * target + 8;
     while ctx.links[v.index()].len() < target && tries > 0 {
         tries -= 1;
         let Some(c) = ctx.live.contact(v) else { return };
-        if ctx.links[v.index()].contains(&c) {
+        if ctx.links[v.index()].contains(&c) || ctx.links[c.index()].len() >= degree_bounds(ctx, c).2 {
             continue;
         }
         ctx.links[v.index()].push(c);
@@ -1689,7 +1699,7 @@ mod dynamics_tests {
             let (out, p) = Simulation::new(&w, inspector, idle(&w, 30), &config).run_both();
             (p.seen.expect("looked"), out.metric("messages_connect").unwrap_or(0.0))
         };
-        let repair = Some(Repair { min_degree: None, detect: SimTime::from_secs(5) });
+        let repair = Some(Repair { min_degree: None, max_degree: None, detect: SimTime::from_secs(5) });
         // Before the crash is noticed, some 30% of the links lead to dead nodes.
         // (700 live nodes × 6 links × 0.3 ≈ 1,260.)
         let ((_, dead), _) = look(12, repair);

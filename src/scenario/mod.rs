@@ -59,6 +59,9 @@ pub struct NetworkSpec {
     /// starts with, rounded up.
     #[serde(default)]
     pub min_degree: Option<u32>,
+    /// The most links a node accepts under repair; unset: twice those it starts with.
+    #[serde(default)]
+    pub max_degree: Option<u32>,
     /// How long a crashed neighbour goes unnoticed.
     #[serde(default = "thirty_seconds")]
     pub detect: SimTime,
@@ -246,10 +249,11 @@ impl Scenario {
             loss: self.network.loss,
             max_pending: usize::MAX,
             dynamics: self.dynamics.clone(),
-            repair: self
-                .network
-                .repair
-                .then_some(Repair { min_degree: self.network.min_degree, detect: self.network.detect }),
+            repair: self.network.repair.then_some(Repair {
+                min_degree: self.network.min_degree,
+                max_degree: self.network.max_degree,
+                detect: self.network.detect,
+            }),
         }
     }
 }
@@ -975,15 +979,30 @@ fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<
         _ => return Err("expected a key path such as network.nodes".into()),
     };
     let mut table = root;
-    for seg in parents {
+    let mut parents = parents.iter().peekable();
+    while let Some(seg) = parents.next() {
         let Seg::Key(k) = seg else {
-            return Err("list indices cannot be set; set the whole list".into());
+            return Err("expected a key before a list index, as in fault[0].at".into());
         };
-        let entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let mut name = k.clone();
+        let mut entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        // An index picks one table of a list of tables (`[[fault]]`), which must exist.
+        while let Some(Seg::Index(i)) = parents.peek() {
+            let i = *i;
+            parents.next();
+            entry = match entry {
+                toml::Value::Array(list) => {
+                    let len = list.len();
+                    list.get_mut(i).ok_or_else(|| format!("`{name}` has {len} entries; there is no {name}[{i}]"))?
+                }
+                other => return Err(format!("`{name}` holds {}, not a list, so it has no [{i}]", other.type_str())),
+            };
+            name = format!("{name}[{i}]");
+        }
         table = match entry {
             toml::Value::Table(t) => t,
             other => {
-                return Err(format!("`{k}` holds {}, not a table, so it has no keys below it", other.type_str()));
+                return Err(format!("`{name}` holds {}, not a table, so it has no keys below it", other.type_str()));
             }
         };
     }
