@@ -158,6 +158,65 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> Compared<Ball> {
     }
 }
 
+/// What one expanding-ring query cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingCost {
+    /// Floods the origin started.
+    pub rings: u32,
+    /// Query messages of all its floods.
+    pub queries: u64,
+    /// QueryHit messages.
+    pub hits: u64,
+}
+
+/// One expanding-ring query (`flooding.ring = rings`) from `origin` on `w`, whose
+/// links have a constant latency, for a type held only by the lowest-numbered node at
+/// `distance` hops (`None`: by no node), against the sum of its single floods.
+///
+/// The ring should stop after the first TTL t ≥ distance, having sent the Query
+/// messages of a single flood of each TTL up to t, as [`flooding_ball`] simulates
+/// them (and as it checks against the BFS closed form), and `distance` QueryHits
+/// back along the reverse path; with no holder every ring runs. `ring_wait` is 10%
+/// above the link latency, so each ring has ended before the next starts
+/// and a hit from distance t has reached the origin before its wait of 2·t·ring_wait
+/// ends. Returns `None` when no node lies at `distance` or the latency is not constant.
+pub fn expanding_ring(w: &World, origin: u32, distance: Option<u32>, rings: &[u32]) -> Option<Compared<RingCost>> {
+    let crate::world::Underlay::Constant(latency) = w.underlay else { return None };
+    let g = UnGraph::<(), ()>::from_edges(w.overlay.edge_list());
+    let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
+    let holder = match distance {
+        Some(d) => Some(dist.iter().filter(|&(_, &h)| h == d).map(|(v, _)| v.index() as u32).min()?),
+        None => None,
+    };
+    let mut world = w.clone();
+    world.resources = crate::world::Resources::from_holders(w.nodes(), vec![holder.into_iter().collect()]);
+    let cfg = SimConfig {
+        warmup: SimTime::ZERO,
+        timeout: SimTime::from_secs(30),
+        ..SimConfig::new(1, SimTime::from_secs(10))
+    };
+    let spec = WorkloadSpec {
+        rate: Rate(0.0),
+        script: vec![ScriptedQuery { at: SimTime::from_secs(1), origin, rtype: 0 }],
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, world.nodes(), 1, cfg.duration, 1);
+    let params =
+        flooding::Params { ring: rings.to_vec(), ring_wait: SimTime(latency.0 + latency.0 / 10), ..Default::default() };
+    let out = ProtocolSpec::Flooding(params).run(&world, workload, &cfg);
+    let kind = |name: &str| out.metric(name).unwrap_or(f64::NAN) as u64;
+    let got = RingCost {
+        rings: out.metric("rings_per_query").unwrap_or(f64::NAN) as u32,
+        queries: kind("messages_query"),
+        hits: kind("messages_query_hit"),
+    };
+    let answered = distance.and_then(|d| rings.iter().position(|&t| t >= d));
+    let ran = answered.map_or(rings.len(), |i| i + 1);
+    let queries = rings[..ran].iter().map(|&t| flooding_ball(w, origin, t).got.queries).sum();
+    let hits = answered.and(distance).map_or(0, u64::from);
+    Some(Compared { got, want: RingCost { rings: ran as u32, queries, hits } })
+}
+
 /// One query, from node 0 at time 0, on a ring of 20 nodes with constant
 /// `latency_ms` links where only node `holder` holds the one resource type: the
 /// query's record, for exact checks of hops and latency.
@@ -395,6 +454,17 @@ pub fn suite() -> Vec<Check> {
                 name: format!("flooding BFS ball, {name} n={n} ttl={ttl}"),
                 expected: format!("{} reached, {} queries", want.reached, want.queries),
                 got: format!("{} reached, {} queries", got.reached, got.queries),
+                pass: got == want,
+            });
+        }
+        // Lv et al.'s schedule 1, 3, 5, 7, the one holder 4 hops away: answered by the ring of TTL 5.
+        let rings = [1, 3, 5, 7];
+        let cost = |c: RingCost| format!("{} rings, {} queries, {} hits", c.rings, c.queries, c.hits);
+        if let Some(Compared { got, want }) = expanding_ring(&w, 0, Some(4), &rings) {
+            checks.push(Check {
+                name: format!("expanding ring = sum of its floods, {name} n={n}"),
+                expected: cost(want),
+                got: cost(got),
                 pass: got == want,
             });
         }
