@@ -440,11 +440,23 @@ where
             for (i, s) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 let style = ShapeStyle::from(&color).stroke_width(px(2.0).max(1));
-                chart
-                    .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
-                    .map_err(err)?
-                    .label(if s.label.is_empty() { label(&spec.y) } else { s.label.clone() })
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                let name = if s.label.is_empty() { label(&spec.y) } else { s.label.clone() };
+                let line = s.points.iter().map(|p| (p.0, p.1));
+                // Past the palette's ten colours, a colour comes back dashed.
+                if i < PALETTE.len() {
+                    chart
+                        .draw_series(LineSeries::new(line, style))
+                        .map_err(err)?
+                        .label(name)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                } else {
+                    let (dash, gap) = (px(6.0), px(4.0));
+                    chart.draw_series(DashedLineSeries::new(line, dash, gap, style)).map_err(err)?.label(name).legend(
+                        move |(x, y)| {
+                            plotters::element::DashedPathElement::new(vec![(x, y), (x + 20, y)], dash, gap, style)
+                        },
+                    );
+                }
                 if s.markers {
                     chart
                         .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())))
