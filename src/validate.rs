@@ -413,7 +413,7 @@ pub fn aggregation_sum(seed: u64) -> Compared<i128> {
 
 /// Mean hops of every measured request (`hops_mean_all`: a failed request counts
 /// the hops it travelled) under `random` and `experience-random` forwarding on a
-/// random 4-regular grid of `nodes` nodes, 100 types × 10 copies, Zipf-popular
+/// random 4-regular overlay of `nodes` nodes, 100 types × 10 copies, Zipf-popular
 /// requests at 100/s for 32 s, the first 10 s (about 1,000 requests) only teaching
 /// the nodes, TTL 2048 and a 12 s timeout: returns (random, experience-random).
 pub fn forwarding_hops(nodes: u32, seed: u64) -> ForwardingHops {
@@ -510,19 +510,23 @@ pub fn suite() -> Vec<Check> {
         got: format!("sum {got}"),
         pass: got == want,
     });
-    // Random forwarding that avoids its own path would need about N/(R+1) ≈ 270
-    // hops here if it knew only its overlay neighbours; the nodes it learns from
-    // answers, holders of popular types, bring that to 130–150. Experience-random
-    // needs 0.51 to 0.57 of random's hops over ten seeds. A strategy that learned
-    // nothing would sit at 1, give or take the 2% standard error of a mean over
-    // about 2,200 requests, so 0.75 separates the two by a wide margin.
+    // Neither a closed form nor Iamnitchi and Foster's setup (that is
+    // scenarios/iamnitchi-foster.toml): a check that experience is learned and used.
+    // Random forwarding that avoids its own path would need about N/(R+1) ≈ 270 hops
+    // here if it knew only its overlay neighbours; the nodes it learns from answers,
+    // holders of popular types, bring that to 131–149 over twelve seeds, and
+    // experience-random needs 0.51 to 0.57 of random's hops over the same seeds
+    // (standard deviation 0.016). Without learning the ratio would be 1 within about
+    // 3% (each mean is over about 2,200 requests whose hops vary about as much as
+    // their mean). 0.65, five standard deviations above the highest ratio seen,
+    // fails a model that learns nothing and one that loses much of what it learns.
     let nodes = 3_000;
     let ForwardingHops { random, experience } = forwarding_hops(nodes, 2001);
     checks.push(Check {
-        name: format!("forwarding hops, experience < random, 4-regular n={nodes}"),
-        expected: format!("< 0.75 × {random:.1} = {:.1}", 0.75 * random),
-        got: format!("{experience:.1}"),
-        pass: experience < 0.75 * random,
+        name: format!("forwarding hops, experience vs random, 4-regular n={nodes}"),
+        expected: format!("< 0.65 × {random:.1} = {:.1}", 0.65 * random),
+        got: format!("{experience:.1} ({:.2} ×)", experience / random),
+        pass: experience < 0.65 * random,
     });
     checks
 }
