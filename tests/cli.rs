@@ -970,7 +970,7 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
 fn shipped_sweeps_run_end_to_end_when_shortened() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let tmp = TempDir::new().unwrap();
-    for name in ["topologies", "ttl", "iamnitchi-foster", "gridnut", "superpeer"] {
+    for name in ["topologies", "ttl", "iamnitchi-foster", "lv-search", "gridnut", "superpeer"] {
         let out = tmp.path().join(name);
         let o = peergrid()
             .arg("run")
