@@ -159,6 +159,65 @@ pub fn flooding_ball(w: &World, origin: u32, ttl: u32) -> Compared<Ball> {
     }
 }
 
+/// What one expanding-ring query cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingCost {
+    /// Floods the origin started.
+    pub rings: u32,
+    /// Query messages of all its floods.
+    pub queries: u64,
+    /// QueryHit messages.
+    pub hits: u64,
+}
+
+/// One expanding-ring query (`flooding.ring = rings`) from `origin` on `w`, whose
+/// links have a constant latency, for a type held only by the lowest-numbered node at
+/// `distance` hops (`None`: by no node), against the sum of its single floods.
+///
+/// The ring should stop after the first TTL t ≥ distance, having sent the Query
+/// messages of a single flood of each TTL up to t, as [`flooding_ball`] simulates
+/// them (and as it checks against the BFS closed form), and `distance` QueryHits
+/// back along the reverse path; with no holder every ring runs. `ring_wait` is 10%
+/// above the link latency, so each ring has ended before the next starts
+/// and a hit from distance t has reached the origin before its wait of 2·t·ring_wait
+/// ends. Returns `None` when no node lies at `distance` or the latency is not constant.
+pub fn expanding_ring(w: &World, origin: u32, distance: Option<u32>, rings: &[u32]) -> Option<Compared<RingCost>> {
+    let crate::world::Underlay::Constant(latency) = w.underlay else { return None };
+    let g = UnGraph::<(), ()>::from_edges(w.overlay.edge_list());
+    let dist = petgraph::algo::dijkstra(&g, NodeIndex::new(origin as usize), None, |_| 1u32);
+    let holder = match distance {
+        Some(d) => Some(dist.iter().filter(|&(_, &h)| h == d).map(|(v, _)| v.index() as u32).min()?),
+        None => None,
+    };
+    let mut world = w.clone();
+    world.resources = crate::world::Resources::from_holders(w.nodes(), vec![holder.into_iter().collect()]);
+    let cfg = SimConfig {
+        warmup: SimTime::ZERO,
+        timeout: SimTime::from_secs(30),
+        ..SimConfig::new(1, SimTime::from_secs(10))
+    };
+    let spec = WorkloadSpec {
+        rate: Rate(0.0),
+        script: vec![ScriptedQuery { at: SimTime::from_secs(1), origin, rtype: 0 }],
+        ..Default::default()
+    };
+    let workload = Workload::new(&spec, world.nodes(), 1, cfg.duration, 1);
+    let params =
+        flooding::Params { ring: rings.to_vec(), ring_wait: SimTime(latency.0 + latency.0 / 10), ..Default::default() };
+    let out = ProtocolSpec::Flooding(params).run(&world, workload, &cfg);
+    let kind = |name: &str| out.metric(name).unwrap_or(f64::NAN) as u64;
+    let got = RingCost {
+        rings: out.metric("rings_per_query").unwrap_or(f64::NAN) as u32,
+        queries: kind("messages_query"),
+        hits: kind("messages_query_hit"),
+    };
+    let answered = distance.and_then(|d| rings.iter().position(|&t| t >= d));
+    let ran = answered.map_or(rings.len(), |i| i + 1);
+    let queries = rings[..ran].iter().map(|&t| flooding_ball(w, origin, t).got.queries).sum();
+    let hits = answered.and(distance).map_or(0, u64::from);
+    Some(Compared { got, want: RingCost { rings: ran as u32, queries, hits } })
+}
+
 /// One query, from node 0 at time 0, on a ring of 20 nodes with constant
 /// `latency_ms` links where only node `holder` holds the one resource type: the
 /// query's record, for exact checks of hops and latency.
@@ -355,7 +414,7 @@ pub fn aggregation_sum(seed: u64) -> Compared<i128> {
 
 /// Mean hops of every measured request (`hops_mean_all`: a failed request counts
 /// the hops it travelled) under `random` and `experience-random` forwarding on a
-/// random 4-regular grid of `nodes` nodes, 100 types × 10 copies, Zipf-popular
+/// random 4-regular overlay of `nodes` nodes, 100 types × 10 copies, Zipf-popular
 /// requests at 100/s for 32 s, the first 10 s (about 1,000 requests) only teaching
 /// the nodes, TTL 2048 and a 12 s timeout: returns (random, experience-random).
 pub fn forwarding_hops(nodes: u32, seed: u64) -> ForwardingHops {
@@ -396,6 +455,17 @@ pub fn suite() -> Vec<Check> {
                 name: format!("flooding BFS ball, {name} n={n} ttl={ttl}"),
                 expected: format!("{} reached, {} queries", want.reached, want.queries),
                 got: format!("{} reached, {} queries", got.reached, got.queries),
+                pass: got == want,
+            });
+        }
+        // Lv et al.'s schedule 1, 3, 5, 7, the one holder 4 hops away: answered by the ring of TTL 5.
+        let rings = [1, 3, 5, 7];
+        let cost = |c: RingCost| format!("{} rings, {} queries, {} hits", c.rings, c.queries, c.hits);
+        if let Some(Compared { got, want }) = expanding_ring(&w, 0, Some(4), &rings) {
+            checks.push(Check {
+                name: format!("expanding ring = sum of its floods, {name} n={n}"),
+                expected: cost(want),
+                got: cost(got),
                 pass: got == want,
             });
         }
@@ -441,19 +511,23 @@ pub fn suite() -> Vec<Check> {
         got: format!("sum {got}"),
         pass: got == want,
     });
-    // Random forwarding that avoids its own path would need about N/(R+1) ≈ 270
-    // hops here if it knew only its overlay neighbours; the nodes it learns from
-    // answers, holders of popular types, bring that to 130–150. Experience-random
-    // needs 0.51 to 0.57 of random's hops over ten seeds. A strategy that learned
-    // nothing would sit at 1, give or take the 2% standard error of a mean over
-    // about 2,200 requests, so 0.75 separates the two by a wide margin.
+    // Neither a closed form nor Iamnitchi and Foster's setup (that is
+    // scenarios/iamnitchi-foster.toml): a check that experience is learned and used.
+    // Random forwarding that avoids its own path would need about N/(R+1) ≈ 270 hops
+    // here if it knew only its overlay neighbours; the nodes it learns from answers,
+    // holders of popular types, bring that to 131–149 over twelve seeds, and
+    // experience-random needs 0.51 to 0.57 of random's hops over the same seeds
+    // (standard deviation 0.016). Without learning the ratio would be 1 within about
+    // 3% (each mean is over about 2,200 requests whose hops vary about as much as
+    // their mean). 0.65, five standard deviations above the highest ratio seen,
+    // fails a model that learns nothing and one that loses much of what it learns.
     let nodes = 3_000;
     let ForwardingHops { random, experience } = forwarding_hops(nodes, 2001);
     checks.push(Check {
-        name: format!("forwarding hops, experience < random, 4-regular n={nodes}"),
-        expected: format!("< 0.75 × {random:.1} = {:.1}", 0.75 * random),
-        got: format!("{experience:.1}"),
-        pass: experience < 0.75 * random,
+        name: format!("forwarding hops, experience vs random, 4-regular n={nodes}"),
+        expected: format!("< 0.65 × {random:.1} = {:.1}", 0.65 * random),
+        got: format!("{experience:.1} ({:.2} ×)", experience / random),
+        pass: experience < 0.65 * random,
     });
     checks
 }

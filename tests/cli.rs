@@ -668,7 +668,7 @@ fn list_and_validate() {
     let out = peergrid().arg("validate").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("34 checks, 0 failed") && text.contains("M/M/1"), "{text}");
+    assert!(text.contains("38 checks, 0 failed") && text.contains("M/M/1"), "{text}");
     for check in ["gossip averaging variance ratio", "gossip averaging keeps the sum", "forwarding hops"] {
         assert!(text.contains(check), "validate lacks {check}: {text}");
     }
@@ -1003,7 +1003,7 @@ fn a_run_that_cannot_fit_in_memory_is_refused_before_it_starts() {
 fn shipped_sweeps_run_end_to_end_when_shortened() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let tmp = TempDir::new().unwrap();
-    for name in ["topologies", "ttl", "iamnitchi-foster", "gridnut", "superpeer", "underlays"] {
+    for name in ["topologies", "ttl", "iamnitchi-foster", "lv-search", "gridnut", "superpeer", "underlays", "churn"] {
         let out = tmp.path().join(name);
         let o = peergrid()
             .arg("run")

@@ -15,8 +15,10 @@
 //! has an answer (or at the query's timeout). Each ring is a new flood: nodes that
 //! saw an earlier ring's Query treat the next ring's as new, so the messages of a
 //! query are the sum of its rings' floods. Lv et al. start at TTL 1 and add 2 a
-//! ring. `ring_wait` stands for the paper's synchronous rounds: it should cover a
-//! hop out and back, latency and service included.
+//! ring. `ring_wait` stands for the paper's synchronous rounds: it should exceed
+//! one hop's latency and service time, since a QueryHit that arrives exactly when
+//! the wait ends comes after the origin's timer, which then starts the next ring.
+//! A test checks the ring's messages against the sum of single floods.
 
 use std::collections::hash_map::Entry;
 
@@ -88,7 +90,11 @@ impl ProtocolParams for Params {
                 "[]",
                 "expanding ring (Lv et al. 2002): TTLs of successive floods, e.g. [1, 3, 5, 7]; empty = one flood of ttl",
             ),
-            ParamDoc::new("ring_wait", "\"50ms\"", "the origin waits 2 × TTL × ring_wait after a ring before the next"),
+            ParamDoc::new(
+                "ring_wait",
+                "\"50ms\"",
+                "the origin waits 2 × TTL × ring_wait after a ring before the next; set it above one hop's latency and service time",
+            ),
         ],
     };
 
@@ -405,7 +411,7 @@ impl Protocol for Flooding {
 mod tests {
     use super::*;
     use crate::engine::SimTime;
-    use crate::validate::{flooding_ball, ring_query, world};
+    use crate::validate::{RingCost, expanding_ring, flooding_ball, ring_query, world};
     use crate::world::TopologySpec;
 
     #[test]
@@ -425,6 +431,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_expanding_ring_costs_the_sum_of_its_floods() {
+        // Lv et al.'s schedule 1, 3, 5, 7 and a denser one, with the one holder at
+        // every distance from 1 to 7 and nowhere: the ring answered by TTL t costs
+        // the floods of every TTL up to t and one QueryHit a hop back.
+        let cases = [(TopologySpec::RandomRegular { degree: 4 }, 2000), (TopologySpec::BarabasiAlbert { m: 2 }, 1500)];
+        for (topology, n) in cases {
+            let w = world(&topology, n, 20, 1, 0, 21);
+            for rings in [&[1, 3, 5, 7][..], &[2, 3, 4]] {
+                let mut tried = 0;
+                for distance in (1..=7).map(Some).chain([None]) {
+                    let Some(crate::validate::Compared { got, want }) = expanding_ring(&w, 0, distance, rings) else {
+                        continue;
+                    };
+                    tried += 1;
+                    assert_eq!(got, want, "{topology:?} rings {rings:?} holder at {distance:?}");
+                }
+                assert!(tried >= 6, "{topology:?}: {tried} distances");
+            }
+        }
+        // On a ring of 20 the flood of TTL t sends 2t Queries: a holder 4 hops away
+        // answers the third ring of 1, 3, 5, after 2 + 6 + 10 Queries.
+        let w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        let crate::validate::Compared { got, want } = expanding_ring(&w, 0, Some(4), &[1, 3, 5]).expect("a ring of 20");
+        assert_eq!(got, want);
+        assert_eq!(got, RingCost { rings: 3, queries: 18, hits: 4 });
     }
 
     #[test]

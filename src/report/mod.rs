@@ -102,76 +102,11 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
     let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
     let rows: Vec<Vec<String>> =
         reader.records().map(|r| r.map(|r| r.iter().map(String::from).collect())).collect::<Result<_, _>>()?;
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no column {name}", summary.display()))
-    };
-    let (metric, mean, lo, hi) = (col("metric")?, col("mean")?, col("ci95_low")?, col("ci95_high")?);
-    let params: Vec<usize> = (2..metric).collect();
     fs_create(&dir.join("plots"))?;
     let mut written = Vec::new();
     let mut charts: Vec<(&PlotSpec, String, Vec<Series>)> = Vec::new();
     for spec in plots {
-        let x = col(&spec.x)?;
-        let series_col = spec.series.as_deref().map(col).transpose()?;
-        let mut groups: BTreeMap<Vec<String>, Series> = BTreeMap::new();
-        let mut order: Vec<Vec<String>> = Vec::new();
-        let selected: Vec<&Vec<String>> = rows.iter().filter(|r| r[metric] == spec.y).collect();
-        // Other parameters name a line only where they take more than one value, and
-        // not when they move with x (keys zipped with it): those are points on a line.
-        let varying: Vec<usize> = params
-            .iter()
-            .copied()
-            .filter(|&c| c != x && Some(c) != series_col)
-            .filter(|&c| {
-                let mut seen: Vec<&str> = selected.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty()).collect();
-                seen.sort_unstable();
-                seen.dedup();
-                let follows = |by: usize| determines(selected.iter().map(|r| (r[by].as_str(), r[c].as_str())));
-                // A column fixed by the series value (a protocol's own parameter) adds nothing to its label.
-                let (follows_x, follows_series) = (follows(x), series_col.is_some_and(follows));
-                seen.len() > 1 && !follows_x && !follows_series
-            })
-            .collect();
-        // A point that leaves x unset (a protocol without that parameter) has no place on the plot.
-        for row in selected.into_iter().filter(|r| !r[x].is_empty()) {
-            let Some(xv) = numeric(&row[x]) else {
-                bail!("plot of {} against {}: x value {:?} is not a number", spec.y, spec.x, row[x])
-            };
-            let Ok(m) = row[mean].parse::<f64>() else {
-                continue;
-            };
-            let l = row[lo].parse::<f64>().unwrap_or(m);
-            let h = row[hi].parse::<f64>().unwrap_or(m);
-            // One line per combination of the other parameters, the series key first.
-            // A bare number says nothing on its own: name its column ("protocol.ttl=4").
-            let mut key: Vec<String> = series_col
-                .map(|c| if numeric(&row[c]).is_some() { format!("{}={}", header[c], row[c]) } else { row[c].clone() })
-                .into_iter()
-                .collect();
-            key.extend(varying.iter().filter(|&&c| !row[c].is_empty()).map(|&c| format!("{}={}", header[c], row[c])));
-            if !groups.contains_key(&key) {
-                order.push(key.clone());
-            }
-            let label = key.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(", ");
-            groups
-                .entry(key)
-                .or_insert_with(|| Series { label, markers: true, points: Vec::new() })
-                .points
-                .push((xv, m, l, h));
-        }
-        let mut series: Vec<Series> = order.into_iter().filter_map(|k| groups.remove(&k)).collect();
-        // A t interval over few replicates can reach past what the metric can take:
-        // bars stop at 0 for a metric whose means are all non-negative, and at 1 for
-        // a rate (summary.csv keeps the intervals as computed).
-        let means = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-        let floor = if means().all(|m| m >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
-        let ceiling = if spec.y.ends_with("_rate") && means().all(|m| m <= 1.0) { 1.0 } else { f64::INFINITY };
-        for s in &mut series {
-            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for p in &mut s.points {
-                (p.2, p.3) = (p.2.max(floor), p.3.min(ceiling));
-            }
-        }
+        let series = lines(&header, &rows, spec, &summary)?;
         let stem = format!("{}_vs_{}", spec.y, spec.x.replace('.', "_"));
         let title = spec.title.clone().unwrap_or_else(|| format!("{} vs {}", label(&spec.y), label(&spec.x)));
         written.extend(render(dir, &stem, spec, &title, &series)?);
@@ -182,6 +117,80 @@ pub fn draw_all(dir: &Path, plots: &[PlotSpec]) -> Result<Vec<PathBuf>> {
     }
     written.extend(draw_distributions(dir)?);
     Ok(written)
+}
+
+/// The lines of one `[[plot]]` from summary.csv's `header` and `rows` (read from
+/// `path`): one per value of the series column and of every other parameter that
+/// separates points, x excepted.
+fn lines(header: &[String], rows: &[Vec<String>], spec: &PlotSpec, path: &Path) -> Result<Vec<Series>> {
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{} has no column {name}", path.display()))
+    };
+    let (metric, mean, lo, hi) = (col("metric")?, col("mean")?, col("ci95_low")?, col("ci95_high")?);
+    let params: Vec<usize> = (2..metric).collect();
+    let x = col(&spec.x)?;
+    let series_col = spec.series.as_deref().map(col).transpose()?;
+    let mut groups: BTreeMap<Vec<String>, Series> = BTreeMap::new();
+    let mut order: Vec<Vec<String>> = Vec::new();
+    let selected: Vec<&Vec<String>> = rows.iter().filter(|r| r[metric] == spec.y).collect();
+    // Other parameters name a line only where they take more than one value (unset
+    // counts as one: a flood without `ring` is not the expanding ring), and not when
+    // they move with x (keys zipped with it): those are points on a line.
+    let follows = |by: usize, c: usize| determines(selected.iter().map(|r| (r[by].as_str(), r[c].as_str())));
+    let mut varying: Vec<usize> = Vec::new();
+    for c in params.iter().copied().filter(|&c| c != x && Some(c) != series_col) {
+        let mut seen: Vec<&str> = selected.iter().map(|r| r[c].as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        // A column fixed by the series value or by a column already naming the lines
+        // (a protocol's own parameter, a topology's under its kind) adds nothing.
+        let fixed =
+            follows(x, c) || series_col.is_some_and(|s| follows(s, c)) || varying.iter().any(|&d| follows(d, c));
+        if seen.len() > 1 && !fixed {
+            varying.push(c);
+        }
+    }
+    // A point that leaves x unset (a protocol without that parameter) has no place on the plot.
+    for row in selected.into_iter().filter(|r| !r[x].is_empty()) {
+        let Some(xv) = numeric(&row[x]) else {
+            bail!("plot of {} against {}: x value {:?} is not a number", spec.y, spec.x, row[x])
+        };
+        let Ok(m) = row[mean].parse::<f64>() else {
+            continue;
+        };
+        let l = row[lo].parse::<f64>().unwrap_or(m);
+        let h = row[hi].parse::<f64>().unwrap_or(m);
+        // One line per combination of the other parameters, the series key first.
+        // A bare number says nothing on its own: name its column ("protocol.ttl=4").
+        let mut key: Vec<String> = series_col
+            .map(|c| if numeric(&row[c]).is_some() { format!("{}={}", header[c], row[c]) } else { row[c].clone() })
+            .into_iter()
+            .collect();
+        key.extend(varying.iter().filter(|&&c| !row[c].is_empty()).map(|&c| format!("{}={}", header[c], row[c])));
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        let label = key.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(", ");
+        groups
+            .entry(key)
+            .or_insert_with(|| Series { label, markers: true, points: Vec::new() })
+            .points
+            .push((xv, m, l, h));
+    }
+    let mut series: Vec<Series> = order.into_iter().filter_map(|k| groups.remove(&k)).collect();
+    // A t interval over few replicates can reach past what the metric can take:
+    // bars stop at 0 for a metric whose means are all non-negative, and at 1 for
+    // a rate (summary.csv keeps the intervals as computed).
+    let means = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let floor = if means().all(|m| m >= 0.0) { 0.0 } else { f64::NEG_INFINITY };
+    let ceiling = if spec.y.ends_with("_rate") && means().all(|m| m <= 1.0) { 1.0 } else { f64::INFINITY };
+    for s in &mut series {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for p in &mut s.points {
+            (p.2, p.3) = (p.2.max(floor), p.3.min(ceiling));
+        }
+    }
+    Ok(series)
 }
 
 /// All of a scenario's plots tiled two to a row in one figure, `plots/overview.*`:
@@ -431,11 +440,23 @@ where
             for (i, s) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 let style = ShapeStyle::from(&color).stroke_width(px(2.0).max(1));
-                chart
-                    .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
-                    .map_err(err)?
-                    .label(if s.label.is_empty() { label(&spec.y) } else { s.label.clone() })
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                let name = if s.label.is_empty() { label(&spec.y) } else { s.label.clone() };
+                let line = s.points.iter().map(|p| (p.0, p.1));
+                // Past the palette's ten colours, a colour comes back dashed.
+                if i < PALETTE.len() {
+                    chart
+                        .draw_series(LineSeries::new(line, style))
+                        .map_err(err)?
+                        .label(name)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                } else {
+                    let (dash, gap) = (px(6.0), px(4.0));
+                    chart.draw_series(DashedLineSeries::new(line, dash, gap, style)).map_err(err)?.label(name).legend(
+                        move |(x, y)| {
+                            plotters::element::DashedPathElement::new(vec![(x, y), (x + 20, y)], dash, gap, style)
+                        },
+                    );
+                }
                 if s.markers {
                     chart
                         .draw_series(s.points.iter().map(|p| Circle::new((p.0, p.1), px(3.5), color.filled())))
@@ -552,6 +573,64 @@ mod tests {
         assert_eq!(tick(0.123456), "0.123");
         assert_eq!(tick(12.5), "12.5");
         assert_eq!(tick(0.0), "0");
+    }
+
+    #[test]
+    fn a_parameter_set_on_some_points_only_separates_lines() {
+        // A flood, the same flood as an expanding ring, and a walk with and without
+        // state: four lines, named by the keys that tell them apart.
+        let header: Vec<String> = [
+            "scenario",
+            "point",
+            "protocol.name",
+            "protocol.ttl",
+            "protocol.ring",
+            "protocol.ring_wait",
+            "protocol.walkers",
+            "protocol.state",
+            "resources.replicas",
+            "metric",
+            "mean",
+            "ci95_low",
+            "ci95_high",
+        ]
+        .map(String::from)
+        .to_vec();
+        let protocols = [
+            ["flooding", "7", "", "", "", ""],
+            ["flooding", "", "[1, 3, 5, 7]", "12ms", "", ""],
+            ["random-walk", "", "", "", "16", ""],
+            ["random-walk", "", "", "", "16", "true"],
+        ];
+        let mut rows = Vec::new();
+        for (i, p) in protocols.iter().enumerate() {
+            for replicas in ["10", "100"] {
+                let mut row = vec!["s".to_string(), i.to_string()];
+                row.extend(p.iter().map(|v| v.to_string()));
+                row.extend([replicas, "messages_per_query", "5", "4", "6"].map(String::from));
+                rows.push(row);
+            }
+        }
+        let spec = PlotSpec {
+            x: "resources.replicas".into(),
+            y: "messages_per_query".into(),
+            series: Some("protocol.name".into()),
+            logx: false,
+            logy: false,
+            title: None,
+        };
+        let lines = lines(&header, &rows, &spec, Path::new("summary.csv")).expect("columns are there");
+        let labels: Vec<&str> = lines.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "flooding, protocol.ttl=7",
+                "flooding, protocol.ring=[1, 3, 5, 7]",
+                "random-walk",
+                "random-walk, protocol.state=true"
+            ]
+        );
+        assert!(lines.iter().all(|s| s.points.len() == 2));
     }
 
     #[test]
