@@ -22,12 +22,15 @@ use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
-pub const KEY_LABELS: [Column; 5] = [
+pub const KEY_LABELS: [Column; 8] = [
     Column::new("workload.rate", "query rate (queries/s)"),
     Column::new("network.nodes", "nodes"),
     Column::new("network.loss", "message loss probability"),
     Column::new("resources.replicas", "replicas per resource type"),
     Column::new("resources.types", "resource types"),
+    Column::new("churn.session.mean", "mean session (s)"),
+    Column::new("churn.session.scale", "session scale (s)"),
+    Column::new("fault[0].crash.fraction", "fraction of nodes crashed"),
 ];
 
 /// `[network]`.
@@ -1038,10 +1041,10 @@ fn column_value(table: &toml::Table, column: &str) -> String {
     let mut v: Option<&toml::Value> = None;
     let mut t = Some(table);
     for seg in split_path(column) {
-        let Seg::Key(k) = seg else {
-            return String::new();
+        v = match seg {
+            Seg::Key(k) => t.and_then(|t| t.get(&k)),
+            Seg::Index(i) => v.and_then(|v| v.as_array()).and_then(|a| a.get(i)),
         };
-        v = t.and_then(|t| t.get(&k));
         t = v.and_then(|v| v.as_table());
     }
     match v {

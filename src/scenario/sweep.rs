@@ -117,9 +117,7 @@ fn values(
         InputError::new(m).file(file).key(format!("sweep.{}", shown.join("."))).line(at(text, path))
     };
     let root = split_path(key);
-    if root.iter().any(|s| matches!(s, Seg::Index(_)))
-        || root.first().is_some_and(|s| matches!(s, Seg::Key(k) if FIXED.contains(&k.as_str())))
-    {
+    if root.first().is_some_and(|s| matches!(s, Seg::Key(k) if FIXED.contains(&k.as_str()))) {
         return Err(fail(format!(
             "`{key}` cannot be swept; sweep a scenario key such as \"network.nodes\" or \"protocol\""
         )));
