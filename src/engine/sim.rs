@@ -207,16 +207,9 @@ impl Event {
     }
     #[inline]
     fn kind(self) -> Kind {
-        match self.0 >> 61 {
-            0 => Kind::Arrive,
-            1 => Kind::Served,
-            2 => Kind::Timer,
-            3 => Kind::Query,
-            4 => Kind::Churn,
-            5 => Kind::Trace,
-            6 => Kind::Fault,
-            _ => Kind::Link,
-        }
+        const KINDS: [Kind; 8] =
+            [Kind::Arrive, Kind::Served, Kind::Timer, Kind::Query, Kind::Churn, Kind::Trace, Kind::Fault, Kind::Link];
+        KINDS[(self.0 >> 61) as usize]
     }
     #[inline]
     fn node(self) -> NodeId {
