@@ -474,4 +474,37 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_partition_stops_every_flood_from_crossing_and_healing_restores_it() {
+        use crate::dynamics::{Action, Dynamics, Fault};
+        use crate::engine::{Rate, SimConfig};
+        use crate::protocols::ProtocolSpec;
+        use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
+        use crate::world::Resources;
+        // The complete graph on 20 nodes, one holder: split in two groups of 10 until
+        // 10 s, a query succeeds exactly when its origin is on the holder's side.
+        let mut w = world(&TopologySpec::RandomRegular { degree: 19 }, 20, 10, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![7]]);
+        let s = SimTime::from_secs;
+        let split = Fault { at: s(1), action: Action::Partition { groups: 2, until: Some(s(10)) } };
+        let config = SimConfig {
+            timeout: s(2),
+            dynamics: Dynamics { churn: None, faults: vec![split] },
+            ..SimConfig::new(4, s(20))
+        };
+        let script = (0..20)
+            .flat_map(|v| {
+                [ScriptedQuery { at: s(5), origin: v, rtype: 0 }, ScriptedQuery { at: s(15), origin: v, rtype: 0 }]
+            })
+            .collect();
+        let spec = WorkloadSpec { rate: Rate(0.0), script, ..Default::default() };
+        let params = Params { ttl: 2, ..Default::default() };
+        let out = ProtocolSpec::Flooding(params).run(&w, Workload::new(&spec, 20, 1, config.duration, 4), &config);
+        let found = |at: SimTime| out.recorder.queries.iter().filter(|q| q.issued == at && q.succeeded()).count();
+        // The holder's nine group mates find it; the ten across the split never do.
+        assert_eq!(found(s(5)), 9);
+        assert_eq!(found(s(15)), 19);
+        assert!(out.metric("messages_lost").unwrap_or(0.0) > 0.0);
+    }
 }
