@@ -60,8 +60,10 @@ pub(super) struct Liveness {
     /// The up nodes, in no meaningful order, and each node's place in it.
     up_list: Vec<NodeId>,
     pos: Vec<u32>,
-    /// Sessions and downtimes drawn from distributions, if churn has them.
+    /// Sessions and downtimes drawn from distributions, if churn has them, and
+    /// how they start.
     pub lifetimes: Option<NodeLifetimes>,
+    pub start: Start,
     /// A replayed trace, if churn has one.
     pub trace: Option<Arc<Trace>>,
     /// Probability that a leave is graceful, and how long a graceful leaver stays.
@@ -91,6 +93,7 @@ impl Liveness {
             up_list: Vec::new(),
             pos: Vec::new(),
             lifetimes: None,
+            start: Start::default(),
             trace: None,
             graceful: 0.0,
             leave_time: SimTime::ZERO,
@@ -109,13 +112,16 @@ impl Liveness {
             return Liveness::fixed();
         }
         let mut rng = stream(seed, Stream::Churn);
+        let mut start = Start::default();
         let (lifetimes, trace, graceful, leave_time) = match &dynamics.churn {
             None => (None, None, 0.0, SimTime::ZERO),
             Some(Churn { source, graceful, leave_time }) => match source {
-                Source::Distributions { session, downtime, heterogeneous, .. } => {
+                Source::Distributions { session, downtime, heterogeneous, start: s } => {
+                    start = *s;
                     let l = NodeLifetimes::new(*session, *downtime, *heterogeneous, nodes, &mut rng);
                     (Some(l), None, *graceful, *leave_time)
                 }
+                // A trace's leaves take no time: the row says when the node is gone.
                 Source::Trace(t) => (None, Some(Arc::clone(t)), *graceful, SimTime::ZERO),
             },
         };
@@ -129,6 +135,7 @@ impl Liveness {
             up_list: (0..nodes as u32).map(NodeId).collect(),
             pos: (0..nodes as u32).collect(),
             lifetimes,
+            start,
             trace,
             graceful,
             leave_time,
@@ -137,14 +144,6 @@ impl Liveness {
             group: Vec::new(),
             rng,
             fault_rng: stream(seed, Stream::Faults),
-        }
-    }
-
-    /// How the churn starts, if it comes from distributions.
-    pub fn start_of(dynamics: &Dynamics) -> Option<Start> {
-        match &dynamics.churn {
-            Some(Churn { source: Source::Distributions { start, .. }, .. }) => Some(*start),
-            _ => None,
         }
     }
 

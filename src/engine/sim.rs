@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use rand::RngExt;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::live::{ChurnOp, Liveness};
@@ -514,19 +515,15 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         self.live.is_up(v)
     }
 
-    /// How many nodes are up.
-    pub fn alive(&self) -> usize {
-        if self.live.active { self.live.alive() } else { self.world.nodes() }
-    }
-
     /// Whether nodes can go down in this run (churn or faults).
     pub fn dynamic(&self) -> bool {
         self.live.active
     }
 
-    /// How long a graceful leaver stays up after it announces its leave.
+    /// How long a graceful leaver stays up after it announces its leave (none in
+    /// a trace replay).
     pub fn leave_time(&self) -> SimTime {
-        if self.live.trace.is_some() { SimTime::ZERO } else { self.live.leave_time }
+        self.live.leave_time
     }
 
     /// How long a query may take before it counts as failed.
@@ -822,20 +819,18 @@ impl<'w, P: Protocol> Simulation<'w, P> {
 /// trace and fault events, before the protocol starts.
 fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
     let nodes = ctx.world.nodes() as u32;
-    if let Some(start) = Liveness::start_of(dynamics) {
-        for v in (0..nodes).map(NodeId) {
-            let live = &mut ctx.live;
-            let Some(l) = &live.lifetimes else { break };
-            let (up, left) = match start {
-                Start::Equilibrium => l.equilibrium(v, &mut live.rng),
-                Start::AllUp => (true, l.session(v, &mut live.rng)),
-            };
-            if !up {
-                live.set_down(v);
-            }
-            let op = if up { ChurnOp::SessionEnd } else { ChurnOp::Rejoin };
-            schedule_churn(ctx, v, left, op);
+    for v in (0..nodes).map(NodeId) {
+        let live = &mut ctx.live;
+        let Some(l) = &live.lifetimes else { break };
+        let (up, left) = match live.start {
+            Start::Equilibrium => l.equilibrium(v, &mut live.rng),
+            Start::AllUp => (true, l.session(v, &mut live.rng)),
+        };
+        if !up {
+            live.set_down(v);
         }
+        let op = if up { ChurnOp::SessionEnd } else { ChurnOp::Rejoin };
+        schedule_churn(ctx, v, left, op);
     }
     if let Some(trace) = ctx.live.trace.clone() {
         for &v in &trace.starts_down {
@@ -902,12 +897,6 @@ fn top_up<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, joining: bool) {
     }
 }
 
-/// Drops the link between `u` and `v` on both sides.
-fn unlink<P: Protocol>(ctx: &mut Ctx<'_, P>, u: NodeId, v: NodeId) {
-    ctx.links[u.index()].retain(|&w| w != v);
-    ctx.links[v.index()].retain(|&w| w != u);
-}
-
 /// `u` notices that its link to `v` is dead: `v` crashed, and may have come back
 /// since with links of its own.
 fn link_lost<P: Protocol>(ctx: &mut Ctx<'_, P>, u: NodeId, v: NodeId) {
@@ -958,7 +947,7 @@ fn close_links<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId) {
         return;
     }
     for u in std::mem::take(&mut ctx.links[v.index()]) {
-        unlink(ctx, u, v);
+        ctx.links[u.index()].retain(|&w| w != v);
         top_up(ctx, u, false);
     }
 }
@@ -989,16 +978,16 @@ fn next_period<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, up: bool) {
 }
 
 /// A leave of `v`: graceful with the configured probability (the protocol's
-/// `leaving`, then down after `leave_time`, or at once in a trace replay), else a
-/// crash. Whether the leave is over, so that the node is now down.
-fn leave<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId, replay: bool) -> bool {
+/// `leaving`, then down after `leave_time`, at once if that is zero, as in a trace
+/// replay), else a crash. Whether the leave is over, so that the node is now down.
+fn leave<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId) -> bool {
     let g = ctx.live.graceful;
     if g > 0.0 && ctx.live.rng.random_bool(g) {
         ctx.live.leaving[v.index()] = true;
         protocol.leaving(ctx, v);
         close_links(ctx, v);
-        if !replay {
-            let delay = ctx.live.leave_time;
+        let delay = ctx.live.leave_time;
+        if delay > SimTime::ZERO {
             schedule_churn(ctx, v, delay, ChurnOp::LeaveDone);
             return false;
         }
@@ -1017,7 +1006,7 @@ fn churn_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId, i
     }
     match op {
         ChurnOp::SessionEnd => {
-            if leave(ctx, protocol, v, false) {
+            if leave(ctx, protocol, v) {
                 next_period(ctx, v, false);
             }
         }
@@ -1046,7 +1035,7 @@ fn trace_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, row: u32) {
     if up {
         come_up(ctx, protocol, v);
     } else {
-        leave(ctx, protocol, v, true);
+        leave(ctx, protocol, v);
     }
 }
 
@@ -1060,20 +1049,18 @@ fn victims<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &P, who: &Victims) -> Ve
             let count = ((fraction * ctx.world.nodes() as f64).round() as usize).min(up.len());
             match choose {
                 Choose::Random => {
-                    // A partial Fisher–Yates shuffle over the up nodes in id order.
+                    // From the up nodes in id order, so that the draw does not depend
+                    // on the order churn left them in.
                     up.sort_unstable();
-                    for i in 0..count {
-                        let j = ctx.live.fault_rng.random_range(i..up.len());
-                        up.swap(i, j);
-                    }
+                    up.partial_shuffle(&mut ctx.live.fault_rng, count).0.to_vec()
                 }
                 Choose::Degree => {
                     let overlay = &ctx.world.overlay;
                     up.sort_unstable_by_key(|&v| (std::cmp::Reverse(overlay.neighbours(v).len()), v));
+                    up.truncate(count);
+                    up
                 }
             }
-            up.truncate(count);
-            up
         }
     }
 }
@@ -1116,10 +1103,7 @@ fn fault_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, idx: u32) {
             // Balanced groups: the nodes in a random order, dealt round the groups.
             let n = ctx.world.nodes();
             let mut order: Vec<u32> = (0..n as u32).collect();
-            for k in (1..n).rev() {
-                let j = ctx.live.fault_rng.random_range(0..=k);
-                order.swap(k, j);
-            }
+            order.shuffle(&mut ctx.live.fault_rng);
             let mut group = vec![0u16; n];
             for (rank, &v) in order.iter().enumerate() {
                 group[v as usize] = (rank % groups as usize) as u16;

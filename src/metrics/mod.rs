@@ -227,14 +227,7 @@ impl Recorder {
     /// [`CONNECT_BYTES`] each, maintenance traffic.
     pub(crate) fn connected(&mut self, now: SimTime) {
         self.connects += 2;
-        self.messages_total += 2;
-        self.maintenance += 2;
-        self.bytes_total += 2 * CONNECT_BYTES;
-        if now >= self.window.warmup && now < self.window.duration {
-            self.maintenance_measured += 2;
-            self.maintenance_bytes_measured += 2 * CONNECT_BYTES;
-        }
-        self.bucket(now).messages += 2;
+        self.tally(now, 2, true, CONNECT_BYTES);
     }
 
     #[inline]
@@ -264,19 +257,25 @@ impl Recorder {
     /// traffic carries no query.
     #[inline]
     pub(crate) fn sent(&mut self, now: SimTime, kind: usize, maintenance: bool, bytes: Option<u32>) {
-        self.messages_total += 1;
         self.kinds[kind] += 1;
         self.sizes_unknown |= bytes.is_none();
-        let bytes = bytes.unwrap_or(0) as u64;
-        self.bytes_total += bytes;
+        self.tally(now, 1, maintenance, bytes.unwrap_or(0) as u64);
+    }
+
+    /// `count` messages of `bytes` each sent at `now`, into the totals, the
+    /// maintenance counters if they are maintenance, and the time series.
+    #[inline]
+    fn tally(&mut self, now: SimTime, count: u64, maintenance: bool, bytes: u64) {
+        self.messages_total += count;
+        self.bytes_total += count * bytes;
         if maintenance {
-            self.maintenance += 1;
+            self.maintenance += count;
             if now >= self.window.warmup && now < self.window.duration {
-                self.maintenance_measured += 1;
-                self.maintenance_bytes_measured += bytes;
+                self.maintenance_measured += count;
+                self.maintenance_bytes_measured += count * bytes;
             }
         }
-        self.bucket(now).messages += 1;
+        self.bucket(now).messages += count;
     }
 
     /// One message, or a `share` of a merged one, worked for query `q`.

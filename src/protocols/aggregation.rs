@@ -201,25 +201,22 @@ pub struct Aggregation {
 
 impl Aggregation {
     fn stats(&self) -> (f64, f64) {
-        let n = self.value.len().max(1) as f64;
-        let sum: i128 = self.value.iter().map(|&v| v as i128).sum();
+        self.stats_of(|_| true)
+    }
+
+    /// Mean and variance over the nodes `keep` selects.
+    fn stats_of(&self, keep: impl Fn(usize) -> bool) -> (f64, f64) {
+        let kept = || (0..self.value.len()).filter(|&v| keep(v)).map(|v| self.value[v]);
+        let n = kept().count().max(1) as f64;
+        let sum: i128 = kept().map(|v| v as i128).sum();
         let mean = sum as f64 / n / SCALE;
-        let var = self.value.iter().map(|&v| (v as f64 / SCALE - mean).powi(2)).sum::<f64>() / n;
+        let var = kept().map(|v| (v as f64 / SCALE - mean).powi(2)).sum::<f64>() / n;
         (mean, var)
     }
 
     /// Mean and variance over the nodes up.
     fn live_stats(&self, ctx: &Ctx<'_, Self>) -> (f64, f64) {
-        if !ctx.dynamic() {
-            return self.stats();
-        }
-        let live: Vec<f64> = (0..self.value.len())
-            .filter(|&v| ctx.is_up(NodeId(v as u32)))
-            .map(|v| self.value[v] as f64 / SCALE)
-            .collect();
-        let n = live.len().max(1) as f64;
-        let mean = live.iter().sum::<f64>() / n;
-        (mean, live.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n)
+        self.stats_of(|v| ctx.is_up(NodeId(v as u32)))
     }
 
     /// Node `v`'s starting value.

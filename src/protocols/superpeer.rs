@@ -322,13 +322,18 @@ impl Superpeer {
         c * self.cluster..((c + 1) * self.cluster).min(nodes as u32)
     }
 
+    /// The member of cluster `c` with the lowest id that is up, if any.
+    fn first_up(&self, ctx: &Ctx<'_, Self>, c: u32) -> Option<NodeId> {
+        self.members(c, ctx.world.nodes()).map(NodeId).find(|&v| ctx.is_up(v))
+    }
+
     /// Cluster `c` elects the member with the lowest id that is up, unless its
     /// super-peer is up; the members up register with the new one.
     fn elect(&mut self, ctx: &mut Ctx<'_, Self>, c: u32) {
         if ctx.is_up(self.superpeer(c)) {
             return;
         }
-        let Some(new) = self.members(c, ctx.world.nodes()).map(NodeId).find(|&v| ctx.is_up(v)) else { return };
+        let Some(new) = self.first_up(ctx, c) else { return };
         self.sp[c as usize] = new;
         self.elections += 1;
         for v in self.members(c, ctx.world.nodes()).map(NodeId) {
@@ -338,29 +343,18 @@ impl Superpeer {
         }
     }
 
-    /// Members of `sp`'s cluster holding `want`, read from the (exact) index, without
-    /// the requester when it is a member.
-    fn matches(&self, world: &World, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
-        let holders = world.resources.holders(want);
-        let first = sp.0 / self.cluster * self.cluster;
-        let end = first.saturating_add(self.cluster);
-        let lo = holders.partition_point(|v| v.0 < first);
-        let hi = holders.partition_point(|v| v.0 < end);
-        let own = requester.is_some_and(|r| world.resources.holds(r, want));
-        (hi - lo) as u32 - own as u32
-    }
-
-    /// Like [`Superpeer::matches`], counting only the members that are up.
-    fn live_matches(&self, ctx: &Ctx<'_, Self>, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
-        if !ctx.dynamic() {
-            return self.matches(ctx.world, sp, want, requester);
-        }
+    /// Members of `sp`'s cluster holding `want` (and up, under churn or faults),
+    /// read from the (exact) index, without the requester when it is a member.
+    fn matches(&self, ctx: &Ctx<'_, Self>, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
         let holders = ctx.world.resources.holders(want);
         let first = sp.0 / self.cluster * self.cluster;
         let end = first.saturating_add(self.cluster);
-        let lo = holders.partition_point(|v| v.0 < first);
-        let hi = holders.partition_point(|v| v.0 < end);
-        holders[lo..hi].iter().filter(|&&v| Some(v) != requester && ctx.is_up(v)).count() as u32
+        let members = &holders[holders.partition_point(|v| v.0 < first)..holders.partition_point(|v| v.0 < end)];
+        if ctx.dynamic() {
+            return members.iter().filter(|&&v| Some(v) != requester && ctx.is_up(v)).count() as u32;
+        }
+        let own = requester.is_some_and(|r| ctx.world.resources.holds(r, want));
+        members.len() as u32 - own as u32
     }
 
     /// A query reaches super-peer `at` from `from` (a neighbour super-peer, a member
@@ -382,7 +376,7 @@ impl Superpeer {
         }
         ctx.report_reached(q);
         let local = self.superpeer_of(from) == at;
-        let found = self.live_matches(ctx, at, want, local.then_some(from));
+        let found = self.matches(ctx, at, want, local.then_some(from));
         if found > 0 {
             // An answer from the index, which resources never change under: never stale.
             ctx.report_answer(q, false);
@@ -464,11 +458,8 @@ impl Protocol for Superpeer {
             self.sp = (0..self.superpeers).map(|c| NodeId(c * self.cluster)).collect();
             // Clusters whose first node starts down have elected another already.
             for c in 0..self.superpeers {
-                if !ctx.is_up(self.superpeer(c)) {
-                    let members = self.members(c, ctx.world.nodes());
-                    if let Some(v) = members.map(NodeId).find(|&v| ctx.is_up(v)) {
-                        self.sp[c as usize] = v;
-                    }
+                if let Some(v) = self.first_up(ctx, c) {
+                    self.sp[c as usize] = v;
                 }
             }
         }
