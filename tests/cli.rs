@@ -216,6 +216,7 @@ fn errors_in_a_set_value_name_the_set_not_a_line_of_the_file() {
         ("network.nodes=abc", "network.nodes", "expected a non-negative integer"),
         ("protocol={name=\"random-walk\", ttl=0}", "protocol.ttl", "expected ttl ≥ 1"),
         ("sample_every=0s", "sample_every", "above zero"),
+        ("fault[0].at=5s", "fault[0].at", "the file has no `fault` entries to index"),
     ] {
         let err = bad_set(&[set]);
         assert!(err.contains(&format!("error: --set {set}, key `{key}`: ")) && err.contains(expected), "{err}");

@@ -988,6 +988,9 @@ fn set_path(root: &mut toml::Table, path: &[Seg], value: toml::Value) -> Result<
             return Err("expected a key before a list index, as in fault[0].at".into());
         };
         let mut name = k.clone();
+        if !table.contains_key(k) && matches!(parents.peek(), Some(Seg::Index(_))) {
+            return Err(format!("the file has no `{k}` entries to index; write the entry in the file first"));
+        }
         let mut entry = table.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         // An index picks one table of a list of tables (`[[fault]]`), which must exist.
         while let Some(Seg::Index(i)) = parents.peek() {
