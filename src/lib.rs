@@ -57,7 +57,7 @@
 //!     }
 //!     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
 //!         match msg {
-//!             Msg::Ask { q, want } if ctx.world.resources.holds(at, want) => ctx.send(at, from, Msg::Found { q }),
+//!             Msg::Ask { q, want } if ctx.holds(at, want) => ctx.send(at, from, Msg::Found { q }),
 //!             Msg::Ask { .. } => {}
 //!             Msg::Found { q } => ctx.report_hit(q, 1, 1),
 //!         }

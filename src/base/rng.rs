@@ -29,6 +29,8 @@ pub enum Stream {
     Churn = 6,
     /// Draws the victims of scripted crashes and the groups of a partition.
     Faults = 7,
+    /// Draws resource changes: when, which kind, and which copies and nodes.
+    Changes = 8,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

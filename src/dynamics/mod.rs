@@ -1,15 +1,20 @@
 //! Dynamics: the world changing under a run. Churn (`[churn]`: sessions and
 //! downtimes from distributions, or a replayed trace) and scripted faults
-//! (`[[fault]]`: crashes, partitions, bursts of loss). This layer describes and
-//! draws them; the engine applies them, owning which nodes are up.
+//! (`[[fault]]`: crashes, partitions, bursts of loss), and resources that change
+//! (`[resources] changes`). This layer describes and draws them; the engine
+//! applies them, owning which nodes are up and who holds what.
 
+pub mod changes;
 pub mod churn;
 pub mod fault;
 pub mod lifetime;
 
+pub use changes::{ChangeKind, Holdings};
 pub use churn::{Churn, ChurnSpec, NodeLifetimes, Source, Start, Trace};
 pub use fault::{Action, Choose, Fault, FaultSpec, Victims};
 pub use lifetime::{Dist, Lifetime, LifetimeSpec};
+
+use crate::world::Changes;
 
 /// Everything that changes during a run; the default is a static world.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,11 +23,14 @@ pub struct Dynamics {
     pub churn: Option<Churn>,
     /// The `[[fault]]` entries, in file order.
     pub faults: Vec<Fault>,
+    /// `[resources] changes`: how copies change; none by default.
+    pub changes: Changes,
 }
 
 impl Dynamics {
-    /// Whether nothing ever changes: every node up throughout, no faults. Churn
-    /// whose sessions never end (`session.mean = "never"`) changes nothing.
+    /// Whether every node stays up throughout: no churn, no faults. Churn whose
+    /// sessions never end (`session.mean = "never"`) changes nothing. (Resources
+    /// may still change.)
     pub fn is_static(&self) -> bool {
         let churn_free = match &self.churn {
             None => true,

@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn a_contact_is_never_the_node_itself_and_the_up_list_follows_changes() {
         let quiet = Fault { at: SimTime::ZERO, action: crate::dynamics::Action::Loss { value: 0.0, until: None } };
-        let dynamics = Dynamics { churn: None, faults: vec![quiet] };
+        let dynamics = Dynamics { churn: None, faults: vec![quiet], ..Dynamics::default() };
         let mut l = Liveness::new(&dynamics, 5, 1);
         l.set_down(NodeId(1));
         l.set_down(NodeId(4));

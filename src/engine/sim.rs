@@ -17,7 +17,7 @@ use super::live::{ChurnOp, Liveness};
 use super::queue::{EventQueue, FifoRadixQueue};
 use crate::base::rng::{Stream, stream};
 use crate::base::{NodeId, QueryId, ResourceType, ServiceTime, SimTime};
-use crate::dynamics::{Action, Choose, Dynamics, Start, Victims};
+use crate::dynamics::{Action, Choose, Dynamics, Holdings, Start, Victims};
 use crate::metrics::{Metric, Recorder, Window};
 use crate::workload::Workload;
 use crate::world::World;
@@ -74,7 +74,7 @@ pub trait Protocol: Sized {
     /// A timer set with [`Ctx::set_timer`] fired at `at`.
     fn timer(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId, _timer: Self::Timer) {}
     /// A timer set with [`Ctx::set_global_timer`] fired: a process of the whole
-    /// system (resource changes, a measurement), not of one node.
+    /// system (a measurement, a sampler), not of one node.
     fn global_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: Self::Timer) {}
     /// Node `at` has come up: it joins for the first time or again after a downtime
     /// or a crash, with `bootstrap`, an up node drawn at random, as its contact
@@ -84,6 +84,11 @@ pub trait Protocol: Sized {
     /// Node `at` announces a graceful leave: it stays up, sending and receiving,
     /// for `churn.leave_time` (none in a trace replay), then goes down.
     fn leaving(&mut self, _ctx: &mut Ctx<'_, Self>, _at: NodeId) {}
+    /// Node `v`'s resources changed (`[resources] changes`), whether it is up or
+    /// not: its own view (what a GRIS reports, what its client would send) is new
+    /// at once, and [`Ctx::holds`] reads the new state; stored copies elsewhere (an
+    /// index, a cache) are the protocol's to update as its design does.
+    fn changed(&mut self, _ctx: &mut Ctx<'_, Self>, _v: NodeId) {}
     /// Node `at` has crashed. It is already down, so nothing it would send leaves:
     /// the protocol may update its own bookkeeping, but other nodes learn of the
     /// crash only by the silence that follows.
@@ -185,7 +190,8 @@ enum Kind {
     Churn,
     /// The next row of a churn trace; the index is the row.
     Trace,
-    /// A scripted fault strikes (index 2i) or ends (2i + 1).
+    /// A scripted fault strikes (index 2i) or ends (2i + 1), or, with index
+    /// [`CHANGE`], the next resource change is due.
     Fault,
     /// The node notices that the overlay neighbour in the index is gone.
     Link,
@@ -196,6 +202,9 @@ enum Kind {
 /// timer (or the script index of a scripted query) in the low 32.
 #[derive(Clone, Copy, Debug)]
 struct Event(u64);
+
+/// The index of a `Fault` event that is the next resource change.
+const CHANGE: u32 = u32::MAX;
 
 /// Nodes must fit the 29 bits an event has for them.
 pub const MAX_NODES: usize = 1 << 29;
@@ -363,6 +372,8 @@ pub struct Ctx<'w, P: Protocol> {
     timer_epoch: Vec<u32>,
     /// With overlay repair: each node's links now; empty otherwise.
     links: Vec<Vec<NodeId>>,
+    /// Who holds what, when resources change; `None` reads the world's placement.
+    holdings: Option<Holdings<'w>>,
     repair: Option<Repair>,
     /// The run's static world.
     pub world: &'w World,
@@ -388,6 +399,54 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         } else {
             Cow::Owned(self.links[v.index()].clone())
         }
+    }
+
+    /// Whether node `v` holds a copy of type `t` now.
+    #[inline]
+    pub fn holds(&self, v: NodeId, t: ResourceType) -> bool {
+        match &self.holdings {
+            None => self.world.resources.holds(v, t),
+            Some(h) => h.holds(v, t),
+        }
+    }
+
+    /// The types `v` holds now, ascending.
+    pub fn resources_of(&self, v: NodeId) -> &[ResourceType] {
+        match &self.holdings {
+            None => self.world.resources.of_node(v),
+            Some(h) => h.of_node(v),
+        }
+    }
+
+    /// The nodes holding `t` now, ascending (none for a type out of range).
+    pub fn holders(&self, t: ResourceType) -> &[NodeId] {
+        match &self.holdings {
+            None if t.0 < self.world.resources.types() => self.world.resources.holders(t),
+            None => &[],
+            Some(h) => h.holders(t),
+        }
+    }
+
+    /// Every node that has held `t` at some time in the run so far, ascending:
+    /// where to look for what a stored copy taken at any time may name.
+    pub fn ever_held(&self, t: ResourceType) -> &[NodeId] {
+        match &self.holdings {
+            None => self.holders(t),
+            Some(h) => h.ever_held(t),
+        }
+    }
+
+    /// Whether `v` held `t` at time `at` (no later than now).
+    pub fn held_at(&self, v: NodeId, t: ResourceType, at: SimTime) -> bool {
+        match &self.holdings {
+            None => self.world.resources.holds(v, t),
+            Some(h) => h.held_at(v, t, at),
+        }
+    }
+
+    /// Whether resources change in this run (`[resources] changes`).
+    pub fn resources_change(&self) -> bool {
+        self.holdings.is_some()
     }
 
     /// The protocol's own random stream.
@@ -677,6 +736,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             msg_epoch: Vec::new(),
             timer_epoch: Vec::new(),
             links: Vec::new(),
+            holdings: Holdings::new(&config.dynamics.changes, &world.resources, nodes, config.seed),
             repair: if config.dynamics.is_static() { None } else { config.repair },
             world,
             recorder,
@@ -688,6 +748,10 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         }
         if ctx.live.active {
             begin_dynamics(&mut ctx, &config.dynamics);
+        }
+        if let Some(h) = &mut ctx.holdings {
+            let at = h.gap();
+            ctx.queue.push(at, Event::new(Kind::Fault, NodeId(0), CHANGE));
         }
         Simulation { ctx, protocol, workload, max_pending: config.max_pending }
     }
@@ -784,6 +848,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                 }
                 Kind::Churn => churn_event(ctx, protocol, ev.node(), ev.idx()),
                 Kind::Trace => trace_event(ctx, protocol, ev.idx()),
+                Kind::Fault if ev.idx() == CHANGE => resource_change(ctx, protocol),
                 Kind::Fault => fault_event(ctx, protocol, ev.idx()),
                 Kind::Link => link_lost(ctx, ev.node(), NodeId(ev.idx())),
             }
@@ -799,7 +864,8 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             engine_node_bytes: self.ctx.nodes.capacity() * std::mem::size_of::<NodeQueue>()
                 + self.ctx.recorder.handled.capacity() * 4
                 + self.ctx.live.bytes()
-                + 4 * (self.ctx.msg_epoch.capacity() + self.ctx.timer_epoch.capacity()),
+                + 4 * (self.ctx.msg_epoch.capacity() + self.ctx.timer_epoch.capacity())
+                + self.ctx.holdings.as_ref().map_or(0, |h| h.bytes()),
             protocol_bytes: self.protocol.state_bytes(),
         };
         let out = RunOutput {
@@ -812,6 +878,23 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             kinds: P::Msg::KINDS,
         };
         (out, self.protocol)
+    }
+}
+
+/// The next resource change: the world's copies change, each node touched is
+/// told, and the one after is queued.
+fn resource_change<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P) {
+    let Some(h) = &mut ctx.holdings else { return };
+    let touched = h.change(ctx.now);
+    let next = ctx.now.saturating_add(h.gap());
+    if touched[0].is_some() {
+        ctx.recorder.resource_changed();
+    }
+    for v in touched.into_iter().flatten() {
+        protocol.changed(ctx, v);
+    }
+    if next <= ctx.end {
+        ctx.queue.push(next, Event::new(Kind::Fault, NodeId(0), CHANGE));
     }
 }
 
@@ -1447,7 +1530,7 @@ mod dynamics_tests {
     #[test]
     fn a_crashed_node_handles_and_sends_nothing_and_messages_to_it_are_counted() {
         let w = ring(10);
-        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], None)] };
+        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], None)], ..Dynamics::default() };
         let (out, p) = run(&w, Chatter::default(), 10, dynamics);
         let s = SimTime::from_millis(4_500);
         assert!(p.fired.iter().all(|&(v, t)| v != NodeId(3) || t < s), "no timer of node 3 after its crash");
@@ -1465,7 +1548,7 @@ mod dynamics_tests {
         let w = ring(10);
         // Down from 4.5 s to 6.2 s: its timer chain of before the crash is dead, and
         // `joined` starts a new one at 7.2 s.
-        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], Some(6_200))] };
+        let dynamics = Dynamics { churn: None, faults: vec![crash(4_500, &[3], Some(6_200))], ..Dynamics::default() };
         let (out, p) = run(&w, Chatter::default(), 10, dynamics);
         let times: Vec<u64> = p.fired.iter().filter(|(v, _)| *v == NodeId(3)).map(|(_, t)| t.0 / 1_000_000).collect();
         assert_eq!(times, vec![1_000, 2_000, 3_000, 4_000, 7_200, 8_200, 9_200]);
@@ -1485,7 +1568,7 @@ mod dynamics_tests {
             action: Action::Partition { groups: 2, until: Some(SimTime::from_millis(1_500)) },
         };
         let chatter = Chatter { all: true, ..Chatter::default() };
-        let (out, p) = run(&w, chatter, 3, Dynamics { churn: None, faults: vec![partition] });
+        let (out, p) = run(&w, chatter, 3, Dynamics { churn: None, faults: vec![partition], ..Dynamics::default() });
         // At 1 s every node sends to the nine others: only pairs of one group get through.
         let first: Vec<(u32, u32)> =
             p.served.iter().filter(|m| m.2 < SimTime::from_millis(1_500)).map(|m| (m.0.0, m.1.0)).collect();
@@ -1519,6 +1602,7 @@ mod dynamics_tests {
                 leave_time: SimTime::from_secs(2),
             }),
             faults: Vec::new(),
+            ..Dynamics::default()
         }
     }
 
@@ -1600,6 +1684,7 @@ mod dynamics_tests {
         let dynamics = Dynamics {
             churn: Some(Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.5, leave_time: s(0) }),
             faults: Vec::new(),
+            ..Dynamics::default()
         };
         let mut config = SimConfig { dynamics, ..SimConfig::new(3, s(9)) };
         config.timeout = SimTime::ZERO;
@@ -1632,7 +1717,8 @@ mod dynamics_tests {
                 recover: None,
             },
         };
-        let (_, p) = run(&w, Chatter::default(), 3, Dynamics { churn: None, faults: vec![fault] });
+        let (_, p) =
+            run(&w, Chatter::default(), 3, Dynamics { churn: None, faults: vec![fault], ..Dynamics::default() });
         let crashed: Vec<NodeId> = p.changes.iter().map(|c| c.0).collect();
         assert_eq!(crashed, by_degree[..4].to_vec());
     }
@@ -1668,7 +1754,7 @@ mod dynamics_tests {
         };
         let look = |at: u64, repair: Option<Repair>| {
             let config = SimConfig {
-                dynamics: Dynamics { churn: None, faults: vec![fault(0.3)] },
+                dynamics: Dynamics { churn: None, faults: vec![fault(0.3)], ..Dynamics::default() },
                 repair,
                 ..SimConfig::new(3, SimTime::from_secs(30))
             };

@@ -71,6 +71,17 @@ pub fn estimate(s: &Scenario) -> Estimate {
     if s.resources.placement.permutes() {
         parts.push(MemoryPart::new("placement ranks", "network.nodes", n * 5.0));
     }
+    let rates: f64 = s.resources.changes.rates().iter().sum();
+    if rates > 0.0 {
+        // Each change keeps the node's new type set (a box of a few types, 48 B);
+        // the copies and the holder lists now and ever are kept besides.
+        let changes = n * rates * s.duration.saturating_add(s.workload.timeout).as_secs_f64();
+        parts.push(MemoryPart::new(
+            "resource change history",
+            "resources.changes, duration, network.nodes",
+            n * 24.0 + changes * 48.0 + copies * 16.0,
+        ));
+    }
     if s.output.queries {
         parts.push(MemoryPart::new("queries.csv rows", "[output] queries = false", queries * 120.0));
     }

@@ -23,7 +23,7 @@ impl Column {
 }
 
 /// The core result columns of runs.csv, in order. Protocols append their own.
-pub const CORE_METRICS: [Column; 19] = [
+pub const CORE_METRICS: [Column; 20] = [
     Column::new("queries", "queries"),
     Column::new("success_rate", "success rate (fraction of queries)"),
     Column::new("hits_per_query", "hits per query"),
@@ -43,6 +43,7 @@ pub const CORE_METRICS: [Column; 19] = [
     Column::new("maintenance_messages_per_node_s", "maintenance messages per node per second"),
     Column::new("maintenance_bytes_per_node_s", "maintenance traffic per node (bytes/s)"),
     Column::new("availability", "availability (mean fraction of nodes up)"),
+    Column::new("resource_changes", "resource changes"),
 ];
 
 /// One result value of a run: a column name and its value, `None` where undefined.
@@ -166,6 +167,8 @@ pub struct Recorder {
     alive: Option<Alive>,
     /// Connect and accept messages of overlay repair.
     connects: u64,
+    /// Resource copies that changed (`[resources] changes`).
+    resource_changes: u64,
 }
 
 /// Bytes of each connect and accept message of overlay repair: a Gnutella 0.6
@@ -197,6 +200,7 @@ impl Recorder {
             lost_dead: 0,
             alive: None,
             connects: 0,
+            resource_changes: 0,
         }
     }
 
@@ -221,6 +225,11 @@ impl Recorder {
     /// A message reached a down node, or was waiting at one that crashed.
     pub(crate) fn lost_dead(&mut self) {
         self.lost_dead += 1;
+    }
+
+    /// A resource copy changed.
+    pub(crate) fn resource_changed(&mut self) {
+        self.resource_changes += 1;
     }
 
     /// Overlay repair opened a link: a connect and an accept message of
@@ -408,6 +417,7 @@ impl Recorder {
             Metric::new("maintenance_messages_per_node_s", per_node_s(self.maintenance_measured)),
             Metric::new("maintenance_bytes_per_node_s", bytes(self.maintenance_bytes_measured).and_then(per_node_s)),
             Metric::new("availability", self.availability()),
+            Metric::new("resource_changes", Some(self.resource_changes as f64)),
         ];
         for (name, count) in kinds.iter().zip(&self.kinds) {
             out.push(Metric::new(format!("messages_{name}"), Some(*count as f64)));

@@ -364,7 +364,7 @@ mod tests {
         };
         let config = SimConfig {
             timeout: SimTime::from_secs(1),
-            dynamics: Dynamics { churn: Some(churn), faults: Vec::new() },
+            dynamics: Dynamics { churn: Some(churn), faults: Vec::new(), ..Dynamics::default() },
             ..SimConfig::new(9, params.span())
         };
         let workload =

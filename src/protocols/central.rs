@@ -19,6 +19,15 @@
 //! notice their lost connection and retry every `retry` (each at its own phase);
 //! the first retry that finds the index up registers again, so a recovered index
 //! refills as its clients come back.
+//!
+//! Under changing resources (`[resources] changes`), as a Napster client tells the
+//! server when its shared files change: a node whose resources change sends an
+//! Update to the index at once (the index node's own entry changes in place). The
+//! index records each node's resources as of when the node sent them, so between a
+//! change and the Update's arrival (latency and the index's queue) an answer may
+//! name a copy that has moved away, or miss one that appeared. An answer that names
+//! at least one holder is stale if one of them no longer matches (changed, or
+//! down); only the matching ones count as hits.
 
 use serde::Deserialize;
 
@@ -89,10 +98,10 @@ impl ProtocolParams for Params {
 
     fn build(&self, world: &World) -> Central {
         let index = NodeId(self.index);
-        let mut registered = vec![false; world.nodes()];
-        registered[index.index()] = true;
+        let mut registered = vec![NEVER; world.nodes()];
+        registered[index.index()] = 0;
         if !self.register_at_start {
-            registered.fill(true);
+            registered.fill(0);
         }
         Central {
             index,
@@ -137,6 +146,11 @@ pub enum Msg {
         /// Registering rather than withdrawing.
         up: bool,
     },
+    /// A registered node's resources changed: its list as of `sent`.
+    Update {
+        /// When the node sent it, which is when its list was taken.
+        sent: SimTime,
+    },
     /// A query, sent straight to the index.
     Lookup {
         /// The query being looked up.
@@ -148,25 +162,24 @@ pub enum Msg {
     Answer {
         /// The query it answers.
         q: QueryId,
-        /// Registered holders of the type other than the origin that are up.
+        /// Holders it names that really match: they hold the type now and are up.
         found: u32,
-        /// Whether it names a registered holder that is down.
-        stale: bool,
     },
 }
 
 impl Message for Msg {
-    const KINDS: &'static [&'static str] = &["register", "lookup", "answer"];
+    const KINDS: &'static [&'static str] = &["register", "lookup", "answer", "update"];
     fn kind(&self) -> usize {
         match self {
             Msg::Register { .. } => 0,
             Msg::Lookup { .. } => 1,
             Msg::Answer { .. } => 2,
+            Msg::Update { .. } => 3,
         }
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
-            Msg::Register { .. } => None,
+            Msg::Register { .. } | Msg::Update { .. } => None,
             Msg::Lookup { q, .. } | Msg::Answer { q, .. } => Some(q),
         }
     }
@@ -178,30 +191,48 @@ pub struct Central {
     service: Option<ServiceTime>,
     /// Whether nodes register by message at time zero.
     register: bool,
-    /// Which nodes' registrations the index has processed.
-    registered: Vec<bool>,
+    /// Per node, the time its registered list was taken, [`NEVER`] when the index
+    /// holds no registration of it.
+    registered: Vec<u64>,
     /// The period of a client's retries while its connection is broken.
     retry: SimTime,
     /// Per node, whether it is retrying (empty until the index first goes down).
     retrying: Vec<bool>,
 }
 
+/// No registration.
+const NEVER: u64 = u64::MAX;
+
 /// A client's retry of its broken connection to the index.
 #[derive(Clone, Copy, Debug)]
 pub struct Retry;
 
 impl Central {
-    /// The registered holders of `want` other than `origin`: how many, and how many are up.
+    /// The holders of `want` other than `origin` that the index names (their
+    /// registered list has it), and how many of them really match now (hold it and
+    /// are up).
     fn lookup(&self, ctx: &Ctx<'_, Self>, origin: NodeId, want: ResourceType) -> (u32, u32) {
         let mut named = 0;
-        let mut up = 0;
-        for &v in ctx.world.resources.holders(want) {
-            if v != origin && self.registered[v.index()] {
+        let mut matching = 0;
+        for &v in ctx.ever_held(want) {
+            let since = self.registered[v.index()];
+            if v != origin && since != NEVER && ctx.held_at(v, want, SimTime(since)) {
                 named += 1;
-                up += ctx.is_up(v) as u32;
+                matching += (ctx.is_up(v) && ctx.holds(v, want)) as u32;
             }
         }
-        (named, up)
+        (named, matching)
+    }
+
+    /// The index records `from`'s list as of `sent`. An Update overtaken in flight
+    /// by a newer one changes nothing, nor does one from a node it holds no
+    /// registration of (one that has withdrawn, or whose registration is on its
+    /// way and will carry the list as it then is).
+    fn record(&mut self, from: NodeId, sent: SimTime) {
+        let r = &mut self.registered[from.index()];
+        if *r != NEVER {
+            *r = (*r).max(sent.0);
+        }
     }
 
     /// Starts `v`'s retries, at a phase of its own, unless it is retrying already.
@@ -216,16 +247,6 @@ impl Central {
     }
 }
 
-impl Central {
-    /// Query `q`'s answer reached its origin, `hops` from the index.
-    fn answered(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, found: u32, stale: bool, hops: u32) {
-        if ctx.dynamic() {
-            ctx.report_answer(q, stale);
-        }
-        ctx.report_hit(q, hops, found);
-    }
-}
-
 impl Protocol for Central {
     type Msg = Msg;
     type Timer = Retry;
@@ -234,11 +255,13 @@ impl Protocol for Central {
         if let Some(s) = self.service {
             ctx.set_service_time(self.index, s);
         }
+        ctx.answers_from_stored_state();
         if ctx.dynamic() {
-            ctx.answers_from_stored_state();
             // Registrations of nodes that start down were never made.
             for v in (0..ctx.world.nodes() as u32).map(NodeId) {
-                self.registered[v.index()] &= ctx.is_up(v);
+                if !ctx.is_up(v) {
+                    self.registered[v.index()] = NEVER;
+                }
             }
         }
         if !self.register {
@@ -261,23 +284,28 @@ impl Protocol for Central {
     }
 
     fn state_bytes(&self) -> usize {
-        self.registered.capacity() + self.retrying.capacity()
+        self.registered.capacity() * 8 + self.retrying.capacity()
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Register { up } => self.registered[from.index()] = up,
+            // A registration carries the list as it is when the index takes it in.
+            Msg::Register { up: true } => self.registered[from.index()] = ctx.now().0,
+            Msg::Register { up: false } => self.registered[from.index()] = NEVER,
+            Msg::Update { sent } => self.record(from, sent),
             Msg::Lookup { q, want } => {
                 ctx.report_reached(q);
                 let (named, found) = self.lookup(ctx, from, want);
-                let stale = found < named;
+                if named > 0 {
+                    ctx.report_answer(q, found < named);
+                }
                 if from == at {
-                    self.answered(ctx, q, found, stale, 0);
+                    ctx.report_hit(q, 0, found);
                 } else {
-                    ctx.send(at, from, Msg::Answer { q, found, stale });
+                    ctx.send(at, from, Msg::Answer { q, found });
                 }
             }
-            Msg::Answer { q, found, stale } => self.answered(ctx, q, found, stale, 1),
+            Msg::Answer { q, found } => ctx.report_hit(q, 1, found),
         }
     }
 
@@ -296,7 +324,7 @@ impl Protocol for Central {
         }
         if at == self.index {
             // It comes back empty but for itself; its clients find it by their retries.
-            self.registered[at.index()] = true;
+            self.registered[at.index()] = ctx.now().0;
         } else if ctx.is_up(self.index) {
             ctx.send(at, self.index, Msg::Register { up: true });
         } else {
@@ -315,11 +343,22 @@ impl Protocol for Central {
             return;
         }
         // The index's table dies with it; every client's connection breaks.
-        self.registered.fill(false);
+        self.registered.fill(NEVER);
         for v in (0..ctx.world.nodes() as u32).map(NodeId) {
             if ctx.is_up(v) {
                 self.retry_from(ctx, v);
             }
+        }
+    }
+
+    fn changed(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if v == self.index {
+            self.registered[v.index()] = ctx.now().0;
+        } else if self.retrying.get(v.index()) != Some(&true) {
+            // A connected client tells the index; a down one sends nothing (and
+            // registers its list as it then is when it comes back), nor does one
+            // whose connection is broken.
+            ctx.send(v, self.index, Msg::Update { sent: ctx.now() });
         }
     }
 
@@ -380,6 +419,44 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_copy_is_stale_at_the_index_until_its_update_arrives() {
+        use crate::dynamics::Dynamics;
+        use crate::dynamics::changes::first_change_alone;
+        use crate::engine::NodeId;
+        use crate::workload::ScriptedQuery;
+        use crate::world::{Changes, Resources};
+        // Only node 5 holds type 0; its copy moves once, and the Update to the
+        // index (node 0) takes the 20 ms of one hop. The index node's own queries
+        // need no hop, so one 1 ms after the move meets the old entry.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
+        let changes = Changes { moves: Rate(0.005), ..Changes::default() };
+        let (seed, moved, [_, to]) = first_change_alone(&changes, &w.resources, 20, SimTime::from_secs(3));
+        let to = to.expect("a move touches two nodes");
+        assert_ne!(to, NodeId(0), "this seed's move is to a client");
+        let origin = 0;
+        let (before, after) = (moved + SimTime::from_millis(1), moved + SimTime::from_millis(100));
+        let spec = WorkloadSpec {
+            rate: Rate(0.0),
+            script: [before, after].iter().map(|&at| ScriptedQuery { at, origin, rtype: 0 }).collect(),
+            ..Default::default()
+        };
+        let cfg = SimConfig {
+            timeout: SimTime::from_secs(1),
+            dynamics: Dynamics { changes, ..Dynamics::default() },
+            ..SimConfig::new(seed, after + SimTime(1))
+        };
+        let out =
+            ProtocolSpec::Central(super::Params::default()).run(&w, Workload::new(&spec, 20, 1, cfg.duration, 1), &cfg);
+        let hits: Vec<u32> = out.recorder.queries.iter().map(|q| q.hits).collect();
+        // Before the Update the index names node 5 (stale, no hit); after it, the new holder.
+        assert_eq!(hits, [0, 1]);
+        assert_eq!(out.metric("stale_answer_rate"), Some(0.5));
+        // Node 5 and the new holder each tell the index.
+        assert_eq!(out.metric("messages_update"), Some(2.0));
+    }
+
+    #[test]
     fn success_is_zero_while_the_index_is_down_and_comes_back_as_clients_retry() {
         use crate::dynamics::{Action, Dynamics, Fault, Victims};
         let w = world(&TopologySpec::Ring {}, 200, 10, 10, 5, 1);
@@ -388,7 +465,7 @@ mod tests {
             Fault { at: s(30), action: Action::Crash { victims: Victims::Role("index".into()), recover: Some(s(60)) } };
         let cfg = SimConfig {
             timeout: s(5),
-            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            dynamics: Dynamics { churn: None, faults: vec![crash], ..Dynamics::default() },
             ..SimConfig::new(1, s(100))
         };
         let params = super::Params { retry: s(10), ..Default::default() };

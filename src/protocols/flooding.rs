@@ -292,7 +292,7 @@ impl Gnutella {
                     ctx.report_reached(q);
                 }
                 let hops = hops.saturating_add(1);
-                if ctx.world.resources.holds(at, want) {
+                if ctx.holds(at, want) {
                     send(ctx, at, from, Msg::Hit { q, hops });
                 }
                 let ttl = ttl - 1;
@@ -490,7 +490,7 @@ mod tests {
         let split = Fault { at: s(1), action: Action::Partition { groups: 2, until: Some(s(10)) } };
         let config = SimConfig {
             timeout: s(2),
-            dynamics: Dynamics { churn: None, faults: vec![split] },
+            dynamics: Dynamics { churn: None, faults: vec![split], ..Dynamics::default() },
             ..SimConfig::new(4, s(20))
         };
         let script = (0..20)

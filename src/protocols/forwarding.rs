@@ -450,7 +450,7 @@ impl Protocol for Forwarding {
                     ctx.report_reached(q);
                 }
                 // The requester does not answer its own request.
-                if at != origin && ctx.world.resources.holds(at, want) {
+                if at != origin && ctx.holds(at, want) {
                     let to = match self.answer {
                         Answer::Direct => origin,
                         Answer::ReversePath => table.get(&k).copied().unwrap_or(origin),

@@ -24,11 +24,11 @@
 //!   carries (and whose entry at the child is still valid) to (data_time, stamp =
 //!   now). An entry is valid while now < stamp + `lifetime`; expired entries are
 //!   ignored, not deleted. With `lifetime < refresh` entries lapse between refreshes.
-//! - Resources change as a Poisson process of rate `resource_changes` per node (N
-//!   times that in all): a change picks a resource copy uniformly and turns it into
-//!   a type its node does not hold, drawn uniformly, so the number of copies stays
-//!   as placed. A cache entry remembers when its data was taken, so a GIIS answers
-//!   with what the node held then.
+//! - Resources change as the scenario's `[resources] changes` says (a world
+//!   process every protocol sees; MDS-2's own studies swap a copy's type). A GRIS
+//!   reports its node's resources as they are, but a cache entry remembers when its
+//!   data was taken, so a GIIS answers with what the node held then: nothing tells
+//!   a GIIS of a change before the next registration carries it (soft state).
 //! - A query goes from its origin to its site GIIS, which answers with the cached
 //!   holders in its range (the origin excluded) if there are any, and otherwise
 //!   passes it to its parent; the root answers even when it found nothing. The
@@ -47,7 +47,7 @@
 //!   second of [warmup, duration) — registrations and lookups for the root and for
 //!   the site and VO GIISes that share node 0 with it, as a load monitor on the
 //!   root's machine would see them; `answered_level_mean` is the mean level of the GIIS that answered a measured
-//!   query with at least one resource; `resource_changes` counts the changes made.
+//!   query with at least one resource.
 //!
 //! Simplifications, each a choice of this model rather than of the paper:
 //! - The hierarchy is fixed by node ids: sites and VOs are blocks of consecutive
@@ -89,11 +89,10 @@
 //! hosts a fault can crash.
 
 use rand::RngExt;
-use rand_distr::{Distribution, Exp1};
 use serde::Deserialize;
 
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, Rate, ResourceType, SimTime};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
@@ -113,9 +112,10 @@ pub struct Params {
     /// How long a registration stays valid; below `refresh`, entries lapse between refreshes.
     #[serde(default = "default_lifetime")]
     pub lifetime: SimTime,
-    /// Rate per node at which a node's resource types change (0: static).
+    /// No longer a parameter of the protocol: resource changes are the world's
+    /// `[resources] changes`. Kept only to say so to a scenario that sets it.
     #[serde(default)]
-    pub resource_changes: Rate,
+    pub resource_changes: Option<toml::Value>,
     /// Start with empty caches filled by registrations, instead of full caches as if long running.
     #[serde(default)]
     pub register_at_start: bool,
@@ -141,7 +141,7 @@ impl Default for Params {
             depth: default_depth(),
             refresh: default_refresh(),
             lifetime: default_lifetime(),
-            resource_changes: Rate(0.0),
+            resource_changes: None,
             register_at_start: false,
         }
     }
@@ -158,7 +158,6 @@ impl ProtocolParams for Params {
         extra_columns: &[
             Column::new("root_load", "root GIIS host load (messages/s)"),
             Column::new("answered_level_mean", "GIIS level that answered (mean)"),
-            Column::new("resource_changes", "resource changes"),
         ],
         roles: &[
             ("root", "node 0, which hosts the root GIIS"),
@@ -189,12 +188,6 @@ impl ProtocolParams for Params {
             )
             .label("registration lifetime (s)"),
             ParamDoc::new(
-                "resource_changes",
-                "\"0/s\"",
-                "rate per node at which a node's resource types change (0: static)",
-            )
-            .label("resource changes per node (1/s)"),
-            ParamDoc::new(
                 "register_at_start",
                 "false",
                 "start with empty caches filled by registrations, instead of full caches as if long running",
@@ -207,31 +200,29 @@ impl ProtocolParams for Params {
         let depth = self.depth.clamp(1, 8) as u8;
         let fanout = self.fanout.max(2) as u64;
         let span = (0..depth as u32).map(|l| fanout.saturating_pow(l)).collect();
-        let static_resources = self.resource_changes.per_second() <= 0.0 || world.resources.types() == 0;
         Hierarchical {
             depth,
             refresh: self.refresh,
             lifetime: self.lifetime.0,
-            change_rate: self.resource_changes.per_second() * nodes as f64,
             register_at_start: self.register_at_start,
             nodes,
             span,
             cache: Vec::new(),
-            history: if static_resources { Vec::new() } else { vec![Vec::new(); nodes] },
-            ever: if static_resources {
-                Vec::new()
-            } else {
-                (0..world.resources.types()).map(|t| world.resources.holders(ResourceType(t)).to_vec()).collect()
-            },
             answered: 0,
             answered_level_sum: 0,
-            changes: 0,
             #[cfg(test)]
             phases: Vec::new(),
         }
     }
 
     fn validate(&self, _run: &RunFigures) -> Result<(), ParamError> {
+        if self.resource_changes.is_some() {
+            return Err(ParamError::new(
+                "resource_changes",
+                "is no longer a protocol parameter: resources change for every protocol alike; \
+                 write the rate per node under [resources], as changes = \"0.01/s\"",
+            ));
+        }
         if self.fanout < 2 {
             return Err(ParamError::new(
                 "fanout",
@@ -256,12 +247,10 @@ impl ProtocolParams for Params {
         Ok(())
     }
 
-    /// The GIIS caches, the change history, and the registration timers.
+    /// The GIIS caches and the registration timers.
     fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
         let n = run.nodes as f64;
         let levels = self.depth.clamp(1, 8) as f64;
-        let changes = n * self.resource_changes.per_second() * run.run_s();
-        let copies = run.resource_types as f64 * run.replicas as f64;
         // A GRIS timer per node plus one per GIIS: at most n / (fanout − 1) more.
         let entities = n + n / (self.fanout.max(2) - 1) as f64;
         let mut out = vec![
@@ -274,13 +263,6 @@ impl ProtocolParams for Params {
                 "registration backlog",
                 "protocol.refresh (longer), protocol.fanout",
                 backlog * 48.0,
-            ));
-        }
-        if changes > 0.0 {
-            out.push(MemoryPart::new(
-                "resource change history",
-                "protocol.resource_changes, duration, network.nodes",
-                n * 24.0 + changes * 48.0 + copies * 4.0,
             ));
         }
         out
@@ -371,17 +353,12 @@ impl Message for Msg {
     }
 }
 
-/// Registration refreshes and resource changes.
-pub enum Timer {
-    /// The GRIS (`level` 0) or GIIS registers with its parent.
-    Refresh {
-        /// The registering entity's level: 0 for a GRIS, L for a level-L GIIS.
-        level: u8,
-        /// Its position among the entities of its level.
-        index: u32,
-    },
-    /// The next resource change (a global timer).
-    Change,
+/// A registration refresh: the GRIS (`level` 0) or GIIS registers with its parent.
+pub struct Timer {
+    /// The registering entity's level: 0 for a GRIS, L for a level-L GIIS.
+    level: u8,
+    /// Its position among the entities of its level.
+    index: u32,
 }
 
 /// One node's entry in one level's cache; `stamp == NEVER` means no entry.
@@ -395,13 +372,11 @@ struct Entry {
 
 const NEVER: u64 = u64::MAX;
 
-/// The MDS-2 hierarchy: every GIIS's cache, the resources' change history and the counters behind its columns.
+/// The MDS-2 hierarchy: every GIIS's cache and the counters behind its columns.
 pub struct Hierarchical {
     depth: u8,
     refresh: SimTime,
     lifetime: u64,
-    /// Resource changes per simulated second over the whole network.
-    change_rate: f64,
     register_at_start: bool,
     nodes: usize,
     /// fanout^L for L = 0 .. depth − 1: the nodes a level-L entity covers.
@@ -409,16 +384,9 @@ pub struct Hierarchical {
     /// `cache[L − 1][v]`: the entry for node v at the level-L GIIS covering v. Each node
     /// is covered by exactly one GIIS per level, so a level's caches are one Vec.
     cache: Vec<Vec<Entry>>,
-    /// Per node, its type sets after each change, oldest first; empty if it never
-    /// changed (the world's resources are the state at time 0).
-    history: Vec<Vec<(SimTime, Box<[ResourceType]>)>>,
-    /// Per type, ascending, every node that ever held it; empty when resources are
-    /// static (the world's holders are then the whole story).
-    ever: Vec<Vec<NodeId>>,
     /// Measured queries answered with at least one resource, and the sum of the levels.
     answered: u64,
     answered_level_sum: u64,
-    changes: u64,
     /// (level, index, first refresh) of every registering entity, in drawing order.
     #[cfg(test)]
     phases: Vec<(u8, u32, SimTime)>,
@@ -458,31 +426,6 @@ impl Hierarchical {
         e.stamp != NEVER && now.0 < e.stamp.saturating_add(self.lifetime)
     }
 
-    /// Whether `v` held `t` at time `at`.
-    fn held(&self, world: &World, v: NodeId, t: ResourceType, at: SimTime) -> bool {
-        let Some(h) = self.history.get(v.index()) else { return world.resources.holds(v, t) };
-        match h.partition_point(|(when, _)| *when <= at) {
-            0 => world.resources.holds(v, t),
-            i => h[i - 1].1.binary_search(&t).is_ok(),
-        }
-    }
-
-    /// `v`'s types now.
-    fn current<'a>(&'a self, world: &'a World, v: NodeId) -> &'a [ResourceType] {
-        match self.history.get(v.index()).and_then(|h| h.last()) {
-            Some((_, set)) => set,
-            None => world.resources.of_node(v),
-        }
-    }
-
-    /// Every node that ever held `t`, ascending.
-    fn candidates<'a>(&'a self, world: &'a World, t: ResourceType) -> &'a [NodeId] {
-        if t.0 >= world.resources.types() {
-            return &[];
-        }
-        if self.ever.is_empty() { world.resources.holders(t) } else { &self.ever[t.0 as usize] }
-    }
-
     /// A registration from (`level`, `index`) reaches its parent at `now`.
     fn register(&mut self, now: SimTime, level: u8, index: u32, sent: SimTime) {
         let (parent, _) = self.parent(level, index);
@@ -509,22 +452,21 @@ impl Hierarchical {
     /// The level-`level` GIIS covering `origin` handles query `q`, and the query
     /// climbs through every GIIS on the same node without a message.
     fn lookup(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType, mut level: u8) {
-        let world = ctx.world;
         let now = ctx.now();
         ctx.report_reached(q);
         loop {
             let index = self.index_at(level, origin);
             let host = self.host(level, index);
             let (lo, hi) = self.range(level, index);
-            let all = self.candidates(world, want);
+            let all = ctx.ever_held(want);
             let inside = &all[all.partition_point(|v| v.index() < lo)..all.partition_point(|v| v.index() < hi)];
             let cache = &self.cache[level as usize - 1];
             let (mut named, mut matching) = (0u32, 0u32);
             for &v in inside {
                 let e = cache[v.index()];
-                if v != origin && self.valid(e, now) && self.held(world, v, want, SimTime(e.data_time)) {
+                if v != origin && self.valid(e, now) && ctx.held_at(v, want, SimTime(e.data_time)) {
                     named += 1;
-                    matching += (self.held(world, v, want, now) && ctx.is_up(v)) as u32;
+                    matching += (ctx.holds(v, want) && ctx.is_up(v)) as u32;
                 }
             }
             if named > 0 || level == self.depth {
@@ -552,47 +494,6 @@ impl Hierarchical {
         }
     }
 
-    /// A resource copy drawn uniformly among all copies changes its type to one its
-    /// node does not hold, drawn uniformly: the number of copies, on every node and
-    /// in all, stays as placed.
-    fn change(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let world = ctx.world;
-        let types = world.resources.types();
-        // A swap keeps every node's number of copies, so the world's numbering of
-        // the copies placed holds for the whole run.
-        let total = world.resources.copies();
-        if total == 0 {
-            return;
-        }
-        let (v, k) = world.resources.copy(ctx.rng().random_range(0..total));
-        let mut set = self.current(world, v).to_vec();
-        if set.len() >= types as usize {
-            // It holds every type: there is nothing to swap one for.
-            return;
-        }
-        // The new type is drawn uniformly among those `v` does not hold, so a swap
-        // never loses a type: the r-th type missing from the sorted set.
-        let mut t = ResourceType(ctx.rng().random_range(0..types - set.len() as u32));
-        for held in &set {
-            if *held <= t {
-                t.0 += 1;
-            }
-        }
-        set[k] = t;
-        set.sort_unstable();
-        self.history[v.index()].push((ctx.now(), set.into_boxed_slice()));
-        let ever = &mut self.ever[t.0 as usize];
-        if let Err(i) = ever.binary_search(&v) {
-            ever.insert(i, v);
-        }
-        self.changes += 1;
-    }
-
-    fn next_change(&self, ctx: &mut Ctx<'_, Self>) {
-        let gap: f64 = Exp1.sample(ctx.rng());
-        ctx.set_global_timer(SimTime::from_secs_f64(gap / self.change_rate), Timer::Change);
-    }
-
     /// The first refresh of every GRIS and GIIS below the root, as (level, index, phase).
     #[cfg(test)]
     fn phases(&self) -> &[(u8, u32, SimTime)] {
@@ -617,11 +518,8 @@ impl Protocol for Hierarchical {
                 let phase = SimTime(ctx.rng().random_range(0..self.refresh.0));
                 #[cfg(test)]
                 self.phases.push((level, index, phase));
-                ctx.set_timer(self.host(level, index), phase, Timer::Refresh { level, index });
+                ctx.set_timer(self.host(level, index), phase, Timer { level, index });
             }
-        }
-        if !self.ever.is_empty() {
-            self.next_change(ctx);
         }
     }
 
@@ -644,7 +542,7 @@ impl Protocol for Hierarchical {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
-        let Timer::Refresh { level, index } = timer else { return };
+        let Timer { level, index } = timer;
         let (parent, parent_index) = self.parent(level, index);
         let to = self.host(parent, parent_index);
         if to == at {
@@ -652,7 +550,7 @@ impl Protocol for Hierarchical {
         } else {
             ctx.send(at, to, Msg::Register { level, index, sent: ctx.now() });
         }
-        ctx.set_timer(at, self.refresh, Timer::Refresh { level, index });
+        ctx.set_timer(at, self.refresh, Timer { level, index });
     }
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
@@ -670,7 +568,7 @@ impl Protocol for Hierarchical {
         for level in 0..self.depth {
             let index = if level == 0 { at.0 } else { self.index_at(level, at) };
             if self.host(level, index) == at {
-                self.timer(ctx, at, Timer::Refresh { level, index });
+                self.timer(ctx, at, Timer { level, index });
             }
         }
     }
@@ -687,19 +585,8 @@ impl Protocol for Hierarchical {
         }
     }
 
-    fn global_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
-        if let Timer::Change = timer {
-            self.change(ctx);
-            self.next_change(ctx);
-        }
-    }
-
     fn state_bytes(&self) -> usize {
-        let cache: usize = self.cache.iter().map(|c| c.capacity() * std::mem::size_of::<Entry>()).sum();
-        let history: usize =
-            self.history.capacity() * 24 + self.history.iter().flatten().map(|(_, s)| 32 + s.len() * 4).sum::<usize>();
-        let ever: usize = self.ever.iter().map(|e| 24 + e.capacity() * 4).sum();
-        cache + history + ever
+        self.cache.iter().map(|c| c.capacity() * std::mem::size_of::<Entry>()).sum()
     }
 
     fn extra_metrics(&self, recorder: &Recorder, out: &mut Vec<Metric>) {
@@ -709,18 +596,19 @@ impl Protocol for Hierarchical {
             "answered_level_mean",
             (self.answered > 0).then(|| self.answered_level_sum as f64 / self.answered as f64),
         ));
-        out.push(Metric::new("resource_changes", Some(self.changes as f64)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{RunOutput, SimConfig, Simulation};
+    use crate::dynamics::Dynamics;
+    use crate::dynamics::changes::first_change_alone;
+    use crate::engine::{Rate, RunOutput, SimConfig, Simulation};
     use crate::protocols::ProtocolSpec;
     use crate::validate::world;
     use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
-    use crate::world::{Resources, TopologySpec};
+    use crate::world::{Changes, Resources, TopologySpec};
 
     fn scripted(queries: &[(SimTime, u32, u32)]) -> WorkloadSpec {
         WorkloadSpec {
@@ -773,8 +661,8 @@ mod tests {
             lifetime: SimTime::from_secs(3000),
             ..Default::default()
         };
-        let changing = Params { resource_changes: Rate(0.01), ..base.clone() };
-        let out = run(&w, &changing, &spec, &config);
+        let changing = SimConfig { dynamics: swaps(0.01), ..config.clone() };
+        let out = run(&w, &base, &spec, &changing);
         let stale = out.metric("stale_answer_rate").unwrap_or(0.0);
         assert!(stale > 0.05, "stale_answer_rate {stale} with changing resources and 1000 s refreshes");
         // 200 nodes × 0.01/s over the 205 s the run lasts: 410 changes, σ ≈ 20.
@@ -785,25 +673,6 @@ mod tests {
         assert_eq!(out.metric("stale_answer_rate"), Some(0.0));
         assert_eq!(out.metric("resource_changes"), Some(0.0));
         assert_eq!(out.metric("success_rate"), Some(1.0));
-    }
-
-    #[test]
-    fn a_change_swaps_a_type_and_never_loses_one() {
-        // Ten types, five copies each on 50 nodes: one type per node on average, so
-        // drawing the new type among all ten would often hit one already held.
-        let w = world(&TopologySpec::Ring {}, 50, 20, 10, 5, 3);
-        let params = Params { resource_changes: Rate(1.0), depth: 2, ..Default::default() };
-        let config = SimConfig::new(5, SimTime::from_secs(20));
-        let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
-        let workload = Workload::new(&spec, w.nodes(), w.resources.types(), config.duration, 5);
-        let h = Simulation::new(&w, params.build(&w), workload, &config).run_protocol();
-        assert!(h.changes > 500, "{} changes", h.changes);
-        for v in 0..50 {
-            let before = w.resources.of_node(NodeId(v)).len();
-            let now = h.current(&w, NodeId(v));
-            assert_eq!(now.len(), before, "node {v} holds {now:?}");
-            assert!(now.windows(2).all(|p| p[0] < p[1]), "node {v} holds {now:?}");
-        }
     }
 
     #[test]
@@ -826,36 +695,40 @@ mod tests {
         assert!(out.metric("root_load").unwrap_or(0.0) > 0.0);
     }
 
+    /// Swaps at `rate` per node per second, and nothing else changing.
+    fn swaps(rate: f64) -> Dynamics {
+        Dynamics { changes: Changes { swap: Rate(rate), ..Changes::default() }, ..Dynamics::default() }
+    }
+
     #[test]
     fn an_answer_naming_only_changed_resources_is_stale_and_no_hit() {
-        // Node 5 held type 0 when the root cached it (time 0) and swaps it for type 1
-        // at 1 s; no registration comes before the queries at 2 s.
-        let mut w = world(&TopologySpec::Ring {}, 20, 20, 2, 0, 1);
-        w.resources = Resources::from_holders(20, vec![vec![5], vec![]]);
+        // Only node 5 holds type 0, cached by the root at time 0; no registration
+        // comes during the run. The one copy moves at a time read from the change
+        // stream the run will draw, and a query 1 ms later finds the root still
+        // naming node 5.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
         let params = Params {
             depth: 1,
             refresh: SimTime::from_secs(100_000),
             lifetime: SimTime::from_secs(100_000),
-            // Changes are on, but the first random one comes long after the run.
-            resource_changes: Rate(1e-9),
             ..Default::default()
         };
-        let config = SimConfig { timeout: SimTime::from_secs(2), ..SimConfig::new(1, SimTime::from_secs(10)) };
-        let s = SimTime::from_secs;
-        let spec = scripted(&[(s(2), 3, 0), (s(3), 3, 1)]);
-        let mut protocol = params.build(&w);
-        protocol.history[5].push((s(1), vec![ResourceType(1)].into_boxed_slice()));
-        protocol.ever[1].push(NodeId(5));
-        let workload = Workload::new(&spec, 20, 2, config.duration, 1);
-        let out = Simulation::new(&w, protocol, workload, &config).run();
+        let dynamics =
+            Dynamics { changes: Changes { moves: Rate(0.005), ..Changes::default() }, ..Dynamics::default() };
+        let (seed, moved, [_, to]) = first_change_alone(&dynamics.changes, &w.resources, 20, SimTime::from_secs(3));
+        let origin = if to == Some(NodeId(3)) { 4 } else { 3 };
+        let query = moved + SimTime::from_millis(1);
+        let config = SimConfig { timeout: SimTime::from_secs(1), dynamics, ..SimConfig::new(seed, query + SimTime(1)) };
+        let out = run(&w, &params, &scripted(&[(query, origin, 0)]), &config);
         let got: Vec<_> = out.recorder.queries.iter().map(|q| (q.hits, q.reached)).collect();
-        // The type-0 answer names node 5, which no longer matches: an answer, stale,
-        // but not a discovery. The type-1 query finds nothing: the cache still says 0.
-        assert_eq!(got, vec![(0, 1), (0, 1)]);
+        // The answer names node 5, which no longer matches: an answer, stale, but
+        // not a discovery.
+        assert_eq!(got, vec![(0, 1)]);
         assert_eq!(out.metric("stale_answer_rate"), Some(1.0));
         assert_eq!(out.metric("answered_level_mean"), Some(1.0));
         assert_eq!(out.metric("success_rate"), Some(0.0));
-        assert_eq!(out.metric("resource_changes"), Some(0.0));
+        assert_eq!(out.metric("resource_changes"), Some(1.0));
     }
 
     #[test]
@@ -946,12 +819,17 @@ mod tests {
             assert!(err.message.contains(expected), "{err}");
         }
         assert_eq!(Params::default().validate(&RunFigures::on_nodes(100)), Ok(()));
-        let table: toml::Table =
-            toml::from_str("name = \"hierarchical\"\nrefresh = \"10s\"\nresource_changes = \"0.5/s\"")
-                .expect("valid TOML");
+        let table: toml::Table = toml::from_str("name = \"hierarchical\"\nrefresh = \"10s\"").expect("valid TOML");
         let spec = ProtocolSpec::from_table(&table).expect("valid parameters");
-        let want = Params { refresh: SimTime::from_secs(10), resource_changes: Rate(0.5), ..Default::default() };
+        let want = Params { refresh: SimTime::from_secs(10), ..Default::default() };
         assert_eq!(spec, ProtocolSpec::Hierarchical(want));
+        // The rate that moved to [resources] says where it went.
+        let table: toml::Table =
+            toml::from_str("name = \"hierarchical\"\nresource_changes = \"0.5/s\"").expect("valid TOML");
+        let Ok(ProtocolSpec::Hierarchical(old)) = ProtocolSpec::from_table(&table) else { panic!("parses") };
+        let err = old.validate(&RunFigures::on_nodes(100)).expect_err("moved");
+        assert_eq!(err.key, "resource_changes");
+        assert!(err.message.contains("[resources]") && err.message.contains("changes = "), "{err}");
     }
 
     #[test]
@@ -969,7 +847,7 @@ mod tests {
         };
         let config = SimConfig {
             timeout: s(2),
-            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            dynamics: Dynamics { churn: None, faults: vec![crash], ..Dynamics::default() },
             ..SimConfig::new(3, s(60))
         };
         let asked = [(s(10), 55, 0), (s(22), 55, 0), (s(35), 55, 0), (s(25), 12, 0), (s(52), 12, 0), (s(52), 55, 0)];

@@ -386,7 +386,7 @@ impl Protocol for RandomWalk {
                 }
                 ctx.report_reached(walker.q);
                 self.arrive(ctx, at, from, walker.q);
-                if at != walker.origin && ctx.world.resources.holds(at, walker.want) {
+                if at != walker.origin && ctx.holds(at, walker.want) {
                     ctx.send(at, walker.origin, Msg::Hit { q: walker.q, hops: walker.hops });
                     return;
                 }

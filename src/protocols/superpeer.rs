@@ -33,9 +33,9 @@
 //!   the query up, not the members their index covers.
 //!
 //! Simplifications, against the paper:
-//! - the index is exact and free: resources are static, so members never send the
+//! - with static resources the index is exact and free: members never send the
 //!   registration and update messages the paper's super-peers receive, and an answer
-//!   is never stale;
+//!   is never stale (under changing resources, below, they do);
 //! - clusters are equal blocks of consecutive node ids, not VOs of varying size;
 //! - the super-peer overlay is a random graph of the chosen kind rather than the
 //!   paper's fixed super-peer neighbourhoods, and super-peers never fail or change;
@@ -53,6 +53,15 @@
 //! super-peer until one joins; a recovered old super-peer comes back as a plain
 //! member. Until a new super-peer is in place, queries sent to the dead one, or
 //! flooded to it by neighbour super-peers, are lost.
+//!
+//! Under changing resources (`[resources] changes`): a member whose resources
+//! change sends an Update to its super-peer at once (a super-peer's own entry
+//! changes in place), and the index keeps each member's resources as of when the
+//! member sent them; a registration with a new super-peer carries them as they
+//! are when it arrives. Until an Update arrives the index may name a copy that is
+//! gone: an answer naming one is stale, and only the members that really match
+//! count as hits (and in the Hit's count); whether the super-peer has found enough
+//! to stop forwarding is judged by what its index names.
 //!
 //! A generated super-peer overlay that turns out disconnected (likely with a small
 //! mean degree on few super-peers, which validation cannot rule out) is joined by
@@ -172,6 +181,7 @@ impl ProtocolParams for Params {
             sp: Vec::new(),
             election: self.election,
             elections: 0,
+            since: Vec::new(),
         }
     }
 
@@ -252,21 +262,27 @@ pub enum Msg {
     },
     /// A member registers its resources with a newly elected super-peer.
     Register,
+    /// A member's resources changed: its list as of `sent`.
+    Update {
+        /// When the member sent it, which is when its list was taken.
+        sent: SimTime,
+    },
 }
 
 impl Message for Msg {
-    const KINDS: &'static [&'static str] = &["query", "query_hit", "register"];
+    const KINDS: &'static [&'static str] = &["query", "query_hit", "register", "update"];
     fn kind(&self) -> usize {
         match self {
             Msg::Query { .. } => 0,
             Msg::Hit { .. } => 1,
             Msg::Register => 2,
+            Msg::Update { .. } => 3,
         }
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
             Msg::Query { q, .. } | Msg::Hit { q, .. } => Some(q),
-            Msg::Register => None,
+            Msg::Register | Msg::Update { .. } => None,
         }
     }
 }
@@ -299,6 +315,9 @@ pub struct Superpeer {
     election: SimTime,
     /// Super-peers elected in place of one that went down.
     elections: u64,
+    /// Under changing resources, per node, the time its super-peer's entry for it
+    /// was taken; empty while resources never change and the index is exact.
+    since: Vec<u64>,
 }
 
 /// The members of a cluster elect a new super-peer (a global timer).
@@ -343,18 +362,35 @@ impl Superpeer {
         }
     }
 
-    /// Members of `sp`'s cluster holding `want` (and up, under churn or faults),
-    /// read from the (exact) index, without the requester when it is a member.
-    fn matches(&self, ctx: &Ctx<'_, Self>, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> u32 {
-        let holders = ctx.world.resources.holders(want);
+    /// Members of `sp`'s cluster that its index names as holding `want` (members
+    /// up, under churn or faults; the requester left out when it is a member), and
+    /// how many of them really hold it now. The two differ only under changing
+    /// resources, when the index holds each member's list as last sent.
+    fn matches(&self, ctx: &Ctx<'_, Self>, sp: NodeId, want: ResourceType, requester: Option<NodeId>) -> (u32, u32) {
         let first = sp.0 / self.cluster * self.cluster;
         let end = first.saturating_add(self.cluster);
-        let members = &holders[holders.partition_point(|v| v.0 < first)..holders.partition_point(|v| v.0 < end)];
-        if ctx.dynamic() {
-            return members.iter().filter(|&&v| Some(v) != requester && ctx.is_up(v)).count() as u32;
+        let inside = |all: &[NodeId]| -> std::ops::Range<usize> {
+            all.partition_point(|v| v.0 < first)..all.partition_point(|v| v.0 < end)
+        };
+        if !self.since.is_empty() {
+            let all = ctx.ever_held(want);
+            let (mut named, mut matching) = (0, 0);
+            for &v in &all[inside(all)] {
+                if Some(v) != requester && ctx.is_up(v) && ctx.held_at(v, want, SimTime(self.since[v.index()])) {
+                    named += 1;
+                    matching += ctx.holds(v, want) as u32;
+                }
+            }
+            return (named, matching);
         }
-        let own = requester.is_some_and(|r| ctx.world.resources.holds(r, want));
-        members.len() as u32 - own as u32
+        let holders = ctx.holders(want);
+        let members = &holders[inside(holders)];
+        let found = if ctx.dynamic() {
+            members.iter().filter(|&&v| Some(v) != requester && ctx.is_up(v)).count() as u32
+        } else {
+            members.len() as u32 - requester.is_some_and(|r| ctx.holds(r, want)) as u32
+        };
+        (found, found)
     }
 
     /// A query reaches super-peer `at` from `from` (a neighbour super-peer, a member
@@ -376,17 +412,18 @@ impl Superpeer {
         }
         ctx.report_reached(q);
         let local = self.superpeer_of(from) == at;
-        let found = self.matches(ctx, at, want, local.then_some(from));
+        let (named, found) = self.matches(ctx, at, want, local.then_some(from));
+        if named > 0 {
+            ctx.report_answer(q, found < named);
+        }
         if found > 0 {
-            // An answer from the index, which resources never change under: never stale.
-            ctx.report_answer(q, false);
             if local {
                 self.relay(ctx, at, q, found, hops);
             } else {
                 ctx.send(at, from, Msg::Hit { q, count: found, hops });
             }
         }
-        if self.results > 0 && found >= self.results {
+        if self.results > 0 && named >= self.results {
             return;
         }
         if ttl > 0 {
@@ -453,6 +490,9 @@ impl Protocol for Superpeer {
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.routes.start(ctx.timeout());
         ctx.answers_from_stored_state();
+        if ctx.resources_change() {
+            self.since = vec![0; ctx.world.nodes()];
+        }
         self.overlay = self.build_overlay(ctx);
         if ctx.dynamic() {
             self.sp = (0..self.superpeers).map(|c| NodeId(c * self.cluster)).collect();
@@ -494,6 +534,15 @@ impl Protocol for Superpeer {
         }
     }
 
+    fn changed(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        let sp = self.superpeer_of(v);
+        if sp == v {
+            self.since[v.index()] = ctx.now().0;
+        } else {
+            ctx.send(v, sp, Msg::Update { sent: ctx.now() });
+        }
+    }
+
     fn role(&self, name: &str) -> Vec<NodeId> {
         if name != "superpeers" {
             return Vec::new();
@@ -513,7 +562,19 @@ impl Protocol for Superpeer {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Register => {}
+            Msg::Register => {
+                if let Some(s) = self.since.get_mut(from.index()) {
+                    *s = ctx.now().0;
+                }
+            }
+            Msg::Update { sent } => {
+                // Only the member's super-peer keeps its entry; one that has lost
+                // the role since has no index to update.
+                if self.superpeer_of(from) == at {
+                    let s = &mut self.since[from.index()];
+                    *s = (*s).max(sent.0);
+                }
+            }
             Msg::Query { .. } => self.arrive(ctx, at, from, msg),
             Msg::Hit { q, count, hops } => {
                 if ctx.expired(q) {
@@ -538,7 +599,7 @@ impl Protocol for Superpeer {
     }
 
     fn state_bytes(&self) -> usize {
-        self.routes.bytes() + self.overlay.bytes()
+        self.routes.bytes() + self.overlay.bytes() + self.since.capacity() * 8
     }
 
     fn extra_metrics(&self, _recorder: &Recorder, out: &mut Vec<Metric>) {
@@ -623,6 +684,33 @@ mod tests {
         assert!((a - b).abs() / a < 0.1, "S = 200: {a:.1} vs {b:.1}");
         assert!(c / a > 1.5, "S = 400: {c:.1}, S = 200: {a:.1}");
         assert!(a > 400.0 && a < 700.0, "{a:.1}");
+    }
+
+    #[test]
+    fn a_moved_copy_is_stale_at_the_superpeer_until_its_update_arrives() {
+        use crate::dynamics::Dynamics;
+        use crate::dynamics::changes::first_change_alone;
+        use crate::world::Changes;
+        // One cluster of 20 with its super-peer on node 0; only node 5 holds type 0
+        // and its copy moves once. The super-peer's own query 1 ms after the move
+        // meets the old entry; 100 ms after, the Update (20 ms) has arrived.
+        let mut w = world(&TopologySpec::Ring {}, 20, 20, 1, 0, 1);
+        w.resources = Resources::from_holders(20, vec![vec![5]]);
+        let changes = Changes { moves: Rate(0.005), ..Changes::default() };
+        let (seed, moved, [_, to]) = first_change_alone(&changes, &w.resources, 20, SimTime::from_secs(3));
+        assert_ne!(to, Some(NodeId(0)), "this seed's move is to a member");
+        let ms = moved.0 / 1_000_000;
+        let cfg = SimConfig {
+            timeout: SimTime::from_secs(1),
+            dynamics: Dynamics { changes, ..Dynamics::default() },
+            ..SimConfig::new(seed, SimTime::from_millis(ms + 200))
+        };
+        let params = Params { cluster_size: 20, ..Default::default() };
+        let out = run(&w, params, &scripted(&[(ms + 1, 0), (ms + 100, 0)]), &cfg);
+        let hits: Vec<u32> = out.recorder.queries.iter().map(|q| q.hits).collect();
+        assert_eq!(hits, [0, 1]);
+        assert_eq!(out.metric("stale_answer_rate"), Some(0.5));
+        assert_eq!(out.metric("messages_update"), Some(2.0));
     }
 
     /// 40 nodes in 4 clusters (super-peers 0, 10, 20, 30) on a super-peer ring;
@@ -759,7 +847,7 @@ mod tests {
             Fault { at: s(10), action: Action::Crash { victims: Victims::Role("superpeers".into()), recover: None } };
         let cfg = SimConfig {
             timeout: s(2),
-            dynamics: Dynamics { churn: None, faults: vec![crash] },
+            dynamics: Dynamics { churn: None, faults: vec![crash], ..Dynamics::default() },
             ..SimConfig::new(3, s(30))
         };
         let params = Params { election: s(5), ttl: 8, ..Default::default() };

@@ -558,7 +558,7 @@ mod tests {
     fn axis_titles_come_from_declarations_and_say_log_scale() {
         assert_eq!(axis_title("messages_per_query", true), "messages per query, log scale");
         assert_eq!(axis_title("first_hit_latency_p95_ms", false), "first-hit latency, 95th percentile (ms)");
-        assert_eq!(label("protocol.resource_changes"), "resource changes per node (1/s)");
+        assert_eq!(label("resources.changes"), "resource changes per node (1/s)");
         assert_eq!(label("protocol.ttl"), "TTL (hops)");
         assert_eq!(label("merge_ratio"), "logical messages per exchange");
         assert_eq!(label("workload.rate"), "query rate (queries/s)");

@@ -22,12 +22,17 @@ use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
-pub const KEY_LABELS: [Column; 8] = [
+pub const KEY_LABELS: [Column; 13] = [
     Column::new("workload.rate", "query rate (queries/s)"),
     Column::new("network.nodes", "nodes"),
     Column::new("network.loss", "message loss probability"),
     Column::new("resources.replicas", "replicas per resource type"),
     Column::new("resources.types", "resource types"),
+    Column::new("resources.changes", "resource changes per node (1/s)"),
+    Column::new("resources.changes.swap", "type swaps per node (1/s)"),
+    Column::new("resources.changes.move", "copy moves per node (1/s)"),
+    Column::new("resources.changes.appear", "copies appearing per node (1/s)"),
+    Column::new("resources.changes.vanish", "copies vanishing per node (1/s)"),
     Column::new("churn.session.mean", "mean session (s)"),
     Column::new("churn.session.scale", "session scale (s)"),
     Column::new("fault[0].crash.fraction", "fraction of nodes crashed"),
@@ -615,7 +620,7 @@ fn check_dynamics(raw: &Raw, nodes: usize, base_dir: &Path, protocol: &ProtocolS
         }
         faults.push(fault);
     }
-    Ok(Dynamics { churn, faults })
+    Ok(Dynamics { churn, faults, changes: raw.resources.changes })
 }
 
 /// Adds `note` unless the plan already has it (every sweep point checks its own copy).

@@ -7,7 +7,7 @@ pub mod underlay;
 
 use std::path::Path;
 
-pub use resources::{Placement, Replication, Resources, ResourcesSpec, Skew};
+pub use resources::{Changes, Placement, Replication, Resources, ResourcesSpec, Skew};
 pub use topology::{Overlay, TopologyError, TopologySpec};
 pub use underlay::{LatencyError, LatencySpec, Underlay};
 

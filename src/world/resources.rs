@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Deserializer};
 
-use crate::base::{NodeId, ResourceType};
+use crate::base::{NodeId, Rate, ResourceType};
 
 /// `[resources]`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -33,6 +33,71 @@ pub struct ResourcesSpec {
     /// The query popularity the shares follow; unset = the workload's.
     #[serde(default)]
     pub popularity: Option<Skew>,
+    /// How copies change during a run; none by default.
+    #[serde(default)]
+    pub changes: Changes,
+}
+
+/// `[resources] changes`: resource copies that change during a run, each kind a
+/// Poisson process at a rate per node (N times that over the whole network).
+/// A bare rate, `changes = "0.01/s"`, is `{ swap = "0.01/s" }`.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Changes {
+    /// A copy, drawn uniformly among all copies, turns into a type its node does
+    /// not hold: every node keeps its number of copies.
+    pub swap: Rate,
+    /// A copy moves to a node, drawn uniformly, that does not hold its type: every
+    /// type keeps its number of copies.
+    pub moves: Rate,
+    /// A node, drawn uniformly, gains a copy of a type it does not hold.
+    pub appear: Rate,
+    /// A copy, drawn uniformly among all copies, vanishes.
+    pub vanish: Rate,
+}
+
+/// What `[resources] changes` must look like; repeated in its error messages.
+pub const CHANGES_EXPECTED: &str = "a rate per node such as \"0.01/s\" (a swap of types), or a table of rates per node with any of swap, move, appear and vanish, such as { move = \"0.001/s\", appear = \"0.0005/s\", vanish = \"0.0005/s\" }";
+
+impl Changes {
+    /// The four rates per node, in the order swap, move, appear, vanish.
+    pub fn rates(&self) -> [f64; 4] {
+        [self.swap.per_second(), self.moves.per_second(), self.appear.per_second(), self.vanish.per_second()]
+    }
+
+    /// Whether any copy ever changes.
+    pub fn any(&self) -> bool {
+        self.rates().iter().any(|&r| r > 0.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Changes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        let rate = |v: &toml::Value, key: &str| -> Result<Rate, D::Error> {
+            Rate::deserialize(v.clone()).map_err(|e| D::Error::custom(format!("{key}: {e}")))
+        };
+        match &v {
+            toml::Value::Table(t) => {
+                let mut out = Changes::default();
+                for (k, v) in t {
+                    let slot = match k.as_str() {
+                        "swap" => &mut out.swap,
+                        "move" => &mut out.moves,
+                        "appear" => &mut out.appear,
+                        "vanish" => &mut out.vanish,
+                        _ => return Err(D::Error::custom(format!("unknown key `{k}`; expected {CHANGES_EXPECTED}"))),
+                    };
+                    *slot = rate(v, k)?;
+                }
+                Ok(out)
+            }
+            toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Float(_) => {
+                Ok(Changes { swap: rate(&v, "changes")?, ..Changes::default() })
+            }
+            _ => Err(D::Error::custom(format!("expected {CHANGES_EXPECTED}, found {v}"))),
+        }
+    }
 }
 
 /// `[resources] replication`: how many copies each type gets (Cohen and Shenker,
@@ -126,6 +191,7 @@ impl Default for ResourcesSpec {
             replication: Replication::Fixed,
             copies: None,
             popularity: None,
+            changes: Changes::default(),
         }
     }
 }
