@@ -31,6 +31,9 @@ pub enum Stream {
     Faults = 7,
     /// Draws resource changes: when, which kind, and which copies and nodes.
     Changes = 8,
+    /// Draws which nodes a share of a node class takes, and uplinks drawn from a
+    /// distribution.
+    Classes = 9,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

@@ -1,16 +1,19 @@
 //! Dynamics: the world changing under a run. Churn (`[churn]`: sessions and
 //! downtimes from distributions, or a replayed trace) and scripted faults
 //! (`[[fault]]`: crashes, partitions, bursts of loss), and resources that change
-//! (`[resources] changes`). This layer describes and draws them; the engine
-//! applies them, owning which nodes are up and who holds what.
+//! (`[resources] changes`); and nodes that differ (`[[network.classes]]`: service
+//! times, uplinks, nodes that never churn). This layer describes and draws them;
+//! the engine applies them, owning which nodes are up and who holds what.
 
 pub mod changes;
 pub mod churn;
+pub mod classes;
 pub mod fault;
 pub mod lifetime;
 
 pub use changes::{ChangeKind, Holdings};
 pub use churn::{Churn, ChurnSpec, NodeLifetimes, Source, Start, Trace};
+pub use classes::{Assigned, ClassSpec, Classes, Uplink};
 pub use fault::{Action, Choose, Fault, FaultSpec, Victims};
 pub use lifetime::{Dist, Lifetime, LifetimeSpec};
 

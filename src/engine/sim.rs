@@ -17,7 +17,7 @@ use super::live::{ChurnOp, Liveness};
 use super::queue::{EventQueue, FifoRadixQueue};
 use crate::base::rng::{Stream, stream};
 use crate::base::{NodeId, QueryId, ResourceType, ServiceTime, SimTime};
-use crate::dynamics::{Action, Choose, Dynamics, Holdings, Start, Victims};
+use crate::dynamics::{Action, Assigned, Choose, Classes, Dynamics, Holdings, Start, Victims};
 use crate::metrics::{Metric, Recorder, Window};
 use crate::workload::Workload;
 use crate::world::World;
@@ -134,6 +134,9 @@ pub struct SimConfig {
     /// How nodes replace overlay links lost to churn and faults; `None` keeps the
     /// overlay as built.
     pub repair: Option<Repair>,
+    /// Node classes with their own service times, uplinks and churn; none by
+    /// default (`service` then serves every node, and uplinks are unlimited).
+    pub classes: Classes,
 }
 
 /// Overlay repair under churn and faults, as Gnutella clients keep their
@@ -175,6 +178,7 @@ impl SimConfig {
             max_pending: usize::MAX,
             dynamics: Dynamics::default(),
             repair: None,
+            classes: Classes::default(),
         }
     }
 }
@@ -359,6 +363,11 @@ pub struct Ctx<'w, P: Protocol> {
     service: ServiceTime,
     /// Per-node service overrides (e.g. a slower index server), rarely used.
     service_override: Vec<(NodeId, ServiceTime)>,
+    /// Node classes: each node's, and each class's service time; empty without
+    /// classes.
+    class: Assigned,
+    /// With uplinks: per node, when its uplink has sent what it was given.
+    uplink_free: Vec<u64>,
     loss: f64,
     /// `network.loss`, which a loss fault replaces while it lasts.
     base_loss: f64,
@@ -469,7 +478,20 @@ impl<'w, P: Protocol> Ctx<'w, P> {
             let share = 1.0 / parts as f64;
             msg.queries(|q| self.recorder.attribute(q, share));
         }
-        self.recorder.sent(self.now, msg.kind(), parts == 0, msg.size());
+        let size = msg.size();
+        self.recorder.sent(self.now, msg.kind(), parts == 0, size);
+        // A sized message first waits its turn at the sender's uplink, then its
+        // serialisation time; it is on the wire (and may be lost) after that.
+        let mut departs = self.now;
+        if let (false, Some(bytes)) = (self.class.uplink_ps.is_empty(), size) {
+            let ps = self.class.uplink_ps[from.index()];
+            if ps > 0 {
+                let free = &mut self.uplink_free[from.index()];
+                let took = ((bytes as u128 * ps as u128).div_ceil(1000)).min(u64::MAX as u128) as u64;
+                *free = (*free).max(self.now.0).saturating_add(took);
+                departs = SimTime(*free);
+            }
+        }
         if self.loss > 0.0 && self.net_rng.random_bool(self.loss) {
             self.recorder.lost();
             return;
@@ -481,7 +503,7 @@ impl<'w, P: Protocol> Ctx<'w, P> {
             self.recorder.lost();
             return;
         }
-        let at = self.now + self.world.underlay.latency(from, to, &mut self.net_rng);
+        let at = departs + self.world.underlay.latency(from, to, &mut self.net_rng);
         let idx = self.messages.put(Envelope { from, msg });
         self.queue.push(at, Event::new(Kind::Arrive, to, idx));
     }
@@ -616,10 +638,15 @@ impl<'w, P: Protocol> Ctx<'w, P> {
 
     #[inline]
     fn service_of(&self, v: NodeId) -> ServiceTime {
-        if self.service_override.is_empty() {
-            return self.service;
+        if !self.service_override.is_empty()
+            && let Some((_, s)) = self.service_override.iter().find(|(n, _)| *n == v)
+        {
+            return *s;
         }
-        self.service_override.iter().find(|(n, _)| *n == v).map_or(self.service, |(_, s)| *s)
+        match self.class.class_of.get(v.index()) {
+            None => self.service,
+            Some(&k) => self.class.service[k as usize],
+        }
     }
 
     /// Queues a message that has just arrived at `v` behind the ones already there.
@@ -725,9 +752,15 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             queue: FifoRadixQueue::default(),
             messages: Arena::new(),
             timers: Timers::new(),
-            nodes: if config.service.is_zero() { Vec::new() } else { vec![NodeQueue::default(); nodes] },
+            nodes: if config.service.is_zero() && !config.classes.any_service() {
+                Vec::new()
+            } else {
+                vec![NodeQueue::default(); nodes]
+            },
             service: config.service,
             service_override: Vec::new(),
+            class: Assigned::default(),
+            uplink_free: Vec::new(),
             loss: config.loss,
             base_loss: config.loss,
             net_rng: stream(config.seed, Stream::Network),
@@ -745,6 +778,10 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         };
         for (at, idx) in workload.initial() {
             ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
+        }
+        if config.classes != Classes::default() {
+            ctx.class = crate::dynamics::classes::assign(&config.classes, nodes, |r| protocol.role(r), config.seed);
+            ctx.uplink_free = vec![0; ctx.class.uplink_ps.len()];
         }
         if ctx.live.active {
             begin_dynamics(&mut ctx, &config.dynamics);
@@ -865,7 +902,8 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                 + self.ctx.recorder.handled.capacity() * 4
                 + self.ctx.live.bytes()
                 + 4 * (self.ctx.msg_epoch.capacity() + self.ctx.timer_epoch.capacity())
-                + self.ctx.holdings.as_ref().map_or(0, |h| h.bytes()),
+                + self.ctx.holdings.as_ref().map_or(0, |h| h.bytes())
+                + self.ctx.class.bytes(),
             protocol_bytes: self.protocol.state_bytes(),
         };
         let out = RunOutput {
@@ -905,6 +943,10 @@ fn begin_dynamics<P: Protocol>(ctx: &mut Ctx<'_, P>, dynamics: &Dynamics) {
     for v in (0..nodes).map(NodeId) {
         let live = &mut ctx.live;
         let Some(l) = &live.lifetimes else { break };
+        // A node of a class that does not churn stays up, and is never scheduled.
+        if !ctx.class.churns(v) {
+            continue;
+        }
         let (up, left) = match live.start {
             Start::Equilibrium => l.equilibrium(v, &mut live.rng),
             Start::AllUp => (true, l.session(v, &mut live.rng)),
@@ -1050,6 +1092,9 @@ fn come_up<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, v: NodeId) {
 
 /// Starts `v`'s next session, or downtime, drawn from its lifetimes (if churn has them).
 fn next_period<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, up: bool) {
+    if !ctx.class.churns(v) {
+        return;
+    }
     let live = &mut ctx.live;
     let Some(l) = &live.lifetimes else { return };
     let (delay, op) = if up {
@@ -1346,6 +1391,52 @@ mod tests {
         let out = Simulation::new(&w, Probe::default(), idle(&w), &SimConfig::new(1, SimTime::from_secs(10))).run();
         // a (cancelled), b, global, c, d.
         assert_eq!(out.events, 5);
+    }
+
+    /// Node 0 sends three 100-byte pings to node 1 at time zero, node 2 one;
+    /// node 1 records when it has served each.
+    #[derive(Default)]
+    struct Burst {
+        served: Vec<(NodeId, SimTime)>,
+    }
+
+    impl Protocol for Burst {
+        type Msg = Wire;
+        type Timer = ();
+
+        fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+            for _ in 0..3 {
+                ctx.send(NodeId(0), NodeId(1), Wire::Ping);
+            }
+            ctx.send(NodeId(2), NodeId(1), Wire::Ping);
+        }
+        fn query(&mut self, _: &mut Ctx<'_, Self>, _: QueryId, _: NodeId, _: ResourceType) {}
+        fn message(&mut self, ctx: &mut Ctx<'_, Self>, _: NodeId, from: NodeId, _: Wire) {
+            self.served.push((from, ctx.now()));
+        }
+    }
+
+    #[test]
+    fn a_sized_send_waits_at_the_senders_uplink_and_a_class_serves_at_its_own_pace() {
+        use crate::dynamics::{ClassSpec, Classes, Uplink};
+        let w = ring();
+        let class = |text: &str| toml::from_str::<ClassSpec>(text).expect("a class");
+        // Node 0 sends at 80 kbit/s (10 ms a ping), every other node at 1 Mbit/s
+        // (0.8 ms); node 1 takes 5 ms a message, the others none.
+        let list = vec![
+            class("name = \"modem\"\nnodes = [0]\nuplink = \"80kbit/s\""),
+            class("name = \"server\"\nnodes = [1]\nservice_time = \"5ms\""),
+        ];
+        let mut config = SimConfig::new(1, SimTime::from_secs(1));
+        config.classes = Classes::check(config.service, Uplink::Fixed(1e6), &list, 10, &[]).expect("valid");
+        let p = Simulation::new(&w, Burst::default(), idle(&w), &config).run_protocol();
+        let ms = |x: f64| SimTime::from_secs_f64(x / 1e3);
+        // Node 2's ping leaves at 0.8 ms and arrives at 10.8; node 0's leave at 10,
+        // 20 and 30 ms and arrive 10 ms later; node 1 serves each for 5 ms in turn.
+        assert_eq!(
+            p.served,
+            vec![(NodeId(2), ms(15.8)), (NodeId(0), ms(25.0)), (NodeId(0), ms(35.0)), (NodeId(0), ms(45.0))]
+        );
     }
 
     #[test]
@@ -1692,6 +1783,26 @@ mod dynamics_tests {
         let alive: Vec<u32> = out.recorder.series().iter().map(|r| r.nodes_alive).collect();
         // Counted at each second's start, after the changes of that instant.
         assert_eq!(alive, vec![5, 5, 4, 4, 4, 5, 5, 4, 4, 4]);
+    }
+
+    #[test]
+    fn a_node_of_a_class_that_does_not_churn_never_leaves() {
+        use crate::dynamics::{ClassSpec, Classes, Uplink};
+        let w = ring(20);
+        let exp = Lifetime::Exponential { mean: 20.0 };
+        let list =
+            vec![toml::from_str::<ClassSpec>("name = \"server\"\nnodes = [2, 5]\nchurn = false").expect("a class")];
+        let mut config =
+            SimConfig { dynamics: churn(exp, exp, Start::AllUp, 0.5), ..SimConfig::new(3, SimTime::from_secs(200)) };
+        config.timeout = SimTime::ZERO;
+        config.classes = Classes::check(config.service, Uplink::Unlimited, &list, 20, &[]).expect("valid");
+        let (_, p) = Simulation::new(&w, Chatter::default(), idle(&w, 200), &config).run_both();
+        let moves = |v: u32| p.changes.iter().filter(|c| c.0 == NodeId(v)).count();
+        assert_eq!((moves(2), moves(5)), (0, 0), "the servers stay up");
+        // The desktops leave and rejoin, about every 20 s each.
+        assert!((0..20).filter(|&v| v != 2 && v != 5).all(|v| moves(v) > 0), "{:?}", p.changes.len());
+        // And the servers' timers fire every second throughout.
+        assert_eq!(p.fired.iter().filter(|f| f.0 == NodeId(5)).count(), 200);
     }
 
     #[test]

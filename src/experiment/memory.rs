@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::dynamics::Uplink;
 use crate::protocols::MemoryPart;
 use crate::scenario::{InputError, Plan, Scenario};
 use crate::world::{LatencySpec, TopologySpec};
@@ -81,6 +82,14 @@ pub fn estimate(s: &Scenario) -> Estimate {
             "resources.changes, duration, network.nodes",
             n * 24.0 + changes * 48.0 + copies * 16.0,
         ));
+    }
+    if !s.classes.list.is_empty() {
+        parts.push(MemoryPart::new("node classes", "network.classes", n));
+    }
+    if s.classes.uplink != Uplink::Unlimited
+        || s.classes.list.iter().any(|c| c.uplink.is_some_and(|u| u != Uplink::Unlimited))
+    {
+        parts.push(MemoryPart::new("uplinks", "network.uplink, network.classes", n * 16.0));
     }
     if s.output.queries {
         parts.push(MemoryPart::new("queries.csv rows", "[output] queries = false", queries * 120.0));

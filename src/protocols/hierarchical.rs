@@ -513,6 +513,14 @@ impl Protocol for Hierarchical {
             Entry { data_time: 0, stamp: 0 }
         };
         self.cache = vec![vec![fill; self.nodes]; self.depth as usize];
+        if ctx.dynamic() {
+            // The data of nodes that start down was never registered, or has lapsed.
+            for v in (0..self.nodes as u32).map(NodeId).filter(|&v| !ctx.is_up(v)) {
+                for level in &mut self.cache {
+                    level[v.index()] = Entry { data_time: 0, stamp: NEVER };
+                }
+            }
+        }
         for level in 0..self.depth {
             for index in 0..self.count(level) {
                 let phase = SimTime(ctx.rng().random_range(0..self.refresh.0));

@@ -446,6 +446,44 @@ mod tests {
     }
 
     #[test]
+    fn no_stored_state_names_a_node_that_was_down_from_the_start() {
+        use crate::dynamics::{Churn, Dynamics, Source, Trace};
+        use crate::engine::NodeId;
+        use crate::workload::ScriptedQuery;
+        // Type 0 is held by node 7 alone, which is down until a trace row brings it
+        // up after the run; every node asks for type 0 once, 1 s in.
+        let mut w = crate::validate::world(&TopologySpec::RandomRegular { degree: 4 }, 40, 20, 2, 1, 3);
+        w.resources = crate::world::Resources::from_holders(40, vec![vec![7], vec![8]]);
+        let trace = Trace { rows: vec![(SimTime::from_secs(100), NodeId(7), true)], starts_down: vec![NodeId(7)] };
+        let churn =
+            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.5, leave_time: SimTime::ZERO };
+        let script: Vec<ScriptedQuery> = (0..40)
+            .filter(|&v| v != 7)
+            .map(|v| ScriptedQuery { at: SimTime::from_secs(1), origin: v, rtype: 0 })
+            .collect();
+        for spec in ProtocolSpec::all_defaults()
+            .into_iter()
+            .filter(|s| ["central", "hierarchical", "superpeer"].contains(&s.name()))
+        {
+            let workload = Workload::new(
+                &WorkloadSpec { rate: Rate(0.0), script: script.clone(), ..Default::default() },
+                40,
+                2,
+                SimTime::from_secs(10),
+                3,
+            );
+            let mut config = SimConfig::new(3, SimTime::from_secs(10));
+            config.timeout = SimTime::from_secs(5);
+            config.dynamics = Dynamics { churn: Some(churn.clone()), ..Dynamics::default() };
+            let out = spec.run(&w, workload, &config);
+            let name = spec.name();
+            assert_eq!(out.metric("success_rate"), Some(0.0), "{name}");
+            // No answer named node 7, so none was stale: the rate is undefined.
+            assert_eq!(out.metric("stale_answer_rate"), None, "{name}");
+        }
+    }
+
+    #[test]
     fn every_protocol_pushes_the_columns_it_declares() {
         let w = crate::validate::world(&TopologySpec::RandomRegular { degree: 4 }, 200, 20, 20, 5, 3);
         for spec in ProtocolSpec::all_defaults() {

@@ -13,16 +13,17 @@ pub use error::InputError;
 pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
-use crate::dynamics::{ChurnSpec, Dynamics, FaultSpec};
+use crate::dynamics::classes::parse_bandwidth;
+use crate::dynamics::{ChurnSpec, ClassSpec, Classes, Dynamics, FaultSpec, Uplink};
 use crate::engine::{Repair, SimConfig};
 use crate::metrics::{CORE_METRICS, Column, Window};
-use crate::protocols::{ProtocolSpec, RunFigures};
+use crate::protocols::{PROTOCOLS, ProtocolSpec, RunFigures};
 use crate::workload::WorkloadSpec;
 use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
-pub const KEY_LABELS: [Column; 13] = [
+pub const KEY_LABELS: [Column; 16] = [
     Column::new("workload.rate", "query rate (queries/s)"),
     Column::new("network.nodes", "nodes"),
     Column::new("network.loss", "message loss probability"),
@@ -36,6 +37,9 @@ pub const KEY_LABELS: [Column; 13] = [
     Column::new("churn.session.mean", "mean session (s)"),
     Column::new("churn.session.scale", "session scale (s)"),
     Column::new("fault[0].crash.fraction", "fraction of nodes crashed"),
+    Column::new("network.uplink", "uplink (bit/s)"),
+    Column::new("network.classes[0].share", "share of the first node class"),
+    Column::new("network.classes[0].uplink", "first node class's uplink (bit/s)"),
 ];
 
 /// `[network]`.
@@ -73,6 +77,13 @@ pub struct NetworkSpec {
     /// How long a crashed neighbour goes unnoticed.
     #[serde(default = "thirty_seconds")]
     pub detect: SimTime,
+    /// Each node's upstream bandwidth: a sized message waits its serialisation
+    /// time at the sender; unlimited by default.
+    #[serde(default)]
+    pub uplink: Uplink,
+    /// Classes of nodes with their own service time, uplink and churn.
+    #[serde(default)]
+    pub classes: Vec<ClassSpec>,
 }
 
 fn yes() -> bool {
@@ -198,6 +209,8 @@ pub struct Scenario {
     pub mean_degree: f64,
     /// `[churn]` and the `[[fault]]` entries, checked; static without them.
     pub dynamics: Dynamics,
+    /// `network.uplink` and `[[network.classes]]`, checked.
+    pub classes: Classes,
 }
 
 /// `[target_ci]`: add replicates to a point until the 95% confidence interval of
@@ -262,6 +275,7 @@ impl Scenario {
                 max_degree: self.network.max_degree,
                 detect: self.network.detect,
             }),
+            classes: self.classes.clone(),
         }
     }
 }
@@ -565,6 +579,9 @@ fn validate(
     }
     let protocol = ProtocolSpec::from_table(&raw.protocol).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     let dynamics = check_dynamics(&raw, nodes, base_dir, &protocol)?;
+    let roles: Vec<&str> = PROTOCOLS.iter().flat_map(|p| p.roles.iter().map(|(name, _)| *name)).collect();
+    let classes = Classes::check(raw.network.service_time, raw.network.uplink, &raw.network.classes, nodes, &roles)
+        .map_err(|(k, m)| bad(&format!("network.{k}"), m))?;
     let scenario = Scenario {
         name: raw.name,
         description: raw.description,
@@ -584,6 +601,7 @@ fn validate(
         nodes,
         mean_degree,
         dynamics,
+        classes,
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     // An edge file means nothing to a protocol that does not route over it: say so.
@@ -693,6 +711,11 @@ impl NetworkSpec {
         }
         if let ServiceTime::Exponential { mean: SimTime(0) } = self.service_time {
             return Err(bad("network.service_time.mean", "expected a mean above zero"));
+        }
+        for (i, c) in self.classes.iter().enumerate() {
+            if let Some(ServiceTime::Exponential { mean: SimTime(0) }) = c.service_time {
+                return Err(bad(&format!("network.classes[{i}].service_time.mean"), "expected a mean above zero"));
+            }
         }
         self.latency.check().map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
         Ok(match (&self.topology, self.nodes) {
@@ -1062,12 +1085,14 @@ fn column_value(table: &toml::Table, column: &str) -> String {
     }
 }
 
-/// A sweep value as a number: plain numbers, rates (per second) and durations (seconds).
+/// A sweep value as a number: plain numbers, rates (per second), durations
+/// (seconds) and bandwidths (bits per second).
 pub fn numeric(text: &str) -> Option<f64> {
     text.parse::<f64>()
         .ok()
         .or_else(|| parse_rate(text).ok().filter(|_| text.contains('/')).map(|r| r.per_second()))
         .or_else(|| parse_duration(text).ok().map(|t| t.as_secs_f64()))
+        .or_else(|| parse_bandwidth(text).ok())
 }
 
 /// Checks `target_ci` metrics and the plots kept, each with its index in the file.
