@@ -1464,7 +1464,7 @@ mod tests {
     }
 
     #[test]
-    fn a_protocol_without_sizes_has_no_byte_counts() {
+    fn flooding_sends_gnutella_sized_queries() {
         let w = ring();
         let mut config = SimConfig::new(1, SimTime::from_secs(10));
         config.warmup = SimTime::from_secs(2);
@@ -1482,9 +1482,9 @@ mod tests {
         });
         let out = spec.run(&w, workload, &config);
         assert_eq!(out.metric("messages_query"), Some(4.0));
-        assert_eq!(out.metric("bytes_total"), None);
-        assert_eq!(out.metric("maintenance_bytes_per_node_s"), None);
-        assert_eq!(out.metric("maintenance_messages_per_node_s"), Some(0.0));
+        assert_eq!(out.metric("messages_query_hit"), Some(0.0));
+        assert_eq!(out.metric("bytes_total"), Some(4.0 * 98.0));
+        assert_eq!(out.metric("maintenance_bytes_per_node_s"), Some(0.0));
     }
 
     /// Cancels a timer without declaring that it cancels timers.
@@ -1886,5 +1886,18 @@ mod dynamics_tests {
         // Without repair the dead links stay.
         let ((_, dead), _) = look(16, None);
         assert!(dead > 1_000, "{dead}");
+    }
+
+    #[test]
+    fn a_protocol_without_sizes_has_no_byte_counts() {
+        let w = crate::validate::world(&TopologySpec::Ring {}, 10, 10, 1, 1, 1);
+        let mut config = SimConfig::new(1, SimTime::from_secs(10));
+        config.warmup = SimTime::from_secs(2);
+        let out = Simulation::new(&w, Chatter::default(), idle(&w, 10), &config).run();
+        // Ten nodes ping once a second until the run ends at duration + timeout.
+        assert_eq!(out.metric("messages_ping"), Some(200.0));
+        assert_eq!(out.metric("bytes_total"), None);
+        assert_eq!(out.metric("maintenance_bytes_per_node_s"), None);
+        assert_eq!(out.metric("maintenance_messages_per_node_s"), Some(1.0));
     }
 }

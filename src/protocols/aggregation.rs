@@ -28,7 +28,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, UDP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -168,6 +168,8 @@ pub enum Msg {
 
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["push", "pull"];
+    /// A datagram carrying one 8-byte value.
+    const SIZES: &'static [u32] = &[8 + UDP_IP_BYTES, 8 + UDP_IP_BYTES];
     fn kind(&self) -> usize {
         match self {
             Msg::Push { .. } => 0,

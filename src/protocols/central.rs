@@ -31,7 +31,7 @@
 
 use serde::Deserialize;
 
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use rand::RngExt;
 
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, ServiceTime, SimTime};
@@ -164,11 +164,36 @@ pub enum Msg {
         q: QueryId,
         /// Holders it names that really match: they hold the type now and are up.
         found: u32,
+        /// Holders it names, stale ones included: the answer's length.
+        named: u32,
     },
 }
 
+/// Bytes of a Napster message without TCP/IP: every message has a 4-byte header
+/// (length and type); a search request's text (`FILENAME CONTAINS "..."
+/// MAX_RESULTS 100` with a 32-byte name) is 60 bytes, a shared-file notification
+/// (name, MD5, size, bitrate, frequency, length) 80, and a search response names
+/// one holder in 120 (the file's fields and the holder's nick, address and link
+/// speed); an answer ends with a 4-byte end-of-search message.
+const NAPSTER_HEADER: u32 = 4;
+const SEARCH_BYTES: u32 = 60;
+const FILE_BYTES: u32 = 80;
+const RESULT_BYTES: u32 = 120;
+
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["register", "lookup", "answer", "update"];
+    /// A registration or update sends one file notification (a node holds about
+    /// one copy in the shipped scenarios); an answer one response per holder named.
+    fn size(&self) -> Option<u32> {
+        Some(
+            TCP_IP_BYTES
+                + match *self {
+                    Msg::Register { .. } | Msg::Update { .. } => NAPSTER_HEADER + FILE_BYTES,
+                    Msg::Lookup { .. } => NAPSTER_HEADER + SEARCH_BYTES,
+                    Msg::Answer { named, .. } => named * (NAPSTER_HEADER + RESULT_BYTES) + NAPSTER_HEADER,
+                },
+        )
+    }
     fn kind(&self) -> usize {
         match self {
             Msg::Register { .. } => 0,
@@ -302,10 +327,10 @@ impl Protocol for Central {
                 if from == at {
                     ctx.report_hit(q, 0, found);
                 } else {
-                    ctx.send(at, from, Msg::Answer { q, found });
+                    ctx.send(at, from, Msg::Answer { q, found, named });
                 }
             }
-            Msg::Answer { q, found } => ctx.report_hit(q, 1, found),
+            Msg::Answer { q, found, .. } => ctx.report_hit(q, 1, found),
         }
     }
 

@@ -25,7 +25,7 @@ use std::collections::hash_map::Entry;
 use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -166,8 +166,19 @@ pub enum Msg {
     },
 }
 
+/// Bytes of a Query descriptor without TCP/IP (Gnutella 0.4): the 23-byte
+/// descriptor header, the 2-byte minimum speed and a search string of 32 bytes
+/// with its NUL, a resource's description.
+pub const QUERY_BYTES: u32 = 23 + 2 + 33;
+
+/// Bytes of a QueryHit descriptor without TCP/IP (Gnutella 0.4): the 23-byte
+/// header, the 11-byte preamble (hits, port, address, speed), one 42-byte result
+/// (index, size, a 32-byte name and two NULs) and the 16-byte servent id.
+pub const QUERY_HIT_BYTES: u32 = 23 + 11 + 42 + 16;
+
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["query", "query_hit"];
+    const SIZES: &'static [u32] = &[QUERY_BYTES + TCP_IP_BYTES, QUERY_HIT_BYTES + TCP_IP_BYTES];
     fn kind(&self) -> usize {
         match self {
             Msg::Query { .. } => 0,

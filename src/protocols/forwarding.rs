@@ -64,8 +64,9 @@ use rand::RngExt;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
+use super::flooding::{QUERY_BYTES, QUERY_HIT_BYTES};
 use super::routes::{QueryTables, key};
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -269,6 +270,9 @@ pub enum Msg {
 
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["request", "answer"];
+    /// A request is a Gnutella Query with the requester's address (6 bytes) and
+    /// an answer a QueryHit naming the holder.
+    const SIZES: &'static [u32] = &[QUERY_BYTES + 6 + TCP_IP_BYTES, QUERY_HIT_BYTES + TCP_IP_BYTES];
     fn kind(&self) -> usize {
         match self {
             Msg::Request(_) => 0,

@@ -55,7 +55,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::flooding::{self, GNUTELLA_COLUMNS, Gnutella, Msg as Logical, TTL_DOC};
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -220,6 +220,16 @@ impl Message for Msg {
     const KINDS: &'static [&'static str] = &["exchange"];
     fn kind(&self) -> usize {
         0
+    }
+    /// One TCP segment carrying its Gnutella descriptors one after another: what
+    /// merging saves is the TCP/IP headers of all but one.
+    fn size(&self) -> Option<u32> {
+        let Msg::Exchange { batch, .. } = self;
+        let bytes = |m: &Logical| match m {
+            Logical::Query { .. } => flooding::QUERY_BYTES,
+            Logical::Hit { .. } => flooding::QUERY_HIT_BYTES,
+        };
+        Some(TCP_IP_BYTES.saturating_add(batch.iter().map(bytes).fold(0u32, u32::saturating_add)))
     }
     /// The query of the whole exchange if all its messages belong to one.
     fn query(&self) -> Option<QueryId> {

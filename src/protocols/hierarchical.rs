@@ -91,7 +91,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -333,11 +333,34 @@ pub enum Msg {
         level: u8,
         /// Named resources that really hold the wanted type.
         matching: u32,
+        /// Resources it names, stale ones included: the answer's length.
+        named: u32,
     },
 }
 
+/// Bytes of MDS-2's LDAP messages without TCP/IP: a GRRP registration (an LDAP
+/// add of an `MdsRegistration` entry: the registrant's URL, base DN, validity and
+/// refresh times) 300; a search request (base DN, scope, a filter on the type,
+/// attributes) 200; a search result 100 for its envelope and done message and
+/// 1,000 for each `MdsHost` entry it names (its LDIF: name, CPU, memory,
+/// operating system and file system attributes).
+const REGISTER_BYTES: u32 = 300;
+const SEARCH_BYTES: u32 = 200;
+const RESULT_BYTES: u32 = 100;
+const ENTRY_BYTES: u32 = 1_000;
+
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["register", "lookup", "answer"];
+    fn size(&self) -> Option<u32> {
+        Some(
+            TCP_IP_BYTES
+                + match *self {
+                    Msg::Register { .. } => REGISTER_BYTES,
+                    Msg::Lookup { .. } => SEARCH_BYTES,
+                    Msg::Answer { named, .. } => RESULT_BYTES + named * ENTRY_BYTES,
+                },
+        )
+    }
     fn kind(&self) -> usize {
         match self {
             Msg::Register { .. } => 0,
@@ -480,7 +503,7 @@ impl Hierarchical {
                 if host == origin {
                     ctx.report_hit(q, level as u32, matching);
                 } else {
-                    ctx.send(host, origin, Msg::Answer { q, level, matching });
+                    ctx.send(host, origin, Msg::Answer { q, level, matching, named });
                 }
                 return;
             }
@@ -545,7 +568,7 @@ impl Protocol for Hierarchical {
         match msg {
             Msg::Register { level, index, sent } => self.register(now, level, index, sent),
             Msg::Lookup { q, want, origin, level } => self.lookup(ctx, q, origin, want, level),
-            Msg::Answer { q, level, matching } => ctx.report_hit(q, level as u32, matching),
+            Msg::Answer { q, level, matching, .. } => ctx.report_hit(q, level as u32, matching),
         }
     }
 

@@ -20,6 +20,14 @@ use crate::world::World;
 
 pub mod routes;
 
+/// Bytes of the TCP/IPv4 headers (20 + 20, no options) that every message of a
+/// protocol over TCP carries besides its own bytes; the sizes each protocol gives
+/// its messages (`Message::SIZES`) include them.
+pub const TCP_IP_BYTES: u32 = 40;
+
+/// Bytes of the UDP/IPv4 headers (8 + 20) of a protocol that sends datagrams.
+pub const UDP_IP_BYTES: u32 = 28;
+
 /// Declares each protocol's module and generates everything that lists them.
 macro_rules! registry {
     ($($module:ident => $Variant:ident),* $(,)?) => {

@@ -55,8 +55,9 @@
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::flooding::{QUERY_BYTES, QUERY_HIT_BYTES};
 use super::routes::{QueryTables, key};
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -245,6 +246,10 @@ pub enum Msg {
 
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["walk", "hit", "check", "check_reply"];
+    /// A walker is a Gnutella Query and a Hit a QueryHit; a check is a bare
+    /// 23-byte descriptor header naming the query, and its reply one byte more.
+    const SIZES: &'static [u32] =
+        &[QUERY_BYTES + TCP_IP_BYTES, QUERY_HIT_BYTES + TCP_IP_BYTES, 23 + TCP_IP_BYTES, 24 + TCP_IP_BYTES];
     fn kind(&self) -> usize {
         match self {
             Msg::Walk(_) => 0,
