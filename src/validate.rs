@@ -9,7 +9,7 @@ use petgraph::graph::{NodeIndex, UnGraph};
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime, Simulation};
 use crate::metrics::QueryRecord;
 use crate::protocols::{
-    ProtocolParams, ProtocolSpec, aggregation, central, flooding, forwarding, gridnut, random_walk,
+    ProtocolParams, ProtocolSpec, aggregation, central, chord, flooding, forwarding, gridnut, random_walk,
 };
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, Skew, TopologySpec, World};
@@ -77,6 +77,19 @@ pub fn world(topology: &TopologySpec, nodes: u32, latency_ms: u64, types: u32, r
         seed,
     )
     .expect("validation worlds are valid")
+}
+
+/// Chord on `nodes` nodes with exact tables, routing by fingers alone: the mean
+/// path of 3,000 lookups of random keys against Stoica et al.'s ½·log2 N, within 5%.
+pub fn chord_path_length(nodes: u32, seed: u64) -> Within {
+    let w = world(&TopologySpec::Ring {}, nodes, 10, 1, 1, seed);
+    let cfg = SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(seed, SimTime::from_secs(100)) };
+    let params = chord::Params { maintenance: false, successor_routing: false, ..Default::default() };
+    let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+    let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
+    let chord = Simulation::new(&w, params.build(&w), workload, &cfg).run_protocol();
+    let want = 0.5 * (nodes as f64).log2();
+    Within { got: chord.mean_hops().unwrap_or(f64::NAN), want, tolerance: 0.05 * want }
 }
 
 /// The central index under Poisson queries at `lambda`/s with exponential service at
@@ -494,6 +507,15 @@ pub fn suite() -> Vec<Check> {
             name: format!("random walk success, 10-regular n=10000 R=20 L={length}"),
             expected: format!("{want:.4} ± {tolerance:.4}"),
             got: format!("{got:.4}"),
+            pass: (got - want).abs() < tolerance,
+        });
+    }
+    for nodes in [256, 1_000, 1 << 12, 10_000, 1 << 16] {
+        let Within { got, want, tolerance } = chord_path_length(nodes, 5);
+        checks.push(Check {
+            name: format!("chord mean lookup path, fingers alone, n={nodes}"),
+            expected: format!("½·log2 n = {want:.3} ± {tolerance:.3}"),
+            got: format!("{got:.3}"),
             pass: (got - want).abs() < tolerance,
         });
     }

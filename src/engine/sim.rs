@@ -803,7 +803,8 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         self.run_both().1
     }
 
-    fn run_both(mut self) -> (RunOutput, P) {
+    /// Runs to the end and returns the recorded metrics and the protocol.
+    pub fn run_both(mut self) -> (RunOutput, P) {
         let ctx = &mut self.ctx;
         let protocol = &mut self.protocol;
         protocol.start(ctx);

@@ -85,6 +85,7 @@ registry! {
     forwarding => Forwarding,
     superpeer => Superpeer,
     aggregation => Aggregation,
+    chord => Chord,
 }
 
 /// A protocol's parameters, and through them everything the registry needs of it.

@@ -1,0 +1,1285 @@
+//! `chord`: the Chord distributed hash table (Stoica, Morris, Karger, Kaashoek,
+//! Balakrishnan, SIGCOMM 2001; Stoica et al., IEEE/ACM ToN 2003), with the
+//! maintenance and lookup of OverSim's implementation.
+//!
+//! **Identifiers.** Each node has an identifier on a ring of 2^`bits` (at most
+//! 2^64), drawn uniformly at the start from the protocol's stream and kept for
+//! the run (a node that rejoins comes back with the same identifier, as a host
+//! whose identifier is the hash of its address does). Identifiers and keys are
+//! stored as `u64` and compared on the ring by wrapping subtraction: with 64 bits
+//! two of 10^6 nodes share an identifier with probability about 3·10^−8, where
+//! the papers' 160-bit SHA-1 identifiers make it nil; nothing else differs. A key
+//! belongs to its successor: the first node up whose identifier follows it on the
+//! ring, or equals it.
+//!
+//! **State.** Every node keeps a successor list of `successors` (r) nodes, a
+//! predecessor, and a finger table of `bits` entries, finger i being the successor
+//! of id + 2^i. The run starts from a ring that has been running: every node up
+//! at time zero has its exact successor list, predecessor and fingers.
+//!
+//! **Maintenance** (ToN, Fig. 6 and section IV-E; OverSim's periods by default):
+//! every `stabilize` a node asks its successor for its predecessor and successor
+//! list, adopts the predecessor if it lies between them, copies the list (the
+//! successor first, the last entry dropped) and notifies its successor, which
+//! takes the node as predecessor if it is closer; every `check_predecessor` it
+//! pings its predecessor and forgets it if no answer comes; every `fix_fingers` it
+//! refreshes every non-trivial finger (one whose start lies beyond its successor;
+//! the others are the successor) by a lookup of id + 2^i, as OverSim does. A call
+//! that gets no reply within `rpc_timeout` has met a dead node: the caller drops
+//! it from its successor list and fingers (stabilisation then tries the next
+//! successor at once).
+//!
+//! **Lookups** are iterative, as OverSim's default: the origin asks the node
+//! closest to the key that it knows (its own table first) for nodes closer still;
+//! each answer gives up to `CANDIDATES` of the answering node's fingers and
+//! successors that precede the key, closest first, and the origin asks the
+//! closest one it has not asked, until a node replies that the key lies between
+//! it and its successor, with its successor list. The origin then sends the
+//! message to the first of those, and to the next if that one does not answer. A
+//! lookup that meets a dead node times out and goes on with the next closest node
+//! it knows, finger or successor. Its hops are the nodes that answered a step of
+//! the route (the path length of the papers: the hops to the key's predecessor);
+//! its timeouts are the calls that went unanswered.
+//!
+//! **Queries** are the lookups of a KBR test (OverSim's KBRTestApp): each query of
+//! the workload looks up a key drawn uniformly from the ring, and is a hit if the
+//! node it reaches is, at that moment, the key's owner among the nodes up (an
+//! oracle that knows every node's identifier and whether it is up). A lookup that
+//! reaches another node is wrong, and counts as failed.
+//!
+//! **Churn and faults.** A joining node (or one that rejoins, with no memory of
+//! its tables) looks up its own identifier through its bootstrap contact and
+//! takes the node found as its successor; stabilisation does the rest. A graceful
+//! leaver tells its successor its predecessor and its predecessor its successor
+//! list (ToN, section IV-E.3), then goes; a crashed node tells nobody.
+
+use rand::RngExt;
+use serde::Deserialize;
+
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, UDP_IP_BYTES};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::metrics::{Column, Metric, Recorder};
+use crate::world::World;
+
+/// `[protocol]` with `name = "chord"`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Identifier length m: the ring has 2^m identifiers.
+    #[serde(default = "default_bits")]
+    pub bits: u32,
+    /// Length r of each node's successor list.
+    #[serde(default = "default_successors")]
+    pub successors: u32,
+    /// Period of stabilisation.
+    #[serde(default = "default_stabilize")]
+    pub stabilize: SimTime,
+    /// Period of finger repair.
+    #[serde(default = "default_fix_fingers")]
+    pub fix_fingers: SimTime,
+    /// Period of the predecessor check.
+    #[serde(default = "default_check_predecessor")]
+    pub check_predecessor: SimTime,
+    /// How long a call waits for its reply before its target counts as dead.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout: SimTime,
+    /// Whether nodes run stabilisation, finger repair and predecessor checks.
+    #[serde(default = "yes")]
+    pub maintenance: bool,
+    /// Whether a routing step looks for the closest node to the key among the
+    /// successor list as well as the fingers (ToN, section IV-E.3; OverSim), or
+    /// among the fingers alone (ToN, Fig. 5).
+    #[serde(default = "yes")]
+    pub successor_routing: bool,
+}
+
+fn default_bits() -> u32 {
+    64
+}
+fn default_successors() -> u32 {
+    8
+}
+fn default_stabilize() -> SimTime {
+    SimTime::from_secs(20)
+}
+fn default_fix_fingers() -> SimTime {
+    SimTime::from_secs(120)
+}
+fn default_check_predecessor() -> SimTime {
+    SimTime::from_secs(5)
+}
+fn default_rpc_timeout() -> SimTime {
+    SimTime::from_millis(1_500)
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            bits: default_bits(),
+            successors: default_successors(),
+            stabilize: default_stabilize(),
+            fix_fingers: default_fix_fingers(),
+            check_predecessor: default_check_predecessor(),
+            rpc_timeout: default_rpc_timeout(),
+            maintenance: true,
+            successor_routing: true,
+        }
+    }
+}
+
+/// Nodes an answer to a routing step names at most, closest to the key first.
+const CANDIDATES: usize = 3;
+
+/// No node: an empty entry of a successor list or finger table, or no predecessor.
+const NONE: u32 = u32::MAX;
+
+impl ProtocolParams for Params {
+    type Protocol = Chord;
+
+    const INFO: ProtocolInfo = ProtocolInfo {
+        name: "chord",
+        source: "Stoica et al., SIGCOMM 2001 and IEEE/ACM ToN 2003; OverSim's Chord",
+        summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative lookups of random keys",
+        uses_overlay: false,
+        extra_columns: &[
+            Column::new("dht_lookups", "lookups"),
+            Column::new("dht_hops_mean", "lookup hops, mean"),
+            Column::new("dht_timeouts_per_lookup", "timeouts per lookup"),
+            Column::new("dht_wrong_owner_rate", "lookups ending at a wrong node"),
+            Column::new("dht_maintenance_lookups", "finger and join lookups"),
+        ],
+        roles: &[],
+        keeps_state: false,
+        params: &[
+            ParamDoc::new("bits", "64", "identifier length m: the ring has 2^m identifiers (8 to 64)")
+                .label("identifier bits"),
+            ParamDoc::new("successors", "8", "length r of each node's successor list").label("successor list length"),
+            ParamDoc::new("stabilize", "\"20s\"", "period of stabilisation").label("stabilise period (s)"),
+            ParamDoc::new(
+                "fix_fingers",
+                "\"120s\"",
+                "period of finger repair: every non-trivial finger is looked up again",
+            )
+            .label("fix-fingers period (s)"),
+            ParamDoc::new("check_predecessor", "\"5s\"", "period of the predecessor check")
+                .label("check-predecessor period (s)"),
+            ParamDoc::new(
+                "rpc_timeout",
+                "\"1.5s\"",
+                "how long a call waits for its reply before its target counts as dead",
+            )
+            .label("RPC timeout (s)"),
+            ParamDoc::new("maintenance", "true", "whether nodes stabilise, repair fingers and check predecessors"),
+            ParamDoc::new(
+                "successor_routing",
+                "true",
+                "whether a routing step picks the node closest to the key among the successor list as well as the fingers (false: the fingers alone, as the ToN paper's Fig. 5)",
+            ),
+        ],
+    };
+
+    fn build(&self, world: &World) -> Chord {
+        let n = world.nodes();
+        let r = self.successors as usize;
+        let m = self.bits as usize;
+        Chord {
+            params: self.clone(),
+            mask: if self.bits >= 64 { u64::MAX } else { (1u64 << self.bits) - 1 },
+            id: vec![0; n],
+            ring: Vec::new(),
+            succ: vec![NONE; n * r],
+            pred: vec![NONE; n],
+            finger: vec![NONE; n * m],
+            lookups: Vec::new(),
+            free_lookups: Vec::new(),
+            rpcs: Vec::new(),
+            free_rpcs: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
+        if !(8..=64).contains(&self.bits) {
+            return Err(ParamError::new("bits", format!("{} is out of range; expected 8 ≤ bits ≤ 64", self.bits)));
+        }
+        if (run.nodes as f64) > 2f64.powi(self.bits as i32) / 4.0 {
+            return Err(ParamError::new(
+                "bits",
+                format!("a ring of 2^{} identifiers is too small for {} nodes; raise bits", self.bits, run.nodes),
+            ));
+        }
+        if !(1..=64).contains(&self.successors) {
+            return Err(ParamError::new(
+                "successors",
+                format!("{} is out of range; expected 1 ≤ successors ≤ 64", self.successors),
+            ));
+        }
+        for (key, period) in [
+            ("stabilize", self.stabilize),
+            ("fix_fingers", self.fix_fingers),
+            ("check_predecessor", self.check_predecessor),
+            ("rpc_timeout", self.rpc_timeout),
+        ] {
+            if period == SimTime::ZERO {
+                return Err(ParamError::new(key, "expected a duration above zero, such as \"20s\""));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per node: identifier, successor list, predecessor and fingers; and the
+    /// lookups and calls in flight.
+    fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
+        let per_node = 8.0 + 16.0 + 4.0 * (self.successors as f64 + 1.0 + self.bits as f64);
+        let in_flight = run.live_queries() * (96.0 + 4.0 * 48.0);
+        vec![
+            MemoryPart::new(
+                "identifiers, successor lists, fingers",
+                "network.nodes, protocol.bits",
+                run.nodes as f64 * per_node,
+            ),
+            MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
+        ]
+    }
+}
+
+/// What a lookup is for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Purpose {
+    /// A query of the workload: a key drawn at random.
+    Query(QueryId),
+    /// Finger `i` of the origin.
+    Finger(u8),
+    /// The origin's own identifier, to find its successor as it joins.
+    Join,
+}
+
+impl Purpose {
+    fn query(self) -> Option<QueryId> {
+        match self {
+            Purpose::Query(q) => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// A lookup in progress at its origin.
+struct Lookup {
+    key: u64,
+    origin: NodeId,
+    purpose: Purpose,
+    /// Nodes that answered a routing step.
+    hops: u32,
+    /// Calls that went unanswered.
+    timeouts: u32,
+    /// Nodes preceding the key not yet asked, closest to the key first.
+    candidates: Vec<NodeId>,
+    /// Nodes asked, answered or not.
+    asked: Vec<NodeId>,
+    /// Nodes asked that did not answer.
+    failed: Vec<NodeId>,
+    /// The node closest to the key (preceding it) that has answered, with its
+    /// successor list: if its successors turn out dead, the key's owner is the
+    /// first of them still up.
+    best: Option<(NodeId, Vec<NodeId>)>,
+    /// How many nodes had failed when the best node last answered: after more
+    /// have, it is asked again, told which, for other nodes closer to the key.
+    best_failures: usize,
+    /// Once a node has named the key's successors: those still to try, first first.
+    owners: Option<Vec<NodeId>>,
+}
+
+/// What a pending call waits for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Call {
+    /// A routing step or the delivery of lookup `lid`.
+    Lookup(u32),
+    /// The successor's predecessor and list.
+    Stabilize,
+    /// The predecessor's sign of life.
+    CheckPredecessor,
+}
+
+/// A call in flight, until its reply or its timeout, whichever comes first.
+#[derive(Clone, Copy, Debug)]
+struct Rpc {
+    /// Counts the calls its slot has held: a reply or timeout of an earlier one is stale.
+    generation: u32,
+    pending: bool,
+    caller: NodeId,
+    target: NodeId,
+    call: Call,
+}
+
+/// Names a call: its slot and generation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RpcId {
+    slot: u32,
+    generation: u32,
+}
+
+/// Lookup figures over the queries issued after the warm-up.
+#[derive(Default, Debug)]
+struct Stats {
+    lookups: u64,
+    completed: u64,
+    hops: u64,
+    timeouts: u64,
+    wrong: u64,
+    maintenance_lookups: u64,
+}
+
+/// Chord's messages: calls and their replies.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// A routing step: which nodes does the receiver know closer to `key`?
+    FindNode {
+        /// The call.
+        rpc: RpcId,
+        /// The key looked up.
+        key: u64,
+        /// The query the lookup serves, if any.
+        q: Option<QueryId>,
+        /// Nodes the caller found dead, to leave out of the answer.
+        dead: Vec<NodeId>,
+    },
+    /// The answer: the key lies between the receiver and its successor (`done`,
+    /// with the successor list), or nodes closer to it, and then the successor
+    /// list too, for the caller to go on from if the successor is found dead.
+    Nodes {
+        /// The call answered.
+        rpc: RpcId,
+        /// The query the lookup serves, if any.
+        q: Option<QueryId>,
+        /// Whether `nodes` are the key's successors.
+        done: bool,
+        /// The successors, or the nodes closer to the key, closest first.
+        nodes: Vec<NodeId>,
+        /// Unless `done`: the answering node's successor list.
+        succs: Vec<NodeId>,
+    },
+    /// The lookup's message, to the node found responsible for `key`.
+    Deliver {
+        /// The call.
+        rpc: RpcId,
+        /// The key.
+        key: u64,
+        /// The query it serves, if any.
+        q: Option<QueryId>,
+    },
+    /// The responsible node's receipt: whether it is the key's owner among the
+    /// nodes up (the oracle's verdict at delivery).
+    Delivered {
+        /// The call answered.
+        rpc: RpcId,
+        /// The query it serves, if any.
+        q: Option<QueryId>,
+        /// Whether the receiver owns the key.
+        correct: bool,
+    },
+    /// Stabilisation: the successor's predecessor and successor list, please.
+    GetPredecessor {
+        /// The call.
+        rpc: RpcId,
+    },
+    /// The reply to `GetPredecessor`.
+    Predecessor {
+        /// The call answered.
+        rpc: RpcId,
+        /// The sender's predecessor, if it has one.
+        pred: Option<NodeId>,
+        /// The sender's successor list.
+        succs: Vec<NodeId>,
+    },
+    /// "I may be your predecessor."
+    Notify,
+    /// The predecessor check.
+    Ping {
+        /// The call.
+        rpc: RpcId,
+    },
+    /// The reply to `Ping`.
+    Pong {
+        /// The call answered.
+        rpc: RpcId,
+    },
+    /// A graceful leaver to its successor: take my predecessor as yours.
+    LeavePred {
+        /// The leaver's predecessor.
+        pred: Option<NodeId>,
+    },
+    /// A graceful leaver to its predecessor: my successors follow me.
+    LeaveSucc {
+        /// The leaver's successor list.
+        succs: Vec<NodeId>,
+    },
+}
+
+/// Bytes on the wire, with 64-bit identifiers: a node handle (identifier,
+/// address, port) is 14 bytes, a call's header (type and nonce) 8, a key 8, a
+/// query's payload 100 (OverSim's KBR test message), and each message rides in
+/// a UDP datagram.
+const HANDLE: u32 = 14;
+const HEADER: u32 = UDP_IP_BYTES + 8;
+const KBR_PAYLOAD: u32 = 100;
+
+impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "find_node",
+        "nodes",
+        "deliver",
+        "delivered",
+        "get_predecessor",
+        "predecessor",
+        "notify",
+        "ping",
+        "pong",
+        "leave",
+    ];
+    fn kind(&self) -> usize {
+        match self {
+            Msg::FindNode { .. } => 0,
+            Msg::Nodes { .. } => 1,
+            Msg::Deliver { .. } => 2,
+            Msg::Delivered { .. } => 3,
+            Msg::GetPredecessor { .. } => 4,
+            Msg::Predecessor { .. } => 5,
+            Msg::Notify => 6,
+            Msg::Ping { .. } => 7,
+            Msg::Pong { .. } => 8,
+            Msg::LeavePred { .. } | Msg::LeaveSucc { .. } => 9,
+        }
+    }
+    fn query(&self) -> Option<QueryId> {
+        match *self {
+            Msg::FindNode { q, .. } | Msg::Nodes { q, .. } | Msg::Deliver { q, .. } | Msg::Delivered { q, .. } => q,
+            _ => None,
+        }
+    }
+    fn size(&self) -> Option<u32> {
+        let list = |n: usize| n as u32 * HANDLE;
+        Some(
+            HEADER
+                + match self {
+                    Msg::FindNode { dead, .. } => 8 + list(dead.len()),
+                    Msg::Nodes { nodes, succs, .. } => 1 + list(nodes.len() + succs.len()),
+                    Msg::Deliver { q, .. } => 8 + if q.is_some() { KBR_PAYLOAD } else { 0 },
+                    Msg::Delivered { .. } => HANDLE,
+                    Msg::GetPredecessor { .. } | Msg::Ping { .. } | Msg::Pong { .. } => 0,
+                    Msg::Predecessor { succs, .. } => HANDLE + list(succs.len()),
+                    Msg::Notify => HANDLE,
+                    Msg::LeavePred { .. } => HANDLE,
+                    Msg::LeaveSucc { succs } => list(succs.len()),
+                },
+        )
+    }
+}
+
+/// Chord's timers.
+#[derive(Clone, Copy, Debug)]
+pub enum Timer {
+    /// Time to stabilise.
+    Stabilize,
+    /// Time to repair the fingers.
+    FixFingers,
+    /// Time to check the predecessor.
+    CheckPredecessor,
+    /// A call's reply is overdue.
+    Timeout(RpcId),
+    /// A join that found nobody tries again.
+    Join,
+}
+
+/// How long a node whose join failed waits before it tries again (OverSim's joinDelay).
+const JOIN_DELAY: SimTime = SimTime::from_secs(10);
+
+/// The Chord protocol for one run.
+pub struct Chord {
+    params: Params,
+    /// 2^bits − 1.
+    mask: u64,
+    /// Each node's identifier.
+    id: Vec<u64>,
+    /// Every node by identifier, ascending: the oracle's view of the ring.
+    ring: Vec<(u64, NodeId)>,
+    /// Successor lists, `successors` entries a node, `NONE` past the end.
+    succ: Vec<u32>,
+    /// Predecessors, `NONE` for none.
+    pred: Vec<u32>,
+    /// Finger tables, `bits` entries a node, `NONE` where unknown.
+    finger: Vec<u32>,
+    lookups: Vec<Option<Lookup>>,
+    free_lookups: Vec<u32>,
+    rpcs: Vec<Rpc>,
+    free_rpcs: Vec<u32>,
+    stats: Stats,
+}
+
+impl Chord {
+    fn r(&self) -> usize {
+        self.params.successors as usize
+    }
+
+    fn m(&self) -> usize {
+        self.params.bits as usize
+    }
+
+    /// Clockwise distance from `a` to `b` on the ring.
+    #[inline]
+    fn dist(&self, a: u64, b: u64) -> u64 {
+        b.wrapping_sub(a) & self.mask
+    }
+
+    /// Whether `x` lies in the open interval (a, b) (all but `a` when a = b).
+    #[inline]
+    fn inside(&self, x: u64, a: u64, b: u64) -> bool {
+        let d = self.dist(a, x);
+        d != 0 && (a == b || d < self.dist(a, b))
+    }
+
+    /// Whether `x` lies in (a, b] (the whole ring when a = b).
+    #[inline]
+    fn inside_closed(&self, x: u64, a: u64, b: u64) -> bool {
+        a == b || (self.dist(a, x) != 0 && self.dist(a, x) <= self.dist(a, b))
+    }
+
+    /// The successor list of `v`, without empty entries.
+    fn succs(&self, v: NodeId) -> Vec<NodeId> {
+        let r = self.r();
+        self.succ[v.index() * r..(v.index() + 1) * r].iter().take_while(|&&s| s != NONE).map(|&s| NodeId(s)).collect()
+    }
+
+    fn first_succ(&self, v: NodeId) -> Option<NodeId> {
+        let s = self.succ[v.index() * self.r()];
+        (s != NONE).then_some(NodeId(s))
+    }
+
+    /// Sets `v`'s successor list to `list` (without `v` and repeats), truncated to r.
+    fn set_succs(&mut self, v: NodeId, list: impl IntoIterator<Item = NodeId>) {
+        let r = self.r();
+        let mut out: Vec<u32> = Vec::with_capacity(r);
+        for s in list {
+            if s != v && !out.contains(&s.0) {
+                out.push(s.0);
+                if out.len() == r {
+                    break;
+                }
+            }
+        }
+        out.resize(r, NONE);
+        self.succ[v.index() * r..(v.index() + 1) * r].copy_from_slice(&out);
+    }
+
+    fn pred_of(&self, v: NodeId) -> Option<NodeId> {
+        let p = self.pred[v.index()];
+        (p != NONE).then_some(NodeId(p))
+    }
+
+    /// The owner of `key` among the nodes up, as an oracle sees it.
+    fn owner(&self, ctx: &Ctx<'_, Self>, key: u64) -> Option<NodeId> {
+        let n = self.ring.len();
+        let start = self.ring.partition_point(|&(id, _)| id < key);
+        (0..n).map(|i| self.ring[(start + i) % n].1).find(|&v| ctx.is_up(v))
+    }
+
+    /// What `x` answers for `key`: (true, its successor list) if the key lies
+    /// between it and its successor, else (false, the nodes it knows that precede
+    /// the key, closest first, at most `CANDIDATES`).
+    fn step(&self, x: NodeId, key: u64, dead: &[NodeId], most: usize) -> (bool, Vec<NodeId>) {
+        let me = self.id[x.index()];
+        let Some(s) = self.first_succ(x) else {
+            // Alone on the ring: it owns every key.
+            return (true, vec![x]);
+        };
+        if self.inside_closed(key, me, self.id[s.index()]) {
+            return (true, self.succs(x));
+        }
+        let usable = |f: u32| f != NONE && !dead.contains(&NodeId(f)) && self.inside(self.id[f as usize], me, key);
+        let m = self.m();
+        let r = self.r();
+        // The successor list counts only when successor routing is on, or when no
+        // finger precedes the key (all of them dead): the route must go on.
+        let fingers = &self.finger[x.index() * m..(x.index() + 1) * m];
+        let succs = &self.succ[x.index() * r..(x.index() + 1) * r];
+        let use_succs = self.params.successor_routing || !fingers.iter().any(|&f| usable(f));
+        let known = fingers.iter().chain(if use_succs { succs } else { &[] });
+        let mut closer: Vec<(u64, u32)> =
+            known.filter(|&&f| usable(f)).map(|&f| (self.dist(self.id[f as usize], key), f)).collect();
+        closer.sort_unstable();
+        closer.dedup();
+        closer.truncate(most);
+        (false, closer.into_iter().map(|(_, f)| NodeId(f)).collect())
+    }
+
+    /// `v` has learnt that `dead` does not answer: out of its successor list and fingers.
+    fn forget(&mut self, v: NodeId, dead: NodeId) {
+        let r = self.r();
+        let m = self.m();
+        let list = &mut self.succ[v.index() * r..(v.index() + 1) * r];
+        if let Some(i) = list.iter().position(|&s| s == dead.0) {
+            list.copy_within(i + 1.., i);
+            list[r - 1] = NONE;
+        }
+        for f in &mut self.finger[v.index() * m..(v.index() + 1) * m] {
+            if *f == dead.0 {
+                *f = NONE;
+            }
+        }
+        if self.pred[v.index()] == dead.0 {
+            self.pred[v.index()] = NONE;
+        }
+    }
+
+    fn call(&mut self, ctx: &mut Ctx<'_, Self>, caller: NodeId, target: NodeId, call: Call) -> RpcId {
+        let rpc = Rpc { generation: 0, pending: true, caller, target, call };
+        let id = match self.free_rpcs.pop() {
+            Some(slot) => {
+                let g = self.rpcs[slot as usize].generation.wrapping_add(1);
+                self.rpcs[slot as usize] = Rpc { generation: g, ..rpc };
+                RpcId { slot, generation: g }
+            }
+            None => {
+                self.rpcs.push(rpc);
+                RpcId { slot: (self.rpcs.len() - 1) as u32, generation: 0 }
+            }
+        };
+        ctx.set_timer(caller, self.params.rpc_timeout, Timer::Timeout(id));
+        id
+    }
+
+    /// The pending call `id` if it still waits, now answered or timed out.
+    fn settle(&mut self, id: RpcId) -> Option<Rpc> {
+        let rpc = self.rpcs.get_mut(id.slot as usize)?;
+        if !rpc.pending || rpc.generation != id.generation {
+            return None;
+        }
+        rpc.pending = false;
+        let done = *rpc;
+        self.free_rpcs.push(id.slot);
+        Some(done)
+    }
+
+    fn start_lookup(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        origin: NodeId,
+        key: u64,
+        purpose: Purpose,
+        via: Option<NodeId>,
+    ) {
+        if purpose.query().is_none() {
+            self.stats.maintenance_lookups += 1;
+        }
+        let lookup = Lookup {
+            key,
+            origin,
+            purpose,
+            hops: 0,
+            timeouts: 0,
+            candidates: Vec::new(),
+            asked: Vec::new(),
+            failed: Vec::new(),
+            best: None,
+            best_failures: 0,
+            owners: None,
+        };
+        let lid = match self.free_lookups.pop() {
+            Some(l) => {
+                self.lookups[l as usize] = Some(lookup);
+                l
+            }
+            None => {
+                self.lookups.push(Some(lookup));
+                (self.lookups.len() - 1) as u32
+            }
+        };
+        match via {
+            // A joining node knows nobody but its contact.
+            Some(b) => self.lookup_mut(lid).candidates.push(b),
+            None => {
+                // Its own table, whole: it needs no message to read it.
+                let (done, nodes) = self.step(origin, key, &[], usize::MAX);
+                if !done {
+                    let succs = self.succs(origin);
+                    self.closer(lid, origin, succs);
+                }
+                self.learn(lid, done, nodes);
+            }
+        }
+        self.advance(ctx, lid);
+    }
+
+    fn lookup_mut(&mut self, lid: u32) -> &mut Lookup {
+        self.lookups[lid as usize].as_mut().expect("a live lookup")
+    }
+
+    /// Lookup `lid` has an answer: the key's successors, or nodes closer to it.
+    fn learn(&mut self, lid: u32, done: bool, nodes: Vec<NodeId>) {
+        let (mask, id) = (self.mask, &self.id);
+        let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+        if done {
+            l.owners = Some(nodes);
+        } else {
+            for v in nodes {
+                if !l.asked.contains(&v) && !l.candidates.contains(&v) {
+                    l.candidates.push(v);
+                }
+            }
+            let key = l.key;
+            l.candidates.sort_by_key(|v| (key.wrapping_sub(id[v.index()]) & mask, v.0));
+        }
+    }
+
+    /// Distance from node `v` on to `key`.
+    fn gap(&self, key: u64, v: NodeId) -> u64 {
+        self.dist(self.id[v.index()], key)
+    }
+
+    /// `x` answered lookup `lid` with successor list `succs`: the best node yet if
+    /// it is the closest to the key (or the best node answering again).
+    fn closer(&mut self, lid: u32, x: NodeId, succs: Vec<NodeId>) {
+        let key = self.lookups[lid as usize].as_ref().expect("a live lookup").key;
+        let gx = self.gap(key, x);
+        let better = self.lookups[lid as usize]
+            .as_ref()
+            .and_then(|l| l.best.as_ref())
+            .is_none_or(|(b, _)| gx <= self.gap(key, *b));
+        let l = self.lookup_mut(lid);
+        if better {
+            l.best = Some((x, succs));
+            l.best_failures = l.failed.len();
+        }
+    }
+
+    /// Whether the best node of lookup `lid` now knows the key's owners: its
+    /// successors up to the key were found dead, so the first one alive after
+    /// them is the owner (ToN, section IV-E.3). If so they become the owners.
+    fn owners_found(&mut self, lid: u32) -> bool {
+        let l = self.lookups[lid as usize].as_ref().expect("a live lookup");
+        let Some((b, succs)) = &l.best else { return false };
+        let live: Vec<NodeId> = succs.iter().copied().filter(|s| !l.failed.contains(s)).collect();
+        let Some(&s) = live.first() else { return false };
+        if !self.inside_closed(l.key, self.id[b.index()], self.id[s.index()]) {
+            return false;
+        }
+        self.lookup_mut(lid).owners = Some(live);
+        true
+    }
+
+    /// Takes lookup `lid` one call further: the next owner to deliver to, or the
+    /// closest candidate to ask; ends it when it has none.
+    fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
+        loop {
+            let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+            let (origin, key, q) = (l.origin, l.key, l.purpose.query());
+            if let Some(owners) = &mut l.owners {
+                if owners.is_empty() {
+                    return self.finish(ctx, lid, None);
+                }
+                let d = owners.remove(0);
+                if d == origin {
+                    let correct = self.owner(ctx, key) == Some(origin);
+                    return self.finish(ctx, lid, Some((origin, correct)));
+                }
+                let rpc = self.call(ctx, origin, d, Call::Lookup(lid));
+                ctx.send(origin, d, Msg::Deliver { rpc, key, q });
+                return;
+            }
+            if !l.failed.is_empty() && self.owners_found(lid) {
+                continue;
+            }
+            // The best node is asked again when every candidate closer than it
+            // has failed since it answered, as a node in a recursive lookup
+            // goes on with its next finger after a timeout.
+            let l = self.lookups[lid as usize].as_ref().expect("a live lookup");
+            if let Some((b, _)) = l.best
+                && l.failed.len() > l.best_failures
+                && l.candidates.first().is_none_or(|&c| self.gap(key, c) > self.gap(key, b))
+            {
+                let dead = l.failed.clone();
+                self.lookup_mut(lid).best_failures = dead.len();
+                if b == origin {
+                    let (done, nodes) = self.step(origin, key, &dead, usize::MAX);
+                    self.learn(lid, done, nodes);
+                    continue;
+                }
+                let rpc = self.call(ctx, origin, b, Call::Lookup(lid));
+                ctx.send(origin, b, Msg::FindNode { rpc, key, q, dead });
+                return;
+            }
+            let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+            if l.candidates.is_empty() {
+                return self.finish(ctx, lid, None);
+            }
+            let c = l.candidates.remove(0);
+            l.asked.push(c);
+            if c == origin {
+                // The origin itself is the closest node known: it answers from its own table.
+                let (done, nodes) = self.step(origin, key, &[], usize::MAX);
+                self.learn(lid, done, nodes);
+                continue;
+            }
+            let rpc = self.call(ctx, origin, c, Call::Lookup(lid));
+            ctx.send(origin, c, Msg::FindNode { rpc, key, q, dead: Vec::new() });
+            return;
+        }
+    }
+
+    /// Lookup `lid` ends: delivered to a node (and whether it was the owner), or not.
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<(NodeId, bool)>) {
+        let l = self.lookups[lid as usize].take().expect("a live lookup");
+        self.free_lookups.push(lid);
+        match l.purpose {
+            Purpose::Query(q) => {
+                let counted = ctx.issued(q) >= ctx.warmup();
+                if counted {
+                    self.stats.timeouts += l.timeouts as u64;
+                }
+                if let Some((_, correct)) = reached {
+                    if counted {
+                        self.stats.completed += 1;
+                        self.stats.hops += l.hops as u64;
+                        self.stats.wrong += !correct as u64;
+                    }
+                    if correct {
+                        ctx.report_hit(q, l.hops, 1);
+                    }
+                }
+            }
+            Purpose::Finger(i) => {
+                if let Some((d, _)) = reached {
+                    let m = self.m();
+                    self.finger[l.origin.index() * m + i as usize] = d.0;
+                }
+            }
+            Purpose::Join => match reached {
+                Some((d, _)) => {
+                    self.set_succs(l.origin, [d]);
+                    if self.params.maintenance {
+                        self.stabilize(ctx, l.origin);
+                        self.fix_fingers(ctx, l.origin);
+                    }
+                }
+                None => {
+                    // No contact answered: try again later through another, as
+                    // OverSim's joinDelay.
+                    ctx.set_timer(l.origin, JOIN_DELAY, Timer::Join);
+                }
+            },
+        }
+    }
+
+    fn stabilize(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if let Some(s) = self.first_succ(v) {
+            let rpc = self.call(ctx, v, s, Call::Stabilize);
+            ctx.send(v, s, Msg::GetPredecessor { rpc });
+        } else if let Some(p) = self.pred_of(v) {
+            // Its successors are all gone but a predecessor is known: a ring of two.
+            self.set_succs(v, [p]);
+        }
+    }
+
+    fn fix_fingers(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        let Some(s) = self.first_succ(v) else { return };
+        let me = self.id[v.index()];
+        let gap = self.dist(me, self.id[s.index()]);
+        let m = self.m();
+        for i in 0..m {
+            let offset = 1u64 << i;
+            if offset <= gap || gap == 0 {
+                self.finger[v.index() * m + i] = s.0;
+            } else {
+                let key = me.wrapping_add(offset) & self.mask;
+                self.start_lookup(ctx, v, key, Purpose::Finger(i as u8), None);
+            }
+        }
+    }
+
+    /// Starts `v`'s periodic maintenance, each timer at a phase of its own.
+    fn schedule(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if !self.params.maintenance {
+            return;
+        }
+        for (period, timer) in [
+            (self.params.stabilize, Timer::Stabilize),
+            (self.params.fix_fingers, Timer::FixFingers),
+            (self.params.check_predecessor, Timer::CheckPredecessor),
+        ] {
+            let phase = SimTime(ctx.rng().random_range(1..=period.0));
+            ctx.set_timer(v, phase, timer);
+        }
+    }
+
+    /// A node up other than `v`, drawn at random: a bootstrap server's answer.
+    fn contact(&self, ctx: &mut Ctx<'_, Self>, v: NodeId) -> Option<NodeId> {
+        let n = self.ring.len();
+        for _ in 0..64 {
+            let c = NodeId(ctx.rng().random_range(0..n as u32));
+            if c != v && ctx.is_up(c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Mean lookup hops of the queries that reached a node.
+    pub fn mean_hops(&self) -> Option<f64> {
+        (self.stats.completed > 0).then(|| self.stats.hops as f64 / self.stats.completed as f64)
+    }
+
+    /// Mean timeouts per query lookup.
+    pub fn timeouts_per_lookup(&self) -> Option<f64> {
+        (self.stats.lookups > 0).then(|| self.stats.timeouts as f64 / self.stats.lookups as f64)
+    }
+}
+
+impl Protocol for Chord {
+    type Msg = Msg;
+    type Timer = Timer;
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let n = self.id.len();
+        for v in 0..n {
+            self.id[v] = ctx.rng().random::<u64>() & self.mask;
+        }
+        self.ring = (0..n as u32).map(|v| (self.id[v as usize], NodeId(v))).collect();
+        self.ring.sort_unstable();
+        // A ring that has been running: the nodes up, each with its exact tables.
+        let up: Vec<(u64, NodeId)> = self.ring.iter().copied().filter(|&(_, v)| ctx.is_up(v)).collect();
+        let k = up.len();
+        let r = self.r();
+        let m = self.m();
+        for (i, &(me, v)) in up.iter().enumerate() {
+            if k > 1 {
+                self.pred[v.index()] = up[(i + k - 1) % k].1.0;
+                let list: Vec<NodeId> = (1..k.min(r + 1)).map(|j| up[(i + j) % k].1).collect();
+                self.set_succs(v, list);
+            }
+            for f in 0..m {
+                let key = me.wrapping_add(1u64 << f) & self.mask;
+                let at = up.partition_point(|&(id, _)| id < key) % k;
+                let finger = up[at].1;
+                if finger != v {
+                    self.finger[v.index() * m + f] = finger.0;
+                }
+            }
+        }
+        for &(_, v) in &up {
+            self.schedule(ctx, v);
+        }
+    }
+
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
+        let key = ctx.rng().random::<u64>() & self.mask;
+        if ctx.issued(q) >= ctx.warmup() {
+            self.stats.lookups += 1;
+        }
+        self.start_lookup(ctx, origin, key, Purpose::Query(q), None);
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::FindNode { rpc, key, q, dead } => {
+                let (done, nodes) = self.step(at, key, &dead, CANDIDATES);
+                let succs = if done { Vec::new() } else { self.succs(at) };
+                ctx.send(at, from, Msg::Nodes { rpc, q, done, nodes, succs });
+            }
+            Msg::Nodes { rpc, done, nodes, succs, .. } => {
+                if let Some(Rpc { call: Call::Lookup(lid), .. }) = self.settle(rpc) {
+                    self.lookup_mut(lid).hops += 1;
+                    if !done {
+                        self.closer(lid, from, succs);
+                    }
+                    self.learn(lid, done, nodes);
+                    self.advance(ctx, lid);
+                }
+            }
+            Msg::Deliver { rpc, key, q } => {
+                let correct = self.owner(ctx, key) == Some(at);
+                ctx.send(at, from, Msg::Delivered { rpc, q, correct });
+            }
+            Msg::Delivered { rpc, correct, .. } => {
+                if let Some(Rpc { call: Call::Lookup(lid), .. }) = self.settle(rpc) {
+                    self.finish(ctx, lid, Some((from, correct)));
+                }
+            }
+            Msg::GetPredecessor { rpc } => {
+                let pred = self.pred_of(at);
+                ctx.send(at, from, Msg::Predecessor { rpc, pred, succs: self.succs(at) });
+            }
+            Msg::Predecessor { rpc, pred, succs } => {
+                if self.settle(rpc).is_none() {
+                    return;
+                }
+                let me = self.id[at.index()];
+                let mut s = from;
+                if let Some(p) = pred
+                    && p != at
+                    && self.inside(self.id[p.index()], me, self.id[from.index()])
+                {
+                    s = p;
+                }
+                // The successor first, then its list, the last entry dropped.
+                let list: Vec<NodeId> = if s == from {
+                    std::iter::once(from).chain(succs).collect()
+                } else {
+                    vec![s, from].into_iter().chain(succs).collect()
+                };
+                self.set_succs(at, list);
+                if let Some(s) = self.first_succ(at) {
+                    ctx.send(at, s, Msg::Notify);
+                }
+            }
+            Msg::Notify => {
+                let me = self.id[at.index()];
+                let closer = match self.pred_of(at) {
+                    None => true,
+                    Some(p) => self.inside(self.id[from.index()], self.id[p.index()], me),
+                };
+                if closer && from != at {
+                    self.pred[at.index()] = from.0;
+                }
+                if self.first_succ(at).is_none() {
+                    // A node alone learns of a second.
+                    self.set_succs(at, [from]);
+                }
+            }
+            Msg::Ping { rpc } => ctx.send(at, from, Msg::Pong { rpc }),
+            Msg::Pong { rpc } => {
+                self.settle(rpc);
+            }
+            Msg::LeavePred { pred } => {
+                if self.pred[at.index()] == from.0 {
+                    self.pred[at.index()] = pred.map_or(NONE, |p| p.0);
+                }
+                self.forget(at, from);
+            }
+            Msg::LeaveSucc { succs } => {
+                let mut list = self.succs(at);
+                if let Some(i) = list.iter().position(|&s| s == from) {
+                    list.truncate(i);
+                    list.extend(succs);
+                    self.set_succs(at, list);
+                }
+                self.forget(at, from);
+            }
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
+        match timer {
+            Timer::Stabilize => {
+                self.stabilize(ctx, at);
+                ctx.set_timer(at, self.params.stabilize, Timer::Stabilize);
+            }
+            Timer::FixFingers => {
+                self.fix_fingers(ctx, at);
+                ctx.set_timer(at, self.params.fix_fingers, Timer::FixFingers);
+            }
+            Timer::CheckPredecessor => {
+                if let Some(p) = self.pred_of(at) {
+                    let rpc = self.call(ctx, at, p, Call::CheckPredecessor);
+                    ctx.send(at, p, Msg::Ping { rpc });
+                }
+                ctx.set_timer(at, self.params.check_predecessor, Timer::CheckPredecessor);
+            }
+            Timer::Join => {
+                if self.first_succ(at).is_none()
+                    && let Some(b) = self.contact(ctx, at)
+                {
+                    let key = self.id[at.index()];
+                    self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
+                }
+            }
+            Timer::Timeout(id) => {
+                let Some(rpc) = self.settle(id) else { return };
+                self.forget(rpc.caller, rpc.target);
+                match rpc.call {
+                    Call::Lookup(lid) => {
+                        let l = self.lookup_mut(lid);
+                        l.timeouts += 1;
+                        l.failed.push(rpc.target);
+                        self.advance(ctx, lid);
+                    }
+                    // The next successor, at once.
+                    Call::Stabilize => self.stabilize(ctx, at),
+                    Call::CheckPredecessor => {}
+                }
+            }
+        }
+    }
+
+    fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, bootstrap: Option<NodeId>) {
+        // A rejoining node remembers nothing.
+        let (r, m) = (self.r(), self.m());
+        self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
+        self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
+        self.pred[at.index()] = NONE;
+        if let Some(b) = bootstrap {
+            let key = self.id[at.index()];
+            self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
+        }
+        self.schedule(ctx, at);
+    }
+
+    fn leaving(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        let succs = self.succs(at);
+        let pred = self.pred_of(at);
+        if let Some(&s) = succs.first() {
+            ctx.send(at, s, Msg::LeavePred { pred });
+        }
+        if let Some(p) = pred {
+            ctx.send(at, p, Msg::LeaveSucc { succs });
+        }
+    }
+
+    fn crashed(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
+        // Its calls and lookups die with it.
+        for (slot, rpc) in self.rpcs.iter_mut().enumerate() {
+            if rpc.pending && rpc.caller == at {
+                rpc.pending = false;
+                self.free_rpcs.push(slot as u32);
+            }
+        }
+        for l in 0..self.lookups.len() {
+            if self.lookups[l].as_ref().is_some_and(|l| l.origin == at) {
+                self.lookups[l] = None;
+                self.free_lookups.push(l as u32);
+            }
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.id.capacity() * 8
+            + self.ring.capacity() * 16
+            + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
+            + self.rpcs.capacity() * std::mem::size_of::<Rpc>()
+            + self.lookups.capacity() * std::mem::size_of::<Option<Lookup>>()
+    }
+
+    fn extra_metrics(&self, _: &Recorder, out: &mut Vec<Metric>) {
+        let s = &self.stats;
+        out.extend([
+            Metric::new("dht_lookups", Some(s.lookups as f64)),
+            Metric::new("dht_hops_mean", self.mean_hops()),
+            Metric::new("dht_timeouts_per_lookup", self.timeouts_per_lookup()),
+            Metric::new("dht_wrong_owner_rate", (s.completed > 0).then(|| s.wrong as f64 / s.completed as f64)),
+            Metric::new("dht_maintenance_lookups", Some(s.maintenance_lookups as f64)),
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamics::{Action, Choose, Dynamics, Fault, Victims};
+    use crate::engine::{Rate, RunOutput, SimConfig, Simulation};
+    use crate::validate::world;
+    use crate::workload::{Workload, WorkloadSpec};
+    use crate::world::TopologySpec;
+
+    /// A Chord run on `n` nodes with `rate` lookups per second for `secs`,
+    /// measured after `warmup`, under `faults`.
+    fn run(
+        n: u32,
+        params: &Params,
+        secs: u64,
+        warmup: u64,
+        rate: f64,
+        faults: Vec<Fault>,
+        seed: u64,
+    ) -> (RunOutput, Chord) {
+        let w = world(&TopologySpec::Ring {}, n, 10, 1, 1, seed);
+        let mut config = SimConfig::new(seed, SimTime::from_secs(secs));
+        config.warmup = SimTime::from_secs(warmup);
+        config.timeout = SimTime::from_secs(30);
+        config.dynamics = Dynamics { faults, ..Dynamics::default() };
+        let spec = WorkloadSpec { rate: Rate(rate), ..Default::default() };
+        let workload = Workload::new(&spec, n as usize, 1, config.duration, seed);
+        Simulation::new(&w, params.build(&w), workload, &config).run_both()
+    }
+
+    fn crash(at_s: u64, victims: Victims, recover_s: Option<u64>) -> Fault {
+        Fault {
+            at: SimTime::from_secs(at_s),
+            action: Action::Crash { victims, recover: recover_s.map(SimTime::from_secs) },
+        }
+    }
+
+    /// The nodes up by identifier, and whether each node's successor, successor
+    /// list and predecessor are exactly right among them.
+    fn ring_is_exact(c: &Chord, up: impl Fn(NodeId) -> bool) -> bool {
+        let live: Vec<NodeId> = c.ring.iter().map(|&(_, v)| v).filter(|&v| up(v)).collect();
+        let k = live.len();
+        live.iter().enumerate().all(|(i, &v)| {
+            let want: Vec<NodeId> = (1..k.min(c.r() + 1)).map(|j| live[(i + j) % k]).collect();
+            c.succs(v) == want && c.pred_of(v) == Some(live[(i + k - 1) % k])
+        })
+    }
+
+    #[test]
+    fn the_mean_path_is_half_log2_n_by_fingers_alone() {
+        // Stoica et al.: a lookup takes ½·log2 N hops on average, N a power of two or not.
+        let params = Params { maintenance: false, successor_routing: false, ..Params::default() };
+        for n in [256u32, 1024, 3000] {
+            let (out, c) = run(n, &params, 100, 0, 20.0, Vec::new(), 7);
+            assert_eq!(out.metric("success_rate"), Some(1.0));
+            let hops = c.mean_hops().expect("lookups completed");
+            let expect = 0.5 * (n as f64).log2();
+            assert!((hops / expect - 1.0).abs() < 0.05, "N = {n}: {hops:.3} hops against {expect:.3}");
+            assert_eq!(c.timeouts_per_lookup(), Some(0.0));
+        }
+    }
+
+    #[test]
+    fn successor_lists_shorten_the_last_hops() {
+        let fingers = Params { maintenance: false, successor_routing: false, ..Params::default() };
+        let both = Params { maintenance: false, ..Params::default() };
+        let (_, a) = run(1024, &fingers, 100, 0, 20.0, Vec::new(), 3);
+        let (_, b) = run(1024, &both, 100, 0, 20.0, Vec::new(), 3);
+        let (a, b) = (a.mean_hops().unwrap_or(0.0), b.mean_hops().unwrap_or(0.0));
+        assert!(b < a - 0.3, "fingers alone {a:.3}, with successors {b:.3}");
+    }
+
+    #[test]
+    fn without_stabilisation_every_lookup_survives_half_the_nodes_crashing_with_more_timeouts() {
+        // ToN, section V: N = 1,000, successor lists of 20, a fraction p of the
+        // nodes fails at once and nothing repairs the tables; lookups go on
+        // through the next finger or successor after each timeout.
+        let params = Params { maintenance: false, successors: 20, ..Params::default() };
+        let mut last = -1.0;
+        for p in [0.0, 0.1, 0.3, 0.5] {
+            let victims = Victims::Fraction { fraction: p, choose: Choose::Random };
+            let faults = if p > 0.0 { vec![crash(5, victims, None)] } else { Vec::new() };
+            let (out, c) = run(1000, &params, 100, 10, 10.0, faults, 11);
+            assert_eq!(out.metric("success_rate"), Some(1.0), "p = {p}");
+            let timeouts = c.timeouts_per_lookup().expect("lookups");
+            assert!(timeouts > last, "p = {p}: {timeouts} timeouts per lookup, {last} at the fraction before");
+            last = timeouts;
+        }
+        assert!(last > 1.0, "{last}");
+    }
+
+    #[test]
+    fn stabilisation_repairs_the_ring_after_crashes() {
+        // Every fifth node crashes at 50 s; by 300 s stabilisation has made every
+        // successor list and predecessor exact again, and finger repair has
+        // replaced every dead finger, so lookups meet no dead node.
+        let dead: Vec<NodeId> = (0..500).step_by(5).map(NodeId).collect();
+        let faults = vec![crash(50, Victims::Nodes(dead.clone()), None)];
+        let (out, c) = run(500, &Params::default(), 400, 300, 5.0, faults, 5);
+        assert_eq!(out.metric("success_rate"), Some(1.0));
+        assert_eq!(c.timeouts_per_lookup(), Some(0.0));
+        assert!(ring_is_exact(&c, |v| !dead.contains(&v)));
+    }
+
+    #[test]
+    fn a_node_that_rejoins_takes_its_place_between_its_neighbours() {
+        let params = Params::default();
+        let (_, c) = run(100, &params, 200, 0, 0.0, vec![crash(1, Victims::Nodes(vec![NodeId(7)]), Some(60))], 9);
+        assert!(ring_is_exact(&c, |_| true));
+    }
+}
