@@ -197,6 +197,7 @@ impl ProtocolParams for Params {
             free_lookups: Vec::new(),
             rpcs: Vec::new(),
             free_rpcs: Vec::new(),
+            leaving: vec![false; n],
             stats: Stats::default(),
         }
     }
@@ -515,6 +516,9 @@ pub struct Chord {
     free_lookups: Vec<u32>,
     rpcs: Vec<Rpc>,
     free_rpcs: Vec<u32>,
+    /// Nodes that have announced a graceful leave: they answer calls until they
+    /// go, but run no maintenance of their own.
+    leaving: Vec<bool>,
     stats: Stats,
 }
 
@@ -855,6 +859,8 @@ impl Chord {
                     self.finger[l.origin.index() * m + i as usize] = d.0;
                 }
             }
+            // A late answer to a join that another has completed changes nothing.
+            Purpose::Join if self.first_succ(l.origin).is_some() => {}
             Purpose::Join => match reached {
                 Some((d, _)) => {
                     self.set_succs(l.origin, [d]);
@@ -1070,6 +1076,9 @@ impl Protocol for Chord {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
+        if self.leaving[at.index()] && !matches!(timer, Timer::Timeout(_)) {
+            return;
+        }
         match timer {
             Timer::Stabilize => {
                 self.stabilize(ctx, at);
@@ -1114,6 +1123,7 @@ impl Protocol for Chord {
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, bootstrap: Option<NodeId>) {
         // A rejoining node remembers nothing.
+        self.leaving[at.index()] = false;
         let (r, m) = (self.r(), self.m());
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
         self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
@@ -1126,6 +1136,7 @@ impl Protocol for Chord {
     }
 
     fn leaving(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        self.leaving[at.index()] = true;
         let succs = self.succs(at);
         let pred = self.pred_of(at);
         if let Some(&s) = succs.first() {
