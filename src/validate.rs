@@ -80,16 +80,39 @@ pub fn world(topology: &TopologySpec, nodes: u32, latency_ms: u64, types: u32, r
 }
 
 /// Chord on `nodes` nodes with exact tables, routing by fingers alone: the mean
-/// path of 3,000 lookups of random keys against Stoica et al.'s ½·log2 N, within 5%.
-pub fn chord_path_length(nodes: u32, seed: u64) -> Within {
-    let w = world(&TopologySpec::Ring {}, nodes, 10, 1, 1, seed);
-    let cfg = SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(seed, SimTime::from_secs(100)) };
-    let params = chord::Params { maintenance: false, successor_routing: false, ..Default::default() };
-    let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
-    let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
-    let chord = Simulation::new(&w, params.build(&w), workload, &cfg).run_protocol();
+/// path of 3,000 lookups of random keys on each ring of `seeds`, averaged,
+/// against Stoica et al.'s ½·log2 N within 5%; with the lowest success rate and
+/// the most timeouts per lookup of the runs (1 and 0 on rings without failures).
+/// The law is about rings drawn at random: one ring's mean strays from the
+/// average by about 1% at 256 nodes, and the average over the finite ring falls
+/// 0.13–0.19 hops short of ½·log2 N, so a single small ring can miss 5% by luck.
+pub fn chord_path_length(nodes: u32, seeds: &[u64]) -> ChordPaths {
+    let mut paths = ChordPaths { hops: Within { got: 0.0, want: 0.0, tolerance: 0.0 }, success: 1.0, timeouts: 0.0 };
+    for &seed in seeds {
+        let w = world(&TopologySpec::Ring {}, nodes, 10, 1, 1, seed);
+        let cfg = SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(seed, SimTime::from_secs(100)) };
+        let params = chord::Params { maintenance: false, successor_routing: false, ..Default::default() };
+        let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+        let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
+        let (out, chord) = Simulation::new(&w, params.build(&w), workload, &cfg).run_both();
+        paths.hops.got += chord.mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
+        paths.success = paths.success.min(out.metric("success_rate").unwrap_or(0.0));
+        paths.timeouts = paths.timeouts.max(chord.timeouts_per_lookup().unwrap_or(f64::INFINITY));
+    }
     let want = 0.5 * (nodes as f64).log2();
-    Within { got: chord.mean_hops().unwrap_or(f64::NAN), want, tolerance: 0.05 * want }
+    paths.hops.want = want;
+    paths.hops.tolerance = 0.05 * want;
+    paths
+}
+
+/// What `chord_path_length` measured.
+pub struct ChordPaths {
+    /// Mean hops against ½·log2 N.
+    pub hops: Within,
+    /// The lowest success rate of the runs.
+    pub success: f64,
+    /// The most timeouts per lookup of the runs.
+    pub timeouts: f64,
 }
 
 /// The central index under Poisson queries at `lambda`/s with exponential service at
@@ -511,9 +534,9 @@ pub fn suite() -> Vec<Check> {
         });
     }
     for nodes in [256, 1_000, 1 << 12, 10_000, 1 << 16] {
-        let Within { got, want, tolerance } = chord_path_length(nodes, 5);
+        let Within { got, want, tolerance } = chord_path_length(nodes, &[1, 2, 3, 4]).hops;
         checks.push(Check {
-            name: format!("chord mean lookup path, fingers alone, n={nodes}"),
+            name: format!("chord mean lookup path, fingers alone, n={nodes}, 4 rings"),
             expected: format!("½·log2 n = {want:.3} ± {tolerance:.3}"),
             got: format!("{got:.3}"),
             pass: (got - want).abs() < tolerance,

@@ -596,6 +596,16 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         self.live.is_up(v)
     }
 
+    /// An up node other than `v`, drawn uniformly, as a bootstrap server would
+    /// name one (the contact [`Protocol::joined`] is given); `None` when no other
+    /// node is up, and in a run where nodes never go down (nobody needs one there).
+    pub fn contact(&mut self, v: NodeId) -> Option<NodeId> {
+        if !self.live.active {
+            return None;
+        }
+        self.live.contact(v)
+    }
+
     /// Whether nodes can go down in this run (churn or faults).
     pub fn dynamic(&self) -> bool {
         self.live.active

@@ -30,14 +30,19 @@
 //! successor at once).
 //!
 //! **Lookups** are iterative, as OverSim's default: the origin asks the node
-//! closest to the key that it knows (its own table first) for nodes closer still;
-//! each answer gives up to `CANDIDATES` of the answering node's fingers and
-//! successors that precede the key, closest first, and the origin asks the
-//! closest one it has not asked, until a node replies that the key lies between
-//! it and its successor, with its successor list. The origin then sends the
-//! message to the first of those, and to the next if that one does not answer. A
-//! lookup that meets a dead node times out and goes on with the next closest node
-//! it knows, finger or successor. Its hops are the nodes that answered a step of
+//! closest to the key that it knows (its whole own table first) for nodes closer
+//! still; each answer gives up to `CANDIDATES` of the answering node's fingers
+//! (and, with `successor_routing`, successors) that precede the key, closest
+//! first, with its successor list, and the origin asks the closest one it has not
+//! asked, until a node replies that the key lies between it and its successor,
+//! with its successor list. The origin then sends the message to the first of
+//! those, and to the next if that one does not answer. A lookup that meets a dead
+//! node times out and goes on with the next closest node it knows: if the
+//! successors of the best node that answered turn out dead up to the key, the
+//! first live one owns it (ToN, section IV-E.3); if every candidate closer than
+//! that node fails, the node is asked again, told which failed, as a node of a
+//! recursive lookup goes on with its next finger. A call's timeout is an engine
+//! timer that its reply cancels. Its hops are the nodes that answered a step of
 //! the route (the path length of the papers: the hops to the key's predecessor);
 //! its timeouts are the calls that went unanswered.
 //!
@@ -57,7 +62,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, UDP_IP_BYTES};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
@@ -195,8 +200,6 @@ impl ProtocolParams for Params {
             finger: vec![NONE; n * m],
             lookups: Vec::new(),
             free_lookups: Vec::new(),
-            rpcs: Vec::new(),
-            free_rpcs: Vec::new(),
             leaving: vec![false; n],
             stats: Stats::default(),
         }
@@ -291,35 +294,19 @@ struct Lookup {
     best_failures: usize,
     /// Once a node has named the key's successors: those still to try, first first.
     owners: Option<Vec<NodeId>>,
+    /// The timeout of the call it waits on, cancelled by the reply.
+    waiting: Option<TimerId>,
 }
 
-/// What a pending call waits for.
+/// What a call that may go unanswered is for: what its timeout does.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Call {
+pub enum Call {
     /// A routing step or the delivery of lookup `lid`.
     Lookup(u32),
     /// The successor's predecessor and list.
     Stabilize,
     /// The predecessor's sign of life.
     CheckPredecessor,
-}
-
-/// A call in flight, until its reply or its timeout, whichever comes first.
-#[derive(Clone, Copy, Debug)]
-struct Rpc {
-    /// Counts the calls its slot has held: a reply or timeout of an earlier one is stale.
-    generation: u32,
-    pending: bool,
-    caller: NodeId,
-    target: NodeId,
-    call: Call,
-}
-
-/// Names a call: its slot and generation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RpcId {
-    slot: u32,
-    generation: u32,
 }
 
 /// Lookup figures over the queries issued after the warm-up.
@@ -338,8 +325,10 @@ struct Stats {
 pub enum Msg {
     /// A routing step: which nodes does the receiver know closer to `key`?
     FindNode {
-        /// The call.
-        rpc: RpcId,
+        /// The call's timeout at the caller, which the answer cancels.
+        call: TimerId,
+        /// The lookup at the caller.
+        lid: u32,
         /// The key looked up.
         key: u64,
         /// The query the lookup serves, if any.
@@ -352,7 +341,9 @@ pub enum Msg {
     /// list too, for the caller to go on from if the successor is found dead.
     Nodes {
         /// The call answered.
-        rpc: RpcId,
+        call: TimerId,
+        /// The lookup at the caller.
+        lid: u32,
         /// The query the lookup serves, if any.
         q: Option<QueryId>,
         /// Whether `nodes` are the key's successors.
@@ -365,7 +356,9 @@ pub enum Msg {
     /// The lookup's message, to the node found responsible for `key`.
     Deliver {
         /// The call.
-        rpc: RpcId,
+        call: TimerId,
+        /// The lookup at the caller.
+        lid: u32,
         /// The key.
         key: u64,
         /// The query it serves, if any.
@@ -375,7 +368,9 @@ pub enum Msg {
     /// nodes up (the oracle's verdict at delivery).
     Delivered {
         /// The call answered.
-        rpc: RpcId,
+        call: TimerId,
+        /// The lookup at the caller.
+        lid: u32,
         /// The query it serves, if any.
         q: Option<QueryId>,
         /// Whether the receiver owns the key.
@@ -384,12 +379,12 @@ pub enum Msg {
     /// Stabilisation: the successor's predecessor and successor list, please.
     GetPredecessor {
         /// The call.
-        rpc: RpcId,
+        call: TimerId,
     },
     /// The reply to `GetPredecessor`.
     Predecessor {
         /// The call answered.
-        rpc: RpcId,
+        call: TimerId,
         /// The sender's predecessor, if it has one.
         pred: Option<NodeId>,
         /// The sender's successor list.
@@ -400,12 +395,12 @@ pub enum Msg {
     /// The predecessor check.
     Ping {
         /// The call.
-        rpc: RpcId,
+        call: TimerId,
     },
     /// The reply to `Ping`.
     Pong {
         /// The call answered.
-        rpc: RpcId,
+        call: TimerId,
     },
     /// A graceful leaver to its successor: take my predecessor as yours.
     LeavePred {
@@ -488,8 +483,13 @@ pub enum Timer {
     FixFingers,
     /// Time to check the predecessor.
     CheckPredecessor,
-    /// A call's reply is overdue.
-    Timeout(RpcId),
+    /// The reply from `target` to a call is overdue: it counts as dead.
+    Timeout {
+        /// The node called.
+        target: NodeId,
+        /// What the call was for.
+        call: Call,
+    },
     /// A join that found nobody tries again.
     Join,
 }
@@ -514,8 +514,6 @@ pub struct Chord {
     finger: Vec<u32>,
     lookups: Vec<Option<Lookup>>,
     free_lookups: Vec<u32>,
-    rpcs: Vec<Rpc>,
-    free_rpcs: Vec<u32>,
     /// Nodes that have announced a graceful leave: they answer calls until they
     /// go, but run no maintenance of their own.
     leaving: Vec<bool>,
@@ -564,17 +562,18 @@ impl Chord {
     /// Sets `v`'s successor list to `list` (without `v` and repeats), truncated to r.
     fn set_succs(&mut self, v: NodeId, list: impl IntoIterator<Item = NodeId>) {
         let r = self.r();
-        let mut out: Vec<u32> = Vec::with_capacity(r);
+        let slots = &mut self.succ[v.index() * r..(v.index() + 1) * r];
+        let mut n = 0;
         for s in list {
-            if s != v && !out.contains(&s.0) {
-                out.push(s.0);
-                if out.len() == r {
-                    break;
-                }
+            if n == r {
+                break;
+            }
+            if s != v && !slots[..n].contains(&s.0) {
+                slots[n] = s.0;
+                n += 1;
             }
         }
-        out.resize(r, NONE);
-        self.succ[v.index() * r..(v.index() + 1) * r].copy_from_slice(&out);
+        slots[n..].fill(NONE);
     }
 
     fn pred_of(&self, v: NodeId) -> Option<NodeId> {
@@ -637,33 +636,9 @@ impl Chord {
         }
     }
 
-    fn call(&mut self, ctx: &mut Ctx<'_, Self>, caller: NodeId, target: NodeId, call: Call) -> RpcId {
-        let rpc = Rpc { generation: 0, pending: true, caller, target, call };
-        let id = match self.free_rpcs.pop() {
-            Some(slot) => {
-                let g = self.rpcs[slot as usize].generation.wrapping_add(1);
-                self.rpcs[slot as usize] = Rpc { generation: g, ..rpc };
-                RpcId { slot, generation: g }
-            }
-            None => {
-                self.rpcs.push(rpc);
-                RpcId { slot: (self.rpcs.len() - 1) as u32, generation: 0 }
-            }
-        };
-        ctx.set_timer(caller, self.params.rpc_timeout, Timer::Timeout(id));
-        id
-    }
-
-    /// The pending call `id` if it still waits, now answered or timed out.
-    fn settle(&mut self, id: RpcId) -> Option<Rpc> {
-        let rpc = self.rpcs.get_mut(id.slot as usize)?;
-        if !rpc.pending || rpc.generation != id.generation {
-            return None;
-        }
-        rpc.pending = false;
-        let done = *rpc;
-        self.free_rpcs.push(id.slot);
-        Some(done)
+    /// Starts `caller`'s timeout for a call to `target`; the reply cancels it.
+    fn call(&self, ctx: &mut Ctx<'_, Self>, caller: NodeId, target: NodeId, call: Call) -> TimerId {
+        ctx.set_timer(caller, self.params.rpc_timeout, Timer::Timeout { target, call })
     }
 
     fn start_lookup(
@@ -689,6 +664,7 @@ impl Chord {
             best: None,
             best_failures: 0,
             owners: None,
+            waiting: None,
         };
         let lid = match self.free_lookups.pop() {
             Some(l) => {
@@ -716,8 +692,25 @@ impl Chord {
         self.advance(ctx, lid);
     }
 
+    fn lookup(&self, lid: u32) -> &Lookup {
+        self.lookups[lid as usize].as_ref().expect("a live lookup")
+    }
+
     fn lookup_mut(&mut self, lid: u32) -> &mut Lookup {
         self.lookups[lid as usize].as_mut().expect("a live lookup")
+    }
+
+    /// Ends every lookup `v` has in progress, its pending call cancelled, so that
+    /// no answer to its past life reaches the node it is now.
+    fn drop_lookups(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        for (lid, slot) in self.lookups.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|l| l.origin == v) {
+                if let Some(id) = slot.take().and_then(|l| l.waiting) {
+                    ctx.cancel_timer(id);
+                }
+                self.free_lookups.push(lid as u32);
+            }
+        }
     }
 
     /// Lookup `lid` has an answer: the key's successors, or nodes closer to it.
@@ -745,14 +738,9 @@ impl Chord {
     /// `x` answered lookup `lid` with successor list `succs`: the best node yet if
     /// it is the closest to the key (or the best node answering again).
     fn closer(&mut self, lid: u32, x: NodeId, succs: Vec<NodeId>) {
-        let key = self.lookups[lid as usize].as_ref().expect("a live lookup").key;
-        let gx = self.gap(key, x);
-        let better = self.lookups[lid as usize]
-            .as_ref()
-            .and_then(|l| l.best.as_ref())
-            .is_none_or(|(b, _)| gx <= self.gap(key, *b));
-        let l = self.lookup_mut(lid);
-        if better {
+        let l = self.lookup(lid);
+        if l.best.as_ref().is_none_or(|(b, _)| self.gap(l.key, x) <= self.gap(l.key, *b)) {
+            let l = self.lookup_mut(lid);
             l.best = Some((x, succs));
             l.best_failures = l.failed.len();
         }
@@ -762,7 +750,7 @@ impl Chord {
     /// successors up to the key were found dead, so the first one alive after
     /// them is the owner (ToN, section IV-E.3). If so they become the owners.
     fn owners_found(&mut self, lid: u32) -> bool {
-        let l = self.lookups[lid as usize].as_ref().expect("a live lookup");
+        let l = self.lookup(lid);
         let Some((b, succs)) = &l.best else { return false };
         let live: Vec<NodeId> = succs.iter().copied().filter(|s| !l.failed.contains(s)).collect();
         let Some(&s) = live.first() else { return false };
@@ -777,7 +765,7 @@ impl Chord {
     /// closest candidate to ask; ends it when it has none.
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
         loop {
-            let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+            let l = self.lookup_mut(lid);
             let (origin, key, q) = (l.origin, l.key, l.purpose.query());
             if let Some(owners) = &mut l.owners {
                 if owners.is_empty() {
@@ -788,8 +776,9 @@ impl Chord {
                     let correct = self.owner(ctx, key) == Some(origin);
                     return self.finish(ctx, lid, Some((origin, correct)));
                 }
-                let rpc = self.call(ctx, origin, d, Call::Lookup(lid));
-                ctx.send(origin, d, Msg::Deliver { rpc, key, q });
+                let call = self.call(ctx, origin, d, Call::Lookup(lid));
+                self.lookup_mut(lid).waiting = Some(call);
+                ctx.send(origin, d, Msg::Deliver { call, lid, key, q });
                 return;
             }
             if !l.failed.is_empty() && self.owners_found(lid) {
@@ -798,7 +787,7 @@ impl Chord {
             // The best node is asked again when every candidate closer than it
             // has failed since it answered, as a node in a recursive lookup
             // goes on with its next finger after a timeout.
-            let l = self.lookups[lid as usize].as_ref().expect("a live lookup");
+            let l = self.lookup(lid);
             if let Some((b, _)) = l.best
                 && l.failed.len() > l.best_failures
                 && l.candidates.first().is_none_or(|&c| self.gap(key, c) > self.gap(key, b))
@@ -810,11 +799,12 @@ impl Chord {
                     self.learn(lid, done, nodes);
                     continue;
                 }
-                let rpc = self.call(ctx, origin, b, Call::Lookup(lid));
-                ctx.send(origin, b, Msg::FindNode { rpc, key, q, dead });
+                let call = self.call(ctx, origin, b, Call::Lookup(lid));
+                self.lookup_mut(lid).waiting = Some(call);
+                ctx.send(origin, b, Msg::FindNode { call, lid, key, q, dead });
                 return;
             }
-            let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+            let l = self.lookup_mut(lid);
             if l.candidates.is_empty() {
                 return self.finish(ctx, lid, None);
             }
@@ -826,8 +816,9 @@ impl Chord {
                 self.learn(lid, done, nodes);
                 continue;
             }
-            let rpc = self.call(ctx, origin, c, Call::Lookup(lid));
-            ctx.send(origin, c, Msg::FindNode { rpc, key, q, dead: Vec::new() });
+            let call = self.call(ctx, origin, c, Call::Lookup(lid));
+            self.lookup_mut(lid).waiting = Some(call);
+            ctx.send(origin, c, Msg::FindNode { call, lid, key, q, dead: Vec::new() });
             return;
         }
     }
@@ -859,8 +850,6 @@ impl Chord {
                     self.finger[l.origin.index() * m + i as usize] = d.0;
                 }
             }
-            // A late answer to a join that another has completed changes nothing.
-            Purpose::Join if self.first_succ(l.origin).is_some() => {}
             Purpose::Join => match reached {
                 Some((d, _)) => {
                     self.set_succs(l.origin, [d]);
@@ -880,8 +869,8 @@ impl Chord {
 
     fn stabilize(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
         if let Some(s) = self.first_succ(v) {
-            let rpc = self.call(ctx, v, s, Call::Stabilize);
-            ctx.send(v, s, Msg::GetPredecessor { rpc });
+            let call = self.call(ctx, v, s, Call::Stabilize);
+            ctx.send(v, s, Msg::GetPredecessor { call });
         } else if let Some(p) = self.pred_of(v) {
             // Its successors are all gone but a predecessor is known: a ring of two.
             self.set_succs(v, [p]);
@@ -919,18 +908,6 @@ impl Chord {
         }
     }
 
-    /// A node up other than `v`, drawn at random: a bootstrap server's answer.
-    fn contact(&self, ctx: &mut Ctx<'_, Self>, v: NodeId) -> Option<NodeId> {
-        let n = self.ring.len();
-        for _ in 0..64 {
-            let c = NodeId(ctx.rng().random_range(0..n as u32));
-            if c != v && ctx.is_up(c) {
-                return Some(c);
-            }
-        }
-        None
-    }
-
     /// Mean lookup hops of the queries that reached a node.
     pub fn mean_hops(&self) -> Option<f64> {
         (self.stats.completed > 0).then(|| self.stats.hops as f64 / self.stats.completed as f64)
@@ -945,6 +922,7 @@ impl Chord {
 impl Protocol for Chord {
     type Msg = Msg;
     type Timer = Timer;
+    const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
         let n = self.id.len();
@@ -959,15 +937,21 @@ impl Protocol for Chord {
         let r = self.r();
         let m = self.m();
         for (i, &(me, v)) in up.iter().enumerate() {
-            if k > 1 {
-                self.pred[v.index()] = up[(i + k - 1) % k].1.0;
-                let list: Vec<NodeId> = (1..k.min(r + 1)).map(|j| up[(i + j) % k].1).collect();
-                self.set_succs(v, list);
+            if k == 1 {
+                break;
             }
+            self.pred[v.index()] = up[(i + k - 1) % k].1.0;
+            self.set_succs(v, (1..k.min(r + 1)).map(|j| up[(i + j) % k].1));
+            // Fingers that start before the successor are the successor; only
+            // the others need a search.
+            let (next, gap) = (up[(i + 1) % k].1, self.dist(me, up[(i + 1) % k].0));
             for f in 0..m {
-                let key = me.wrapping_add(1u64 << f) & self.mask;
-                let at = up.partition_point(|&(id, _)| id < key) % k;
-                let finger = up[at].1;
+                let finger = if 1u64 << f <= gap {
+                    next
+                } else {
+                    let key = me.wrapping_add(1u64 << f) & self.mask;
+                    up[up.partition_point(|&(id, _)| id < key) % k].1
+                };
                 if finger != v {
                     self.finger[v.index() * m + f] = finger.0;
                 }
@@ -988,13 +972,14 @@ impl Protocol for Chord {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
-            Msg::FindNode { rpc, key, q, dead } => {
+            Msg::FindNode { call, lid, key, q, dead } => {
                 let (done, nodes) = self.step(at, key, &dead, CANDIDATES);
                 let succs = if done { Vec::new() } else { self.succs(at) };
-                ctx.send(at, from, Msg::Nodes { rpc, q, done, nodes, succs });
+                ctx.send(at, from, Msg::Nodes { call, lid, q, done, nodes, succs });
             }
-            Msg::Nodes { rpc, done, nodes, succs, .. } => {
-                if let Some(Rpc { call: Call::Lookup(lid), .. }) = self.settle(rpc) {
+            // An answer counts only while its call's timeout is pending.
+            Msg::Nodes { call, lid, done, nodes, succs, .. } => {
+                if ctx.cancel_timer(call) {
                     self.lookup_mut(lid).hops += 1;
                     if !done {
                         self.closer(lid, from, succs);
@@ -1003,38 +988,28 @@ impl Protocol for Chord {
                     self.advance(ctx, lid);
                 }
             }
-            Msg::Deliver { rpc, key, q } => {
+            Msg::Deliver { call, lid, key, q } => {
                 let correct = self.owner(ctx, key) == Some(at);
-                ctx.send(at, from, Msg::Delivered { rpc, q, correct });
+                ctx.send(at, from, Msg::Delivered { call, lid, q, correct });
             }
-            Msg::Delivered { rpc, correct, .. } => {
-                if let Some(Rpc { call: Call::Lookup(lid), .. }) = self.settle(rpc) {
+            Msg::Delivered { call, lid, correct, .. } => {
+                if ctx.cancel_timer(call) {
                     self.finish(ctx, lid, Some((from, correct)));
                 }
             }
-            Msg::GetPredecessor { rpc } => {
+            Msg::GetPredecessor { call } => {
                 let pred = self.pred_of(at);
-                ctx.send(at, from, Msg::Predecessor { rpc, pred, succs: self.succs(at) });
+                ctx.send(at, from, Msg::Predecessor { call, pred, succs: self.succs(at) });
             }
-            Msg::Predecessor { rpc, pred, succs } => {
-                if self.settle(rpc).is_none() {
+            Msg::Predecessor { call, pred, succs } => {
+                if !ctx.cancel_timer(call) {
                     return;
                 }
                 let me = self.id[at.index()];
-                let mut s = from;
-                if let Some(p) = pred
-                    && p != at
-                    && self.inside(self.id[p.index()], me, self.id[from.index()])
-                {
-                    s = p;
-                }
-                // The successor first, then its list, the last entry dropped.
-                let list: Vec<NodeId> = if s == from {
-                    std::iter::once(from).chain(succs).collect()
-                } else {
-                    vec![s, from].into_iter().chain(succs).collect()
-                };
-                self.set_succs(at, list);
+                // Its predecessor, if closer, becomes the successor; then the
+                // successor and its list, the last entry dropped.
+                let closer = pred.filter(|&p| p != at && self.inside(self.id[p.index()], me, self.id[from.index()]));
+                self.set_succs(at, closer.into_iter().chain([from]).chain(succs));
                 if let Some(s) = self.first_succ(at) {
                     ctx.send(at, s, Msg::Notify);
                 }
@@ -1053,9 +1028,9 @@ impl Protocol for Chord {
                     self.set_succs(at, [from]);
                 }
             }
-            Msg::Ping { rpc } => ctx.send(at, from, Msg::Pong { rpc }),
-            Msg::Pong { rpc } => {
-                self.settle(rpc);
+            Msg::Ping { call } => ctx.send(at, from, Msg::Pong { call }),
+            Msg::Pong { call } => {
+                ctx.cancel_timer(call);
             }
             Msg::LeavePred { pred } => {
                 if self.pred[at.index()] == from.0 {
@@ -1076,7 +1051,7 @@ impl Protocol for Chord {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
-        if self.leaving[at.index()] && !matches!(timer, Timer::Timeout(_)) {
+        if self.leaving[at.index()] && !matches!(timer, Timer::Timeout { .. }) {
             return;
         }
         match timer {
@@ -1090,27 +1065,26 @@ impl Protocol for Chord {
             }
             Timer::CheckPredecessor => {
                 if let Some(p) = self.pred_of(at) {
-                    let rpc = self.call(ctx, at, p, Call::CheckPredecessor);
-                    ctx.send(at, p, Msg::Ping { rpc });
+                    let call = self.call(ctx, at, p, Call::CheckPredecessor);
+                    ctx.send(at, p, Msg::Ping { call });
                 }
                 ctx.set_timer(at, self.params.check_predecessor, Timer::CheckPredecessor);
             }
             Timer::Join => {
                 if self.first_succ(at).is_none()
-                    && let Some(b) = self.contact(ctx, at)
+                    && let Some(b) = ctx.contact(at)
                 {
                     let key = self.id[at.index()];
                     self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
                 }
             }
-            Timer::Timeout(id) => {
-                let Some(rpc) = self.settle(id) else { return };
-                self.forget(rpc.caller, rpc.target);
-                match rpc.call {
+            Timer::Timeout { target, call } => {
+                self.forget(at, target);
+                match call {
                     Call::Lookup(lid) => {
                         let l = self.lookup_mut(lid);
                         l.timeouts += 1;
-                        l.failed.push(rpc.target);
+                        l.failed.push(target);
                         self.advance(ctx, lid);
                     }
                     // The next successor, at once.
@@ -1122,7 +1096,8 @@ impl Protocol for Chord {
     }
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, bootstrap: Option<NodeId>) {
-        // A rejoining node remembers nothing.
+        // A rejoining node remembers nothing, however it went.
+        self.drop_lookups(ctx, at);
         self.leaving[at.index()] = false;
         let (r, m) = (self.r(), self.m());
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
@@ -1147,27 +1122,15 @@ impl Protocol for Chord {
         }
     }
 
-    fn crashed(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
-        // Its calls and lookups die with it.
-        for (slot, rpc) in self.rpcs.iter_mut().enumerate() {
-            if rpc.pending && rpc.caller == at {
-                rpc.pending = false;
-                self.free_rpcs.push(slot as u32);
-            }
-        }
-        for l in 0..self.lookups.len() {
-            if self.lookups[l].as_ref().is_some_and(|l| l.origin == at) {
-                self.lookups[l] = None;
-                self.free_lookups.push(l as u32);
-            }
-        }
+    fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
+        // Its lookups die with it.
+        self.drop_lookups(ctx, at);
     }
 
     fn state_bytes(&self) -> usize {
         self.id.capacity() * 8
             + self.ring.capacity() * 16
             + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
-            + self.rpcs.capacity() * std::mem::size_of::<Rpc>()
             + self.lookups.capacity() * std::mem::size_of::<Option<Lookup>>()
     }
 
@@ -1188,7 +1151,7 @@ mod tests {
     use super::*;
     use crate::dynamics::{Action, Choose, Dynamics, Fault, Victims};
     use crate::engine::{Rate, RunOutput, SimConfig, Simulation};
-    use crate::validate::world;
+    use crate::validate::{Within, world};
     use crate::workload::{Workload, WorkloadSpec};
     use crate::world::TopologySpec;
 
@@ -1234,14 +1197,12 @@ mod tests {
     #[test]
     fn the_mean_path_is_half_log2_n_by_fingers_alone() {
         // Stoica et al.: a lookup takes ½·log2 N hops on average, N a power of two or not.
-        let params = Params { maintenance: false, successor_routing: false, ..Params::default() };
         for n in [256u32, 1024, 3000] {
-            let (out, c) = run(n, &params, 100, 0, 20.0, Vec::new(), 7);
-            assert_eq!(out.metric("success_rate"), Some(1.0));
-            let hops = c.mean_hops().expect("lookups completed");
-            let expect = 0.5 * (n as f64).log2();
-            assert!((hops / expect - 1.0).abs() < 0.05, "N = {n}: {hops:.3} hops against {expect:.3}");
-            assert_eq!(c.timeouts_per_lookup(), Some(0.0));
+            let paths = crate::validate::chord_path_length(n, &[5, 6, 7, 8]);
+            assert_eq!(paths.success, 1.0);
+            let Within { got, want, tolerance } = paths.hops;
+            assert!((got - want).abs() < tolerance, "N = {n}: {got:.3} hops against {want:.3}");
+            assert_eq!(paths.timeouts, 0.0);
         }
     }
 

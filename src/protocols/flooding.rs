@@ -166,15 +166,21 @@ pub enum Msg {
     },
 }
 
-/// Bytes of a Query descriptor without TCP/IP (Gnutella 0.4): the 23-byte
-/// descriptor header, the 2-byte minimum speed and a search string of 32 bytes
-/// with its NUL, a resource's description.
-pub const QUERY_BYTES: u32 = 23 + 2 + 33;
+/// Bytes of a Gnutella 0.4 descriptor header: GUID, type, TTL, hops, length.
+pub const DESCRIPTOR_HEADER_BYTES: u32 = 23;
 
-/// Bytes of a QueryHit descriptor without TCP/IP (Gnutella 0.4): the 23-byte
-/// header, the 11-byte preamble (hits, port, address, speed), one 42-byte result
-/// (index, size, a 32-byte name and two NULs) and the 16-byte servent id.
-pub const QUERY_HIT_BYTES: u32 = 23 + 11 + 42 + 16;
+/// Bytes of one result in a QueryHit: index, size, a 32-byte name and two NULs.
+pub const RESULT_BYTES: u32 = 42;
+
+/// Bytes of a Query descriptor without TCP/IP (Gnutella 0.4): the descriptor
+/// header, the 2-byte minimum speed and a search string of 32 bytes with its
+/// NUL, a resource's description.
+pub const QUERY_BYTES: u32 = DESCRIPTOR_HEADER_BYTES + 2 + 33;
+
+/// Bytes of a QueryHit descriptor without TCP/IP (Gnutella 0.4): the descriptor
+/// header, the 11-byte preamble (hits, port, address, speed), one result and the
+/// 16-byte servent id.
+pub const QUERY_HIT_BYTES: u32 = DESCRIPTOR_HEADER_BYTES + 11 + RESULT_BYTES + 16;
 
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["query", "query_hit"];

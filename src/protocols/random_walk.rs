@@ -55,7 +55,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::flooding::{QUERY_BYTES, QUERY_HIT_BYTES};
+use super::flooding::{DESCRIPTOR_HEADER_BYTES, QUERY_BYTES, QUERY_HIT_BYTES};
 use super::routes::{QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType};
@@ -247,9 +247,13 @@ pub enum Msg {
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["walk", "hit", "check", "check_reply"];
     /// A walker is a Gnutella Query and a Hit a QueryHit; a check is a bare
-    /// 23-byte descriptor header naming the query, and its reply one byte more.
-    const SIZES: &'static [u32] =
-        &[QUERY_BYTES + TCP_IP_BYTES, QUERY_HIT_BYTES + TCP_IP_BYTES, 23 + TCP_IP_BYTES, 24 + TCP_IP_BYTES];
+    /// descriptor header naming the query, and its reply one byte more.
+    const SIZES: &'static [u32] = &[
+        QUERY_BYTES + TCP_IP_BYTES,
+        QUERY_HIT_BYTES + TCP_IP_BYTES,
+        DESCRIPTOR_HEADER_BYTES + TCP_IP_BYTES,
+        DESCRIPTOR_HEADER_BYTES + 1 + TCP_IP_BYTES,
+    ];
     fn kind(&self) -> usize {
         match self {
             Msg::Walk(_) => 0,

@@ -73,7 +73,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::flooding::{QUERY_BYTES, QUERY_HIT_BYTES, ball};
+use super::flooding::{QUERY_BYTES, QUERY_HIT_BYTES, RESULT_BYTES, ball};
 use super::routes::{QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
@@ -271,7 +271,7 @@ pub enum Msg {
 
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["query", "query_hit", "register", "update"];
-    /// Queries and hits are Gnutella descriptors, a hit with one 42-byte result per
+    /// Queries and hits are Gnutella descriptors, a hit with one result per
     /// matching member; a registration or update sends the member's resource list
     /// (about one resource in the shipped scenarios) as a 300-byte metadata record.
     fn size(&self) -> Option<u32> {
@@ -279,7 +279,7 @@ impl Message for Msg {
             TCP_IP_BYTES
                 + match *self {
                     Msg::Query { .. } => QUERY_BYTES,
-                    Msg::Hit { count, .. } => QUERY_HIT_BYTES + 42 * count.saturating_sub(1),
+                    Msg::Hit { count, .. } => QUERY_HIT_BYTES + RESULT_BYTES * count.saturating_sub(1),
                     Msg::Register | Msg::Update { .. } => 300,
                 },
         )
