@@ -48,15 +48,19 @@
 //!
 //! **Queries** are the lookups of a KBR test (OverSim's KBRTestApp): each query of
 //! the workload looks up a key drawn uniformly from the ring, and is a hit if the
-//! node it reaches is, at that moment, the key's owner among the nodes up (an
-//! oracle that knows every node's identifier and whether it is up). A lookup that
-//! reaches another node is wrong, and counts as failed.
+//! node it reaches is, at that moment, the key's owner among the nodes on the
+//! ring (an oracle that knows every node's identifier and whether it is up,
+//! joined and not leaving, as OverSim's global list of active nodes). A lookup
+//! that reaches another node is wrong, and counts as failed.
 //!
 //! **Churn and faults.** A joining node (or one that rejoins, with no memory of
 //! its tables) looks up its own identifier through its bootstrap contact and
-//! takes the node found as its successor; stabilisation does the rest. A graceful
-//! leaver tells its successor its predecessor and its predecessor its successor
-//! list (ToN, section IV-E.3), then goes; a crashed node tells nobody.
+//! takes the node found as its successor (never itself: others may still list
+//! it); stabilisation does the rest. Until then it is off the ring, as OverSim's
+//! Chord outside its READY state: it answers no call, runs no maintenance, and
+//! its own lookups fail. A node whose successor list runs empty joins again. A
+//! graceful leaver tells its successor its predecessor and its predecessor its
+//! successor list (ToN, section IV-E.3), then goes; a crashed node tells nobody.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -201,6 +205,7 @@ impl ProtocolParams for Params {
             lookups: Vec::new(),
             free_lookups: Vec::new(),
             leaving: vec![false; n],
+            ready: vec![false; n],
             stats: Stats::default(),
         }
     }
@@ -517,6 +522,9 @@ pub struct Chord {
     /// Nodes that have announced a graceful leave: they answer calls until they
     /// go, but run no maintenance of their own.
     leaving: Vec<bool>,
+    /// Nodes on the ring: up, and joined. A node that is joining answers no
+    /// call and runs no maintenance, as OverSim's Chord outside its READY state.
+    ready: Vec<bool>,
     stats: Stats,
 }
 
@@ -581,11 +589,14 @@ impl Chord {
         (p != NONE).then_some(NodeId(p))
     }
 
-    /// The owner of `key` among the nodes up, as an oracle sees it.
+    /// The owner of `key` among the nodes on the ring (up, joined and not
+    /// leaving), as an oracle sees it: OverSim's global list of active nodes.
     fn owner(&self, ctx: &Ctx<'_, Self>, key: u64) -> Option<NodeId> {
         let n = self.ring.len();
         let start = self.ring.partition_point(|&(id, _)| id < key);
-        (0..n).map(|i| self.ring[(start + i) % n].1).find(|&v| ctx.is_up(v))
+        (0..n)
+            .map(|i| self.ring[(start + i) % n].1)
+            .find(|&v| ctx.is_up(v) && self.ready[v.index()] && !self.leaving[v.index()])
     }
 
     /// What `x` answers for `key`: (true, its successor list) if the key lies
@@ -717,6 +728,12 @@ impl Chord {
     fn learn(&mut self, lid: u32, done: bool, nodes: Vec<NodeId>) {
         let (mask, id) = (self.mask, &self.id);
         let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+        let mut nodes = nodes;
+        if l.purpose == Purpose::Join {
+            // A node that rejoins may still be in others' tables: it looks for
+            // the nodes around it, not for itself.
+            nodes.retain(|&v| v != l.origin);
+        }
         if done {
             l.owners = Some(nodes);
         } else {
@@ -852,6 +869,7 @@ impl Chord {
             }
             Purpose::Join => match reached {
                 Some((d, _)) => {
+                    self.ready[l.origin.index()] = true;
                     self.set_succs(l.origin, [d]);
                     if self.params.maintenance {
                         self.stabilize(ctx, l.origin);
@@ -871,9 +889,24 @@ impl Chord {
         if let Some(s) = self.first_succ(v) {
             let call = self.call(ctx, v, s, Call::Stabilize);
             ctx.send(v, s, Msg::GetPredecessor { call });
-        } else if let Some(p) = self.pred_of(v) {
-            // Its successors are all gone but a predecessor is known: a ring of two.
-            self.set_succs(v, [p]);
+        } else {
+            // Every successor is gone: the node joins again, as OverSim's
+            // Chord does when its successor list runs empty.
+            self.rejoin(ctx, v);
+        }
+    }
+
+    /// `v`, up but off the ring, looks up its own identifier through a node
+    /// up, unless it is the only one (then it is the ring).
+    fn rejoin(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        match ctx.contact(v) {
+            Some(b) => {
+                self.ready[v.index()] = false;
+                self.pred[v.index()] = NONE;
+                let key = self.id[v.index()];
+                self.start_lookup(ctx, v, key, Purpose::Join, Some(b));
+            }
+            None => self.ready[v.index()] = true,
         }
     }
 
@@ -958,6 +991,7 @@ impl Protocol for Chord {
             }
         }
         for &(_, v) in &up {
+            self.ready[v.index()] = true;
             self.schedule(ctx, v);
         }
     }
@@ -967,10 +1001,20 @@ impl Protocol for Chord {
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.lookups += 1;
         }
+        if !self.ready[origin.index()] {
+            // A node still joining has no route: its lookup fails.
+            return;
+        }
         self.start_lookup(ctx, origin, key, Purpose::Query(q), None);
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
+        let answer =
+            matches!(msg, Msg::Nodes { .. } | Msg::Delivered { .. } | Msg::Predecessor { .. } | Msg::Pong { .. });
+        if !self.ready[at.index()] && !answer {
+            // Off the ring, a node takes no call: the caller's timeout runs out.
+            return;
+        }
         match msg {
             Msg::FindNode { call, lid, key, q, dead } => {
                 let (done, nodes) = self.step(at, key, &dead, CANDIDATES);
@@ -1051,7 +1095,18 @@ impl Protocol for Chord {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
+        let periodic = matches!(timer, Timer::Stabilize | Timer::FixFingers | Timer::CheckPredecessor);
         if self.leaving[at.index()] && !matches!(timer, Timer::Timeout { .. }) {
+            return;
+        }
+        if periodic && !self.ready[at.index()] {
+            // A joining node keeps its periods but runs them once it is on the ring.
+            let period = match timer {
+                Timer::Stabilize => self.params.stabilize,
+                Timer::FixFingers => self.params.fix_fingers,
+                _ => self.params.check_predecessor,
+            };
+            ctx.set_timer(at, period, timer);
             return;
         }
         match timer {
@@ -1071,11 +1126,8 @@ impl Protocol for Chord {
                 ctx.set_timer(at, self.params.check_predecessor, Timer::CheckPredecessor);
             }
             Timer::Join => {
-                if self.first_succ(at).is_none()
-                    && let Some(b) = ctx.contact(at)
-                {
-                    let key = self.id[at.index()];
-                    self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
+                if !self.ready[at.index()] {
+                    self.rejoin(ctx, at);
                 }
             }
             Timer::Timeout { target, call } => {
@@ -1103,6 +1155,8 @@ impl Protocol for Chord {
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
         self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
         self.pred[at.index()] = NONE;
+        // The first node up is the ring; any other joins through its contact.
+        self.ready[at.index()] = bootstrap.is_none();
         if let Some(b) = bootstrap {
             let key = self.id[at.index()];
             self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
@@ -1125,6 +1179,7 @@ impl Protocol for Chord {
     fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
         // Its lookups die with it.
         self.drop_lookups(ctx, at);
+        self.ready[at.index()] = false;
     }
 
     fn state_bytes(&self) -> usize {
@@ -1246,6 +1301,44 @@ mod tests {
         assert_eq!(out.metric("success_rate"), Some(1.0));
         assert_eq!(c.timeouts_per_lookup(), Some(0.0));
         assert!(ring_is_exact(&c, |v| !dead.contains(&v)));
+    }
+
+    #[test]
+    fn under_continuous_churn_failed_lookups_rise_with_the_churn_rate() {
+        // ToN, section V: nodes join and leave all the time while lookups go on;
+        // stabilisation keeps up, so failures stay few, and grow with the rate.
+        use crate::dynamics::{Churn, Lifetime, Source, Start};
+        let n = 600;
+        let mut last = -1.0;
+        for minutes in [60.0, 10.0, 2.0] {
+            let life = Lifetime::Exponential { mean: minutes * 60.0 };
+            let churn = Churn {
+                source: Source::Distributions {
+                    session: life,
+                    downtime: life,
+                    heterogeneous: false,
+                    start: Start::Equilibrium,
+                },
+                graceful: 0.5,
+                leave_time: SimTime::from_secs(15),
+            };
+            let w = world(&TopologySpec::Ring {}, n, 10, 1, 1, 4);
+            let mut config = SimConfig::new(4, SimTime::from_secs(400));
+            config.warmup = SimTime::from_secs(60);
+            config.timeout = SimTime::from_secs(30);
+            config.dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
+            let spec = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
+            let workload = Workload::new(&spec, n as usize, 1, config.duration, 4);
+            let (out, c) = Simulation::new(&w, Params::default().build(&w), workload, &config).run_both();
+            let failed = 1.0 - out.metric("success_rate").expect("queries");
+            assert!(failed > last, "sessions of {minutes} min: {failed} failed, {last} at the slower churn");
+            if minutes == 60.0 {
+                assert!(failed < 0.01, "{failed}");
+            }
+            assert!(failed < 0.3, "sessions of {minutes} min: {failed} failed");
+            assert!(c.stats.lookups > 3_000, "{}", c.stats.lookups);
+            last = failed;
+        }
     }
 
     #[test]
