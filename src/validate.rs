@@ -9,7 +9,7 @@ use petgraph::graph::{NodeIndex, UnGraph};
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime, Simulation};
 use crate::metrics::QueryRecord;
 use crate::protocols::{
-    ProtocolParams, ProtocolSpec, aggregation, central, chord, flooding, forwarding, gridnut, random_walk,
+    ProtocolParams, ProtocolSpec, aggregation, central, chord, flooding, forwarding, gridnut, kademlia, random_walk,
 };
 use crate::workload::{ScriptedQuery, Workload, WorkloadSpec};
 use crate::world::{LatencySpec, ResourcesSpec, Skew, TopologySpec, World};
@@ -103,6 +103,32 @@ pub fn chord_path_length(nodes: u32, seeds: &[u64]) -> ChordPaths {
     paths.hops.want = want;
     paths.hops.tolerance = 0.05 * want;
     paths
+}
+
+/// Kademlia with one node a bucket and one call in flight (k = α = 1) and
+/// symbols of `b` bits, on `small` nodes and on 64 times as many, exact tables,
+/// each ring of `seeds` with 3,000 lookups of random keys: the growth of the
+/// mean path against (1 − 2^−b)·log_(2^b) 64. A routing step fixes the next
+/// symbol, and the node it reaches, drawn at random from those that share it,
+/// matches each further symbol of the key with probability 2^−b: a step gains
+/// 1 + 1/(2^b − 1) symbols on average, so each factor of 2^b nodes adds
+/// 1 − 2^−b hops (the law behind the paper's log_(2^b) N).
+pub fn kademlia_path_growth(b: u32, small: u32, seeds: &[u64]) -> Within {
+    let mean = |nodes: u32| {
+        let mut hops = 0.0;
+        for &seed in seeds {
+            let w = world(&TopologySpec::Ring {}, nodes, 10, 1, 1, seed);
+            let cfg = SimConfig { timeout: SimTime::from_secs(10), ..SimConfig::new(seed, SimTime::from_secs(100)) };
+            let params = kademlia::Params { k: 1, alpha: 1, b, maintenance: false, ..Default::default() };
+            let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+            let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
+            let (_, kad) = Simulation::new(&w, params.build(&w), workload, &cfg).run_both();
+            hops += kad.mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
+        }
+        hops
+    };
+    let want = (1.0 - 0.5f64.powi(b as i32)) * 64f64.log2() / b as f64;
+    Within { got: mean(small * 64) - mean(small), want, tolerance: 0.05 * want }
 }
 
 /// What `chord_path_length` measured.
@@ -538,6 +564,15 @@ pub fn suite() -> Vec<Check> {
         checks.push(Check {
             name: format!("chord mean lookup path, fingers alone, n={nodes}, 4 rings"),
             expected: format!("½·log2 n = {want:.3} ± {tolerance:.3}"),
+            got: format!("{got:.3}"),
+            pass: (got - want).abs() < tolerance,
+        });
+    }
+    for b in [1, 2, 4] {
+        let Within { got, want, tolerance } = kademlia_path_growth(b, 256, &[1, 2, 3, 4]);
+        checks.push(Check {
+            name: format!("kademlia path growth from n=256 to n=16384, k=1, b={b}, 4 networks each"),
+            expected: format!("(1 − 2^−b)·log_(2^b) 64 = {want:.3} ± {tolerance:.3} hops"),
             got: format!("{got:.3}"),
             pass: (got - want).abs() < tolerance,
         });

@@ -669,9 +669,10 @@ fn list_and_validate() {
     let out = peergrid().arg("validate").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("43 checks, 0 failed") && text.contains("M/M/1"), "{text}");
+    assert!(text.contains("46 checks, 0 failed") && text.contains("M/M/1"), "{text}");
     for check in [
         "chord mean lookup path",
+        "kademlia path growth",
         "gossip averaging variance ratio",
         "gossip averaging keeps the sum",
         "forwarding hops",

@@ -65,9 +65,10 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, UDP_IP_BYTES};
+use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups};
+use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
-use crate::metrics::{Column, Metric, Recorder};
+use crate::metrics::{Metric, Recorder};
 use crate::world::World;
 
 /// `[protocol]` with `name = "chord"`.
@@ -90,15 +91,15 @@ pub struct Params {
     #[serde(default = "default_check_predecessor")]
     pub check_predecessor: SimTime,
     /// How long a call waits for its reply before its target counts as dead.
-    #[serde(default = "default_rpc_timeout")]
+    #[serde(default = "dht::default_rpc_timeout")]
     pub rpc_timeout: SimTime,
     /// Whether nodes run stabilisation, finger repair and predecessor checks.
-    #[serde(default = "yes")]
+    #[serde(default = "dht::yes")]
     pub maintenance: bool,
     /// Whether a routing step looks for the closest node to the key among the
     /// successor list as well as the fingers (ToN, section IV-E.3; OverSim), or
     /// among the fingers alone (ToN, Fig. 5).
-    #[serde(default = "yes")]
+    #[serde(default = "dht::yes")]
     pub successor_routing: bool,
 }
 
@@ -117,12 +118,6 @@ fn default_fix_fingers() -> SimTime {
 fn default_check_predecessor() -> SimTime {
     SimTime::from_secs(5)
 }
-fn default_rpc_timeout() -> SimTime {
-    SimTime::from_millis(1_500)
-}
-fn yes() -> bool {
-    true
-}
 
 impl Default for Params {
     fn default() -> Self {
@@ -132,7 +127,7 @@ impl Default for Params {
             stabilize: default_stabilize(),
             fix_fingers: default_fix_fingers(),
             check_predecessor: default_check_predecessor(),
-            rpc_timeout: default_rpc_timeout(),
+            rpc_timeout: dht::default_rpc_timeout(),
             maintenance: true,
             successor_routing: true,
         }
@@ -153,13 +148,7 @@ impl ProtocolParams for Params {
         source: "Stoica et al., SIGCOMM 2001 and IEEE/ACM ToN 2003; OverSim's Chord",
         summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative lookups of random keys",
         uses_overlay: false,
-        extra_columns: &[
-            Column::new("dht_lookups", "lookups"),
-            Column::new("dht_hops_mean", "lookup hops, mean"),
-            Column::new("dht_timeouts_per_lookup", "timeouts per lookup"),
-            Column::new("dht_wrong_owner_rate", "lookups ending at a wrong node"),
-            Column::new("dht_maintenance_lookups", "finger and join lookups"),
-        ],
+        extra_columns: dht::COLUMNS,
         roles: &[],
         keeps_state: false,
         params: &[
@@ -196,30 +185,21 @@ impl ProtocolParams for Params {
         let m = self.bits as usize;
         Chord {
             params: self.clone(),
-            mask: if self.bits >= 64 { u64::MAX } else { (1u64 << self.bits) - 1 },
+            mask: dht::mask(self.bits),
             id: vec![0; n],
             ring: Vec::new(),
             succ: vec![NONE; n * r],
             pred: vec![NONE; n],
             finger: vec![NONE; n * m],
-            lookups: Vec::new(),
-            free_lookups: Vec::new(),
+            lookups: Lookups::default(),
             leaving: vec![false; n],
             ready: vec![false; n],
-            stats: Stats::default(),
+            stats: LookupStats::default(),
         }
     }
 
     fn validate(&self, run: &RunFigures) -> Result<(), ParamError> {
-        if !(8..=64).contains(&self.bits) {
-            return Err(ParamError::new("bits", format!("{} is out of range; expected 8 ≤ bits ≤ 64", self.bits)));
-        }
-        if (run.nodes as f64) > 2f64.powi(self.bits as i32) / 4.0 {
-            return Err(ParamError::new(
-                "bits",
-                format!("a ring of 2^{} identifiers is too small for {} nodes; raise bits", self.bits, run.nodes),
-            ));
-        }
+        dht::check_bits(self.bits, run.nodes)?;
         if !(1..=64).contains(&self.successors) {
             return Err(ParamError::new(
                 "successors",
@@ -312,17 +292,6 @@ pub enum Call {
     Stabilize,
     /// The predecessor's sign of life.
     CheckPredecessor,
-}
-
-/// Lookup figures over the queries issued after the warm-up.
-#[derive(Default, Debug)]
-struct Stats {
-    lookups: u64,
-    completed: u64,
-    hops: u64,
-    timeouts: u64,
-    wrong: u64,
-    maintenance_lookups: u64,
 }
 
 /// Chord's messages: calls and their replies.
@@ -419,14 +388,8 @@ pub enum Msg {
     },
 }
 
-/// Bytes on the wire, with 64-bit identifiers: a node handle (identifier,
-/// address, port) is 14 bytes, a call's header (type and nonce) 8, a key 8, a
-/// query's payload 100 (OverSim's KBR test message), and each message rides in
-/// a UDP datagram.
-const HANDLE: u32 = 14;
-const HEADER: u32 = UDP_IP_BYTES + 8;
-const KBR_PAYLOAD: u32 = 100;
-
+// Bytes on the wire (see `dht`): a find-node carries a key, a delivery a key
+// and a query's test message, and each message rides in a UDP datagram.
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &[
         "find_node",
@@ -465,9 +428,9 @@ impl Message for Msg {
         Some(
             HEADER
                 + match self {
-                    Msg::FindNode { dead, .. } => 8 + list(dead.len()),
+                    Msg::FindNode { dead, .. } => KEY + list(dead.len()),
                     Msg::Nodes { nodes, succs, .. } => 1 + list(nodes.len() + succs.len()),
-                    Msg::Deliver { q, .. } => 8 + if q.is_some() { KBR_PAYLOAD } else { 0 },
+                    Msg::Deliver { q, .. } => KEY + if q.is_some() { KBR_PAYLOAD } else { 0 },
                     Msg::Delivered { .. } => HANDLE,
                     Msg::GetPredecessor { .. } | Msg::Ping { .. } | Msg::Pong { .. } => 0,
                     Msg::Predecessor { succs, .. } => HANDLE + list(succs.len()),
@@ -499,9 +462,6 @@ pub enum Timer {
     Join,
 }
 
-/// How long a node whose join failed waits before it tries again (OverSim's joinDelay).
-const JOIN_DELAY: SimTime = SimTime::from_secs(10);
-
 /// The Chord protocol for one run.
 pub struct Chord {
     params: Params,
@@ -517,15 +477,14 @@ pub struct Chord {
     pred: Vec<u32>,
     /// Finger tables, `bits` entries a node, `NONE` where unknown.
     finger: Vec<u32>,
-    lookups: Vec<Option<Lookup>>,
-    free_lookups: Vec<u32>,
+    lookups: Lookups<Lookup>,
     /// Nodes that have announced a graceful leave: they answer calls until they
     /// go, but run no maintenance of their own.
     leaving: Vec<bool>,
     /// Nodes on the ring: up, and joined. A node that is joining answers no
     /// call and runs no maintenance, as OverSim's Chord outside its READY state.
     ready: Vec<bool>,
-    stats: Stats,
+    stats: LookupStats,
 }
 
 impl Chord {
@@ -677,16 +636,7 @@ impl Chord {
             owners: None,
             waiting: None,
         };
-        let lid = match self.free_lookups.pop() {
-            Some(l) => {
-                self.lookups[l as usize] = Some(lookup);
-                l
-            }
-            None => {
-                self.lookups.push(Some(lookup));
-                (self.lookups.len() - 1) as u32
-            }
-        };
+        let lid = self.lookups.insert(lookup);
         match via {
             // A joining node knows nobody but its contact.
             Some(b) => self.lookup_mut(lid).candidates.push(b),
@@ -704,22 +654,19 @@ impl Chord {
     }
 
     fn lookup(&self, lid: u32) -> &Lookup {
-        self.lookups[lid as usize].as_ref().expect("a live lookup")
+        self.lookups.get(lid)
     }
 
     fn lookup_mut(&mut self, lid: u32) -> &mut Lookup {
-        self.lookups[lid as usize].as_mut().expect("a live lookup")
+        self.lookups.get_mut(lid)
     }
 
     /// Ends every lookup `v` has in progress, its pending call cancelled, so that
     /// no answer to its past life reaches the node it is now.
     fn drop_lookups(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
-        for (lid, slot) in self.lookups.iter_mut().enumerate() {
-            if slot.as_ref().is_some_and(|l| l.origin == v) {
-                if let Some(id) = slot.take().and_then(|l| l.waiting) {
-                    ctx.cancel_timer(id);
-                }
-                self.free_lookups.push(lid as u32);
+        for l in self.lookups.remove_where(|l| l.origin == v) {
+            if let Some(id) = l.waiting {
+                ctx.cancel_timer(id);
             }
         }
     }
@@ -727,7 +674,7 @@ impl Chord {
     /// Lookup `lid` has an answer: the key's successors, or nodes closer to it.
     fn learn(&mut self, lid: u32, done: bool, nodes: Vec<NodeId>) {
         let (mask, id) = (self.mask, &self.id);
-        let l = self.lookups[lid as usize].as_mut().expect("a live lookup");
+        let l = self.lookups.get_mut(lid);
         let mut nodes = nodes;
         if l.purpose == Purpose::Join {
             // A node that rejoins may still be in others' tables: it looks for
@@ -842,23 +789,13 @@ impl Chord {
 
     /// Lookup `lid` ends: delivered to a node (and whether it was the owner), or not.
     fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<(NodeId, bool)>) {
-        let l = self.lookups[lid as usize].take().expect("a live lookup");
-        self.free_lookups.push(lid);
+        let l = self.lookups.remove(lid);
         match l.purpose {
             Purpose::Query(q) => {
                 let counted = ctx.issued(q) >= ctx.warmup();
-                if counted {
-                    self.stats.timeouts += l.timeouts as u64;
-                }
-                if let Some((_, correct)) = reached {
-                    if counted {
-                        self.stats.completed += 1;
-                        self.stats.hops += l.hops as u64;
-                        self.stats.wrong += !correct as u64;
-                    }
-                    if correct {
-                        ctx.report_hit(q, l.hops, 1);
-                    }
+                self.stats.end(counted, l.timeouts, reached.map(|(_, correct)| (l.hops, correct)));
+                if reached.is_some_and(|(_, correct)| correct) {
+                    ctx.report_hit(q, l.hops, 1);
                 }
             }
             Purpose::Finger(i) => {
@@ -879,7 +816,7 @@ impl Chord {
                 None => {
                     // No contact answered: try again later through another, as
                     // OverSim's joinDelay.
-                    ctx.set_timer(l.origin, JOIN_DELAY, Timer::Join);
+                    ctx.set_timer(l.origin, dht::JOIN_DELAY, Timer::Join);
                 }
             },
         }
@@ -943,12 +880,12 @@ impl Chord {
 
     /// Mean lookup hops of the queries that reached a node.
     pub fn mean_hops(&self) -> Option<f64> {
-        (self.stats.completed > 0).then(|| self.stats.hops as f64 / self.stats.completed as f64)
+        self.stats.mean_hops()
     }
 
     /// Mean timeouts per query lookup.
     pub fn timeouts_per_lookup(&self) -> Option<f64> {
-        (self.stats.lookups > 0).then(|| self.stats.timeouts as f64 / self.stats.lookups as f64)
+        self.stats.timeouts_per_lookup()
     }
 }
 
@@ -1186,18 +1123,11 @@ impl Protocol for Chord {
         self.id.capacity() * 8
             + self.ring.capacity() * 16
             + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
-            + self.lookups.capacity() * std::mem::size_of::<Option<Lookup>>()
+            + self.lookups.bytes()
     }
 
     fn extra_metrics(&self, _: &Recorder, out: &mut Vec<Metric>) {
-        let s = &self.stats;
-        out.extend([
-            Metric::new("dht_lookups", Some(s.lookups as f64)),
-            Metric::new("dht_hops_mean", self.mean_hops()),
-            Metric::new("dht_timeouts_per_lookup", self.timeouts_per_lookup()),
-            Metric::new("dht_wrong_owner_rate", (s.completed > 0).then(|| s.wrong as f64 / s.completed as f64)),
-            Metric::new("dht_maintenance_lookups", Some(s.maintenance_lookups as f64)),
-        ]);
+        self.stats.metrics(out);
     }
 }
 

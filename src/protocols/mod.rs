@@ -18,6 +18,7 @@ use crate::metrics::Column;
 use crate::workload::Workload;
 use crate::world::World;
 
+pub mod dht;
 pub mod routes;
 
 /// Bytes of the TCP/IPv4 headers (20 + 20, no options) that every message of a
@@ -86,6 +87,7 @@ registry! {
     superpeer => Superpeer,
     aggregation => Aggregation,
     chord => Chord,
+    kademlia => Kademlia,
 }
 
 /// A protocol's parameters, and through them everything the registry needs of it.

@@ -1,0 +1,179 @@
+//! What the distributed hash tables (`chord`, `kademlia`) share: the figures of
+//! a key-based routing test (OverSim's KBRTestApp) and their columns, and the
+//! sizes of the fields their datagrams carry.
+
+use super::{ParamError, UDP_IP_BYTES};
+use crate::base::SimTime;
+use crate::metrics::{Column, Metric};
+
+/// The columns a DHT adds to runs.csv.
+pub const COLUMNS: &[Column] = &[
+    Column::new("dht_lookups", "lookups"),
+    Column::new("dht_hops_mean", "lookup hops, mean"),
+    Column::new("dht_timeouts_per_lookup", "timeouts per lookup"),
+    Column::new("dht_wrong_owner_rate", "lookups ending at a wrong node"),
+    Column::new("dht_maintenance_lookups", "maintenance and join lookups"),
+];
+
+/// Bytes of a node handle on the wire with 64-bit identifiers: identifier,
+/// IPv4 address and port.
+pub const HANDLE: u32 = 14;
+
+/// Bytes of a call's header (type and nonce) in its UDP datagram.
+pub const HEADER: u32 = UDP_IP_BYTES + 8;
+
+/// Bytes of a key.
+pub const KEY: u32 = 8;
+
+/// Bytes of the test message a query's lookup delivers (OverSim's KBR test
+/// message).
+pub const KBR_PAYLOAD: u32 = 100;
+
+/// Lookup figures over the queries issued after the warm-up.
+#[derive(Default, Debug)]
+pub struct LookupStats {
+    /// Query lookups issued.
+    pub lookups: u64,
+    /// Query lookups that reached a node.
+    pub completed: u64,
+    /// Hops of the lookups that reached a node.
+    pub hops: u64,
+    /// Calls the query lookups waited on in vain.
+    pub timeouts: u64,
+    /// Lookups that reached a node other than the key's owner.
+    pub wrong: u64,
+    /// Lookups for maintenance and joins (all of the run).
+    pub maintenance_lookups: u64,
+}
+
+impl LookupStats {
+    /// A query lookup ends, measured if `counted`: with `timeouts`, and, if it
+    /// reached a node, its `hops` and whether that node owned the key.
+    pub fn end(&mut self, counted: bool, timeouts: u32, reached: Option<(u32, bool)>) {
+        if !counted {
+            return;
+        }
+        self.timeouts += timeouts as u64;
+        if let Some((hops, correct)) = reached {
+            self.completed += 1;
+            self.hops += hops as u64;
+            self.wrong += !correct as u64;
+        }
+    }
+
+    /// Mean hops of the query lookups that reached a node.
+    pub fn mean_hops(&self) -> Option<f64> {
+        (self.completed > 0).then(|| self.hops as f64 / self.completed as f64)
+    }
+
+    /// Mean timeouts per query lookup.
+    pub fn timeouts_per_lookup(&self) -> Option<f64> {
+        (self.lookups > 0).then(|| self.timeouts as f64 / self.lookups as f64)
+    }
+
+    /// The values of [`COLUMNS`].
+    pub fn metrics(&self, out: &mut Vec<Metric>) {
+        out.extend([
+            Metric::new("dht_lookups", Some(self.lookups as f64)),
+            Metric::new("dht_hops_mean", self.mean_hops()),
+            Metric::new("dht_timeouts_per_lookup", self.timeouts_per_lookup()),
+            Metric::new(
+                "dht_wrong_owner_rate",
+                (self.completed > 0).then(|| self.wrong as f64 / self.completed as f64),
+            ),
+            Metric::new("dht_maintenance_lookups", Some(self.maintenance_lookups as f64)),
+        ]);
+    }
+}
+
+/// How long a node whose join found nobody waits before it tries again
+/// (OverSim's joinDelay).
+pub const JOIN_DELAY: SimTime = SimTime::from_secs(10);
+
+/// The default of `rpc_timeout`: OverSim's 1.5 s.
+pub fn default_rpc_timeout() -> SimTime {
+    SimTime::from_millis(1500)
+}
+
+/// The default of `maintenance`.
+pub fn yes() -> bool {
+    true
+}
+
+/// 2^bits − 1: the identifiers of a ring of `bits` bits.
+pub fn mask(bits: u32) -> u64 {
+    if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 }
+}
+
+/// Checks that identifiers of `bits` bits (8 to 64) suit `nodes` nodes.
+pub fn check_bits(bits: u32, nodes: usize) -> Result<(), ParamError> {
+    if !(8..=64).contains(&bits) {
+        return Err(ParamError::new("bits", format!("{bits} is out of range; expected 8 ≤ bits ≤ 64")));
+    }
+    if (nodes as f64) > 2f64.powi(bits as i32) / 4.0 {
+        return Err(ParamError::new("bits", format!("2^{bits} identifiers are too few for {nodes} nodes; raise bits")));
+    }
+    Ok(())
+}
+
+/// The lookups in progress, each under a number it keeps until it ends (the
+/// number its messages carry); numbers of ended lookups are used again.
+pub struct Lookups<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Lookups<T> {
+    fn default() -> Self {
+        Lookups { slots: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Lookups<T> {
+    /// Starts `lookup`: its number.
+    pub fn insert(&mut self, lookup: T) -> u32 {
+        match self.free.pop() {
+            Some(l) => {
+                self.slots[l as usize] = Some(lookup);
+                l
+            }
+            None => {
+                self.slots.push(Some(lookup));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Lookup `lid`, in progress.
+    pub fn get(&self, lid: u32) -> &T {
+        self.slots[lid as usize].as_ref().expect("a live lookup")
+    }
+
+    /// Lookup `lid`, in progress.
+    pub fn get_mut(&mut self, lid: u32) -> &mut T {
+        self.slots[lid as usize].as_mut().expect("a live lookup")
+    }
+
+    /// Ends lookup `lid`.
+    pub fn remove(&mut self, lid: u32) -> T {
+        self.free.push(lid);
+        self.slots[lid as usize].take().expect("a live lookup")
+    }
+
+    /// Ends every lookup for which `doomed` holds, and returns them.
+    pub fn remove_where(&mut self, doomed: impl Fn(&T) -> bool) -> Vec<T> {
+        let mut gone = Vec::new();
+        for (lid, slot) in self.slots.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(&doomed) {
+                gone.extend(slot.take());
+                self.free.push(lid as u32);
+            }
+        }
+        gone
+    }
+
+    /// Bytes of the slots.
+    pub fn bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Option<T>>() + self.free.capacity() * 4
+    }
+}
