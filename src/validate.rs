@@ -95,9 +95,9 @@ pub fn chord_path_length(nodes: u32, seeds: &[u64]) -> ChordPaths {
         let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
         let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
         let (out, chord) = Simulation::new(&w, params.build(&w), workload, &cfg).run_both();
-        paths.hops.got += chord.mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
+        paths.hops.got += chord.stats().mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
         paths.success = paths.success.min(out.metric("success_rate").unwrap_or(0.0));
-        paths.timeouts = paths.timeouts.max(chord.timeouts_per_lookup().unwrap_or(f64::INFINITY));
+        paths.timeouts = paths.timeouts.max(chord.stats().timeouts_per_lookup().unwrap_or(f64::INFINITY));
     }
     let want = 0.5 * (nodes as f64).log2();
     paths.hops.want = want;
@@ -123,7 +123,7 @@ pub fn kademlia_path_growth(b: u32, small: u32, seeds: &[u64]) -> Within {
             let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
             let workload = Workload::new(&spec, nodes as usize, 1, cfg.duration, seed);
             let (_, kad) = Simulation::new(&w, params.build(&w), workload, &cfg).run_both();
-            hops += kad.mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
+            hops += kad.stats().mean_hops().unwrap_or(f64::NAN) / seeds.len() as f64;
         }
         hops
     };

@@ -65,7 +65,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups};
+use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups, Purpose};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Metric, Recorder};
@@ -206,17 +206,12 @@ impl ProtocolParams for Params {
                 format!("{} is out of range; expected 1 ≤ successors ≤ 64", self.successors),
             ));
         }
-        for (key, period) in [
+        dht::check_periods(&[
             ("stabilize", self.stabilize),
             ("fix_fingers", self.fix_fingers),
             ("check_predecessor", self.check_predecessor),
             ("rpc_timeout", self.rpc_timeout),
-        ] {
-            if period == SimTime::ZERO {
-                return Err(ParamError::new(key, "expected a duration above zero, such as \"20s\""));
-            }
-        }
-        Ok(())
+        ])
     }
 
     /// Per node: identifier, successor list, predecessor and fingers; and the
@@ -232,26 +227,6 @@ impl ProtocolParams for Params {
             ),
             MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
         ]
-    }
-}
-
-/// What a lookup is for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Purpose {
-    /// A query of the workload: a key drawn at random.
-    Query(QueryId),
-    /// Finger `i` of the origin.
-    Finger(u8),
-    /// The origin's own identifier, to find its successor as it joins.
-    Join,
-}
-
-impl Purpose {
-    fn query(self) -> Option<QueryId> {
-        match self {
-            Purpose::Query(q) => Some(q),
-            _ => None,
-        }
     }
 }
 
@@ -442,15 +417,22 @@ impl Message for Msg {
     }
 }
 
+/// A node's periodic maintenance.
+#[derive(Clone, Copy, Debug)]
+pub enum Task {
+    /// Stabilisation.
+    Stabilize,
+    /// Finger repair.
+    FixFingers,
+    /// The predecessor check.
+    CheckPredecessor,
+}
+
 /// Chord's timers.
 #[derive(Clone, Copy, Debug)]
 pub enum Timer {
-    /// Time to stabilise.
-    Stabilize,
-    /// Time to repair the fingers.
-    FixFingers,
-    /// Time to check the predecessor.
-    CheckPredecessor,
+    /// Time for a task of maintenance.
+    Every(Task),
     /// The reply from `target` to a call is overdue: it counts as dead.
     Timeout {
         /// The node called.
@@ -639,7 +621,7 @@ impl Chord {
         let lid = self.lookups.insert(lookup);
         match via {
             // A joining node knows nobody but its contact.
-            Some(b) => self.lookup_mut(lid).candidates.push(b),
+            Some(b) => self.lookups.get_mut(lid).candidates.push(b),
             None => {
                 // Its own table, whole: it needs no message to read it.
                 let (done, nodes) = self.step(origin, key, &[], usize::MAX);
@@ -651,14 +633,6 @@ impl Chord {
             }
         }
         self.advance(ctx, lid);
-    }
-
-    fn lookup(&self, lid: u32) -> &Lookup {
-        self.lookups.get(lid)
-    }
-
-    fn lookup_mut(&mut self, lid: u32) -> &mut Lookup {
-        self.lookups.get_mut(lid)
     }
 
     /// Ends every lookup `v` has in progress, its pending call cancelled, so that
@@ -702,9 +676,9 @@ impl Chord {
     /// `x` answered lookup `lid` with successor list `succs`: the best node yet if
     /// it is the closest to the key (or the best node answering again).
     fn closer(&mut self, lid: u32, x: NodeId, succs: Vec<NodeId>) {
-        let l = self.lookup(lid);
+        let l = self.lookups.get(lid);
         if l.best.as_ref().is_none_or(|(b, _)| self.gap(l.key, x) <= self.gap(l.key, *b)) {
-            let l = self.lookup_mut(lid);
+            let l = self.lookups.get_mut(lid);
             l.best = Some((x, succs));
             l.best_failures = l.failed.len();
         }
@@ -714,14 +688,14 @@ impl Chord {
     /// successors up to the key were found dead, so the first one alive after
     /// them is the owner (ToN, section IV-E.3). If so they become the owners.
     fn owners_found(&mut self, lid: u32) -> bool {
-        let l = self.lookup(lid);
+        let l = self.lookups.get(lid);
         let Some((b, succs)) = &l.best else { return false };
         let live: Vec<NodeId> = succs.iter().copied().filter(|s| !l.failed.contains(s)).collect();
         let Some(&s) = live.first() else { return false };
         if !self.inside_closed(l.key, self.id[b.index()], self.id[s.index()]) {
             return false;
         }
-        self.lookup_mut(lid).owners = Some(live);
+        self.lookups.get_mut(lid).owners = Some(live);
         true
     }
 
@@ -729,7 +703,7 @@ impl Chord {
     /// closest candidate to ask; ends it when it has none.
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
         loop {
-            let l = self.lookup_mut(lid);
+            let l = self.lookups.get_mut(lid);
             let (origin, key, q) = (l.origin, l.key, l.purpose.query());
             if let Some(owners) = &mut l.owners {
                 if owners.is_empty() {
@@ -741,7 +715,7 @@ impl Chord {
                     return self.finish(ctx, lid, Some((origin, correct)));
                 }
                 let call = self.call(ctx, origin, d, Call::Lookup(lid));
-                self.lookup_mut(lid).waiting = Some(call);
+                self.lookups.get_mut(lid).waiting = Some(call);
                 ctx.send(origin, d, Msg::Deliver { call, lid, key, q });
                 return;
             }
@@ -751,24 +725,24 @@ impl Chord {
             // The best node is asked again when every candidate closer than it
             // has failed since it answered, as a node in a recursive lookup
             // goes on with its next finger after a timeout.
-            let l = self.lookup(lid);
+            let l = self.lookups.get(lid);
             if let Some((b, _)) = l.best
                 && l.failed.len() > l.best_failures
                 && l.candidates.first().is_none_or(|&c| self.gap(key, c) > self.gap(key, b))
             {
                 let dead = l.failed.clone();
-                self.lookup_mut(lid).best_failures = dead.len();
+                self.lookups.get_mut(lid).best_failures = dead.len();
                 if b == origin {
                     let (done, nodes) = self.step(origin, key, &dead, usize::MAX);
                     self.learn(lid, done, nodes);
                     continue;
                 }
                 let call = self.call(ctx, origin, b, Call::Lookup(lid));
-                self.lookup_mut(lid).waiting = Some(call);
+                self.lookups.get_mut(lid).waiting = Some(call);
                 ctx.send(origin, b, Msg::FindNode { call, lid, key, q, dead });
                 return;
             }
-            let l = self.lookup_mut(lid);
+            let l = self.lookups.get_mut(lid);
             if l.candidates.is_empty() {
                 return self.finish(ctx, lid, None);
             }
@@ -781,7 +755,7 @@ impl Chord {
                 continue;
             }
             let call = self.call(ctx, origin, c, Call::Lookup(lid));
-            self.lookup_mut(lid).waiting = Some(call);
+            self.lookups.get_mut(lid).waiting = Some(call);
             ctx.send(origin, c, Msg::FindNode { call, lid, key, q, dead: Vec::new() });
             return;
         }
@@ -798,7 +772,7 @@ impl Chord {
                     ctx.report_hit(q, l.hops, 1);
                 }
             }
-            Purpose::Finger(i) => {
+            Purpose::Repair(i) => {
                 if let Some((d, _)) = reached {
                     let m = self.m();
                     self.finger[l.origin.index() * m + i as usize] = d.0;
@@ -833,18 +807,21 @@ impl Chord {
         }
     }
 
-    /// `v`, up but off the ring, looks up its own identifier through a node
-    /// up, unless it is the only one (then it is the ring).
-    fn rejoin(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
-        match ctx.contact(v) {
-            Some(b) => {
-                self.ready[v.index()] = false;
-                self.pred[v.index()] = NONE;
-                let key = self.id[v.index()];
-                self.start_lookup(ctx, v, key, Purpose::Join, Some(b));
-            }
-            None => self.ready[v.index()] = true,
+    /// `v`, up, joins the ring: it looks up its own identifier through
+    /// `contact`, or with none (no other node is up) it is the ring.
+    fn join(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, contact: Option<NodeId>) {
+        self.ready[v.index()] = contact.is_none();
+        if let Some(b) = contact {
+            self.pred[v.index()] = NONE;
+            let key = self.id[v.index()];
+            self.start_lookup(ctx, v, key, Purpose::Join, Some(b));
         }
+    }
+
+    /// `v` joins again through a node up drawn at random.
+    fn rejoin(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        let contact = ctx.contact(v);
+        self.join(ctx, v, contact);
     }
 
     fn fix_fingers(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
@@ -858,7 +835,7 @@ impl Chord {
                 self.finger[v.index() * m + i] = s.0;
             } else {
                 let key = me.wrapping_add(offset) & self.mask;
-                self.start_lookup(ctx, v, key, Purpose::Finger(i as u8), None);
+                self.start_lookup(ctx, v, key, Purpose::Repair(i as u8), None);
             }
         }
     }
@@ -868,24 +845,31 @@ impl Chord {
         if !self.params.maintenance {
             return;
         }
-        for (period, timer) in [
-            (self.params.stabilize, Timer::Stabilize),
-            (self.params.fix_fingers, Timer::FixFingers),
-            (self.params.check_predecessor, Timer::CheckPredecessor),
-        ] {
-            let phase = SimTime(ctx.rng().random_range(1..=period.0));
-            ctx.set_timer(v, phase, timer);
+        for task in [Task::Stabilize, Task::FixFingers, Task::CheckPredecessor] {
+            let phase = SimTime(ctx.rng().random_range(1..=self.period(task).0));
+            ctx.set_timer(v, phase, Timer::Every(task));
         }
     }
 
-    /// Mean lookup hops of the queries that reached a node.
-    pub fn mean_hops(&self) -> Option<f64> {
-        self.stats.mean_hops()
+    fn period(&self, task: Task) -> SimTime {
+        match task {
+            Task::Stabilize => self.params.stabilize,
+            Task::FixFingers => self.params.fix_fingers,
+            Task::CheckPredecessor => self.params.check_predecessor,
+        }
     }
 
-    /// Mean timeouts per query lookup.
-    pub fn timeouts_per_lookup(&self) -> Option<f64> {
-        self.stats.timeouts_per_lookup()
+    /// Pings `v`'s predecessor.
+    fn check_predecessor(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if let Some(p) = self.pred_of(v) {
+            let call = self.call(ctx, v, p, Call::CheckPredecessor);
+            ctx.send(v, p, Msg::Ping { call });
+        }
+    }
+
+    /// The figures of its query lookups.
+    pub fn stats(&self) -> &LookupStats {
+        &self.stats
     }
 }
 
@@ -895,12 +879,7 @@ impl Protocol for Chord {
     const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let n = self.id.len();
-        for v in 0..n {
-            self.id[v] = ctx.rng().random::<u64>() & self.mask;
-        }
-        self.ring = (0..n as u32).map(|v| (self.id[v as usize], NodeId(v))).collect();
-        self.ring.sort_unstable();
+        (self.id, self.ring) = dht::draw_ids(ctx.rng(), self.id.len(), self.mask);
         // A ring that has been running: the nodes up, each with its exact tables.
         let up: Vec<(u64, NodeId)> = self.ring.iter().copied().filter(|&(_, v)| ctx.is_up(v)).collect();
         let k = up.len();
@@ -961,7 +940,7 @@ impl Protocol for Chord {
             // An answer counts only while its call's timeout is pending.
             Msg::Nodes { call, lid, done, nodes, succs, .. } => {
                 if ctx.cancel_timer(call) {
-                    self.lookup_mut(lid).hops += 1;
+                    self.lookups.get_mut(lid).hops += 1;
                     if !done {
                         self.closer(lid, from, succs);
                     }
@@ -1032,38 +1011,23 @@ impl Protocol for Chord {
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: Timer) {
-        let periodic = matches!(timer, Timer::Stabilize | Timer::FixFingers | Timer::CheckPredecessor);
-        if self.leaving[at.index()] && !matches!(timer, Timer::Timeout { .. }) {
-            return;
-        }
-        if periodic && !self.ready[at.index()] {
-            // A joining node keeps its periods but runs them once it is on the ring.
-            let period = match timer {
-                Timer::Stabilize => self.params.stabilize,
-                Timer::FixFingers => self.params.fix_fingers,
-                _ => self.params.check_predecessor,
-            };
-            ctx.set_timer(at, period, timer);
-            return;
-        }
+        let leaving = self.leaving[at.index()];
         match timer {
-            Timer::Stabilize => {
-                self.stabilize(ctx, at);
-                ctx.set_timer(at, self.params.stabilize, Timer::Stabilize);
-            }
-            Timer::FixFingers => {
-                self.fix_fingers(ctx, at);
-                ctx.set_timer(at, self.params.fix_fingers, Timer::FixFingers);
-            }
-            Timer::CheckPredecessor => {
-                if let Some(p) = self.pred_of(at) {
-                    let call = self.call(ctx, at, p, Call::CheckPredecessor);
-                    ctx.send(at, p, Msg::Ping { call });
+            // A leaver's periods stop; a joining node keeps them but works
+            // once it is on the ring.
+            Timer::Every(_) if leaving => {}
+            Timer::Every(task) => {
+                if self.ready[at.index()] {
+                    match task {
+                        Task::Stabilize => self.stabilize(ctx, at),
+                        Task::FixFingers => self.fix_fingers(ctx, at),
+                        Task::CheckPredecessor => self.check_predecessor(ctx, at),
+                    }
                 }
-                ctx.set_timer(at, self.params.check_predecessor, Timer::CheckPredecessor);
+                ctx.set_timer(at, self.period(task), timer);
             }
             Timer::Join => {
-                if !self.ready[at.index()] {
+                if !self.ready[at.index()] && !leaving {
                     self.rejoin(ctx, at);
                 }
             }
@@ -1071,7 +1035,7 @@ impl Protocol for Chord {
                 self.forget(at, target);
                 match call {
                     Call::Lookup(lid) => {
-                        let l = self.lookup_mut(lid);
+                        let l = self.lookups.get_mut(lid);
                         l.timeouts += 1;
                         l.failed.push(target);
                         self.advance(ctx, lid);
@@ -1092,12 +1056,7 @@ impl Protocol for Chord {
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
         self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
         self.pred[at.index()] = NONE;
-        // The first node up is the ring; any other joins through its contact.
-        self.ready[at.index()] = bootstrap.is_none();
-        if let Some(b) = bootstrap {
-            let key = self.id[at.index()];
-            self.start_lookup(ctx, at, key, Purpose::Join, Some(b));
-        }
+        self.join(ctx, at, bootstrap);
         self.schedule(ctx, at);
     }
 
@@ -1197,7 +1156,7 @@ mod tests {
         let both = Params { maintenance: false, ..Params::default() };
         let (_, a) = run(1024, &fingers, 100, 0, 20.0, Vec::new(), 3);
         let (_, b) = run(1024, &both, 100, 0, 20.0, Vec::new(), 3);
-        let (a, b) = (a.mean_hops().unwrap_or(0.0), b.mean_hops().unwrap_or(0.0));
+        let (a, b) = (a.stats().mean_hops().unwrap_or(0.0), b.stats().mean_hops().unwrap_or(0.0));
         assert!(b < a - 0.3, "fingers alone {a:.3}, with successors {b:.3}");
     }
 
@@ -1213,7 +1172,7 @@ mod tests {
             let faults = if p > 0.0 { vec![crash(5, victims, None)] } else { Vec::new() };
             let (out, c) = run(1000, &params, 100, 10, 10.0, faults, 11);
             assert_eq!(out.metric("success_rate"), Some(1.0), "p = {p}");
-            let timeouts = c.timeouts_per_lookup().expect("lookups");
+            let timeouts = c.stats().timeouts_per_lookup().expect("lookups");
             assert!(timeouts > last, "p = {p}: {timeouts} timeouts per lookup, {last} at the fraction before");
             last = timeouts;
         }
@@ -1229,7 +1188,7 @@ mod tests {
         let faults = vec![crash(50, Victims::Nodes(dead.clone()), None)];
         let (out, c) = run(500, &Params::default(), 400, 300, 5.0, faults, 5);
         assert_eq!(out.metric("success_rate"), Some(1.0));
-        assert_eq!(c.timeouts_per_lookup(), Some(0.0));
+        assert_eq!(c.stats().timeouts_per_lookup(), Some(0.0));
         assert!(ring_is_exact(&c, |v| !dead.contains(&v)));
     }
 

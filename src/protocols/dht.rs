@@ -2,8 +2,12 @@
 //! a key-based routing test (OverSim's KBRTestApp) and their columns, and the
 //! sizes of the fields their datagrams carry.
 
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
 use super::{ParamError, UDP_IP_BYTES};
 use crate::base::SimTime;
+use crate::engine::{NodeId, QueryId};
 use crate::metrics::{Column, Metric};
 
 /// The columns a DHT adds to runs.csv.
@@ -114,6 +118,45 @@ pub fn check_bits(bits: u32, nodes: usize) -> Result<(), ParamError> {
         return Err(ParamError::new("bits", format!("2^{bits} identifiers are too few for {nodes} nodes; raise bits")));
     }
     Ok(())
+}
+
+/// Checks that every period named is above zero.
+pub fn check_periods(periods: &[(&str, SimTime)]) -> Result<(), ParamError> {
+    match periods.iter().find(|(_, period)| *period == SimTime::ZERO) {
+        Some((key, _)) => Err(ParamError::new(*key, "expected a duration above zero, such as \"20s\"")),
+        None => Ok(()),
+    }
+}
+
+/// Identifiers for `n` nodes, drawn uniformly below `mask` + 1 in node order,
+/// and the nodes sorted by identifier (the oracle's view of the whole network).
+pub fn draw_ids(rng: &mut ChaCha8Rng, n: usize, mask: u64) -> (Vec<u64>, Vec<(u64, NodeId)>) {
+    let id: Vec<u64> = (0..n).map(|_| rng.random::<u64>() & mask).collect();
+    let mut ring: Vec<(u64, NodeId)> = (0..n as u32).map(|v| (id[v as usize], NodeId(v))).collect();
+    ring.sort_unstable();
+    (id, ring)
+}
+
+/// What a lookup is for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Purpose {
+    /// A query of the workload: a key drawn at random.
+    Query(QueryId),
+    /// Entry `i` of the origin's routing state: `chord`'s finger i, `kademlia`'s
+    /// bucket level i.
+    Repair(u8),
+    /// The origin's own identifier, as it joins.
+    Join,
+}
+
+impl Purpose {
+    /// The query it serves, if any.
+    pub fn query(self) -> Option<QueryId> {
+        match self {
+            Purpose::Query(q) => Some(q),
+            _ => None,
+        }
+    }
 }
 
 /// The lookups in progress, each under a number it keeps until it ends (the

@@ -225,10 +225,8 @@ impl Message for Msg {
     /// merging saves is the TCP/IP headers of all but one.
     fn size(&self) -> Option<u32> {
         let Msg::Exchange { batch, .. } = self;
-        let bytes = |m: &Logical| match m {
-            Logical::Query { .. } => flooding::QUERY_BYTES,
-            Logical::Hit { .. } => flooding::QUERY_HIT_BYTES,
-        };
+        // Each descriptor's size as flooding sends it alone, less its own headers.
+        let bytes = |m: &Logical| Logical::SIZES[m.kind()] - TCP_IP_BYTES;
         Some(TCP_IP_BYTES.saturating_add(batch.iter().map(bytes).fold(0u32, u32::saturating_add)))
     }
     /// The query of the whole exchange if all its messages belong to one.

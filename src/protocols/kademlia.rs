@@ -52,7 +52,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups};
+use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups, Purpose};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Metric, Recorder};
@@ -192,12 +192,7 @@ impl ProtocolParams for Params {
                 format!("{} is out of range; expected 0 ≤ replacement ≤ 64", self.replacement),
             ));
         }
-        for (key, period) in [("refresh", self.refresh), ("rpc_timeout", self.rpc_timeout)] {
-            if period == SimTime::ZERO {
-                return Err(ParamError::new(key, "expected a duration above zero, such as \"1000s\""));
-            }
-        }
-        Ok(())
+        dht::check_periods(&[("refresh", self.refresh), ("rpc_timeout", self.rpc_timeout)])
     }
 
     /// Per node: identifier, a table of about k·log2 N nodes and its cache; and
@@ -216,17 +211,6 @@ impl ProtocolParams for Params {
             MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
         ]
     }
-}
-
-/// What a lookup is for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Purpose {
-    /// A query of the workload: a key drawn at random.
-    Query(QueryId),
-    /// A bucket refresh.
-    Refresh,
-    /// The origin's own identifier, as it joins.
-    Join,
 }
 
 /// Where a node of a lookup's shortlist stands.
@@ -488,9 +472,8 @@ impl Kademlia {
     /// ping if `c` went to a full bucket's replacement cache.
     fn seen(&mut self, v: NodeId, c: NodeId) -> Option<NodeId> {
         let at = self.bucket(v, c)?;
-        let table = std::mem::take(&mut self.table[v.index()]);
+        let mut table = std::mem::take(&mut self.table[v.index()]);
         let (lo, hi) = self.span(v, &table, at);
-        let mut table = table;
         let mut ping = None;
         if let Some(i) = table[lo..hi].iter().position(|&x| x == c.0) {
             // Known: to the tail, most recently seen.
@@ -553,7 +536,7 @@ impl Kademlia {
             self.stats.maintenance_lookups += 1;
         }
         if let Some((level, _)) = self.bucket_of(self.id[origin.index()], key) {
-            self.touched[origin.index()] |= 1u64 << level.min(63);
+            self.touched[origin.index()] |= 1u64 << level;
         }
         let list = self
             .closest_known(origin, key, self.k(), origin)
@@ -563,10 +546,6 @@ impl Kademlia {
         let lookup = Lookup { key, origin, purpose, list, timeouts: 0, delivering: None };
         let lid = self.lookups.insert(lookup);
         self.advance(ctx, lid);
-    }
-
-    fn lookup_mut(&mut self, lid: u32) -> &mut Lookup {
-        self.lookups.get_mut(lid)
     }
 
     /// Ends every lookup `v` has in progress, with every call it waits on.
@@ -602,25 +581,19 @@ impl Kademlia {
     /// or waited on, delivers to the closest that answered.
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
         let (k, alpha) = (self.k(), self.params.alpha as usize);
-        let l = self.lookup_mut(lid);
+        let l = self.lookups.get(lid);
         let (origin, key, q) = (l.origin, l.key, l.purpose.query());
         let mut waiting = l.list.iter().filter(|e| matches!(e.state, State::Waiting(_))).count();
-        let mut ask = Vec::new();
-        for (i, e) in l.list.iter().enumerate().filter(|(_, e)| e.state != State::Failed).take(k) {
-            if waiting + ask.len() >= alpha {
-                break;
-            }
-            if e.state == State::Fresh {
-                ask.push(i);
-            }
-        }
-        waiting += ask.len();
-        for i in ask {
-            let target = self.lookup_mut(lid).list[i].node;
+        while waiting < alpha {
+            let l = self.lookups.get(lid);
+            let mut shortlist = l.list.iter().enumerate().filter(|(_, e)| e.state != State::Failed).take(k);
+            let Some((i, e)) = shortlist.find(|(_, e)| e.state == State::Fresh) else { break };
+            let target = e.node;
             let call =
                 ctx.set_timer(origin, self.params.rpc_timeout, Timer::Timeout { target, call: Call::Lookup(lid) });
-            self.lookup_mut(lid).list[i].state = State::Waiting(call);
+            self.lookups.get_mut(lid).list[i].state = State::Waiting(call);
             ctx.send(origin, target, Msg::FindNode { call, lid, key, q });
+            waiting += 1;
         }
         if waiting == 0 {
             self.deliver(ctx, lid, 0);
@@ -630,17 +603,16 @@ impl Kademlia {
     /// The search of lookup `lid` is over: the message goes to the closest node
     /// that answered from entry `from` on, unless the origin is closer.
     fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, from: usize) {
-        let origin = self.lookup_mut(lid).origin;
-        let own = self.id[origin.index()];
-        let l = self.lookup_mut(lid);
+        let l = self.lookups.get(lid);
         let (origin, key, q) = (l.origin, l.key, l.purpose.query());
+        let own = self.id[origin.index()];
         let next = (from..l.list.len()).find(|&i| l.list[i].state == State::Answered);
         match next {
             Some(i) if l.list[i].dist < own ^ key => {
                 let target = l.list[i].node;
                 let call =
                     ctx.set_timer(origin, self.params.rpc_timeout, Timer::Timeout { target, call: Call::Lookup(lid) });
-                self.lookup_mut(lid).delivering = Some((i, call));
+                self.lookups.get_mut(lid).delivering = Some((i, call));
                 ctx.send(origin, target, Msg::Deliver { call, lid, key, q });
             }
             _ => {
@@ -662,14 +634,13 @@ impl Kademlia {
                     ctx.report_hit(q, hops, 1);
                 }
             }
-            Purpose::Refresh => {}
+            Purpose::Repair(_) => {}
             Purpose::Join => {
                 if self.table[l.origin.index()].is_empty() {
                     ctx.set_timer(l.origin, dht::JOIN_DELAY, Timer::Join);
                 } else {
                     self.ready[l.origin.index()] = true;
                     if self.params.maintenance {
-                        self.touched[l.origin.index()] = 0;
                         self.refresh(ctx, l.origin);
                     }
                 }
@@ -687,7 +658,7 @@ impl Kademlia {
         };
         let (bits, b) = (self.params.bits, self.params.b);
         for level in 0..=deepest.0.min(self.levels() - 1) {
-            if self.touched[v.index()] & (1u64 << level.min(63)) != 0 {
+            if self.touched[v.index()] & (1u64 << level) != 0 {
                 continue;
             }
             // Own first `level` symbols, another symbol, then anything.
@@ -697,36 +668,25 @@ impl Kademlia {
             let prefix = if shift + b >= 64 { 0 } else { (me >> (shift + b)) << (shift + b) };
             let low = if shift == 0 { 0 } else { ctx.rng().random::<u64>() & ((1u64 << shift) - 1) };
             let key = (prefix | ((other as u64) << shift) | low) & self.mask;
-            self.start_lookup(ctx, v, key, Purpose::Refresh);
+            self.start_lookup(ctx, v, key, Purpose::Repair(level as u8));
         }
         self.touched[v.index()] = 0;
     }
 
-    /// `v` joins through `contact`: its first bucket entry, then a lookup of its
-    /// own identifier.
-    fn join(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, contact: NodeId) {
-        self.seen(v, contact);
-        let key = self.id[v.index()];
-        self.start_lookup(ctx, v, key, Purpose::Join);
-    }
-
-    /// Mean lookup hops of the queries that reached a node.
-    pub fn mean_hops(&self) -> Option<f64> {
-        self.stats.mean_hops()
-    }
-
-    /// Mean timeouts per query lookup.
-    pub fn timeouts_per_lookup(&self) -> Option<f64> {
-        self.stats.timeouts_per_lookup()
-    }
-}
-
-impl Purpose {
-    fn query(self) -> Option<QueryId> {
-        match self {
-            Purpose::Query(q) => Some(q),
-            _ => None,
+    /// `v` joins through `contact`, its first bucket entry, by a lookup of its
+    /// own identifier; with none (no other node is up) it is the network.
+    fn join(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, contact: Option<NodeId>) {
+        self.ready[v.index()] = contact.is_none();
+        if let Some(b) = contact {
+            self.seen(v, b);
+            let key = self.id[v.index()];
+            self.start_lookup(ctx, v, key, Purpose::Join);
         }
+    }
+
+    /// The figures of its query lookups.
+    pub fn stats(&self) -> &LookupStats {
+        &self.stats
     }
 }
 
@@ -736,12 +696,7 @@ impl Protocol for Kademlia {
     const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let n = self.id.len();
-        for v in 0..n {
-            self.id[v] = ctx.rng().random::<u64>() & self.mask;
-        }
-        self.ring = (0..n as u32).map(|v| (self.id[v as usize], NodeId(v))).collect();
-        self.ring.sort_unstable();
+        (self.id, self.ring) = dht::draw_ids(ctx.rng(), self.id.len(), self.mask);
         // A network that has been running: each bucket holds up to k nodes up
         // drawn at random from those that belong in it.
         let up: Vec<(u64, NodeId)> = self.ring.iter().copied().filter(|&(_, v)| ctx.is_up(v)).collect();
@@ -821,7 +776,7 @@ impl Protocol for Kademlia {
                 ctx.send(at, from, Msg::Nodes { call, lid, q, nodes });
             }
             Msg::Nodes { call, lid, nodes, .. } => {
-                let l = self.lookup_mut(lid);
+                let l = self.lookups.get_mut(lid);
                 let Some(i) = l.list.iter().position(|e| e.state == State::Waiting(call)) else { return };
                 l.list[i].state = State::Answered;
                 let depth = l.list[i].depth + 1;
@@ -833,7 +788,7 @@ impl Protocol for Kademlia {
                 ctx.send(at, from, Msg::Delivered { call, lid, q, correct });
             }
             Msg::Delivered { lid, correct, .. } => {
-                let l = self.lookup_mut(lid);
+                let l = self.lookups.get_mut(lid);
                 let hops = l.delivering.map_or(0, |(i, _)| l.list[i].depth);
                 self.finish(ctx, lid, Some((hops, correct)));
             }
@@ -851,16 +806,15 @@ impl Protocol for Kademlia {
                 ctx.set_timer(at, self.params.refresh, Timer::Refresh);
             }
             Timer::Join => {
-                if !self.ready[at.index()]
-                    && let Some(b) = ctx.contact(at)
-                {
-                    self.join(ctx, at, b);
+                if !self.ready[at.index()] {
+                    let contact = ctx.contact(at);
+                    self.join(ctx, at, contact);
                 }
             }
             Timer::Timeout { target, call } => {
                 self.evict(at, target);
                 if let Call::Lookup(lid) = call {
-                    let l = self.lookup_mut(lid);
+                    let l = self.lookups.get_mut(lid);
                     l.timeouts += 1;
                     match l.delivering {
                         Some((i, _)) => {
@@ -886,10 +840,7 @@ impl Protocol for Kademlia {
         self.table[at.index()].clear();
         self.cache[at.index()].clear();
         self.touched[at.index()] = 0;
-        self.ready[at.index()] = bootstrap.is_none();
-        if let Some(b) = bootstrap {
-            self.join(ctx, at, b);
-        }
+        self.join(ctx, at, bootstrap);
         if self.params.maintenance {
             let phase = SimTime(ctx.rng().random_range(1..=self.params.refresh.0));
             ctx.set_timer(at, phase, Timer::Refresh);
@@ -958,8 +909,8 @@ mod tests {
         assert_eq!(out.metric("success_rate"), Some(1.0));
         let (out, eight) = run(2000, &Params::default(), 100, 20.0, Dynamics::default(), 3);
         assert_eq!(out.metric("success_rate"), Some(1.0));
-        assert_eq!(eight.timeouts_per_lookup(), Some(0.0));
-        let (one, eight) = (one.mean_hops().unwrap_or(0.0), eight.mean_hops().unwrap_or(9.0));
+        assert_eq!(eight.stats().timeouts_per_lookup(), Some(0.0));
+        let (one, eight) = (one.stats().mean_hops().unwrap_or(0.0), eight.stats().mean_hops().unwrap_or(9.0));
         assert!(eight < one - 1.0, "k = 1: {one:.3} hops, k = 8: {eight:.3}");
     }
 
@@ -1006,7 +957,7 @@ mod tests {
             let (out, kad) = run(1000, &params, 100, 10.0, Dynamics { faults, ..Dynamics::default() }, 11);
             let success = out.metric("success_rate").unwrap_or(0.0);
             assert!(success > 0.99, "p = {p}: {success}");
-            let timeouts = kad.timeouts_per_lookup().expect("lookups");
+            let timeouts = kad.stats().timeouts_per_lookup().expect("lookups");
             assert!(timeouts > last, "p = {p}: {timeouts} timeouts per lookup, {last} at the fraction before");
             last = timeouts;
         }

@@ -269,6 +269,9 @@ pub enum Msg {
     },
 }
 
+/// Bytes of a member's metadata record, sent to register or update.
+const METADATA_BYTES: u32 = 300;
+
 impl Message for Msg {
     const KINDS: &'static [&'static str] = &["query", "query_hit", "register", "update"];
     /// Queries and hits are Gnutella descriptors, a hit with one result per
@@ -280,7 +283,7 @@ impl Message for Msg {
                 + match *self {
                     Msg::Query { .. } => QUERY_BYTES,
                     Msg::Hit { count, .. } => QUERY_HIT_BYTES + RESULT_BYTES * count.saturating_sub(1),
-                    Msg::Register | Msg::Update { .. } => 300,
+                    Msg::Register | Msg::Update { .. } => METADATA_BYTES,
                 },
         )
     }
