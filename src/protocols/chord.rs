@@ -1100,21 +1100,21 @@ mod tests {
     use crate::world::TopologySpec;
 
     /// A Chord run on `n` nodes with `rate` lookups per second for `secs`,
-    /// measured after `warmup`, under `faults`.
+    /// measured after `warmup`, under `dynamics`.
     fn run(
         n: u32,
         params: &Params,
         secs: u64,
         warmup: u64,
         rate: f64,
-        faults: Vec<Fault>,
+        dynamics: Dynamics,
         seed: u64,
     ) -> (RunOutput, Chord) {
         let w = world(&TopologySpec::Ring {}, n, 10, 1, 1, seed);
         let mut config = SimConfig::new(seed, SimTime::from_secs(secs));
         config.warmup = SimTime::from_secs(warmup);
         config.timeout = SimTime::from_secs(30);
-        config.dynamics = Dynamics { faults, ..Dynamics::default() };
+        config.dynamics = dynamics;
         let spec = WorkloadSpec { rate: Rate(rate), ..Default::default() };
         let workload = Workload::new(&spec, n as usize, 1, config.duration, seed);
         Simulation::new(&w, params.build(&w), workload, &config).run_both()
@@ -1154,8 +1154,8 @@ mod tests {
     fn successor_lists_shorten_the_last_hops() {
         let fingers = Params { maintenance: false, successor_routing: false, ..Params::default() };
         let both = Params { maintenance: false, ..Params::default() };
-        let (_, a) = run(1024, &fingers, 100, 0, 20.0, Vec::new(), 3);
-        let (_, b) = run(1024, &both, 100, 0, 20.0, Vec::new(), 3);
+        let (_, a) = run(1024, &fingers, 100, 0, 20.0, Dynamics::default(), 3);
+        let (_, b) = run(1024, &both, 100, 0, 20.0, Dynamics::default(), 3);
         let (a, b) = (a.stats().mean_hops().unwrap_or(0.0), b.stats().mean_hops().unwrap_or(0.0));
         assert!(b < a - 0.3, "fingers alone {a:.3}, with successors {b:.3}");
     }
@@ -1170,7 +1170,7 @@ mod tests {
         for p in [0.0, 0.1, 0.3, 0.5] {
             let victims = Victims::Fraction { fraction: p, choose: Choose::Random };
             let faults = if p > 0.0 { vec![crash(5, victims, None)] } else { Vec::new() };
-            let (out, c) = run(1000, &params, 100, 10, 10.0, faults, 11);
+            let (out, c) = run(1000, &params, 100, 10, 10.0, Dynamics { faults, ..Dynamics::default() }, 11);
             assert_eq!(out.metric("success_rate"), Some(1.0), "p = {p}");
             let timeouts = c.stats().timeouts_per_lookup().expect("lookups");
             assert!(timeouts > last, "p = {p}: {timeouts} timeouts per lookup, {last} at the fraction before");
@@ -1186,7 +1186,7 @@ mod tests {
         // replaced every dead finger, so lookups meet no dead node.
         let dead: Vec<NodeId> = (0..500).step_by(5).map(NodeId).collect();
         let faults = vec![crash(50, Victims::Nodes(dead.clone()), None)];
-        let (out, c) = run(500, &Params::default(), 400, 300, 5.0, faults, 5);
+        let (out, c) = run(500, &Params::default(), 400, 300, 5.0, Dynamics { faults, ..Dynamics::default() }, 5);
         assert_eq!(out.metric("success_rate"), Some(1.0));
         assert_eq!(c.stats().timeouts_per_lookup(), Some(0.0));
         assert!(ring_is_exact(&c, |v| !dead.contains(&v)));
@@ -1196,29 +1196,9 @@ mod tests {
     fn under_continuous_churn_failed_lookups_rise_with_the_churn_rate() {
         // ToN, section V: nodes join and leave all the time while lookups go on;
         // stabilisation keeps up, so failures stay few, and grow with the rate.
-        use crate::dynamics::{Churn, Lifetime, Source, Start};
-        let n = 600;
         let mut last = -1.0;
         for minutes in [60.0, 10.0, 2.0] {
-            let life = Lifetime::Exponential { mean: minutes * 60.0 };
-            let churn = Churn {
-                source: Source::Distributions {
-                    session: life,
-                    downtime: life,
-                    heterogeneous: false,
-                    start: Start::Equilibrium,
-                },
-                graceful: 0.5,
-                leave_time: SimTime::from_secs(15),
-            };
-            let w = world(&TopologySpec::Ring {}, n, 10, 1, 1, 4);
-            let mut config = SimConfig::new(4, SimTime::from_secs(400));
-            config.warmup = SimTime::from_secs(60);
-            config.timeout = SimTime::from_secs(30);
-            config.dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
-            let spec = WorkloadSpec { rate: Rate(20.0), ..Default::default() };
-            let workload = Workload::new(&spec, n as usize, 1, config.duration, 4);
-            let (out, c) = Simulation::new(&w, Params::default().build(&w), workload, &config).run_both();
+            let (out, c) = run(600, &Params::default(), 400, 60, 20.0, dht::churn(minutes * 60.0), 4);
             let failed = 1.0 - out.metric("success_rate").expect("queries");
             assert!(failed > last, "sessions of {minutes} min: {failed} failed, {last} at the slower churn");
             if minutes == 60.0 {
@@ -1233,7 +1213,15 @@ mod tests {
     #[test]
     fn a_node_that_rejoins_takes_its_place_between_its_neighbours() {
         let params = Params::default();
-        let (_, c) = run(100, &params, 200, 0, 0.0, vec![crash(1, Victims::Nodes(vec![NodeId(7)]), Some(60))], 9);
+        let (_, c) = run(
+            100,
+            &params,
+            200,
+            0,
+            0.0,
+            Dynamics { faults: vec![crash(1, Victims::Nodes(vec![NodeId(7)]), Some(60))], ..Dynamics::default() },
+            9,
+        );
         assert!(ring_is_exact(&c, |_| true));
     }
 }

@@ -220,3 +220,16 @@ impl<T> Lookups<T> {
         self.slots.capacity() * std::mem::size_of::<Option<T>>() + self.free.capacity() * 4
     }
 }
+
+/// Churn for tests: sessions and downtimes exponential with mean `mean_s`
+/// seconds, half the nodes up from the start, half the leaves graceful with
+/// OverSim's 15 s to go.
+#[cfg(test)]
+pub fn churn(mean_s: f64) -> crate::dynamics::Dynamics {
+    use crate::dynamics::{Churn, Dynamics, Lifetime, Source, Start};
+    let life = Lifetime::Exponential { mean: mean_s };
+    let source =
+        Source::Distributions { session: life, downtime: life, heterogeneous: false, start: Start::Equilibrium };
+    let churn = Churn { source, graceful: 0.5, leave_time: SimTime::from_secs(15) };
+    Dynamics { churn: Some(churn), ..Dynamics::default() }
+}

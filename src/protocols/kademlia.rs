@@ -869,7 +869,7 @@ impl Protocol for Kademlia {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynamics::{Action, Choose, Churn, Dynamics, Fault, Lifetime, Source, Start, Victims};
+    use crate::dynamics::{Action, Choose, Dynamics, Fault, Victims};
     use crate::engine::{Rate, RunOutput, SimConfig, Simulation};
     use crate::validate::{Within, world};
     use crate::workload::{Workload, WorkloadSpec};
@@ -967,19 +967,7 @@ mod tests {
     fn under_continuous_churn_failed_lookups_rise_with_the_churn_rate() {
         let mut last = -1.0;
         for minutes in [60.0, 10.0, 2.0] {
-            let life = Lifetime::Exponential { mean: minutes * 60.0 };
-            let churn = Churn {
-                source: Source::Distributions {
-                    session: life,
-                    downtime: life,
-                    heterogeneous: false,
-                    start: Start::Equilibrium,
-                },
-                graceful: 0.5,
-                leave_time: SimTime::from_secs(15),
-            };
-            let dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
-            let (out, kad) = run(600, &Params::default(), 400, 20.0, dynamics, 4);
+            let (out, kad) = run(600, &Params::default(), 400, 20.0, dht::churn(minutes * 60.0), 4);
             let failed = 1.0 - out.metric("success_rate").expect("queries");
             assert!(failed >= last, "sessions of {minutes} min: {failed} failed, {last} at the slower churn");
             assert!(failed < 0.3, "sessions of {minutes} min: {failed} failed");
