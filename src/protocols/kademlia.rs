@@ -11,7 +11,8 @@
 //! bucket of level l and symbol d holds nodes whose identifiers share the node's
 //! first l symbols and have d as their next (with b = 1, the paper's buckets: one
 //! per bit of common prefix). Each bucket holds at most `k` nodes, least recently
-//! seen first. Any message a node receives updates the bucket of its sender:
+//! seen first. Any message a node receives (a reply only while its call is
+//! awaited) updates the bucket of its sender:
 //! a known sender moves to the bucket's tail; a new one is appended if the
 //! bucket has room, and otherwise goes to the bucket's replacement cache (the
 //! `replacement` most recently seen, paper section 4.1), and the bucket's least
