@@ -53,6 +53,24 @@
 //! joined and not leaving, as OverSim's global list of active nodes). A lookup
 //! that reaches another node is wrong, and counts as failed.
 //!
+//! **Storage** (`storage = true`, after OverSim's DHT and DHTTestApp): each
+//! query puts a new key (with probability `put_share`) or gets a key stored
+//! before, drawn uniformly; `stored_keys` keys are in place at the start. A key
+//! lives on its owner and the `replicas` − 1 successors after it. A put's lookup
+//! delivers the key and its value to the owner, which stores it and copies it to
+//! its replicas; it succeeds if that node owned the key. A get's lookup asks the
+//! owner and, while the key is not found, the next nodes of the owner list, up
+//! to `replicas` of them (OverSim asks four replicas at once and takes a
+//! majority); it succeeds if one holds the key. Replicas follow the ring: a node
+//! whose successor list gains a replica sends it the keys of its own range (its
+//! predecessor to itself); a node that takes a new predecessor sends it the keys
+//! it holds outside its own new range (with one replica they move, so a join
+//! between two nodes moves exactly the keys of the newcomer's range), and if its
+//! range has widened (its predecessor failed or left) it sends its replicas the
+//! keys of the range; a graceful leaver with one replica hands its keys to its
+//! successor. A node that crashes or rejoins has lost its keys. Keys a node no
+//! longer replicates are not deleted (they are never asked for).
+//!
 //! **Churn and faults.** A joining node (or one that rejoins, with no memory of
 //! its tables) looks up its own identifier through its bootstrap contact and
 //! takes the node found as its successor (never itself: others may still list
@@ -65,7 +83,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups, Purpose};
+use super::dht::{self, HANDLE, HEADER, ITEM, KBR_PAYLOAD, KEY, LookupStats, Lookups, Op, Purpose, Stores};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Metric, Recorder};
@@ -101,6 +119,20 @@ pub struct Params {
     /// among the fingers alone (ToN, Fig. 5).
     #[serde(default = "dht::yes")]
     pub successor_routing: bool,
+    /// Whether queries put and get stored keys (OverSim's DHTTestApp) rather
+    /// than route test messages to random keys (its KBRTestApp).
+    #[serde(default)]
+    pub storage: bool,
+    /// With storage: the nodes that hold each key, its owner and the successors after it.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// With storage: keys stored at the start, drawn uniformly, each at its replicas.
+    #[serde(default)]
+    pub stored_keys: u64,
+    /// With storage: the share of queries that put a new key; the others get a
+    /// stored key drawn uniformly.
+    #[serde(default = "default_put_share")]
+    pub put_share: f64,
 }
 
 fn default_bits() -> u32 {
@@ -118,6 +150,12 @@ fn default_fix_fingers() -> SimTime {
 fn default_check_predecessor() -> SimTime {
     SimTime::from_secs(5)
 }
+fn default_replicas() -> u32 {
+    4
+}
+fn default_put_share() -> f64 {
+    0.5
+}
 
 impl Default for Params {
     fn default() -> Self {
@@ -130,6 +168,10 @@ impl Default for Params {
             rpc_timeout: dht::default_rpc_timeout(),
             maintenance: true,
             successor_routing: true,
+            storage: false,
+            replicas: default_replicas(),
+            stored_keys: 0,
+            put_share: default_put_share(),
         }
     }
 }
@@ -176,6 +218,21 @@ impl ProtocolParams for Params {
                 "true",
                 "whether a routing step picks the node closest to the key among the successor list as well as the fingers (false: the fingers alone, as the ToN paper's Fig. 5)",
             ),
+            ParamDoc::new(
+                "storage",
+                "false",
+                "whether queries put new keys and get stored ones (OverSim's DHTTestApp) rather than route test messages to random keys",
+            ),
+            ParamDoc::new(
+                "replicas",
+                "4",
+                "with storage: nodes holding each key, its owner and the successors after it",
+            )
+            .label("replicas"),
+            ParamDoc::new("stored_keys", "0", "with storage: keys stored at the start, each at its replicas")
+                .label("keys stored at the start"),
+            ParamDoc::new("put_share", "0.5", "with storage: share of the queries that put; the others get")
+                .label("share of puts"),
         ],
     };
 
@@ -194,7 +251,8 @@ impl ProtocolParams for Params {
             lookups: Lookups::default(),
             leaving: vec![false; n],
             ready: vec![false; n],
-            stats: LookupStats::default(),
+            stores: if self.storage { Stores::new(n) } else { Stores::default() },
+            stats: LookupStats { storage: self.storage, ..LookupStats::default() },
         }
     }
 
@@ -204,6 +262,27 @@ impl ProtocolParams for Params {
             return Err(ParamError::new(
                 "successors",
                 format!("{} is out of range; expected 1 ≤ successors ≤ 64", self.successors),
+            ));
+        }
+        if !(1..=self.successors).contains(&self.replicas) {
+            return Err(ParamError::new(
+                "replicas",
+                format!(
+                    "{} is out of range; expected 1 ≤ replicas ≤ successors ({}): a key's replicas are its owner and the successors after it",
+                    self.replicas, self.successors
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.put_share) {
+            return Err(ParamError::new(
+                "put_share",
+                format!("{} is out of range; expected a share from 0 to 1", self.put_share),
+            ));
+        }
+        if self.stored_keys > 100_000_000 {
+            return Err(ParamError::new(
+                "stored_keys",
+                format!("{} is too many; expected at most 100000000", self.stored_keys),
             ));
         }
         dht::check_periods(&[
@@ -219,6 +298,12 @@ impl ProtocolParams for Params {
     fn memory(&self, run: &RunFigures) -> Vec<MemoryPart> {
         let per_node = 8.0 + 16.0 + 4.0 * (self.successors as f64 + 1.0 + self.bits as f64);
         let in_flight = run.live_queries() * (96.0 + 4.0 * 48.0);
+        let stored = if self.storage {
+            let puts = run.query_rate * run.duration.as_secs_f64() * self.put_share;
+            run.nodes as f64 * 24.0 + (self.stored_keys as f64 + puts) * 8.0 * (self.replicas as f64 + 1.0)
+        } else {
+            0.0
+        };
         vec![
             MemoryPart::new(
                 "identifiers, successor lists, fingers",
@@ -226,6 +311,7 @@ impl ProtocolParams for Params {
                 run.nodes as f64 * per_node,
             ),
             MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
+            MemoryPart::new("stored keys", "protocol.stored_keys, protocol.replicas, workload.rate", stored),
         ]
     }
 }
@@ -235,6 +321,13 @@ struct Lookup {
     key: u64,
     origin: NodeId,
     purpose: Purpose,
+    /// What it does at the key's owner.
+    op: Op,
+    /// Whether the first node it reached owned the key.
+    first: Option<bool>,
+    /// Nodes it was delivered to (a get goes on to the next replica while
+    /// the key is not found).
+    tries: u32,
     /// Nodes that answered a routing step.
     hops: u32,
     /// Calls that went unanswered.
@@ -312,9 +405,12 @@ pub enum Msg {
         key: u64,
         /// The query it serves, if any.
         q: Option<QueryId>,
+        /// A test message, a value to store, or a request for one.
+        op: Op,
     },
     /// The responsible node's receipt: whether it is the key's owner among the
-    /// nodes up (the oracle's verdict at delivery).
+    /// nodes up (the oracle's verdict at delivery), and for a get whether it
+    /// holds the key (and then its value).
     Delivered {
         /// The call answered.
         call: TimerId,
@@ -324,6 +420,8 @@ pub enum Msg {
         q: Option<QueryId>,
         /// Whether the receiver owns the key.
         correct: bool,
+        /// For a get: whether the receiver holds the key.
+        found: bool,
     },
     /// Stabilisation: the successor's predecessor and successor list, please.
     GetPredecessor {
@@ -361,6 +459,12 @@ pub enum Msg {
         /// The leaver's successor list.
         succs: Vec<NodeId>,
     },
+    /// Stored items to hold: a new key for a replica, the keys of a range for a
+    /// node that now owns or replicates it.
+    Store {
+        /// The keys (each with its value).
+        keys: Vec<u64>,
+    },
 }
 
 // Bytes on the wire (see `dht`): a find-node carries a key, a delivery a key
@@ -377,6 +481,7 @@ impl Message for Msg {
         "ping",
         "pong",
         "leave",
+        "store",
     ];
     fn kind(&self) -> usize {
         match self {
@@ -390,6 +495,7 @@ impl Message for Msg {
             Msg::Ping { .. } => 7,
             Msg::Pong { .. } => 8,
             Msg::LeavePred { .. } | Msg::LeaveSucc { .. } => 9,
+            Msg::Store { .. } => 10,
         }
     }
     fn query(&self) -> Option<QueryId> {
@@ -405,13 +511,15 @@ impl Message for Msg {
                 + match self {
                     Msg::FindNode { dead, .. } => KEY + list(dead.len()),
                     Msg::Nodes { nodes, succs, .. } => 1 + list(nodes.len() + succs.len()),
-                    Msg::Deliver { q, .. } => KEY + if q.is_some() { KBR_PAYLOAD } else { 0 },
-                    Msg::Delivered { .. } => HANDLE,
+                    Msg::Deliver { q: None, .. } | Msg::Deliver { op: Op::Get, .. } => KEY,
+                    Msg::Deliver { .. } => KEY + KBR_PAYLOAD,
+                    Msg::Delivered { found, .. } => HANDLE + if *found { ITEM } else { 0 },
                     Msg::GetPredecessor { .. } | Msg::Ping { .. } | Msg::Pong { .. } => 0,
                     Msg::Predecessor { succs, .. } => HANDLE + list(succs.len()),
                     Msg::Notify => HANDLE,
                     Msg::LeavePred { .. } => HANDLE,
                     Msg::LeaveSucc { succs } => list(succs.len()),
+                    Msg::Store { keys } => 4 + keys.len() as u32 * ITEM,
                 },
         )
     }
@@ -466,6 +574,8 @@ pub struct Chord {
     /// Nodes on the ring: up, and joined. A node that is joining answers no
     /// call and runs no maintenance, as OverSim's Chord outside its READY state.
     ready: Vec<bool>,
+    /// With storage: the keys each node holds.
+    stores: Stores,
     stats: LookupStats,
 }
 
@@ -569,8 +679,19 @@ impl Chord {
         (false, closer.into_iter().map(|(_, f)| NodeId(f)).collect())
     }
 
-    /// `v` has learnt that `dead` does not answer: out of its successor list and fingers.
-    fn forget(&mut self, v: NodeId, dead: NodeId) {
+    /// `v` has learnt that `dead` does not answer (or has left): out of its
+    /// successor list and fingers; with storage, a node that has become one of
+    /// its replicas gets copies of its keys.
+    fn forget(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, dead: NodeId) {
+        let old = if self.params.storage { self.replica_set(v) } else { Vec::new() };
+        self.unlink(v, dead);
+        if self.params.storage {
+            self.replicate_to_new(ctx, v, &old);
+        }
+    }
+
+    /// `dead` out of `v`'s successor list, fingers and predecessor.
+    fn unlink(&mut self, v: NodeId, dead: NodeId) {
         let r = self.r();
         let m = self.m();
         let list = &mut self.succ[v.index() * r..(v.index() + 1) * r];
@@ -599,6 +720,7 @@ impl Chord {
         origin: NodeId,
         key: u64,
         purpose: Purpose,
+        op: Op,
         via: Option<NodeId>,
     ) {
         if purpose.query().is_none() {
@@ -608,6 +730,9 @@ impl Chord {
             key,
             origin,
             purpose,
+            op,
+            first: None,
+            tries: 0,
             hops: 0,
             timeouts: 0,
             candidates: Vec::new(),
@@ -704,19 +829,22 @@ impl Chord {
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
         loop {
             let l = self.lookups.get_mut(lid);
-            let (origin, key, q) = (l.origin, l.key, l.purpose.query());
+            let (origin, key, q, op) = (l.origin, l.key, l.purpose.query(), l.op);
             if let Some(owners) = &mut l.owners {
                 if owners.is_empty() {
-                    return self.finish(ctx, lid, None);
+                    return self.finish(ctx, lid, None, false);
                 }
                 let d = owners.remove(0);
                 if d == origin {
-                    let correct = self.owner(ctx, key) == Some(origin);
-                    return self.finish(ctx, lid, Some((origin, correct)));
+                    let (correct, found) = self.receive(ctx, origin, key, op);
+                    if self.delivered(ctx, lid, origin, correct, found) {
+                        continue;
+                    }
+                    return;
                 }
                 let call = self.call(ctx, origin, d, Call::Lookup(lid));
                 self.lookups.get_mut(lid).waiting = Some(call);
-                ctx.send(origin, d, Msg::Deliver { call, lid, key, q });
+                ctx.send(origin, d, Msg::Deliver { call, lid, key, q, op });
                 return;
             }
             if !l.failed.is_empty() && self.owners_found(lid) {
@@ -744,7 +872,7 @@ impl Chord {
             }
             let l = self.lookups.get_mut(lid);
             if l.candidates.is_empty() {
-                return self.finish(ctx, lid, None);
+                return self.finish(ctx, lid, None, false);
             }
             let c = l.candidates.remove(0);
             l.asked.push(c);
@@ -761,25 +889,74 @@ impl Chord {
         }
     }
 
-    /// Lookup `lid` ends: delivered to a node (and whether it was the owner), or not.
-    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<(NodeId, bool)>) {
+    /// What `at` does with a lookup's message for `key`: whether it owns the
+    /// key (the oracle's verdict), and for a put or a get whether it now holds it.
+    fn receive(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, key: u64, op: Op) -> (bool, bool) {
+        let correct = self.owner(ctx, key) == Some(at);
+        let found = match op {
+            Op::Route => false,
+            Op::Put => {
+                // The owner stores the key and copies it to its replicas.
+                self.stores.add(at, &[key]);
+                for s in self.replica_set(at) {
+                    ctx.send(at, s, Msg::Store { keys: vec![key] });
+                }
+                true
+            }
+            Op::Get => self.stores.has(at, key),
+        };
+        (correct, found)
+    }
+
+    /// Lookup `lid` reached `d` (its owner if `correct`), which holds the key
+    /// if `found`: it ends, unless it is a get that found nothing and other
+    /// replicas remain to ask (then true: it goes on).
+    fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, d: NodeId, correct: bool, found: bool) -> bool {
+        let replicas = self.params.replicas;
+        let l = self.lookups.get_mut(lid);
+        let first = *l.first.get_or_insert(correct);
+        l.tries += 1;
+        let ok = match l.op {
+            Op::Route | Op::Put => first,
+            Op::Get => found,
+        };
+        if l.op == Op::Get && !found && l.tries < replicas && l.owners.as_ref().is_some_and(|o| !o.is_empty()) {
+            return true;
+        }
+        self.finish(ctx, lid, Some(d), ok);
+        false
+    }
+
+    /// Lookup `lid` ends, its message delivered last to `reached` (or to
+    /// nobody), and for a query a success if `ok`.
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<NodeId>, ok: bool) {
         let l = self.lookups.remove(lid);
         match l.purpose {
             Purpose::Query(q) => {
                 let counted = ctx.issued(q) >= ctx.warmup();
-                self.stats.end(counted, l.timeouts, reached.map(|(_, correct)| (l.hops, correct)));
-                if reached.is_some_and(|(_, correct)| correct) {
+                self.stats.end(counted, l.timeouts, l.first.map(|correct| (l.hops, correct)));
+                match l.op {
+                    Op::Route => {}
+                    Op::Put => {
+                        if reached.is_some() {
+                            self.stores.keys.push(l.key);
+                        }
+                        self.stats.puts.1 += (counted && ok) as u64;
+                    }
+                    Op::Get => self.stats.gets.1 += (counted && ok) as u64,
+                }
+                if ok {
                     ctx.report_hit(q, l.hops, 1);
                 }
             }
             Purpose::Repair(i) => {
-                if let Some((d, _)) = reached {
+                if let Some(d) = reached {
                     let m = self.m();
                     self.finger[l.origin.index() * m + i as usize] = d.0;
                 }
             }
             Purpose::Join => match reached {
-                Some((d, _)) => {
+                Some(d) => {
                     self.ready[l.origin.index()] = true;
                     self.set_succs(l.origin, [d]);
                     if self.params.maintenance {
@@ -814,7 +991,7 @@ impl Chord {
         if let Some(b) = contact {
             self.pred[v.index()] = NONE;
             let key = self.id[v.index()];
-            self.start_lookup(ctx, v, key, Purpose::Join, Some(b));
+            self.start_lookup(ctx, v, key, Purpose::Join, Op::Route, Some(b));
         }
     }
 
@@ -835,7 +1012,7 @@ impl Chord {
                 self.finger[v.index() * m + i] = s.0;
             } else {
                 let key = me.wrapping_add(offset) & self.mask;
-                self.start_lookup(ctx, v, key, Purpose::Repair(i as u8), None);
+                self.start_lookup(ctx, v, key, Purpose::Repair(i as u8), Op::Route, None);
             }
         }
     }
@@ -864,6 +1041,68 @@ impl Chord {
         if let Some(p) = self.pred_of(v) {
             let call = self.call(ctx, v, p, Call::CheckPredecessor);
             ctx.send(v, p, Msg::Ping { call });
+        }
+    }
+
+    /// The successors that hold copies of the keys `v` owns: the first
+    /// `replicas` − 1 of its successor list.
+    fn replica_set(&self, v: NodeId) -> Vec<NodeId> {
+        let mut set = self.succs(v);
+        set.truncate(self.params.replicas as usize - 1);
+        set
+    }
+
+    /// The keys `v` holds in (a, b] on the ring.
+    fn keys_between(&self, v: NodeId, a: u64, b: u64) -> Vec<u64> {
+        self.stores.select(v, |k| self.inside_closed(k, a, b))
+    }
+
+    /// Sends `keys` to each of `to`, if there are any.
+    fn store_at(ctx: &mut Ctx<'_, Self>, from: NodeId, to: &[NodeId], keys: Vec<u64>) {
+        if keys.is_empty() {
+            return;
+        }
+        for &s in to {
+            ctx.send(from, s, Msg::Store { keys: keys.clone() });
+        }
+    }
+
+    /// `v`'s successor list changed from one whose replicas were `old`: each
+    /// new replica gets copies of the keys `v` owns.
+    fn replicate_to_new(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, old: &[NodeId]) {
+        let Some(p) = self.pred_of(v) else { return };
+        let new: Vec<NodeId> = self.replica_set(v).into_iter().filter(|s| !old.contains(s)).collect();
+        if !new.is_empty() {
+            let keys = self.keys_between(v, self.id[p.index()], self.id[v.index()]);
+            Self::store_at(ctx, v, &new, keys);
+        }
+    }
+
+    /// `v` takes `p` as its predecessor in place of `old`. `p` gets the keys
+    /// `v` holds outside `v`'s new range, (p, v]: those of `p`'s own range and
+    /// of the ranges `p` replicates (with one replica they move: `v` keeps no
+    /// copy). Unless `p` joined between `old` and `v`, `v`'s range has widened
+    /// (its predecessor failed or left), and its replicas get its keys.
+    fn new_predecessor(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, old: Option<NodeId>, p: NodeId) {
+        let (me, pid) = (self.id[v.index()], self.id[p.index()]);
+        let theirs = self.stores.select(v, |k| !self.inside_closed(k, pid, me));
+        if self.params.replicas == 1 {
+            self.stores.drop_where(v, |k| theirs.binary_search(&k).is_ok());
+        }
+        Self::store_at(ctx, v, &[p], theirs);
+        if !old.is_some_and(|o| self.inside(pid, self.id[o.index()], me)) {
+            let keys = self.keys_between(v, pid, me);
+            Self::store_at(ctx, v, &self.replica_set(v), keys);
+        }
+    }
+
+    /// A query with storage: a put of `fresh`, or a get of a stored key drawn uniformly.
+    fn draw_op(&mut self, ctx: &mut Ctx<'_, Self>, fresh: u64) -> (u64, Op) {
+        let n = self.stores.keys.len();
+        if n == 0 || ctx.rng().random::<f64>() < self.params.put_share {
+            (fresh, Op::Put)
+        } else {
+            (self.stores.keys[ctx.rng().random_range(0..n)], Op::Get)
         }
     }
 
@@ -910,18 +1149,35 @@ impl Protocol for Chord {
             self.ready[v.index()] = true;
             self.schedule(ctx, v);
         }
+        if self.params.storage && k > 0 {
+            // Keys stored before the run, each at its owner and the successors after it.
+            let keys: Vec<u64> = (0..self.params.stored_keys).map(|_| ctx.rng().random::<u64>() & self.mask).collect();
+            let copies = (self.params.replicas as usize).min(k);
+            let up = &up;
+            self.stores.place(keys.iter().flat_map(|&key| {
+                let i = up.partition_point(|&(id, _)| id < key);
+                (0..copies).map(move |j| (up[(i + j) % k].1, key))
+            }));
+            self.stores.keys = keys;
+        }
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
         let key = ctx.rng().random::<u64>() & self.mask;
+        let (key, op) = if self.params.storage { self.draw_op(ctx, key) } else { (key, Op::Route) };
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.lookups += 1;
+            match op {
+                Op::Route => {}
+                Op::Put => self.stats.puts.0 += 1,
+                Op::Get => self.stats.gets.0 += 1,
+            }
         }
         if !self.ready[origin.index()] {
             // A node still joining has no route: its lookup fails.
             return;
         }
-        self.start_lookup(ctx, origin, key, Purpose::Query(q), None);
+        self.start_lookup(ctx, origin, key, Purpose::Query(q), op, None);
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
@@ -948,13 +1204,14 @@ impl Protocol for Chord {
                     self.advance(ctx, lid);
                 }
             }
-            Msg::Deliver { call, lid, key, q } => {
-                let correct = self.owner(ctx, key) == Some(at);
-                ctx.send(at, from, Msg::Delivered { call, lid, q, correct });
+            Msg::Deliver { call, lid, key, q, op } => {
+                let (correct, found) = self.receive(ctx, at, key, op);
+                ctx.send(at, from, Msg::Delivered { call, lid, q, correct, found: found && op == Op::Get });
             }
-            Msg::Delivered { call, lid, correct, .. } => {
-                if ctx.cancel_timer(call) {
-                    self.finish(ctx, lid, Some((from, correct)));
+            Msg::Delivered { call, lid, correct, found, .. } => {
+                let op = self.lookups.get(lid).op;
+                if ctx.cancel_timer(call) && self.delivered(ctx, lid, from, correct, found || op == Op::Put) {
+                    self.advance(ctx, lid);
                 }
             }
             Msg::GetPredecessor { call } => {
@@ -969,7 +1226,11 @@ impl Protocol for Chord {
                 // Its predecessor, if closer, becomes the successor; then the
                 // successor and its list, the last entry dropped.
                 let closer = pred.filter(|&p| p != at && self.inside(self.id[p.index()], me, self.id[from.index()]));
+                let old = self.replica_set(at);
                 self.set_succs(at, closer.into_iter().chain([from]).chain(succs));
+                if self.params.storage {
+                    self.replicate_to_new(ctx, at, &old);
+                }
                 if let Some(s) = self.first_succ(at) {
                     ctx.send(at, s, Msg::Notify);
                 }
@@ -981,7 +1242,11 @@ impl Protocol for Chord {
                     Some(p) => self.inside(self.id[from.index()], self.id[p.index()], me),
                 };
                 if closer && from != at {
+                    let old = self.pred_of(at);
                     self.pred[at.index()] = from.0;
+                    if self.params.storage {
+                        self.new_predecessor(ctx, at, old, from);
+                    }
                 }
                 if self.first_succ(at).is_none() {
                     // A node alone learns of a second.
@@ -995,18 +1260,28 @@ impl Protocol for Chord {
             Msg::LeavePred { pred } => {
                 if self.pred[at.index()] == from.0 {
                     self.pred[at.index()] = pred.map_or(NONE, |p| p.0);
+                    if let Some(p) = pred.filter(|_| self.params.storage) {
+                        // The leaver's range joins this node's: its replicas get it.
+                        let keys = self.keys_between(at, self.id[p.index()], self.id[from.index()]);
+                        Self::store_at(ctx, at, &self.replica_set(at), keys);
+                    }
                 }
-                self.forget(at, from);
+                self.forget(ctx, at, from);
             }
             Msg::LeaveSucc { succs } => {
+                let old = if self.params.storage { self.replica_set(at) } else { Vec::new() };
                 let mut list = self.succs(at);
                 if let Some(i) = list.iter().position(|&s| s == from) {
                     list.truncate(i);
                     list.extend(succs);
                     self.set_succs(at, list);
                 }
-                self.forget(at, from);
+                self.unlink(at, from);
+                if self.params.storage {
+                    self.replicate_to_new(ctx, at, &old);
+                }
             }
+            Msg::Store { keys } => self.stores.add(at, &keys),
         }
     }
 
@@ -1032,7 +1307,7 @@ impl Protocol for Chord {
                 }
             }
             Timer::Timeout { target, call } => {
-                self.forget(at, target);
+                self.forget(ctx, at, target);
                 match call {
                     Call::Lookup(lid) => {
                         let l = self.lookups.get_mut(lid);
@@ -1056,6 +1331,9 @@ impl Protocol for Chord {
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
         self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
         self.pred[at.index()] = NONE;
+        if self.params.storage {
+            self.stores.clear(at);
+        }
         self.join(ctx, at, bootstrap);
         self.schedule(ctx, at);
     }
@@ -1065,6 +1343,11 @@ impl Protocol for Chord {
         let succs = self.succs(at);
         let pred = self.pred_of(at);
         if let Some(&s) = succs.first() {
+            if self.params.storage && self.params.replicas == 1 {
+                // With no replicas, the leaver's keys go to its successor
+                // (otherwise the successor holds copies already).
+                ctx.send(at, s, Msg::Store { keys: self.stores.held(at).to_vec() });
+            }
             ctx.send(at, s, Msg::LeavePred { pred });
         }
         if let Some(p) = pred {
@@ -1076,6 +1359,9 @@ impl Protocol for Chord {
         // Its lookups die with it.
         self.drop_lookups(ctx, at);
         self.ready[at.index()] = false;
+        if self.params.storage {
+            self.stores.clear(at);
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -1083,6 +1369,7 @@ impl Protocol for Chord {
             + self.ring.capacity() * 16
             + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
             + self.lookups.bytes()
+            + self.stores.bytes()
     }
 
     fn extra_metrics(&self, _: &Recorder, out: &mut Vec<Metric>) {
@@ -1208,6 +1495,87 @@ mod tests {
             assert!(c.stats.lookups > 3_000, "{}", c.stats.lookups);
             last = failed;
         }
+    }
+
+    /// Storage on, with `replicas` copies of `keys` keys stored at the start and
+    /// `put_share` of the queries puts.
+    fn storing(replicas: u32, keys: u64, put_share: f64) -> Params {
+        Params { storage: true, replicas, stored_keys: keys, put_share, ..Params::default() }
+    }
+
+    /// The keys each node up should hold with `replicas` copies: those from its
+    /// `replicas`-th predecessor (exclusive) to itself, among the nodes up.
+    fn placement(c: &Chord, keys: &[u64], replicas: usize, up: impl Fn(NodeId) -> bool) -> Vec<(NodeId, Vec<u64>)> {
+        let live: Vec<(u64, NodeId)> = c.ring.iter().copied().filter(|&(_, v)| up(v)).collect();
+        let k = live.len();
+        live.iter()
+            .enumerate()
+            .map(|(i, &(me, v))| {
+                let from = live[(i + k - replicas.min(k)) % k].0;
+                let mut want: Vec<u64> = keys.iter().copied().filter(|&key| c.inside_closed(key, from, me)).collect();
+                want.sort_unstable();
+                want.dedup();
+                (v, want)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_join_between_two_nodes_moves_exactly_the_keys_in_the_new_nodes_range() {
+        // One copy of each key; node 17 is down at the start and joins at 50 s.
+        // Before, every key is at its owner among the others; after, node 17
+        // holds exactly the keys from its predecessor to itself, its successor
+        // has lost exactly those, and no other node's keys have changed.
+        use crate::dynamics::{Churn, Source, Trace};
+        let v = NodeId(17);
+        let trace = Trace { rows: vec![(SimTime::from_secs(50), v, true)], starts_down: vec![v] };
+        let churn =
+            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
+        let dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
+        let (_, c) = run(100, &storing(1, 5_000, 0.0), 200, 0, 0.0, dynamics, 8);
+        let keys = &c.stores.keys;
+        let before = placement(&c, keys, 1, |u| u != v);
+        let after = placement(&c, keys, 1, |_| true);
+        let moved = after.iter().find(|(u, _)| *u == v).map(|(_, held)| held.clone()).unwrap_or_default();
+        assert!(!moved.is_empty());
+        for (u, want) in &after {
+            assert_eq!(c.stores.held(*u), &want[..], "node {u:?}");
+            if let Some((_, had)) = before.iter().find(|(w, _)| w == u) {
+                let lost: Vec<u64> = had.iter().copied().filter(|k| !want.contains(k)).collect();
+                assert!(lost.is_empty() || lost == moved, "node {u:?} lost {} keys", lost.len());
+            }
+        }
+        let held: usize = (0..100).map(|u| c.stores.held(NodeId(u)).len()).sum();
+        assert_eq!(held, 5_000);
+    }
+
+    #[test]
+    fn keys_survive_their_owners_crash_once_stabilisation_has_run() {
+        // Three copies of each key; every fifth node on the ring (owners of some
+        // keys, successors of the owners of others) crashes at 50 s. Once
+        // stabilisation has run, every get finds its key, every put lands at the
+        // key's owner, and each key stored at the start is again on its owner
+        // and the two nodes after it. With one copy the crashed nodes' keys are lost.
+        let (_, probe) = run(200, &storing(3, 0, 0.0), 1, 0, 0.0, Dynamics::default(), 6);
+        let dead: Vec<NodeId> = probe.ring.iter().step_by(5).map(|&(_, v)| v).collect();
+        let crash_at_50 =
+            || Dynamics { faults: vec![crash(50, Victims::Nodes(dead.clone()), None)], ..Dynamics::default() };
+        let (out, c) = run(200, &storing(3, 2_000, 0.3), 300, 150, 10.0, crash_at_50(), 6);
+        assert_eq!(
+            c.ring.iter().step_by(5).map(|&(_, v)| v).collect::<Vec<_>>(),
+            dead,
+            "the victims are every fifth node"
+        );
+        assert_eq!(out.metric("success_rate"), Some(1.0));
+        assert!(c.stats.gets.0 > 500, "{:?}", c.stats.gets);
+        let preloaded = &c.stores.keys[..2_000];
+        for (v, want) in placement(&c, preloaded, 3, |u| !dead.contains(&u)) {
+            let missing = want.iter().filter(|&&k| !c.stores.has(v, k)).count();
+            assert_eq!(missing, 0, "node {v:?} lacks {missing} of its {} keys", want.len());
+        }
+        let (out, _) = run(200, &storing(1, 2_000, 0.0), 300, 150, 10.0, crash_at_50(), 6);
+        let found = out.metric("success_rate").expect("gets");
+        assert!((0.7..0.9).contains(&found), "one copy: {found} of the gets found their key");
     }
 
     #[test]

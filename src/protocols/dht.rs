@@ -17,6 +17,8 @@ pub const COLUMNS: &[Column] = &[
     Column::new("dht_timeouts_per_lookup", "timeouts per lookup"),
     Column::new("dht_wrong_owner_rate", "lookups ending at a wrong node"),
     Column::new("dht_maintenance_lookups", "maintenance and join lookups"),
+    Column::new("dht_put_success", "puts stored at the key's owner"),
+    Column::new("dht_get_success", "gets that found the key"),
 ];
 
 /// Bytes of a node handle on the wire with 64-bit identifiers: identifier,
@@ -30,8 +32,11 @@ pub const HEADER: u32 = UDP_IP_BYTES + 8;
 pub const KEY: u32 = 8;
 
 /// Bytes of the test message a query's lookup delivers (OverSim's KBR test
-/// message).
+/// message), and of a stored value.
 pub const KBR_PAYLOAD: u32 = 100;
+
+/// Bytes of a stored item on the wire: its key and value.
+pub const ITEM: u32 = KEY + KBR_PAYLOAD;
 
 /// Lookup figures over the queries issued after the warm-up.
 #[derive(Default, Debug)]
@@ -48,6 +53,12 @@ pub struct LookupStats {
     pub wrong: u64,
     /// Lookups for maintenance and joins (all of the run).
     pub maintenance_lookups: u64,
+    /// With storage: puts issued, and those stored at the key's owner.
+    pub puts: (u64, u64),
+    /// With storage: gets issued, and those that found the key.
+    pub gets: (u64, u64),
+    /// Whether queries put and get (the storage columns have values).
+    pub storage: bool,
 }
 
 impl LookupStats {
@@ -86,7 +97,14 @@ impl LookupStats {
                 (self.completed > 0).then(|| self.wrong as f64 / self.completed as f64),
             ),
             Metric::new("dht_maintenance_lookups", Some(self.maintenance_lookups as f64)),
+            Metric::new("dht_put_success", self.share(self.puts)),
+            Metric::new("dht_get_success", self.share(self.gets)),
         ]);
+    }
+
+    /// Of (issued, succeeded), the share that succeeded, with storage on.
+    fn share(&self, (issued, ok): (u64, u64)) -> Option<f64> {
+        (self.storage && issued > 0).then(|| ok as f64 / issued as f64)
     }
 }
 
@@ -135,6 +153,84 @@ pub fn draw_ids(rng: &mut ChaCha8Rng, n: usize, mask: u64) -> (Vec<u64>, Vec<(u6
     let mut ring: Vec<(u64, NodeId)> = (0..n as u32).map(|v| (id[v as usize], NodeId(v))).collect();
     ring.sort_unstable();
     (id, ring)
+}
+
+/// What a query does when the DHT stores data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// Route a test message to the key's owner (a KBR test).
+    Route,
+    /// Store a new key at its owner, which copies it to its replicas.
+    Put,
+    /// Fetch a stored key from its owner, or from the replicas after it.
+    Get,
+}
+
+/// The keys each node holds, sorted, and every key stored so far (the keys a
+/// get may ask for), for a DHT that stores data (OverSim's DHT and DHTTestApp).
+#[derive(Default)]
+pub struct Stores {
+    held: Vec<Vec<u64>>,
+    /// Keys put (or stored at the start), in the order they were stored.
+    pub keys: Vec<u64>,
+}
+
+impl Stores {
+    /// Empty stores for `n` nodes.
+    pub fn new(n: usize) -> Self {
+        Stores { held: vec![Vec::new(); n], keys: Vec::new() }
+    }
+
+    /// The keys `v` holds, ascending.
+    pub fn held(&self, v: NodeId) -> &[u64] {
+        &self.held[v.index()]
+    }
+
+    /// Whether `v` holds `key`.
+    pub fn has(&self, v: NodeId, key: u64) -> bool {
+        self.held[v.index()].binary_search(&key).is_ok()
+    }
+
+    /// `v` holds `keys` (besides what it held).
+    pub fn add(&mut self, v: NodeId, keys: &[u64]) {
+        let held = &mut self.held[v.index()];
+        for &key in keys {
+            if let Err(i) = held.binary_search(&key) {
+                held.insert(i, key);
+            }
+        }
+    }
+
+    /// The keys `v` holds for which `within` holds.
+    pub fn select(&self, v: NodeId, within: impl Fn(u64) -> bool) -> Vec<u64> {
+        self.held[v.index()].iter().copied().filter(|&k| within(k)).collect()
+    }
+
+    /// Places items (node, key) at once, as the state of a DHT that has been running.
+    pub fn place(&mut self, items: impl IntoIterator<Item = (NodeId, u64)>) {
+        for (v, key) in items {
+            self.held[v.index()].push(key);
+        }
+        for held in &mut self.held {
+            held.sort_unstable();
+            held.dedup();
+        }
+    }
+
+    /// `v` drops the keys for which `within` holds.
+    pub fn drop_where(&mut self, v: NodeId, within: impl Fn(u64) -> bool) {
+        self.held[v.index()].retain(|&k| !within(k));
+    }
+
+    /// `v` forgets everything.
+    pub fn clear(&mut self, v: NodeId) {
+        self.held[v.index()] = Vec::new();
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.held.capacity() * 24 + self.held.iter().map(|h| h.capacity() * 8).sum::<usize>() + self.keys.capacity() * 8
+    }
 }
 
 /// What a lookup is for.
