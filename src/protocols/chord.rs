@@ -46,6 +46,19 @@
 //! the route (the path length of the papers: the hops to the key's predecessor);
 //! its timeouts are the calls that went unanswered.
 //!
+//! With `routing = "recursive"` each node on the way sends the message on
+//! itself, to the closest node it knows before the key, or, if the key lies
+//! between it and its successor, to that successor, which acts on it and sends
+//! the origin the result (OverSim's semi-recursive mode). Every hop acknowledges
+//! the message to the node before, which after `rpc_timeout` without it drops
+//! the silent node from its tables and sends the message on through its next
+//! finger or successor (the ToN paper's recursive lookup; OverSim's Chord does
+//! so with routeMsgAcks, off by default). The origin waits for the result as
+//! long as a query may take (`workload.timeout`). A recursive lookup takes the
+//! same path as an iterative one, each hop costing one message delay where
+//! iterative lookups wait for a round trip; under failures the nodes on the path
+//! learn of dead nodes themselves, so later lookups meet fewer.
+//!
 //! **Queries** are the lookups of a KBR test (OverSim's KBRTestApp): each query of
 //! the workload looks up a key drawn uniformly from the ring, and is a hit if the
 //! node it reaches is, at that moment, the key's owner among the nodes on the
@@ -119,6 +132,10 @@ pub struct Params {
     /// among the fingers alone (ToN, Fig. 5).
     #[serde(default = "dht::yes")]
     pub successor_routing: bool,
+    /// How lookups travel: the origin asks each hop (iterative) or each hop
+    /// forwards the message (recursive).
+    #[serde(default)]
+    pub routing: Routing,
     /// Whether queries put and get stored keys (OverSim's DHTTestApp) rather
     /// than route test messages to random keys (its KBRTestApp).
     #[serde(default)]
@@ -133,6 +150,18 @@ pub struct Params {
     /// stored key drawn uniformly.
     #[serde(default = "default_put_share")]
     pub put_share: f64,
+}
+
+/// How a lookup travels.
+#[derive(Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// The origin asks each node on the way for closer ones (OverSim's default).
+    #[default]
+    Iterative,
+    /// Each node on the way forwards the message to the closest node it knows,
+    /// which acknowledges it; the last sends the origin the result.
+    Recursive,
 }
 
 fn default_bits() -> u32 {
@@ -168,6 +197,7 @@ impl Default for Params {
             rpc_timeout: dht::default_rpc_timeout(),
             maintenance: true,
             successor_routing: true,
+            routing: Routing::Iterative,
             storage: false,
             replicas: default_replicas(),
             stored_keys: 0,
@@ -188,7 +218,7 @@ impl ProtocolParams for Params {
     const INFO: ProtocolInfo = ProtocolInfo {
         name: "chord",
         source: "Stoica et al., SIGCOMM 2001 and IEEE/ACM ToN 2003; OverSim's Chord",
-        summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative lookups of random keys",
+        summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative or recursive lookups of random keys, replicated storage",
         uses_overlay: false,
         extra_columns: dht::COLUMNS,
         roles: &[],
@@ -217,6 +247,11 @@ impl ProtocolParams for Params {
                 "successor_routing",
                 "true",
                 "whether a routing step picks the node closest to the key among the successor list as well as the fingers (false: the fingers alone, as the ToN paper's Fig. 5)",
+            ),
+            ParamDoc::new(
+                "routing",
+                "\"iterative\"",
+                "how lookups travel: \"iterative\" (the origin asks each hop for closer nodes) or \"recursive\" (each hop forwards the message and acknowledges it to the one before)",
             ),
             ParamDoc::new(
                 "storage",
@@ -249,6 +284,7 @@ impl ProtocolParams for Params {
             pred: vec![NONE; n],
             finger: vec![NONE; n * m],
             lookups: Lookups::default(),
+            forwards: Lookups::default(),
             leaving: vec![false; n],
             ready: vec![false; n],
             stores: if self.storage { Stores::new(n) } else { Stores::default() },
@@ -360,6 +396,48 @@ pub enum Call {
     Stabilize,
     /// The predecessor's sign of life.
     CheckPredecessor,
+    /// The acknowledgement of a recursive lookup's message sent on (`forwards`).
+    Forward(u32),
+    /// The result of recursive lookup `lid`, at its origin.
+    Result(u32),
+}
+
+/// A recursive lookup's message as it travels.
+#[derive(Clone, Copy, Debug)]
+pub struct Routed {
+    /// The lookup at its origin.
+    lid: u32,
+    /// Its origin.
+    origin: NodeId,
+    /// The origin's timer, which the result cancels.
+    wait: TimerId,
+    /// The key.
+    key: u64,
+    /// The query it serves, if any.
+    q: Option<QueryId>,
+    /// What it does at the key's owner.
+    op: Op,
+    /// Nodes that routed it on.
+    hops: u32,
+    /// Hops it waited on in vain.
+    timeouts: u32,
+    /// Whether the receiver is the key's owner, as the sender sees it.
+    last: bool,
+    /// Nodes it was delivered to (a get goes on along the owner's successors).
+    tries: u32,
+    /// Whether the first node it was delivered to owned the key.
+    first: Option<bool>,
+}
+
+/// A recursive lookup's message sent on by node `at`, until the next hop
+/// acknowledges it.
+struct Forward {
+    at: NodeId,
+    msg: Routed,
+    /// Next hops that did not acknowledge it.
+    dead: Vec<NodeId>,
+    /// The timeout of the call, cancelled by the acknowledgement.
+    call: Option<TimerId>,
 }
 
 /// Chord's messages: calls and their replies.
@@ -459,6 +537,32 @@ pub enum Msg {
         /// The leaver's successor list.
         succs: Vec<NodeId>,
     },
+    /// A recursive lookup's message, forwarded hop by hop.
+    Route {
+        /// The sender's timeout, which the acknowledgement cancels.
+        call: TimerId,
+        /// The sender's record of it.
+        fid: u32,
+        /// The message.
+        msg: Routed,
+    },
+    /// A hop's acknowledgement of `Route`.
+    RouteAck {
+        /// The call answered.
+        call: TimerId,
+        /// The sender's record.
+        fid: u32,
+    },
+    /// A recursive lookup's result, to its origin: whether the receiver owned
+    /// the key, and for a put or a get whether it holds it.
+    Arrived {
+        /// The message as it arrived.
+        msg: Routed,
+        /// Whether the node it reached owned the key.
+        correct: bool,
+        /// For a get: whether the key was found.
+        found: bool,
+    },
     /// Stored items to hold: a new key for a replica, the keys of a range for a
     /// node that now owns or replicates it.
     Store {
@@ -482,13 +586,15 @@ impl Message for Msg {
         "pong",
         "leave",
         "store",
+        "route",
+        "route_ack",
     ];
     fn kind(&self) -> usize {
         match self {
             Msg::FindNode { .. } => 0,
             Msg::Nodes { .. } => 1,
             Msg::Deliver { .. } => 2,
-            Msg::Delivered { .. } => 3,
+            Msg::Delivered { .. } | Msg::Arrived { .. } => 3,
             Msg::GetPredecessor { .. } => 4,
             Msg::Predecessor { .. } => 5,
             Msg::Notify => 6,
@@ -496,11 +602,14 @@ impl Message for Msg {
             Msg::Pong { .. } => 8,
             Msg::LeavePred { .. } | Msg::LeaveSucc { .. } => 9,
             Msg::Store { .. } => 10,
+            Msg::Route { .. } => 11,
+            Msg::RouteAck { .. } => 12,
         }
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
             Msg::FindNode { q, .. } | Msg::Nodes { q, .. } | Msg::Deliver { q, .. } | Msg::Delivered { q, .. } => q,
+            Msg::Route { msg, .. } | Msg::Arrived { msg, .. } => msg.q,
             _ => None,
         }
     }
@@ -520,6 +629,13 @@ impl Message for Msg {
                     Msg::LeavePred { .. } => HANDLE,
                     Msg::LeaveSucc { succs } => list(succs.len()),
                     Msg::Store { keys } => 4 + keys.len() as u32 * ITEM,
+                    // The key, the origin's handle and a hop count, and the
+                    // test message or value.
+                    Msg::Route { msg, .. } => {
+                        KEY + HANDLE + 1 + if msg.q.is_none() || msg.op == Op::Get { 0 } else { KBR_PAYLOAD }
+                    }
+                    Msg::RouteAck { .. } => 0,
+                    Msg::Arrived { found, msg, .. } => HANDLE + if *found && msg.op == Op::Get { ITEM } else { 0 },
                 },
         )
     }
@@ -568,6 +684,8 @@ pub struct Chord {
     /// Finger tables, `bits` entries a node, `NONE` where unknown.
     finger: Vec<u32>,
     lookups: Lookups<Lookup>,
+    /// Recursive lookups' messages sent on and not yet acknowledged.
+    forwards: Lookups<Forward>,
     /// Nodes that have announced a graceful leave: they answer calls until they
     /// go, but run no maintenance of their own.
     leaving: Vec<bool>,
@@ -744,6 +862,19 @@ impl Chord {
             waiting: None,
         };
         let lid = self.lookups.insert(lookup);
+        if self.params.routing == Routing::Recursive {
+            // The origin waits for the result as long as a query may take.
+            let wait = ctx.set_timer(origin, ctx.timeout(), Timer::Timeout { target: origin, call: Call::Result(lid) });
+            self.lookups.get_mut(lid).waiting = Some(wait);
+            let q = purpose.query();
+            let msg =
+                Routed { lid, origin, wait, key, q, op, hops: 0, timeouts: 0, last: false, tries: 0, first: None };
+            match via {
+                Some(b) => self.send_on(ctx, origin, b, msg, Vec::new()),
+                None => self.route(ctx, origin, msg, Vec::new()),
+            }
+            return;
+        }
         match via {
             // A joining node knows nobody but its contact.
             Some(b) => self.lookups.get_mut(lid).candidates.push(b),
@@ -760,14 +891,81 @@ impl Chord {
         self.advance(ctx, lid);
     }
 
-    /// Ends every lookup `v` has in progress, its pending call cancelled, so that
-    /// no answer to its past life reaches the node it is now.
+    /// Ends every lookup `v` has in progress and every message it was sending
+    /// on, their pending calls cancelled, so that no answer to its past life
+    /// reaches the node it is now.
     fn drop_lookups(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
         for l in self.lookups.remove_where(|l| l.origin == v) {
             if let Some(id) = l.waiting {
                 ctx.cancel_timer(id);
             }
         }
+        for f in self.forwards.remove_where(|f| f.at == v) {
+            if let Some(id) = f.call {
+                ctx.cancel_timer(id);
+            }
+        }
+    }
+
+    /// `at` sends recursive lookup message `msg` on: to its successor if the key
+    /// lies between them, else to the closest node it knows before the key (a
+    /// get that has found nothing goes on along the successors); `dead` have
+    /// not acknowledged it. With nowhere to go it is dropped, and the origin's
+    /// wait runs out.
+    fn route(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut msg: Routed, dead: Vec<NodeId>) {
+        let next = if msg.tries > 0 {
+            msg.last = true;
+            self.succs(at).into_iter().find(|s| !dead.contains(s))
+        } else {
+            let (done, nodes) = self.step(at, msg.key, &dead, 1);
+            if done && nodes == [at] {
+                // Alone on the ring: it owns the key.
+                return self.arrive(ctx, at, msg);
+            }
+            msg.last = done;
+            nodes.into_iter().find(|s| !dead.contains(s))
+        };
+        if let Some(n) = next {
+            self.send_on(ctx, at, n, msg, dead);
+        }
+    }
+
+    /// `at` sends `msg` to `next` and waits for the acknowledgement.
+    fn send_on(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, next: NodeId, msg: Routed, dead: Vec<NodeId>) {
+        let fid = self.forwards.insert(Forward { at, msg, dead, call: None });
+        let call = self.call(ctx, at, next, Call::Forward(fid));
+        self.forwards.get_mut(fid).call = Some(call);
+        ctx.send(at, next, Msg::Route { call, fid, msg });
+    }
+
+    /// Recursive lookup message `msg` is at `d`, the key's owner as the node
+    /// before saw it: it acts on it, and tells the origin, unless it is a get
+    /// that has found nothing and replicas remain to ask.
+    fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed) {
+        let (correct, found) = self.receive(ctx, d, msg.key, msg.op);
+        msg.first.get_or_insert(correct);
+        msg.tries += 1;
+        if msg.op == Op::Get && !found && msg.tries < self.params.replicas {
+            return self.route(ctx, d, msg, Vec::new());
+        }
+        if d == msg.origin {
+            if ctx.cancel_timer(msg.wait) {
+                self.arrived(ctx, msg, d, found);
+            }
+        } else {
+            ctx.send(d, msg.origin, Msg::Arrived { msg, correct, found });
+        }
+    }
+
+    /// The result of recursive lookup `msg`, from `d`, reaches its origin.
+    fn arrived(&mut self, ctx: &mut Ctx<'_, Self>, msg: Routed, d: NodeId, found: bool) {
+        let l = self.lookups.get_mut(msg.lid);
+        (l.hops, l.timeouts, l.first, l.tries) = (msg.hops, msg.timeouts, msg.first, msg.tries);
+        let ok = match msg.op {
+            Op::Get => found,
+            Op::Route | Op::Put => msg.first == Some(true),
+        };
+        self.finish(ctx, msg.lid, Some(d), ok);
     }
 
     /// Lookup `lid` has an answer: the key's successors, or nodes closer to it.
@@ -1181,8 +1379,15 @@ impl Protocol for Chord {
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
-        let answer =
-            matches!(msg, Msg::Nodes { .. } | Msg::Delivered { .. } | Msg::Predecessor { .. } | Msg::Pong { .. });
+        let answer = matches!(
+            msg,
+            Msg::Nodes { .. }
+                | Msg::Delivered { .. }
+                | Msg::Predecessor { .. }
+                | Msg::Pong { .. }
+                | Msg::RouteAck { .. }
+                | Msg::Arrived { .. }
+        );
         if !self.ready[at.index()] && !answer {
             // Off the ring, a node takes no call: the caller's timeout runs out.
             return;
@@ -1282,6 +1487,25 @@ impl Protocol for Chord {
                 }
             }
             Msg::Store { keys } => self.stores.add(at, &keys),
+            Msg::Route { call, fid, mut msg } => {
+                ctx.send(at, from, Msg::RouteAck { call, fid });
+                if msg.last {
+                    self.arrive(ctx, at, msg);
+                } else {
+                    msg.hops += 1;
+                    self.route(ctx, at, msg, Vec::new());
+                }
+            }
+            Msg::RouteAck { call, fid } => {
+                if ctx.cancel_timer(call) {
+                    self.forwards.remove(fid);
+                }
+            }
+            Msg::Arrived { msg, found, .. } => {
+                if ctx.cancel_timer(msg.wait) {
+                    self.arrived(ctx, msg, from, found);
+                }
+            }
         }
     }
 
@@ -1306,6 +1530,7 @@ impl Protocol for Chord {
                     self.rejoin(ctx, at);
                 }
             }
+            Timer::Timeout { call: Call::Result(lid), .. } => self.finish(ctx, lid, None, false),
             Timer::Timeout { target, call } => {
                 self.forget(ctx, at, target);
                 match call {
@@ -1318,6 +1543,14 @@ impl Protocol for Chord {
                     // The next successor, at once.
                     Call::Stabilize => self.stabilize(ctx, at),
                     Call::CheckPredecessor => {}
+                    Call::Forward(fid) => {
+                        // On through the next finger or successor.
+                        let Forward { mut msg, mut dead, .. } = self.forwards.remove(fid);
+                        dead.push(target);
+                        msg.timeouts += 1;
+                        self.route(ctx, at, msg, dead);
+                    }
+                    Call::Result(_) => unreachable!("handled above"),
                 }
             }
         }
@@ -1369,6 +1602,7 @@ impl Protocol for Chord {
             + self.ring.capacity() * 16
             + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
             + self.lookups.bytes()
+            + self.forwards.bytes()
             + self.stores.bytes()
     }
 
@@ -1438,6 +1672,24 @@ mod tests {
     }
 
     #[test]
+    fn recursive_lookups_take_the_same_path_in_fewer_message_delays() {
+        // On a static ring both take the closest known node at every step; the
+        // iterative origin waits for a round trip per hop, the recursive one for
+        // a one-way trip per hop and the result.
+        let iterative = Params { maintenance: false, ..Params::default() };
+        let recursive = Params { routing: Routing::Recursive, ..iterative.clone() };
+        let (a_out, a) = run(2000, &iterative, 100, 10, 20.0, Dynamics::default(), 12);
+        let (b_out, b) = run(2000, &recursive, 100, 10, 20.0, Dynamics::default(), 12);
+        assert_eq!(b_out.metric("success_rate"), Some(1.0));
+        assert_eq!(a.stats().mean_hops(), b.stats().mean_hops());
+        // 10 ms one way on the test world's ring: iterative 2·(h + 1), recursive h + 2.
+        let h = b.stats().mean_hops().expect("hops");
+        let (la, lb) = (a_out.metric("first_hit_latency_mean_ms"), b_out.metric("first_hit_latency_mean_ms"));
+        let (la, lb) = (la.expect("latency"), lb.expect("latency"));
+        assert!(lb < la * (h + 2.0) / (2.0 * h + 2.0) + 1.0, "recursive {lb} ms, iterative {la} ms, {h} hops");
+    }
+
+    #[test]
     fn successor_lists_shorten_the_last_hops() {
         let fingers = Params { maintenance: false, successor_routing: false, ..Params::default() };
         let both = Params { maintenance: false, ..Params::default() };
@@ -1452,18 +1704,22 @@ mod tests {
         // ToN, section V: N = 1,000, successor lists of 20, a fraction p of the
         // nodes fails at once and nothing repairs the tables; lookups go on
         // through the next finger or successor after each timeout.
-        let params = Params { maintenance: false, successors: 20, ..Params::default() };
-        let mut last = -1.0;
-        for p in [0.0, 0.1, 0.3, 0.5] {
-            let victims = Victims::Fraction { fraction: p, choose: Choose::Random };
-            let faults = if p > 0.0 { vec![crash(5, victims, None)] } else { Vec::new() };
-            let (out, c) = run(1000, &params, 100, 10, 10.0, Dynamics { faults, ..Dynamics::default() }, 11);
-            assert_eq!(out.metric("success_rate"), Some(1.0), "p = {p}");
-            let timeouts = c.stats().timeouts_per_lookup().expect("lookups");
-            assert!(timeouts > last, "p = {p}: {timeouts} timeouts per lookup, {last} at the fraction before");
-            last = timeouts;
+        // Recursive lookups go on the same way, from the node whose next hop
+        // did not acknowledge.
+        for routing in [Routing::Iterative, Routing::Recursive] {
+            let params = Params { maintenance: false, successors: 20, routing, ..Params::default() };
+            let mut last = -1.0;
+            for p in [0.0, 0.1, 0.3, 0.5] {
+                let victims = Victims::Fraction { fraction: p, choose: Choose::Random };
+                let faults = if p > 0.0 { vec![crash(5, victims, None)] } else { Vec::new() };
+                let (out, c) = run(1000, &params, 100, 10, 10.0, Dynamics { faults, ..Dynamics::default() }, 11);
+                assert_eq!(out.metric("success_rate"), Some(1.0), "{routing:?}, p = {p}");
+                let timeouts = c.stats().timeouts_per_lookup().expect("lookups");
+                assert!(timeouts > last, "{routing:?}, p = {p}: {timeouts} timeouts per lookup, {last} before");
+                last = timeouts;
+            }
+            assert!(last > 1.0, "{routing:?}: {last}");
         }
-        assert!(last > 1.0, "{last}");
     }
 
     #[test]
@@ -1481,11 +1737,17 @@ mod tests {
 
     #[test]
     fn under_continuous_churn_failed_lookups_rise_with_the_churn_rate() {
+        for routing in [Routing::Iterative, Routing::Recursive] {
+            failures_rise_with_churn(&Params { routing, ..Params::default() });
+        }
+    }
+
+    fn failures_rise_with_churn(params: &Params) {
         // ToN, section V: nodes join and leave all the time while lookups go on;
         // stabilisation keeps up, so failures stay few, and grow with the rate.
         let mut last = -1.0;
         for minutes in [60.0, 10.0, 2.0] {
-            let (out, c) = run(600, &Params::default(), 400, 60, 20.0, dht::churn(minutes * 60.0), 4);
+            let (out, c) = run(600, params, 400, 60, 20.0, dht::churn(minutes * 60.0), 4);
             let failed = 1.0 - out.metric("success_rate").expect("queries");
             assert!(failed > last, "sessions of {minutes} min: {failed} failed, {last} at the slower churn");
             if minutes == 60.0 {
@@ -1560,18 +1822,18 @@ mod tests {
         let dead: Vec<NodeId> = probe.ring.iter().step_by(5).map(|&(_, v)| v).collect();
         let crash_at_50 =
             || Dynamics { faults: vec![crash(50, Victims::Nodes(dead.clone()), None)], ..Dynamics::default() };
-        let (out, c) = run(200, &storing(3, 2_000, 0.3), 300, 150, 10.0, crash_at_50(), 6);
-        assert_eq!(
-            c.ring.iter().step_by(5).map(|&(_, v)| v).collect::<Vec<_>>(),
-            dead,
-            "the victims are every fifth node"
-        );
-        assert_eq!(out.metric("success_rate"), Some(1.0));
-        assert!(c.stats.gets.0 > 500, "{:?}", c.stats.gets);
-        let preloaded = &c.stores.keys[..2_000];
-        for (v, want) in placement(&c, preloaded, 3, |u| !dead.contains(&u)) {
-            let missing = want.iter().filter(|&&k| !c.stores.has(v, k)).count();
-            assert_eq!(missing, 0, "node {v:?} lacks {missing} of its {} keys", want.len());
+        for routing in [Routing::Iterative, Routing::Recursive] {
+            let params = Params { routing, ..storing(3, 2_000, 0.3) };
+            let (out, c) = run(200, &params, 300, 150, 10.0, crash_at_50(), 6);
+            let victims: Vec<NodeId> = c.ring.iter().step_by(5).map(|&(_, v)| v).collect();
+            assert_eq!(victims, dead, "the victims are every fifth node");
+            assert_eq!(out.metric("success_rate"), Some(1.0), "{routing:?}");
+            assert!(c.stats.gets.0 > 500, "{:?}", c.stats.gets);
+            let preloaded = &c.stores.keys[..2_000];
+            for (v, want) in placement(&c, preloaded, 3, |u| !dead.contains(&u)) {
+                let missing = want.iter().filter(|&&k| !c.stores.has(v, k)).count();
+                assert_eq!(missing, 0, "{routing:?}: node {v:?} lacks {missing} of its {} keys", want.len());
+            }
         }
         let (out, _) = run(200, &storing(1, 2_000, 0.0), 300, 150, 10.0, crash_at_50(), 6);
         let found = out.metric("success_rate").expect("gets");
