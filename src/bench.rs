@@ -166,6 +166,9 @@ pub struct ScaleFigures {
     pub seconds: f64,
     /// Memory by part, per node.
     pub per_node: Vec<PerNode>,
+    /// Bytes each node sent per second of simulated time for upkeep (the
+    /// `maintenance_bytes_per_node_s` column), where the protocol has upkeep.
+    pub upkeep: Option<f64>,
 }
 
 /// One part of a run's memory, per node.
@@ -178,9 +181,11 @@ pub struct PerNode {
 }
 
 /// The protocol runs `peergrid bench` measures on `nodes` nodes: Gnutella
-/// flooding and PeerSim's push-pull averaging example.
+/// flooding, PeerSim's push-pull averaging example, and a Chord ring with
+/// OverSim's periods and one lookup per node a minute (its maintenance runs
+/// at random phases from the start, so any window shows its steady rate).
 pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
-    use crate::protocols::{ProtocolSpec, aggregation, flooding};
+    use crate::protocols::{ProtocolSpec, aggregation, chord, flooding};
     vec![
         scale_run(
             "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
@@ -201,6 +206,14 @@ pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
             }),
             &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
             SimTime::from_secs(3),
+        ),
+        scale_run(
+            "chord, OverSim's periods, 1 lookup per node a minute, 30 s",
+            &TopologySpec::Ring {},
+            nodes,
+            &ProtocolSpec::Chord(chord::Params::default()),
+            &WorkloadSpec { rate: Rate(nodes as f64 / 60.0), ..Default::default() },
+            SimTime::from_secs(30),
         ),
     ]
 }
@@ -247,6 +260,7 @@ pub fn scale_run(
             PerNode { part: "payload arena", bytes: m.payload_bytes as f64 / n },
             PerNode { part: "query records", bytes: query_bytes as f64 / n },
         ],
+        upkeep: out.metric("maintenance_bytes_per_node_s"),
     }
 }
 

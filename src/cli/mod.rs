@@ -779,6 +779,9 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
             say!("    {:<38} {:>8.1} bytes/node", p.part, p.bytes);
         }
         say!("    {:<38} {:>8.1} bytes/node", "total", r.per_node.iter().map(|p| p.bytes).sum::<f64>());
+        if let Some(b) = r.upkeep.filter(|&b| b > 0.0) {
+            say!("    {:<38} {:>8.1} bytes/node/s", "maintenance traffic", b);
+        }
     }
     say!("peak RSS of this process: {:.0} MiB", peak_rss_mb());
     Ok(())
