@@ -84,6 +84,21 @@
 //! successor. A node that crashes or rejoins has lost its keys. Keys a node no
 //! longer replicates are not deleted (they are never asked for).
 //!
+//! **Resources** (`resources = true`): the ring is the grid's resource index,
+//! as the DHT-based discovery services proposed for grids register each
+//! resource under a hash of its description. Every holder registers each type
+//! it holds under the type's key (a fixed hash of the type), as an item naming
+//! it that lives, like a stored key, on the key's owner and the `replicas` − 1
+//! successors after it and follows the ring as nodes come and go. The run
+//! starts with the registrations of the nodes up in place; a node that joins,
+//! first or again, or whose resources change, registers each type it holds by
+//! a put. A query looks up its type's key and asks the owner (and, while it
+//! names nobody, the next nodes of the owner list, up to `replicas`) for the
+//! holders registered; the answer names them all but the origin, and counts
+//! those up and still holding the type as hits. Registrations are never
+//! withdrawn (a crashed holder cannot, and nothing expires): an answer that
+//! names a holder gone or changed is stale, as `central`'s are.
+//!
 //! **Churn and faults.** A joining node (or one that rejoins, with no memory of
 //! its tables) looks up its own identifier through its bootstrap contact and
 //! takes the node found as its successor (never itself: others may still list
@@ -96,7 +111,9 @@
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::dht::{self, HANDLE, HEADER, ITEM, KBR_PAYLOAD, KEY, LookupStats, Lookups, Op, Purpose, Stores};
+use super::dht::{
+    self, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
+};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Metric, Recorder};
@@ -150,6 +167,11 @@ pub struct Params {
     /// stored key drawn uniformly.
     #[serde(default = "default_put_share")]
     pub put_share: f64,
+    /// Whether the ring indexes the grid's resources: every holder registers
+    /// each type it holds under the type's key, and a query asks that key's
+    /// owner for the holders of its type.
+    #[serde(default)]
+    pub resources: bool,
 }
 
 /// How a lookup travels.
@@ -202,6 +224,7 @@ impl Default for Params {
             replicas: default_replicas(),
             stored_keys: 0,
             put_share: default_put_share(),
+            resources: false,
         }
     }
 }
@@ -218,7 +241,7 @@ impl ProtocolParams for Params {
     const INFO: ProtocolInfo = ProtocolInfo {
         name: "chord",
         source: "Stoica et al., SIGCOMM 2001 and IEEE/ACM ToN 2003; OverSim's Chord",
-        summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative or recursive lookups of random keys, replicated storage",
+        summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative or recursive lookups of random keys, replicated storage, a resource index",
         uses_overlay: false,
         extra_columns: dht::COLUMNS,
         roles: &[],
@@ -268,6 +291,11 @@ impl ProtocolParams for Params {
                 .label("keys stored at the start"),
             ParamDoc::new("put_share", "0.5", "with storage: share of the queries that put; the others get")
                 .label("share of puts"),
+            ParamDoc::new(
+                "resources",
+                "false",
+                "whether the ring indexes the grid's resources: holders register each type under its key, at the key's owner and its replicas, and a query asks the owner of its type's key for the holders",
+            ),
         ],
     };
 
@@ -287,8 +315,8 @@ impl ProtocolParams for Params {
             forwards: Lookups::default(),
             leaving: vec![false; n],
             ready: vec![false; n],
-            stores: if self.storage { Stores::new(n) } else { Stores::default() },
-            stats: LookupStats { storage: self.storage, ..LookupStats::default() },
+            stores: if self.storage || self.resources { Stores::new(n) } else { Stores::default() },
+            stats: LookupStats { storage: self.storage || self.resources, ..LookupStats::default() },
         }
     }
 
@@ -307,6 +335,12 @@ impl ProtocolParams for Params {
                     "{} is out of range; expected 1 ≤ replicas ≤ successors ({}): a key's replicas are its owner and the successors after it",
                     self.replicas, self.successors
                 ),
+            ));
+        }
+        if self.storage && self.resources {
+            return Err(ParamError::new(
+                "resources",
+                "storage and resources are two workloads; expected at most one of them to be true",
             ));
         }
         if !(0.0..=1.0).contains(&self.put_share) {
@@ -337,6 +371,9 @@ impl ProtocolParams for Params {
         let stored = if self.storage {
             let puts = run.query_rate * run.duration.as_secs_f64() * self.put_share;
             run.nodes as f64 * 24.0 + (self.stored_keys as f64 + puts) * 8.0 * (self.replicas as f64 + 1.0)
+        } else if self.resources {
+            let holdings = run.resource_types as f64 * run.replicas as f64;
+            run.nodes as f64 * 24.0 + holdings * 16.0 * (self.replicas as f64 + 1.0)
         } else {
             0.0
         };
@@ -347,7 +384,11 @@ impl ProtocolParams for Params {
                 run.nodes as f64 * per_node,
             ),
             MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
-            MemoryPart::new("stored keys", "protocol.stored_keys, protocol.replicas, workload.rate", stored),
+            MemoryPart::new(
+                "stored keys or registrations",
+                "protocol.stored_keys, protocol.replicas, workload.rate, resources",
+                stored,
+            ),
         ]
     }
 }
@@ -361,6 +402,8 @@ struct Lookup {
     op: Op,
     /// Whether the first node it reached owned the key.
     first: Option<bool>,
+    /// What it met at the last node it was delivered to.
+    got: Found,
     /// Nodes it was delivered to (a get goes on to the next replica while
     /// the key is not found).
     tries: u32,
@@ -429,6 +472,39 @@ pub struct Routed {
     first: Option<bool>,
 }
 
+/// What a lookup's message met at the node it was delivered to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Found {
+    /// Whether the node owns the key among the nodes up (the oracle's verdict).
+    correct: bool,
+    /// A put: always; a get: whether the node holds the key; a find: whether
+    /// it names a holder.
+    found: bool,
+    /// A find: the holders registered with the node, the origin left out.
+    named: u32,
+    /// A find: those of them up and still holding the type.
+    live: u32,
+    /// Bytes the answer carries beyond the node's handle: a value found, or
+    /// the holders named.
+    reply: u32,
+}
+
+/// Whether operation `op` asks for something stored (and so goes on to the
+/// next replica while nothing is found).
+fn asks(op: Op) -> bool {
+    matches!(op, Op::Get | Op::Find(_))
+}
+
+/// Whether a query's lookup of operation `op` succeeded, `first` telling
+/// whether the first node it reached owned the key and `got` what it met last.
+fn succeeded(op: Op, first: Option<bool>, got: Found) -> bool {
+    match op {
+        Op::Route | Op::Put => first == Some(true),
+        Op::Get => got.found,
+        Op::Find(_) => got.live > 0,
+    }
+}
+
 /// A recursive lookup's message sent on by node `at`, until the next hop
 /// acknowledges it.
 struct Forward {
@@ -487,8 +563,8 @@ pub enum Msg {
         op: Op,
     },
     /// The responsible node's receipt: whether it is the key's owner among the
-    /// nodes up (the oracle's verdict at delivery), and for a get whether it
-    /// holds the key (and then its value).
+    /// nodes up (the oracle's verdict at delivery), for a get whether it holds
+    /// the key (and then its value), for a find the holders it names.
     Delivered {
         /// The call answered.
         call: TimerId,
@@ -496,10 +572,8 @@ pub enum Msg {
         lid: u32,
         /// The query it serves, if any.
         q: Option<QueryId>,
-        /// Whether the receiver owns the key.
-        correct: bool,
-        /// For a get: whether the receiver holds the key.
-        found: bool,
+        /// What the message met.
+        got: Found,
     },
     /// Stabilisation: the successor's predecessor and successor list, please.
     GetPredecessor {
@@ -553,21 +627,19 @@ pub enum Msg {
         /// The sender's record.
         fid: u32,
     },
-    /// A recursive lookup's result, to its origin: whether the receiver owned
-    /// the key, and for a put or a get whether it holds it.
+    /// A recursive lookup's result, to its origin: what the message met at
+    /// the node it reached.
     Arrived {
         /// The message as it arrived.
         msg: Routed,
-        /// Whether the node it reached owned the key.
-        correct: bool,
-        /// For a get: whether the key was found.
-        found: bool,
+        /// What it met.
+        got: Found,
     },
-    /// Stored items to hold: a new key for a replica, the keys of a range for a
+    /// Stored items to hold: a new one for a replica, those of a range for a
     /// node that now owns or replicates it.
     Store {
-        /// The keys (each with its value).
-        keys: Vec<u64>,
+        /// The items (each key with its value, or a registration).
+        items: Vec<Item>,
     },
 }
 
@@ -620,22 +692,23 @@ impl Message for Msg {
                 + match self {
                     Msg::FindNode { dead, .. } => KEY + list(dead.len()),
                     Msg::Nodes { nodes, succs, .. } => 1 + list(nodes.len() + succs.len()),
-                    Msg::Deliver { q: None, .. } | Msg::Deliver { op: Op::Get, .. } => KEY,
+                    Msg::Deliver { q: None, .. } | Msg::Deliver { op: Op::Get | Op::Find(_), .. } => KEY,
                     Msg::Deliver { .. } => KEY + KBR_PAYLOAD,
-                    Msg::Delivered { found, .. } => HANDLE + if *found { ITEM } else { 0 },
+                    Msg::Delivered { got, .. } => HANDLE + got.reply,
                     Msg::GetPredecessor { .. } | Msg::Ping { .. } | Msg::Pong { .. } => 0,
                     Msg::Predecessor { succs, .. } => HANDLE + list(succs.len()),
                     Msg::Notify => HANDLE,
                     Msg::LeavePred { .. } => HANDLE,
                     Msg::LeaveSucc { succs } => list(succs.len()),
-                    Msg::Store { keys } => 4 + keys.len() as u32 * ITEM,
+                    Msg::Store { items } => 4 + items.len() as u32 * ITEM,
                     // The key, the origin's handle and a hop count, and the
                     // test message or value.
                     Msg::Route { msg, .. } => {
-                        KEY + HANDLE + 1 + if msg.q.is_none() || msg.op == Op::Get { 0 } else { KBR_PAYLOAD }
+                        let payload = msg.q.is_some() && matches!(msg.op, Op::Route | Op::Put);
+                        KEY + HANDLE + 1 + if payload { KBR_PAYLOAD } else { 0 }
                     }
                     Msg::RouteAck { .. } => 0,
-                    Msg::Arrived { found, msg, .. } => HANDLE + if *found && msg.op == Op::Get { ITEM } else { 0 },
+                    Msg::Arrived { got, .. } => HANDLE + got.reply,
                 },
         )
     }
@@ -850,6 +923,7 @@ impl Chord {
             purpose,
             op,
             first: None,
+            got: Found::default(),
             tries: 0,
             hops: 0,
             timeouts: 0,
@@ -942,29 +1016,26 @@ impl Chord {
     /// before saw it: it acts on it, and tells the origin, unless it is a get
     /// that has found nothing and replicas remain to ask.
     fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed) {
-        let (correct, found) = self.receive(ctx, d, msg.key, msg.op);
-        msg.first.get_or_insert(correct);
+        let got = self.receive(ctx, d, msg.key, msg.op, msg.origin);
+        msg.first.get_or_insert(got.correct);
         msg.tries += 1;
-        if msg.op == Op::Get && !found && msg.tries < self.params.replicas {
+        if asks(msg.op) && !got.found && msg.tries < self.params.replicas {
             return self.route(ctx, d, msg, Vec::new());
         }
         if d == msg.origin {
             if ctx.cancel_timer(msg.wait) {
-                self.arrived(ctx, msg, d, found);
+                self.arrived(ctx, msg, d, got);
             }
         } else {
-            ctx.send(d, msg.origin, Msg::Arrived { msg, correct, found });
+            ctx.send(d, msg.origin, Msg::Arrived { msg, got });
         }
     }
 
     /// The result of recursive lookup `msg`, from `d`, reaches its origin.
-    fn arrived(&mut self, ctx: &mut Ctx<'_, Self>, msg: Routed, d: NodeId, found: bool) {
+    fn arrived(&mut self, ctx: &mut Ctx<'_, Self>, msg: Routed, d: NodeId, got: Found) {
         let l = self.lookups.get_mut(msg.lid);
-        (l.hops, l.timeouts, l.first, l.tries) = (msg.hops, msg.timeouts, msg.first, msg.tries);
-        let ok = match msg.op {
-            Op::Get => found,
-            Op::Route | Op::Put => msg.first == Some(true),
-        };
+        (l.hops, l.timeouts, l.first, l.tries, l.got) = (msg.hops, msg.timeouts, msg.first, msg.tries, got);
+        let ok = succeeded(msg.op, msg.first, got);
         self.finish(ctx, msg.lid, Some(d), ok);
     }
 
@@ -1034,8 +1105,8 @@ impl Chord {
                 }
                 let d = owners.remove(0);
                 if d == origin {
-                    let (correct, found) = self.receive(ctx, origin, key, op);
-                    if self.delivered(ctx, lid, origin, correct, found) {
+                    let got = self.receive(ctx, origin, key, op, origin);
+                    if self.delivered(ctx, lid, origin, got) {
                         continue;
                     }
                     return;
@@ -1087,38 +1158,53 @@ impl Chord {
         }
     }
 
-    /// What `at` does with a lookup's message for `key`: whether it owns the
-    /// key (the oracle's verdict), and for a put or a get whether it now holds it.
-    fn receive(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, key: u64, op: Op) -> (bool, bool) {
-        let correct = self.owner(ctx, key) == Some(at);
-        let found = match op {
-            Op::Route => false,
+    /// What `at` does with a lookup's message for `key` from `origin`, and what
+    /// the message meets there: whether `at` owns the key (the oracle's
+    /// verdict), and for a put, a get or a find what it now holds.
+    fn receive(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, key: u64, op: Op, origin: NodeId) -> Found {
+        let mut got = Found { correct: self.owner(ctx, key) == Some(at), ..Found::default() };
+        match op {
+            Op::Route => {}
             Op::Put => {
-                // The owner stores the key and copies it to its replicas.
-                self.stores.add(at, &[key]);
+                // The owner stores the key (or the origin's registration under
+                // it) and copies it to its replicas.
+                let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
+                self.stores.add(at, &[item]);
                 for s in self.replica_set(at) {
-                    ctx.send(at, s, Msg::Store { keys: vec![key] });
+                    ctx.send(at, s, Msg::Store { items: vec![item] });
                 }
-                true
+                got.found = true;
             }
-            Op::Get => self.stores.has(at, key),
-        };
-        (correct, found)
+            Op::Get => {
+                got.found = self.stores.has(at, key);
+                got.reply = if got.found { ITEM } else { 0 };
+            }
+            Op::Find(t) => {
+                for &(_, h) in self.stores.under(at, key) {
+                    if h != origin.0 && h != NO_HOLDER {
+                        let h = NodeId(h);
+                        got.named += 1;
+                        got.live += (ctx.is_up(h) && ctx.holds(h, t)) as u32;
+                    }
+                }
+                got.found = got.named > 0;
+                got.reply = got.named * HANDLE;
+            }
+        }
+        got
     }
 
-    /// Lookup `lid` reached `d` (its owner if `correct`), which holds the key
-    /// if `found`: it ends, unless it is a get that found nothing and other
-    /// replicas remain to ask (then true: it goes on).
-    fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, d: NodeId, correct: bool, found: bool) -> bool {
+    /// Lookup `lid` was delivered to `d` (its owner if `got.correct`): it ends,
+    /// unless it is a get or a find that found nothing and other replicas
+    /// remain to ask (then true: it goes on).
+    fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, d: NodeId, got: Found) -> bool {
         let replicas = self.params.replicas;
         let l = self.lookups.get_mut(lid);
-        let first = *l.first.get_or_insert(correct);
+        let first = *l.first.get_or_insert(got.correct);
         l.tries += 1;
-        let ok = match l.op {
-            Op::Route | Op::Put => first,
-            Op::Get => found,
-        };
-        if l.op == Op::Get && !found && l.tries < replicas && l.owners.as_ref().is_some_and(|o| !o.is_empty()) {
+        l.got = got;
+        let ok = succeeded(l.op, Some(first), got);
+        if asks(l.op) && !got.found && l.tries < replicas && l.owners.as_ref().is_some_and(|o| !o.is_empty()) {
             return true;
         }
         self.finish(ctx, lid, Some(d), ok);
@@ -1142,11 +1228,19 @@ impl Chord {
                         self.stats.puts.1 += (counted && ok) as u64;
                     }
                     Op::Get => self.stats.gets.1 += (counted && ok) as u64,
+                    Op::Find(_) => {
+                        self.stats.gets.1 += (counted && ok) as u64;
+                        if l.got.named > 0 {
+                            ctx.report_answer(q, l.got.live < l.got.named);
+                        }
+                    }
                 }
                 if ok {
-                    ctx.report_hit(q, l.hops, 1);
+                    let count = if let Op::Find(_) = l.op { l.got.live } else { 1 };
+                    ctx.report_hit(q, l.hops, count);
                 }
             }
+            Purpose::Publish => {}
             Purpose::Repair(i) => {
                 if let Some(d) = reached {
                     let m = self.m();
@@ -1161,6 +1255,7 @@ impl Chord {
                         self.stabilize(ctx, l.origin);
                         self.fix_fingers(ctx, l.origin);
                     }
+                    self.publish(ctx, l.origin);
                 }
                 None => {
                     // No contact answered: try again later through another, as
@@ -1250,18 +1345,30 @@ impl Chord {
         set
     }
 
-    /// The keys `v` holds in (a, b] on the ring.
-    fn keys_between(&self, v: NodeId, a: u64, b: u64) -> Vec<u64> {
+    /// The items `v` holds with keys in (a, b] on the ring.
+    fn keys_between(&self, v: NodeId, a: u64, b: u64) -> Vec<Item> {
         self.stores.select(v, |k| self.inside_closed(k, a, b))
     }
 
-    /// Sends `keys` to each of `to`, if there are any.
-    fn store_at(ctx: &mut Ctx<'_, Self>, from: NodeId, to: &[NodeId], keys: Vec<u64>) {
-        if keys.is_empty() {
+    /// Sends `items` to each of `to`, if there are any.
+    fn store_at(ctx: &mut Ctx<'_, Self>, from: NodeId, to: &[NodeId], items: Vec<Item>) {
+        if items.is_empty() {
             return;
         }
         for &s in to {
-            ctx.send(from, s, Msg::Store { keys: keys.clone() });
+            ctx.send(from, s, Msg::Store { items: items.clone() });
+        }
+    }
+
+    /// With resources indexed: `v` registers every type it holds, each by a
+    /// put of its registration under the type's key.
+    fn publish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if !self.params.resources {
+            return;
+        }
+        for t in ctx.resources_of(v).to_vec() {
+            let key = dht::resource_key(t, self.mask);
+            self.start_lookup(ctx, v, key, Purpose::Publish, Op::Put, None);
         }
     }
 
@@ -1285,7 +1392,7 @@ impl Chord {
         let (me, pid) = (self.id[v.index()], self.id[p.index()]);
         let theirs = self.stores.select(v, |k| !self.inside_closed(k, pid, me));
         if self.params.replicas == 1 {
-            self.stores.drop_where(v, |k| theirs.binary_search(&k).is_ok());
+            self.stores.drop_where(v, |item| theirs.binary_search(&item).is_ok());
         }
         Self::store_at(ctx, v, &[p], theirs);
         if !old.is_some_and(|o| self.inside(pid, self.id[o.index()], me)) {
@@ -1316,6 +1423,9 @@ impl Protocol for Chord {
     const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.params.resources {
+            ctx.answers_from_stored_state();
+        }
         (self.id, self.ring) = dht::draw_ids(ctx.rng(), self.id.len(), self.mask);
         // A ring that has been running: the nodes up, each with its exact tables.
         let up: Vec<(u64, NodeId)> = self.ring.iter().copied().filter(|&(_, v)| ctx.is_up(v)).collect();
@@ -1354,21 +1464,40 @@ impl Protocol for Chord {
             let up = &up;
             self.stores.place(keys.iter().flat_map(|&key| {
                 let i = up.partition_point(|&(id, _)| id < key);
-                (0..copies).map(move |j| (up[(i + j) % k].1, key))
+                (0..copies).map(move |j| (up[(i + j) % k].1, (key, NO_HOLDER)))
             }));
             self.stores.keys = keys;
         }
+        if self.params.resources && k > 0 {
+            // Every node up has registered what it holds, at each type's key's
+            // owner and the successors after it.
+            let copies = (self.params.replicas as usize).min(k);
+            let mask = self.mask;
+            let registrations: Vec<Item> = up
+                .iter()
+                .flat_map(|&(_, v)| ctx.resources_of(v).iter().map(move |&t| (dht::resource_key(t, mask), v.0)))
+                .collect();
+            let up = &up;
+            self.stores.place(registrations.into_iter().flat_map(|(key, h)| {
+                let i = up.partition_point(|&(id, _)| id < key);
+                (0..copies).map(move |j| (up[(i + j) % k].1, (key, h)))
+            }));
+        }
     }
 
-    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
-        let key = ctx.rng().random::<u64>() & self.mask;
-        let (key, op) = if self.params.storage { self.draw_op(ctx, key) } else { (key, Op::Route) };
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let (key, op) = if self.params.resources {
+            (dht::resource_key(want, self.mask), Op::Find(want))
+        } else {
+            let key = ctx.rng().random::<u64>() & self.mask;
+            if self.params.storage { self.draw_op(ctx, key) } else { (key, Op::Route) }
+        };
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.lookups += 1;
             match op {
                 Op::Route => {}
                 Op::Put => self.stats.puts.0 += 1,
-                Op::Get => self.stats.gets.0 += 1,
+                Op::Get | Op::Find(_) => self.stats.gets.0 += 1,
             }
         }
         if !self.ready[origin.index()] {
@@ -1410,12 +1539,11 @@ impl Protocol for Chord {
                 }
             }
             Msg::Deliver { call, lid, key, q, op } => {
-                let (correct, found) = self.receive(ctx, at, key, op);
-                ctx.send(at, from, Msg::Delivered { call, lid, q, correct, found: found && op == Op::Get });
+                let got = self.receive(ctx, at, key, op, from);
+                ctx.send(at, from, Msg::Delivered { call, lid, q, got });
             }
-            Msg::Delivered { call, lid, correct, found, .. } => {
-                let op = self.lookups.get(lid).op;
-                if ctx.cancel_timer(call) && self.delivered(ctx, lid, from, correct, found || op == Op::Put) {
+            Msg::Delivered { call, lid, got, .. } => {
+                if ctx.cancel_timer(call) && self.delivered(ctx, lid, from, got) {
                     self.advance(ctx, lid);
                 }
             }
@@ -1486,7 +1614,7 @@ impl Protocol for Chord {
                     self.replicate_to_new(ctx, at, &old);
                 }
             }
-            Msg::Store { keys } => self.stores.add(at, &keys),
+            Msg::Store { items } => self.stores.add(at, &items),
             Msg::Route { call, fid, mut msg } => {
                 ctx.send(at, from, Msg::RouteAck { call, fid });
                 if msg.last {
@@ -1501,9 +1629,9 @@ impl Protocol for Chord {
                     self.forwards.remove(fid);
                 }
             }
-            Msg::Arrived { msg, found, .. } => {
+            Msg::Arrived { msg, got } => {
                 if ctx.cancel_timer(msg.wait) {
-                    self.arrived(ctx, msg, from, found);
+                    self.arrived(ctx, msg, from, got);
                 }
             }
         }
@@ -1564,9 +1692,7 @@ impl Protocol for Chord {
         self.succ[at.index() * r..(at.index() + 1) * r].fill(NONE);
         self.finger[at.index() * m..(at.index() + 1) * m].fill(NONE);
         self.pred[at.index()] = NONE;
-        if self.params.storage {
-            self.stores.clear(at);
-        }
+        self.stores.clear(at);
         self.join(ctx, at, bootstrap);
         self.schedule(ctx, at);
     }
@@ -1579,7 +1705,7 @@ impl Protocol for Chord {
             if self.params.storage && self.params.replicas == 1 {
                 // With no replicas, the leaver's keys go to its successor
                 // (otherwise the successor holds copies already).
-                ctx.send(at, s, Msg::Store { keys: self.stores.held(at).to_vec() });
+                ctx.send(at, s, Msg::Store { items: self.stores.held(at).to_vec() });
             }
             ctx.send(at, s, Msg::LeavePred { pred });
         }
@@ -1592,8 +1718,12 @@ impl Protocol for Chord {
         // Its lookups die with it.
         self.drop_lookups(ctx, at);
         self.ready[at.index()] = false;
-        if self.params.storage {
-            self.stores.clear(at);
+        self.stores.clear(at);
+    }
+
+    fn changed(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if self.ready[v.index()] {
+            self.publish(ctx, v);
         }
     }
 
@@ -1801,7 +1931,8 @@ mod tests {
         let moved = after.iter().find(|(u, _)| *u == v).map(|(_, held)| held.clone()).unwrap_or_default();
         assert!(!moved.is_empty());
         for (u, want) in &after {
-            assert_eq!(c.stores.held(*u), &want[..], "node {u:?}");
+            let held: Vec<u64> = c.stores.held(*u).iter().map(|&(k, _)| k).collect();
+            assert_eq!(held, *want, "node {u:?}");
             if let Some((_, had)) = before.iter().find(|(w, _)| w == u) {
                 let lost: Vec<u64> = had.iter().copied().filter(|k| !want.contains(k)).collect();
                 assert!(lost.is_empty() || lost == moved, "node {u:?} lost {} keys", lost.len());
@@ -1838,6 +1969,46 @@ mod tests {
         let (out, _) = run(200, &storing(1, 2_000, 0.0), 300, 150, 10.0, crash_at_50(), 6);
         let found = out.metric("success_rate").expect("gets");
         assert!((0.7..0.9).contains(&found), "one copy: {found} of the gets found their key");
+    }
+
+    #[test]
+    fn each_query_learns_every_live_holder_of_its_type_from_the_index_joiners_included() {
+        // 100 nodes, 10 types of 5 holders each. Node 17 is down until 50 s
+        // and registers its resources when it joins; a holder of type 0
+        // crashes at 60 s and its registrations stay, naming a holder gone. Every
+        // query from 100 s on learns exactly the holders up other than its
+        // origin, by either routing.
+        use crate::dynamics::{Churn, Source, Trace};
+        let w = world(&TopologySpec::Ring {}, 100, 10, 10, 5, 3);
+        let joiner = NodeId(17);
+        let crasher = *w.resources.holders(ResourceType(0)).iter().find(|&&h| h != joiner).expect("holders");
+        let rows = vec![(SimTime::from_secs(50), joiner, true), (SimTime::from_secs(60), crasher, false)];
+        let trace = Trace { rows, starts_down: vec![joiner] };
+        let churn =
+            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
+        for routing in [Routing::Iterative, Routing::Recursive] {
+            let params = Params { resources: true, replicas: 3, routing, ..Params::default() };
+            let mut config = SimConfig::new(3, SimTime::from_secs(200));
+            config.timeout = SimTime::from_secs(30);
+            config.dynamics = Dynamics { churn: Some(churn.clone()), ..Dynamics::default() };
+            let spec = WorkloadSpec { rate: Rate(5.0), ..Default::default() };
+            let workload = Workload::new(&spec, 100, 10, config.duration, 3);
+            let out = Simulation::new(&w, params.build(&w), workload, &config).run();
+            let late: Vec<_> = out
+                .recorder
+                .queries
+                .iter()
+                .filter(|q| q.issued >= SimTime::from_secs(100) && q.origin != crasher)
+                .collect();
+            assert!(late.len() > 400);
+            for q in &late {
+                let live = w.resources.holders(q.want).iter().filter(|&&h| h != q.origin && h != crasher).count();
+                assert_eq!(q.hits as usize, live, "{routing:?}: query for {:?} from {:?}", q.want, q.origin);
+            }
+            assert!(late.iter().any(|q| w.resources.holders(q.want).contains(&joiner) && q.origin != joiner));
+            // Answers for the crashed node's types name it: they are stale.
+            assert!(out.metric("stale_answer_rate").is_some_and(|r| r > 0.0));
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{ParamError, UDP_IP_BYTES};
 use crate::base::SimTime;
-use crate::engine::{NodeId, QueryId};
+use crate::engine::{NodeId, QueryId, ResourceType};
 use crate::metrics::{Column, Metric};
 
 /// The columns a DHT adds to runs.csv.
@@ -164,13 +164,24 @@ pub enum Op {
     Put,
     /// Fetch a stored key from its owner, or from the replicas after it.
     Get,
+    /// Ask the owner of a resource type's key (or the replicas after it) for
+    /// the nodes registered as holding the type.
+    Find(ResourceType),
 }
 
-/// The keys each node holds, sorted, and every key stored so far (the keys a
-/// get may ask for), for a DHT that stores data (OverSim's DHT and DHTTestApp).
+/// A stored item: its key, and for a resource registration the node that
+/// holds the resource (`NO_HOLDER` for a plain stored value).
+pub type Item = (u64, u32);
+
+/// The holder of a stored item that names none.
+pub const NO_HOLDER: u32 = u32::MAX;
+
+/// The items each node holds, sorted, and every key stored so far (the keys a
+/// get may ask for), for a DHT that stores data (OverSim's DHT and DHTTestApp)
+/// or indexes resources.
 #[derive(Default)]
 pub struct Stores {
-    held: Vec<Vec<u64>>,
+    held: Vec<Vec<Item>>,
     /// Keys put (or stored at the start), in the order they were stored.
     pub keys: Vec<u64>,
 }
@@ -181,35 +192,43 @@ impl Stores {
         Stores { held: vec![Vec::new(); n], keys: Vec::new() }
     }
 
-    /// The keys `v` holds, ascending.
-    pub fn held(&self, v: NodeId) -> &[u64] {
+    /// The items `v` holds, ascending.
+    pub fn held(&self, v: NodeId) -> &[Item] {
         &self.held[v.index()]
     }
 
-    /// Whether `v` holds `key`.
-    pub fn has(&self, v: NodeId, key: u64) -> bool {
-        self.held[v.index()].binary_search(&key).is_ok()
+    /// The items `v` holds under `key`.
+    pub fn under(&self, v: NodeId, key: u64) -> &[Item] {
+        let held = &self.held[v.index()];
+        let from = held.partition_point(|&(k, _)| k < key);
+        let to = from + held[from..].partition_point(|&(k, _)| k == key);
+        &held[from..to]
     }
 
-    /// `v` holds `keys` (besides what it held).
-    pub fn add(&mut self, v: NodeId, keys: &[u64]) {
+    /// Whether `v` holds an item under `key`.
+    pub fn has(&self, v: NodeId, key: u64) -> bool {
+        !self.under(v, key).is_empty()
+    }
+
+    /// `v` holds `items` (besides what it held).
+    pub fn add(&mut self, v: NodeId, items: &[Item]) {
         let held = &mut self.held[v.index()];
-        for &key in keys {
-            if let Err(i) = held.binary_search(&key) {
-                held.insert(i, key);
+        for &item in items {
+            if let Err(i) = held.binary_search(&item) {
+                held.insert(i, item);
             }
         }
     }
 
-    /// The keys `v` holds for which `within` holds.
-    pub fn select(&self, v: NodeId, within: impl Fn(u64) -> bool) -> Vec<u64> {
-        self.held[v.index()].iter().copied().filter(|&k| within(k)).collect()
+    /// The items `v` holds whose key satisfies `within`.
+    pub fn select(&self, v: NodeId, within: impl Fn(u64) -> bool) -> Vec<Item> {
+        self.held[v.index()].iter().copied().filter(|&(k, _)| within(k)).collect()
     }
 
-    /// Places items (node, key) at once, as the state of a DHT that has been running.
-    pub fn place(&mut self, items: impl IntoIterator<Item = (NodeId, u64)>) {
-        for (v, key) in items {
-            self.held[v.index()].push(key);
+    /// Places items at once, as the state of a DHT that has been running.
+    pub fn place(&mut self, items: impl IntoIterator<Item = (NodeId, Item)>) {
+        for (v, item) in items {
+            self.held[v.index()].push(item);
         }
         for held in &mut self.held {
             held.sort_unstable();
@@ -217,20 +236,33 @@ impl Stores {
         }
     }
 
-    /// `v` drops the keys for which `within` holds.
-    pub fn drop_where(&mut self, v: NodeId, within: impl Fn(u64) -> bool) {
-        self.held[v.index()].retain(|&k| !within(k));
+    /// `v` drops the items for which `drop` holds.
+    pub fn drop_where(&mut self, v: NodeId, drop: impl Fn(Item) -> bool) {
+        self.held[v.index()].retain(|&item| !drop(item));
     }
 
-    /// `v` forgets everything.
+    /// `v` forgets everything (nothing to do where nothing is stored).
     pub fn clear(&mut self, v: NodeId) {
-        self.held[v.index()] = Vec::new();
+        if let Some(held) = self.held.get_mut(v.index()) {
+            *held = Vec::new();
+        }
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.held.capacity() * 24 + self.held.iter().map(|h| h.capacity() * 8).sum::<usize>() + self.keys.capacity() * 8
+        self.held.capacity() * 24
+            + self.held.iter().map(|h| h.capacity() * std::mem::size_of::<Item>()).sum::<usize>()
+            + self.keys.capacity() * 8
     }
+}
+
+/// The key under which resources of type `t` are registered: a hash of the
+/// type, below `mask` + 1 (SplitMix64's finaliser).
+pub fn resource_key(t: ResourceType, mask: u64) -> u64 {
+    let mut z = (t.0 as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) & mask
 }
 
 /// What a lookup is for.
@@ -243,6 +275,8 @@ pub enum Purpose {
     Repair(u8),
     /// The origin's own identifier, as it joins.
     Join,
+    /// A registration of one of the origin's resources.
+    Publish,
 }
 
 impl Purpose {

@@ -635,7 +635,7 @@ impl Kademlia {
                     ctx.report_hit(q, hops, 1);
                 }
             }
-            Purpose::Repair(_) => {}
+            Purpose::Repair(_) | Purpose::Publish => {}
             Purpose::Join => {
                 if self.table[l.origin.index()].is_empty() {
                     ctx.set_timer(l.origin, dht::JOIN_DELAY, Timer::Join);
