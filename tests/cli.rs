@@ -589,7 +589,7 @@ fn quickstart_event_trace_fingerprint_is_pinned() {
 fn every_protocol_gives_the_same_bytes_for_any_thread_count_and_a_pinned_trace() {
     let tmp = TempDir::new().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The synergy sweep (all eight discovery protocols) cut down to 300 nodes.
+    // The synergy sweep (all nine discovery protocols) cut down to 300 nodes.
     let shortened = |out: &Path, threads: &str| {
         let o = peergrid()
             .arg("run")
@@ -613,7 +613,7 @@ fn every_protocol_gives_the_same_bytes_for_any_thread_count_and_a_pinned_trace()
         assert_eq!(x, fs::read(b.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
     }
     let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
-    assert_eq!(runs.lines().count(), 1 + 8 * 2, "{runs}");
+    assert_eq!(runs.lines().count(), 1 + 9 * 2, "{runs}");
     let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(a.join("run.json")).unwrap()).unwrap();
     let pinned = fs::read_to_string(root.join("tests/synergy.fingerprint")).unwrap();
     assert_eq!(

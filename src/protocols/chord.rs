@@ -112,7 +112,8 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::dht::{
-    self, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
+    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
+    asks, succeeded,
 };
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
@@ -235,6 +236,13 @@ const CANDIDATES: usize = 3;
 /// No node: an empty entry of a successor list or finger table, or no predecessor.
 const NONE: u32 = u32::MAX;
 
+impl Params {
+    /// What its queries do.
+    fn work(&self) -> dht::Work {
+        dht::Work { storage: self.storage, resources: self.resources, put_share: self.put_share }
+    }
+}
+
 impl ProtocolParams for Params {
     type Protocol = Chord;
 
@@ -337,24 +345,7 @@ impl ProtocolParams for Params {
                 ),
             ));
         }
-        if self.storage && self.resources {
-            return Err(ParamError::new(
-                "resources",
-                "storage and resources are two workloads; expected at most one of them to be true",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.put_share) {
-            return Err(ParamError::new(
-                "put_share",
-                format!("{} is out of range; expected a share from 0 to 1", self.put_share),
-            ));
-        }
-        if self.stored_keys > 100_000_000 {
-            return Err(ParamError::new(
-                "stored_keys",
-                format!("{} is too many; expected at most 100000000", self.stored_keys),
-            ));
-        }
+        self.work().check(self.stored_keys)?;
         dht::check_periods(&[
             ("stabilize", self.stabilize),
             ("fix_fingers", self.fix_fingers),
@@ -470,39 +461,6 @@ pub struct Routed {
     tries: u32,
     /// Whether the first node it was delivered to owned the key.
     first: Option<bool>,
-}
-
-/// What a lookup's message met at the node it was delivered to.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Found {
-    /// Whether the node owns the key among the nodes up (the oracle's verdict).
-    correct: bool,
-    /// A put: always; a get: whether the node holds the key; a find: whether
-    /// it names a holder.
-    found: bool,
-    /// A find: the holders registered with the node, the origin left out.
-    named: u32,
-    /// A find: those of them up and still holding the type.
-    live: u32,
-    /// Bytes the answer carries beyond the node's handle: a value found, or
-    /// the holders named.
-    reply: u32,
-}
-
-/// Whether operation `op` asks for something stored (and so goes on to the
-/// next replica while nothing is found).
-fn asks(op: Op) -> bool {
-    matches!(op, Op::Get | Op::Find(_))
-}
-
-/// Whether a query's lookup of operation `op` succeeded, `first` telling
-/// whether the first node it reached owned the key and `got` what it met last.
-fn succeeded(op: Op, first: Option<bool>, got: Found) -> bool {
-    match op {
-        Op::Route | Op::Put => first == Some(true),
-        Op::Get => got.found,
-        Op::Find(_) => got.live > 0,
-    }
 }
 
 /// A recursive lookup's message sent on by node `at`, until the next hop
@@ -1175,21 +1133,7 @@ impl Chord {
                 }
                 got.found = true;
             }
-            Op::Get => {
-                got.found = self.stores.has(at, key);
-                got.reply = if got.found { ITEM } else { 0 };
-            }
-            Op::Find(t) => {
-                for &(_, h) in self.stores.under(at, key) {
-                    if h != origin.0 && h != NO_HOLDER {
-                        let h = NodeId(h);
-                        got.named += 1;
-                        got.live += (ctx.is_up(h) && ctx.holds(h, t)) as u32;
-                    }
-                }
-                got.found = got.named > 0;
-                got.reply = got.named * HANDLE;
-            }
+            Op::Get | Op::Find(_) => got.read(&self.stores, ctx, at, key, op, origin),
         }
         got
     }
@@ -1219,28 +1163,11 @@ impl Chord {
             Purpose::Query(q) => {
                 let counted = ctx.issued(q) >= ctx.warmup();
                 self.stats.end(counted, l.timeouts, l.first.map(|correct| (l.hops, correct)));
-                match l.op {
-                    Op::Route => {}
-                    Op::Put => {
-                        if reached.is_some() {
-                            self.stores.keys.push(l.key);
-                        }
-                        self.stats.puts.1 += (counted && ok) as u64;
-                    }
-                    Op::Get => self.stats.gets.1 += (counted && ok) as u64,
-                    Op::Find(_) => {
-                        self.stats.gets.1 += (counted && ok) as u64;
-                        if l.got.named > 0 {
-                            ctx.report_answer(q, l.got.live < l.got.named);
-                        }
-                    }
-                }
-                if ok {
-                    let count = if let Op::Find(_) = l.op { l.got.live } else { 1 };
-                    ctx.report_hit(q, l.hops, count);
-                }
+                let end =
+                    dht::QueryEnd { q, op: l.op, key: l.key, reached: reached.is_some(), ok, got: l.got, hops: l.hops };
+                end.report(ctx, &mut self.stats, &mut self.stores);
             }
-            Purpose::Publish => {}
+            Purpose::Publish | Purpose::Republish => {}
             Purpose::Repair(i) => {
                 if let Some(d) = reached {
                     let m = self.m();
@@ -1401,16 +1328,6 @@ impl Chord {
         }
     }
 
-    /// A query with storage: a put of `fresh`, or a get of a stored key drawn uniformly.
-    fn draw_op(&mut self, ctx: &mut Ctx<'_, Self>, fresh: u64) -> (u64, Op) {
-        let n = self.stores.keys.len();
-        if n == 0 || ctx.rng().random::<f64>() < self.params.put_share {
-            (fresh, Op::Put)
-        } else {
-            (self.stores.keys[ctx.rng().random_range(0..n)], Op::Get)
-        }
-    }
-
     /// The figures of its query lookups.
     pub fn stats(&self) -> &LookupStats {
         &self.stats
@@ -1486,12 +1403,12 @@ impl Protocol for Chord {
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        let (key, op) = if self.params.resources {
-            (dht::resource_key(want, self.mask), Op::Find(want))
-        } else {
-            let key = ctx.rng().random::<u64>() & self.mask;
-            if self.params.storage { self.draw_op(ctx, key) } else { (key, Op::Route) }
+        let work = dht::Work {
+            storage: self.params.storage,
+            resources: self.params.resources,
+            put_share: self.params.put_share,
         };
+        let (key, op) = work.draw(ctx.rng(), &self.stores, want, self.mask);
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.lookups += 1;
             match op {
@@ -1973,41 +1890,9 @@ mod tests {
 
     #[test]
     fn each_query_learns_every_live_holder_of_its_type_from_the_index_joiners_included() {
-        // 100 nodes, 10 types of 5 holders each. Node 17 is down until 50 s
-        // and registers its resources when it joins; a holder of type 0
-        // crashes at 60 s and its registrations stay, naming a holder gone. Every
-        // query from 100 s on learns exactly the holders up other than its
-        // origin, by either routing.
-        use crate::dynamics::{Churn, Source, Trace};
-        let w = world(&TopologySpec::Ring {}, 100, 10, 10, 5, 3);
-        let joiner = NodeId(17);
-        let crasher = *w.resources.holders(ResourceType(0)).iter().find(|&&h| h != joiner).expect("holders");
-        let rows = vec![(SimTime::from_secs(50), joiner, true), (SimTime::from_secs(60), crasher, false)];
-        let trace = Trace { rows, starts_down: vec![joiner] };
-        let churn =
-            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
         for routing in [Routing::Iterative, Routing::Recursive] {
             let params = Params { resources: true, replicas: 3, routing, ..Params::default() };
-            let mut config = SimConfig::new(3, SimTime::from_secs(200));
-            config.timeout = SimTime::from_secs(30);
-            config.dynamics = Dynamics { churn: Some(churn.clone()), ..Dynamics::default() };
-            let spec = WorkloadSpec { rate: Rate(5.0), ..Default::default() };
-            let workload = Workload::new(&spec, 100, 10, config.duration, 3);
-            let out = Simulation::new(&w, params.build(&w), workload, &config).run();
-            let late: Vec<_> = out
-                .recorder
-                .queries
-                .iter()
-                .filter(|q| q.issued >= SimTime::from_secs(100) && q.origin != crasher)
-                .collect();
-            assert!(late.len() > 400);
-            for q in &late {
-                let live = w.resources.holders(q.want).iter().filter(|&&h| h != q.origin && h != crasher).count();
-                assert_eq!(q.hits as usize, live, "{routing:?}: query for {:?} from {:?}", q.want, q.origin);
-            }
-            assert!(late.iter().any(|q| w.resources.holders(q.want).contains(&joiner) && q.origin != joiner));
-            // Answers for the crashed node's types name it: they are stale.
-            assert!(out.metric("stale_answer_rate").is_some_and(|r| r > 0.0));
+            dht::an_index_names_every_live_holder(|w| params.build(w));
         }
     }
 

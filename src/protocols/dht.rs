@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{ParamError, UDP_IP_BYTES};
 use crate::base::SimTime;
-use crate::engine::{NodeId, QueryId, ResourceType};
+use crate::engine::{Ctx, NodeId, Protocol, QueryId, ResourceType};
 use crate::metrics::{Column, Metric};
 
 /// The columns a DHT adds to runs.csv.
@@ -265,6 +265,73 @@ pub fn resource_key(t: ResourceType, mask: u64) -> u64 {
     (z ^ (z >> 31)) & mask
 }
 
+/// What a lookup's message met at the node it was delivered to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Found {
+    /// Whether the node owns the key among the nodes up (the oracle's verdict).
+    pub correct: bool,
+    /// A put: always; a get: whether the node holds the key; a find: whether
+    /// it names a holder.
+    pub found: bool,
+    /// A find: the holders registered with the node, the origin left out.
+    pub named: u32,
+    /// A find: those of them up and still holding the type.
+    pub live: u32,
+    /// Bytes the answer carries beyond the node's handle: a value found, or
+    /// the holders named.
+    pub reply: u32,
+}
+
+/// Whether operation `op` asks for something stored (and so goes on to the
+/// next replica while nothing is found).
+pub fn asks(op: Op) -> bool {
+    matches!(op, Op::Get | Op::Find(_))
+}
+
+/// Whether a query's lookup of operation `op` succeeded, `first` telling
+/// whether the first node it reached owned the key and `got` what it met last.
+pub fn succeeded(op: Op, first: Option<bool>, got: Found) -> bool {
+    match op {
+        Op::Route | Op::Put => first == Some(true),
+        Op::Get => got.found,
+        Op::Find(_) => got.live > 0,
+    }
+}
+
+impl Found {
+    /// A get or a find of `key` from `origin` at node `at`, holding `stores`:
+    /// for a get whether `at` holds the key, for a find the holders it names
+    /// (the origin left out) and which of them are up and hold the type.
+    pub fn read<P: Protocol>(
+        &mut self,
+        stores: &Stores,
+        ctx: &Ctx<'_, P>,
+        at: NodeId,
+        key: u64,
+        op: Op,
+        origin: NodeId,
+    ) {
+        match op {
+            Op::Get => {
+                self.found = stores.has(at, key);
+                self.reply = if self.found { ITEM } else { 0 };
+            }
+            Op::Find(t) => {
+                for &(_, h) in stores.under(at, key) {
+                    if h != origin.0 && h != NO_HOLDER {
+                        let h = NodeId(h);
+                        self.named += 1;
+                        self.live += (ctx.is_up(h) && ctx.holds(h, t)) as u32;
+                    }
+                }
+                self.found = self.named > 0;
+                self.reply = self.named * HANDLE;
+            }
+            Op::Route | Op::Put => {}
+        }
+    }
+}
+
 /// What a lookup is for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Purpose {
@@ -277,6 +344,9 @@ pub enum Purpose {
     Join,
     /// A registration of one of the origin's resources.
     Publish,
+    /// The origin's copies of the items under the key, to the nodes now
+    /// closest to it (`kademlia`'s republishing).
+    Republish,
 }
 
 impl Purpose {
@@ -362,4 +432,158 @@ pub fn churn(mean_s: f64) -> crate::dynamics::Dynamics {
         Source::Distributions { session: life, downtime: life, heterogeneous: false, start: Start::Equilibrium };
     let churn = Churn { source, graceful: 0.5, leave_time: SimTime::from_secs(15) };
     Dynamics { churn: Some(churn), ..Dynamics::default() }
+}
+
+/// What a DHT's queries do: route test messages (a KBR test), put and get
+/// stored keys, or find resources registered in the DHT.
+#[derive(Clone, Copy, Debug)]
+pub struct Work {
+    /// Queries put and get stored keys.
+    pub storage: bool,
+    /// Queries find the holders of their resource type.
+    pub resources: bool,
+    /// With storage, the share of queries that put.
+    pub put_share: f64,
+}
+
+impl Work {
+    /// Checks the workload's parameters, with `stored_keys` keys in place at the start.
+    pub fn check(self, stored_keys: u64) -> Result<(), ParamError> {
+        if self.storage && self.resources {
+            return Err(ParamError::new(
+                "resources",
+                "storage and resources are two workloads; expected at most one of them to be true",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.put_share) {
+            return Err(ParamError::new(
+                "put_share",
+                format!("{} is out of range; expected a share from 0 to 1", self.put_share),
+            ));
+        }
+        if stored_keys > 100_000_000 {
+            return Err(ParamError::new(
+                "stored_keys",
+                format!("{stored_keys} is too many; expected at most 100000000"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The key and operation of a query for resource type `want`: the type's
+    /// key to find its holders; with storage a put of a fresh key or a get of
+    /// a key stored before, drawn uniformly; else a random key to route to.
+    pub fn draw(self, rng: &mut ChaCha8Rng, stores: &Stores, want: ResourceType, mask: u64) -> (u64, Op) {
+        if self.resources {
+            return (resource_key(want, mask), Op::Find(want));
+        }
+        let fresh = rng.random::<u64>() & mask;
+        if !self.storage {
+            return (fresh, Op::Route);
+        }
+        let n = stores.keys.len();
+        if n == 0 || rng.random::<f64>() < self.put_share {
+            (fresh, Op::Put)
+        } else {
+            (stores.keys[rng.random_range(0..n)], Op::Get)
+        }
+    }
+}
+
+/// How a query's lookup ended, for its figures.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryEnd {
+    /// The query.
+    pub q: QueryId,
+    /// What it did.
+    pub op: Op,
+    /// Its key.
+    pub key: u64,
+    /// Whether it was delivered anywhere.
+    pub reached: bool,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// What it met at the last node it was delivered to.
+    pub got: Found,
+    /// Its hops.
+    pub hops: u32,
+}
+
+impl QueryEnd {
+    /// Counts it (if issued after the warm-up) and reports its hits: a put
+    /// delivered adds its key to those a get may ask for; a find reports its
+    /// answer, stale if it names holders gone, and its live holders as hits.
+    pub fn report<P: Protocol>(self, ctx: &mut Ctx<'_, P>, stats: &mut LookupStats, stores: &mut Stores) {
+        let counted = (ctx.issued(self.q) >= ctx.warmup() && self.ok) as u64;
+        match self.op {
+            Op::Route => {}
+            Op::Put => {
+                if self.reached {
+                    stores.keys.push(self.key);
+                }
+                stats.puts.1 += counted;
+            }
+            Op::Get => stats.gets.1 += counted,
+            Op::Find(_) => {
+                stats.gets.1 += counted;
+                if self.got.named > 0 {
+                    ctx.report_answer(self.q, self.got.live < self.got.named);
+                }
+            }
+        }
+        if self.ok {
+            let count = if let Op::Find(_) = self.op { self.got.live } else { 1 };
+            ctx.report_hit(self.q, self.hops, count);
+        }
+    }
+}
+
+/// A test both DHTs run.
+#[cfg(test)]
+pub(crate) use tests::an_index_names_every_live_holder;
+
+#[cfg(test)]
+mod tests {
+    //! What the DHTs' tests share.
+
+    use crate::dynamics::{Churn, Dynamics, Source, Trace};
+    use crate::engine::{NodeId, Protocol, Rate, ResourceType, SimConfig, SimTime, Simulation};
+    use crate::validate::world;
+    use crate::workload::{Workload, WorkloadSpec};
+    use crate::world::{TopologySpec, World};
+
+    /// A DHT resource index built by `make`, on 100 nodes with 10 types of 5
+    /// holders each: node 17 is down until 50 s and registers its resources
+    /// when it joins; a holder of type 0 crashes at 60 s and its
+    /// registrations stay, naming a holder gone. Every query from 100 s on
+    /// must learn exactly the holders up other than its origin, and the
+    /// answers naming the crashed holder are stale.
+    pub fn an_index_names_every_live_holder<P: Protocol>(make: impl Fn(&World) -> P) {
+        let w = world(&TopologySpec::Ring {}, 100, 10, 10, 5, 3);
+        let joiner = NodeId(17);
+        let crasher = *w.resources.holders(ResourceType(0)).iter().find(|&&h| h != joiner).expect("holders");
+        let rows = vec![(SimTime::from_secs(50), joiner, true), (SimTime::from_secs(60), crasher, false)];
+        let trace = Trace { rows, starts_down: vec![joiner] };
+        let churn =
+            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
+        let mut config = SimConfig::new(3, SimTime::from_secs(200));
+        config.timeout = SimTime::from_secs(30);
+        config.dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
+        let spec = WorkloadSpec { rate: Rate(5.0), ..Default::default() };
+        let workload = Workload::new(&spec, 100, 10, config.duration, 3);
+        let out = Simulation::new(&w, make(&w), workload, &config).run();
+        let late: Vec<_> = out
+            .recorder
+            .queries
+            .iter()
+            .filter(|q| q.issued >= SimTime::from_secs(100) && q.origin != crasher)
+            .collect();
+        assert!(late.len() > 400);
+        for q in &late {
+            let live = w.resources.holders(q.want).iter().filter(|&&h| h != q.origin && h != crasher).count();
+            assert_eq!(q.hits as usize, live, "query for {:?} from {:?}", q.want, q.origin);
+        }
+        assert!(late.iter().any(|q| w.resources.holders(q.want).contains(&joiner) && q.origin != joiner));
+        assert!(out.metric("stale_answer_rate").is_some_and(|r| r > 0.0));
+    }
 }

@@ -49,11 +49,33 @@
 //! **Queries** are the lookups of a KBR test, judged as `chord`'s: a hit if the
 //! node reached is the key's owner, at that moment, among the nodes up, joined
 //! and not leaving.
+//!
+//! **Storage** (`storage = true`, as `chord`'s, after OverSim's DHT and
+//! DHTTestApp) and **resources** (`resources = true`: holders register each
+//! type they hold under the type's key, and a query asks for the holders, as
+//! in `chord`): an item lives on the `replicas` nodes closest to its key (the
+//! paper stores at the k closest; OverSim's DHT at 4). A put's lookup delivers
+//! the item to the closest node that answered and stores it with STORE calls
+//! at the next `replicas` − 1 of them (the origin among them if it is closer);
+//! it succeeds if the first node owned the key. A get or a find asks the
+//! closest node that answered and, while nothing is found, the next ones, up
+//! to `replicas`, as OverSim's DHT asks its replicas. Items follow the nodes
+//! as the paper has them (section 2.5): every `republish` (the paper's hour) a
+//! node looks up each key it holds and stores its items there again at the
+//! `replicas` closest nodes, and a node that receives a joining node's lookup
+//! of its own identifier sends it the items it holds whose keys are closer to
+//! the newcomer than to itself. A node that crashes or rejoins has lost its
+//! items; nothing is ever deleted, so a registration of a holder gone stays
+//! and answers naming it are stale. The run starts with the items in place
+//! at the closest nodes up (`stored_keys` keys, or every node's registrations).
 
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::dht::{self, HANDLE, HEADER, KBR_PAYLOAD, KEY, LookupStats, Lookups, Purpose};
+use super::dht::{
+    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
+    asks, succeeded,
+};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Metric, Recorder};
@@ -87,6 +109,28 @@ pub struct Params {
     /// Whether nodes refresh their buckets and ping before evicting.
     #[serde(default = "dht::yes")]
     pub maintenance: bool,
+    /// Whether queries put and get stored keys (OverSim's DHTTestApp) rather
+    /// than route test messages to random keys (its KBRTestApp).
+    #[serde(default)]
+    pub storage: bool,
+    /// Whether the DHT indexes the grid's resources: every holder registers
+    /// each type it holds under the type's key, and a query asks the nodes
+    /// closest to that key for the holders of its type.
+    #[serde(default)]
+    pub resources: bool,
+    /// With storage or resources: the nodes closest to a key that hold it.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// With storage: keys stored at the start, drawn uniformly, each at its replicas.
+    #[serde(default)]
+    pub stored_keys: u64,
+    /// With storage: the share of queries that put a new key.
+    #[serde(default = "default_put_share")]
+    pub put_share: f64,
+    /// With storage or resources: how often a node stores the items it holds
+    /// again at the nodes then closest to their keys.
+    #[serde(default = "default_republish")]
+    pub republish: SimTime,
 }
 
 fn default_bits() -> u32 {
@@ -107,6 +151,15 @@ fn default_replacement() -> u32 {
 fn default_refresh() -> SimTime {
     SimTime::from_secs(1000)
 }
+fn default_replicas() -> u32 {
+    4
+}
+fn default_put_share() -> f64 {
+    0.5
+}
+fn default_republish() -> SimTime {
+    SimTime::from_secs(3600)
+}
 
 impl Default for Params {
     fn default() -> Self {
@@ -119,6 +172,12 @@ impl Default for Params {
             refresh: default_refresh(),
             rpc_timeout: dht::default_rpc_timeout(),
             maintenance: true,
+            storage: false,
+            resources: false,
+            replicas: default_replicas(),
+            stored_keys: 0,
+            put_share: default_put_share(),
+            republish: default_republish(),
         }
     }
 }
@@ -129,7 +188,7 @@ impl ProtocolParams for Params {
     const INFO: ProtocolInfo = ProtocolInfo {
         name: "kademlia",
         source: "Maymounkov and Mazières, IPTPS 2002; OverSim's Kademlia",
-        summary: "DHT on the XOR metric: k-buckets with replacement caches, alpha parallel iterative lookups of random keys, bucket refresh",
+        summary: "DHT on the XOR metric: k-buckets with replacement caches, alpha parallel iterative lookups of random keys, bucket refresh, replicated storage, a resource index",
         uses_overlay: false,
         extra_columns: dht::COLUMNS,
         roles: &[],
@@ -150,6 +209,28 @@ impl ProtocolParams for Params {
             )
             .label("RPC timeout (s)"),
             ParamDoc::new("maintenance", "true", "whether nodes refresh buckets and ping before evicting"),
+            ParamDoc::new(
+                "storage",
+                "false",
+                "whether queries put new keys and get stored ones (OverSim's DHTTestApp) rather than route test messages to random keys",
+            ),
+            ParamDoc::new(
+                "resources",
+                "false",
+                "whether the DHT indexes the grid's resources: holders register each type under its key at the nodes closest to it, and a query asks them for the holders",
+            ),
+            ParamDoc::new("replicas", "4", "with storage or resources: the nodes closest to a key that hold it (1 to k)")
+                .label("replicas"),
+            ParamDoc::new("stored_keys", "0", "with storage: keys stored at the start, each at its replicas")
+                .label("keys stored at the start"),
+            ParamDoc::new("put_share", "0.5", "with storage: share of the queries that put; the others get")
+                .label("share of puts"),
+            ParamDoc::new(
+                "republish",
+                "\"3600s\"",
+                "with storage or resources: how often a node stores what it holds again at the nodes then closest to each key (the paper's hourly republishing)",
+            )
+            .label("republish period (s)"),
         ],
     };
 
@@ -166,7 +247,8 @@ impl ProtocolParams for Params {
             lookups: Lookups::default(),
             ready: vec![false; n],
             leaving: vec![false; n],
-            stats: LookupStats::default(),
+            stores: if self.storage || self.resources { Stores::new(n) } else { Stores::default() },
+            stats: LookupStats { storage: self.storage || self.resources, ..LookupStats::default() },
         }
     }
 
@@ -193,7 +275,18 @@ impl ProtocolParams for Params {
                 format!("{} is out of range; expected 0 ≤ replacement ≤ 64", self.replacement),
             ));
         }
-        dht::check_periods(&[("refresh", self.refresh), ("rpc_timeout", self.rpc_timeout)])
+        if (self.storage || self.resources) && !(1..=self.k).contains(&self.replicas) {
+            return Err(ParamError::new(
+                "replicas",
+                format!("{} is out of range; expected 1 ≤ replicas ≤ k = {}", self.replicas, self.k),
+            ));
+        }
+        self.work().check(self.stored_keys)?;
+        dht::check_periods(&[
+            ("refresh", self.refresh),
+            ("rpc_timeout", self.rpc_timeout),
+            ("republish", self.republish),
+        ])
     }
 
     /// Per node: identifier, a table of about k·log2 N nodes and its cache; and
@@ -210,7 +303,32 @@ impl ProtocolParams for Params {
                 run.nodes as f64 * per_node,
             ),
             MemoryPart::new("lookups in flight", "workload.rate, workload.timeout", in_flight),
+            MemoryPart::new(
+                "stored keys or registrations",
+                "protocol.stored_keys, protocol.replicas, workload.rate, resources",
+                self.stored(run),
+            ),
         ]
+    }
+}
+
+impl Params {
+    /// What its queries do.
+    fn work(&self) -> dht::Work {
+        dht::Work { storage: self.storage, resources: self.resources, put_share: self.put_share }
+    }
+
+    /// Bytes of the items stored, over all nodes.
+    fn stored(&self, run: &RunFigures) -> f64 {
+        let copies = self.replicas as f64 + 1.0;
+        if self.storage {
+            let puts = run.query_rate * run.duration.as_secs_f64() * self.put_share;
+            run.nodes as f64 * 24.0 + (self.stored_keys as f64 + puts) * 16.0 * copies
+        } else if self.resources {
+            run.nodes as f64 * 24.0 + run.resource_types as f64 * run.replicas as f64 * 16.0 * copies
+        } else {
+            0.0
+        }
     }
 }
 
@@ -243,6 +361,17 @@ struct Lookup {
     key: u64,
     origin: NodeId,
     purpose: Purpose,
+    /// What it does at the nodes closest to the key.
+    op: Op,
+    /// Whether the first node it was delivered to owned the key.
+    first: Option<bool>,
+    /// What it met at the last node it was delivered to.
+    got: Found,
+    /// Nodes it was delivered to (a get goes on to the next closest while the
+    /// key is not found).
+    tries: u32,
+    /// Hops to the last node it was delivered to.
+    hops: u32,
     /// Every node heard of, closest to the key first (failed ones kept, to be
     /// known again).
     list: Vec<Entry>,
@@ -297,8 +426,11 @@ pub enum Msg {
         key: u64,
         /// The query, if any.
         q: Option<QueryId>,
+        /// A test message, a value to store, or a request for one.
+        op: Op,
     },
-    /// The receipt: whether the receiver owns the key (the oracle's verdict).
+    /// The receipt: whether the receiver owns the key (the oracle's verdict),
+    /// for a get whether it holds the key, for a find the holders it names.
     Delivered {
         /// The call answered.
         call: TimerId,
@@ -306,8 +438,13 @@ pub enum Msg {
         lid: u32,
         /// The query, if any.
         q: Option<QueryId>,
-        /// Whether the receiver owns the key.
-        correct: bool,
+        /// What the message met.
+        got: Found,
+    },
+    /// STORE: items to hold, a new one or those a node passes on.
+    Store {
+        /// The items.
+        items: Vec<Item>,
     },
     /// PING.
     Ping {
@@ -322,7 +459,7 @@ pub enum Msg {
 }
 
 impl Message for Msg {
-    const KINDS: &'static [&'static str] = &["find_node", "nodes", "deliver", "delivered", "ping", "pong"];
+    const KINDS: &'static [&'static str] = &["find_node", "nodes", "deliver", "delivered", "ping", "pong", "store"];
     fn kind(&self) -> usize {
         match self {
             Msg::FindNode { .. } => 0,
@@ -331,6 +468,7 @@ impl Message for Msg {
             Msg::Delivered { .. } => 3,
             Msg::Ping { .. } => 4,
             Msg::Pong { .. } => 5,
+            Msg::Store { .. } => 6,
         }
     }
     fn query(&self) -> Option<QueryId> {
@@ -348,8 +486,11 @@ impl Message for Msg {
                 + match self {
                     Msg::FindNode { .. } => KEY,
                     Msg::Nodes { nodes, .. } => 1 + nodes.len() as u32 * HANDLE,
-                    Msg::Deliver { q, .. } => KEY + if q.is_some() { KBR_PAYLOAD } else { 0 },
-                    Msg::Delivered { .. } => 1,
+                    Msg::Deliver { q, op, .. } => {
+                        KEY + if q.is_some() && matches!(op, Op::Route | Op::Put) { KBR_PAYLOAD } else { 0 }
+                    }
+                    Msg::Delivered { got, .. } => 1 + got.reply,
+                    Msg::Store { items } => 4 + items.len() as u32 * ITEM,
                     Msg::Ping { .. } | Msg::Pong { .. } => 0,
                 },
         )
@@ -370,6 +511,8 @@ pub enum Timer {
     },
     /// A join that found nobody tries again.
     Join,
+    /// Time to republish the items held.
+    Republish,
 }
 
 /// The Kademlia protocol for one run.
@@ -395,6 +538,8 @@ pub struct Kademlia {
     ready: Vec<bool>,
     /// Nodes that have announced a leave.
     leaving: Vec<bool>,
+    /// With storage or resources: the items each node holds.
+    stores: Stores,
     stats: LookupStats,
 }
 
@@ -532,7 +677,7 @@ impl Kademlia {
         }
     }
 
-    fn start_lookup(&mut self, ctx: &mut Ctx<'_, Self>, origin: NodeId, key: u64, purpose: Purpose) {
+    fn start_lookup(&mut self, ctx: &mut Ctx<'_, Self>, origin: NodeId, key: u64, purpose: Purpose, op: Op) {
         if purpose.query().is_none() {
             self.stats.maintenance_lookups += 1;
         }
@@ -544,7 +689,19 @@ impl Kademlia {
             .into_iter()
             .map(|node| Entry { dist: self.id[node.index()] ^ key, node, depth: 0, state: State::Fresh })
             .collect();
-        let lookup = Lookup { key, origin, purpose, list, timeouts: 0, delivering: None };
+        let lookup = Lookup {
+            key,
+            origin,
+            purpose,
+            op,
+            first: None,
+            got: Found::default(),
+            tries: 0,
+            hops: 0,
+            list,
+            timeouts: 0,
+            delivering: None,
+        };
         let lid = self.lookups.insert(lookup);
         self.advance(ctx, lid);
     }
@@ -602,40 +759,115 @@ impl Kademlia {
     }
 
     /// The search of lookup `lid` is over: the message goes to the closest node
-    /// that answered from entry `from` on, unless the origin is closer.
+    /// that answered from entry `from` on, unless the origin is closer (once
+    /// delivered somewhere, it goes on to the next that answered). A put also
+    /// stores its item at the other nodes of the `replicas` closest; a
+    /// republish only stores.
     fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, from: usize) {
         let l = self.lookups.get(lid);
-        let (origin, key, q) = (l.origin, l.key, l.purpose.query());
-        let own = self.id[origin.index()];
+        let (origin, key, q, op, tries) = (l.origin, l.key, l.purpose.query(), l.op, l.tries);
+        if l.purpose == Purpose::Republish {
+            let items = self.stores.under(origin, key).to_vec();
+            for v in self.replica_set(lid).into_iter().filter(|&v| v != origin) {
+                ctx.send(origin, v, Msg::Store { items: items.clone() });
+            }
+            return self.finish(ctx, lid, None);
+        }
+        if from == 0 && op == Op::Put {
+            let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
+            for v in self.replica_set(lid).into_iter().skip(1) {
+                if v == origin {
+                    self.stores.add(v, &[item]);
+                } else {
+                    ctx.send(origin, v, Msg::Store { items: vec![item] });
+                }
+            }
+        }
+        let own = self.id[origin.index()] ^ key;
+        let l = self.lookups.get(lid);
         let next = (from..l.list.len()).find(|&i| l.list[i].state == State::Answered);
         match next {
-            Some(i) if l.list[i].dist < own ^ key => {
+            Some(i) if tries > 0 || l.list[i].dist < own => {
                 let target = l.list[i].node;
                 let call =
                     ctx.set_timer(origin, self.params.rpc_timeout, Timer::Timeout { target, call: Call::Lookup(lid) });
                 self.lookups.get_mut(lid).delivering = Some((i, call));
-                ctx.send(origin, target, Msg::Deliver { call, lid, key, q });
+                ctx.send(origin, target, Msg::Deliver { call, lid, key, q, op });
+            }
+            // Every node that answered has been tried.
+            None if tries > 0 => {
+                let l = self.lookups.get(lid);
+                let reached = (l.hops, l.first == Some(true));
+                self.finish(ctx, lid, Some(reached));
             }
             _ => {
                 // No node that answered is closer than the origin: it takes the
                 // message itself.
-                let correct = self.owner(ctx, key) == Some(origin);
-                self.finish(ctx, lid, Some((0, correct)));
+                let got = self.receive(ctx, origin, key, op, origin);
+                self.delivered(ctx, lid, None, got);
             }
         }
     }
 
-    /// Lookup `lid` ends: delivered (with its hops and whether to the owner), or not.
+    /// The `replicas` nodes closest to lookup `lid`'s key among the origin and
+    /// the nodes that answered, closest first.
+    fn replica_set(&self, lid: u32) -> Vec<NodeId> {
+        let l = self.lookups.get(lid);
+        let own = self.id[l.origin.index()] ^ l.key;
+        let answered = l.list.iter().filter(|e| e.state == State::Answered);
+        let mut set: Vec<(u64, NodeId)> = answered.map(|e| (e.dist, e.node)).collect();
+        set.push((own, l.origin));
+        set.sort_unstable();
+        set.into_iter().take(self.params.replicas as usize).map(|(_, v)| v).collect()
+    }
+
+    /// What `at` does with a lookup's message for `key` from `origin`, and what
+    /// the message meets there.
+    fn receive(&mut self, ctx: &Ctx<'_, Self>, at: NodeId, key: u64, op: Op, origin: NodeId) -> Found {
+        let mut got = Found { correct: self.owner(ctx, key) == Some(at), ..Found::default() };
+        match op {
+            Op::Route => {}
+            Op::Put => {
+                let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
+                self.stores.add(at, &[item]);
+                got.found = true;
+            }
+            Op::Get | Op::Find(_) => got.read(&self.stores, ctx, at, key, op, origin),
+        }
+        got
+    }
+
+    /// Lookup `lid` was delivered to its entry `at` (the origin if `None`),
+    /// where it met `got`: it ends, unless it is a get or a find that found
+    /// nothing and other replicas remain to ask.
+    fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, at: Option<usize>, got: Found) {
+        let replicas = self.params.replicas;
+        let l = self.lookups.get_mut(lid);
+        let first = *l.first.get_or_insert(got.correct);
+        l.tries += 1;
+        l.got = got;
+        l.hops = at.map_or(0, |i| l.list[i].depth);
+        if asks(l.op) && !got.found && l.tries < replicas {
+            return self.deliver(ctx, lid, at.map_or(0, |i| i + 1));
+        }
+        let hops = l.hops;
+        self.finish(ctx, lid, Some((hops, first)));
+    }
+
+    /// Lookup `lid` ends: delivered (with its hops and whether first to the
+    /// owner), or not.
     fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<(u32, bool)>) {
         let l = self.lookups.remove(lid);
         match l.purpose {
             Purpose::Query(q) => {
-                self.stats.end(ctx.issued(q) >= ctx.warmup(), l.timeouts, reached);
-                if let Some((hops, true)) = reached {
-                    ctx.report_hit(q, hops, 1);
-                }
+                let counted = ctx.issued(q) >= ctx.warmup();
+                self.stats.end(counted, l.timeouts, reached);
+                let ok = reached.is_some() && succeeded(l.op, l.first, l.got);
+                let hops = reached.map_or(0, |(hops, _)| hops);
+                let end = dht::QueryEnd { q, op: l.op, key: l.key, reached: reached.is_some(), ok, got: l.got, hops };
+                end.report(ctx, &mut self.stats, &mut self.stores);
             }
-            Purpose::Repair(_) | Purpose::Publish => {}
+            Purpose::Repair(_) | Purpose::Publish | Purpose::Republish => {}
             Purpose::Join => {
                 if self.table[l.origin.index()].is_empty() {
                     ctx.set_timer(l.origin, dht::JOIN_DELAY, Timer::Join);
@@ -644,7 +876,80 @@ impl Kademlia {
                     if self.params.maintenance {
                         self.refresh(ctx, l.origin);
                     }
+                    self.publish(ctx, l.origin);
                 }
+            }
+        }
+    }
+
+    /// With resources indexed: `v` registers every type it holds, each by a
+    /// put of its registration under the type's key.
+    fn publish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if !self.params.resources {
+            return;
+        }
+        for t in ctx.resources_of(v).to_vec() {
+            let key = dht::resource_key(t, self.mask);
+            self.start_lookup(ctx, v, key, Purpose::Publish, Op::Put);
+        }
+    }
+
+    /// `v` stores the items it holds again at the nodes now closest to their
+    /// keys, one lookup for each key (the paper's republishing).
+    fn republish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        let mut keys: Vec<u64> = self.stores.held(v).iter().map(|&(k, _)| k).collect();
+        keys.dedup();
+        for key in keys {
+            self.start_lookup(ctx, v, key, Purpose::Republish, Op::Route);
+        }
+    }
+
+    /// Whether the DHT stores items.
+    fn stores_items(&self) -> bool {
+        self.params.storage || self.params.resources
+    }
+
+    /// `v`'s republishing, at a phase of its own, where items are stored.
+    fn schedule_republish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if self.stores_items() {
+            let phase = SimTime(ctx.rng().random_range(1..=self.params.republish.0));
+            ctx.set_timer(v, phase, Timer::Republish);
+        }
+    }
+
+    /// The items of a DHT that has been running, each at the `replicas` nodes
+    /// of `up` closest to its key: `stored_keys` keys drawn uniformly, or every
+    /// node's registrations; and every node's republishing under way.
+    fn preload(&mut self, ctx: &mut Ctx<'_, Self>, up: &[(u64, NodeId)]) {
+        let items: Vec<Item> = if self.params.resources {
+            let mask = self.mask;
+            up.iter()
+                .flat_map(|&(_, v)| ctx.resources_of(v).iter().map(move |&t| (dht::resource_key(t, mask), v.0)))
+                .collect()
+        } else {
+            let keys: Vec<u64> = (0..self.params.stored_keys).map(|_| ctx.rng().random::<u64>() & self.mask).collect();
+            self.stores.keys = keys.clone();
+            keys.into_iter().map(|k| (k, NO_HOLDER)).collect()
+        };
+        let replicas = self.params.replicas as usize;
+        let placed: Vec<(NodeId, Item)> = items
+            .into_iter()
+            .flat_map(|item| {
+                let mut near: Vec<NodeId> = Vec::with_capacity(replicas);
+                while near.len() < replicas {
+                    let ok = |v: NodeId| ctx.is_up(v) && !near.contains(&v);
+                    match self.closest(0, self.ring.len(), self.params.bits, item.0, &ok) {
+                        Some(v) => near.push(v),
+                        None => break,
+                    }
+                }
+                near.into_iter().map(move |v| (v, item))
+            })
+            .collect();
+        self.stores.place(placed);
+        if self.params.maintenance {
+            for &(_, v) in up {
+                self.schedule_republish(ctx, v);
             }
         }
     }
@@ -669,7 +974,7 @@ impl Kademlia {
             let prefix = if shift + b >= 64 { 0 } else { (me >> (shift + b)) << (shift + b) };
             let low = if shift == 0 { 0 } else { ctx.rng().random::<u64>() & ((1u64 << shift) - 1) };
             let key = (prefix | ((other as u64) << shift) | low) & self.mask;
-            self.start_lookup(ctx, v, key, Purpose::Repair(level as u8));
+            self.start_lookup(ctx, v, key, Purpose::Repair(level as u8), Op::Route);
         }
         self.touched[v.index()] = 0;
     }
@@ -681,7 +986,7 @@ impl Kademlia {
         if let Some(b) = contact {
             self.seen(v, b);
             let key = self.id[v.index()];
-            self.start_lookup(ctx, v, key, Purpose::Join);
+            self.start_lookup(ctx, v, key, Purpose::Join, Op::Route);
         }
     }
 
@@ -747,18 +1052,26 @@ impl Protocol for Kademlia {
                 ctx.set_timer(v, phase, Timer::Refresh);
             }
         }
+        if self.stores_items() {
+            self.preload(ctx, &up);
+        }
     }
 
-    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, _: ResourceType) {
-        let key = ctx.rng().random::<u64>() & self.mask;
+    fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        let (key, op) = self.params.work().draw(ctx.rng(), &self.stores, want, self.mask);
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.lookups += 1;
+            match op {
+                Op::Route => {}
+                Op::Put => self.stats.puts.0 += 1,
+                Op::Get | Op::Find(_) => self.stats.gets.0 += 1,
+            }
         }
         if !self.ready[origin.index()] {
             // A node still joining has no route: its lookup fails.
             return;
         }
-        self.start_lookup(ctx, origin, key, Purpose::Query(q));
+        self.start_lookup(ctx, origin, key, Purpose::Query(q), op);
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
@@ -775,6 +1088,15 @@ impl Protocol for Kademlia {
             Msg::FindNode { call, lid, key, q } => {
                 let nodes = self.closest_known(at, key, self.k(), from);
                 ctx.send(at, from, Msg::Nodes { call, lid, q, nodes });
+                if self.stores_items() && key == self.id[from.index()] {
+                    // A node looking itself up is joining: it gets the items
+                    // it is closer to than this node (paper, section 2.5).
+                    let (near, mine) = (self.id[from.index()], self.id[at.index()]);
+                    let items = self.stores.select(at, |k| k ^ near < k ^ mine);
+                    if !items.is_empty() {
+                        ctx.send(at, from, Msg::Store { items });
+                    }
+                }
             }
             Msg::Nodes { call, lid, nodes, .. } => {
                 let l = self.lookups.get_mut(lid);
@@ -784,15 +1106,15 @@ impl Protocol for Kademlia {
                 self.learn(lid, depth, nodes);
                 self.advance(ctx, lid);
             }
-            Msg::Deliver { call, lid, key, q } => {
-                let correct = self.owner(ctx, key) == Some(at);
-                ctx.send(at, from, Msg::Delivered { call, lid, q, correct });
+            Msg::Deliver { call, lid, key, q, op } => {
+                let got = self.receive(ctx, at, key, op, from);
+                ctx.send(at, from, Msg::Delivered { call, lid, q, got });
             }
-            Msg::Delivered { lid, correct, .. } => {
-                let l = self.lookups.get_mut(lid);
-                let hops = l.delivering.map_or(0, |(i, _)| l.list[i].depth);
-                self.finish(ctx, lid, Some((hops, correct)));
+            Msg::Delivered { lid, got, .. } => {
+                let at = self.lookups.get(lid).delivering.map(|(i, _)| i);
+                self.delivered(ctx, lid, at, got);
             }
+            Msg::Store { items } => self.stores.add(at, &items),
             Msg::Ping { call } => ctx.send(at, from, Msg::Pong { call }),
             Msg::Pong { .. } => {}
         }
@@ -811,6 +1133,12 @@ impl Protocol for Kademlia {
                     let contact = ctx.contact(at);
                     self.join(ctx, at, contact);
                 }
+            }
+            Timer::Republish => {
+                if self.ready[at.index()] && !self.leaving[at.index()] {
+                    self.republish(ctx, at);
+                }
+                ctx.set_timer(at, self.params.republish, Timer::Republish);
             }
             Timer::Timeout { target, call } => {
                 self.evict(at, target);
@@ -841,10 +1169,12 @@ impl Protocol for Kademlia {
         self.table[at.index()].clear();
         self.cache[at.index()].clear();
         self.touched[at.index()] = 0;
+        self.stores.clear(at);
         self.join(ctx, at, bootstrap);
         if self.params.maintenance {
             let phase = SimTime(ctx.rng().random_range(1..=self.params.refresh.0));
             ctx.set_timer(at, phase, Timer::Refresh);
+            self.schedule_republish(ctx, at);
         }
     }
 
@@ -855,11 +1185,23 @@ impl Protocol for Kademlia {
     fn crashed(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId) {
         self.drop_lookups(ctx, at);
         self.ready[at.index()] = false;
+        self.stores.clear(at);
+    }
+
+    fn changed(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if self.ready[v.index()] {
+            self.publish(ctx, v);
+        }
     }
 
     fn state_bytes(&self) -> usize {
         let lists: usize = self.table.iter().chain(&self.cache).map(|t| t.capacity() * 4 + 24).sum();
-        self.id.capacity() * 8 + self.ring.capacity() * 16 + self.touched.capacity() * 8 + lists + self.lookups.bytes()
+        self.id.capacity() * 8
+            + self.ring.capacity() * 16
+            + self.touched.capacity() * 8
+            + lists
+            + self.lookups.bytes()
+            + self.stores.bytes()
     }
 
     fn extra_metrics(&self, _: &Recorder, out: &mut Vec<Metric>) {
@@ -887,6 +1229,81 @@ mod tests {
         let spec = WorkloadSpec { rate: Rate(rate), ..Default::default() };
         let workload = Workload::new(&spec, n as usize, 1, config.duration, seed);
         Simulation::new(&w, params.build(&w), workload, &config).run_both()
+    }
+
+    /// The `r` nodes of `up` closest to `key` by XOR, closest first.
+    fn closest_of(k: &Kademlia, key: u64, r: usize, up: impl Fn(NodeId) -> bool) -> Vec<NodeId> {
+        let mut near: Vec<(u64, NodeId)> =
+            k.ring.iter().filter(|&&(_, v)| up(v)).map(|&(id, v)| (id ^ key, v)).collect();
+        near.sort_unstable();
+        near.into_iter().take(r).map(|(_, v)| v).collect()
+    }
+
+    #[test]
+    fn keys_stored_at_their_closest_nodes_survive_crashes_by_republishing_and_joiners_get_theirs() {
+        // 200 nodes, 2,000 keys in place at the start; node 17 is down until
+        // 50 s; every fifth node crashes at 100 s; gets from 200 s on.
+        use crate::dynamics::{Churn, Source, Trace};
+        let joiner = NodeId(17);
+        let trace = Trace { rows: vec![(SimTime::from_secs(50), joiner, true)], starts_down: vec![joiner] };
+        let churn =
+            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
+        let crash = Fault {
+            at: SimTime::from_secs(100),
+            action: Action::Crash {
+                victims: Victims::Fraction { fraction: 0.2, choose: Choose::Random },
+                recover: None,
+            },
+        };
+        let storing = |replicas: u32| Params {
+            storage: true,
+            stored_keys: 2_000,
+            put_share: 0.0,
+            replicas,
+            republish: SimTime::from_secs(60),
+            ..Params::default()
+        };
+        let dynamics = || Dynamics { churn: Some(churn.clone()), faults: vec![crash.clone()], ..Dynamics::default() };
+        let (_, before) = run(200, &storing(4), 40, 0.0, dynamics(), 5);
+        for &key in &before.stores.keys {
+            for v in closest_of(&before, key, 4, |v| v != joiner) {
+                assert!(before.stores.has(v, key), "key {key:x} missing at {v:?}");
+            }
+        }
+        let (_, joined) = run(200, &storing(1), 80, 0.0, dynamics(), 5);
+        let theirs: Vec<u64> =
+            joined.stores.keys.iter().copied().filter(|&k| closest_of(&joined, k, 1, |_| true) == [joiner]).collect();
+        assert!(!theirs.is_empty());
+        for &key in &theirs {
+            assert!(joined.stores.has(joiner, key), "the joiner lacks key {key:x}");
+        }
+        // Republishing every 60 s restores the copies the crash took: every
+        // key left anywhere is back at each of its four closest nodes up.
+        let (_, after) = run(200, &storing(4), 300, 0.0, dynamics(), 5);
+        let up = |v: NodeId| after.ready[v.index()];
+        let left: Vec<u64> =
+            after.stores.keys.iter().copied().filter(|&k| (0..200).any(|v| after.stores.has(NodeId(v), k))).collect();
+        assert!(left.len() > 1_990);
+        for &key in &left {
+            for v in closest_of(&after, key, 4, up) {
+                assert!(after.stores.has(v, key), "key {key:x} not republished at {v:?}");
+            }
+        }
+        let gets = |replicas| {
+            let (out, _) = run(200, &storing(replicas), 300, 10.0, dynamics(), 5);
+            let late = out.recorder.queries.iter().filter(|q| q.issued >= SimTime::from_secs(200));
+            let (n, ok) = late.fold((0, 0), |(n, ok), q| (n + 1, ok + q.succeeded() as u32));
+            ok as f64 / n as f64
+        };
+        let (four, one) = (gets(4), gets(1));
+        assert_eq!(four, 1.0, "four copies");
+        assert!((0.7..0.9).contains(&one), "one copy: {one} of the gets found their key");
+    }
+
+    #[test]
+    fn each_query_learns_every_live_holder_of_its_type_from_the_index_joiners_included() {
+        let params = Params { resources: true, ..Params::default() };
+        dht::an_index_names_every_live_holder(|w| params.build(w));
     }
 
     #[test]
