@@ -1,6 +1,8 @@
 //! What the distributed hash tables (`chord`, `kademlia`) share: the figures of
-//! a key-based routing test (OverSim's KBRTestApp) and their columns, and the
-//! sizes of the fields their datagrams carry.
+//! a key-based routing test (OverSim's KBRTestApp) and their columns, the sizes
+//! of the fields their datagrams carry, and their workloads beyond it: stored
+//! keys put and got (OverSim's DHTTestApp), and resource registrations found by
+//! type (a resource index), held as items per node.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
