@@ -107,6 +107,9 @@
 //! its own lookups fail. A node whose successor list runs empty joins again. A
 //! graceful leaver tells its successor its predecessor and its predecessor its
 //! successor list (ToN, section IV-E.3), then goes; a crashed node tells nobody.
+//! A node that has joined says so in its first notify: if it is back before
+//! its successor noticed it gone (the successor still has it as predecessor),
+//! the successor hands it the items of its range again, as it would a newcomer.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -323,6 +326,7 @@ impl ProtocolParams for Params {
             forwards: Lookups::default(),
             leaving: vec![false; n],
             ready: vec![false; n],
+            fresh: vec![false; n],
             stores: if self.storage || self.resources { Stores::new(n) } else { Stores::default() },
             stats: LookupStats { storage: self.storage || self.resources, ..LookupStats::default() },
         }
@@ -548,7 +552,11 @@ pub enum Msg {
         succs: Vec<NodeId>,
     },
     /// "I may be your predecessor."
-    Notify,
+    Notify {
+        /// Whether the sender has joined (first or again) since it last
+        /// notified anyone: it holds nothing yet.
+        fresh: bool,
+    },
     /// The predecessor check.
     Ping {
         /// The call.
@@ -627,7 +635,7 @@ impl Message for Msg {
             Msg::Delivered { .. } | Msg::Arrived { .. } => 3,
             Msg::GetPredecessor { .. } => 4,
             Msg::Predecessor { .. } => 5,
-            Msg::Notify => 6,
+            Msg::Notify { .. } => 6,
             Msg::Ping { .. } => 7,
             Msg::Pong { .. } => 8,
             Msg::LeavePred { .. } | Msg::LeaveSucc { .. } => 9,
@@ -655,7 +663,7 @@ impl Message for Msg {
                     Msg::Delivered { got, .. } => HANDLE + got.reply,
                     Msg::GetPredecessor { .. } | Msg::Ping { .. } | Msg::Pong { .. } => 0,
                     Msg::Predecessor { succs, .. } => HANDLE + list(succs.len()),
-                    Msg::Notify => HANDLE,
+                    Msg::Notify { .. } => HANDLE,
                     Msg::LeavePred { .. } => HANDLE,
                     Msg::LeaveSucc { succs } => list(succs.len()),
                     Msg::Store { items } => 4 + items.len() as u32 * ITEM,
@@ -723,6 +731,8 @@ pub struct Chord {
     /// Nodes on the ring: up, and joined. A node that is joining answers no
     /// call and runs no maintenance, as OverSim's Chord outside its READY state.
     ready: Vec<bool>,
+    /// Nodes that have joined and not yet notified a successor.
+    fresh: Vec<bool>,
     /// With storage: the keys each node holds.
     stores: Stores,
     stats: LookupStats,
@@ -832,9 +842,9 @@ impl Chord {
     /// successor list and fingers; with storage, a node that has become one of
     /// its replicas gets copies of its keys.
     fn forget(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, dead: NodeId) {
-        let old = if self.params.storage { self.replica_set(v) } else { Vec::new() };
+        let old = if self.stores_items() { self.replica_set(v) } else { Vec::new() };
         self.unlink(v, dead);
-        if self.params.storage {
+        if self.stores_items() {
             self.replicate_to_new(ctx, v, &old);
         }
     }
@@ -1124,13 +1134,8 @@ impl Chord {
         match op {
             Op::Route => {}
             Op::Put => {
-                // The owner stores the key (or the origin's registration under
-                // it) and copies it to its replicas.
                 let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
-                self.stores.add(at, &[item]);
-                for s in self.replica_set(at) {
-                    ctx.send(at, s, Msg::Store { items: vec![item] });
-                }
+                self.put_item(ctx, at, item);
                 got.found = true;
             }
             Op::Get | Op::Find(_) => got.read(&self.stores, ctx, at, key, op, origin),
@@ -1177,6 +1182,7 @@ impl Chord {
             Purpose::Join => match reached {
                 Some(d) => {
                     self.ready[l.origin.index()] = true;
+                    self.fresh[l.origin.index()] = true;
                     self.set_succs(l.origin, [d]);
                     if self.params.maintenance {
                         self.stabilize(ctx, l.origin);
@@ -1287,6 +1293,20 @@ impl Chord {
         }
     }
 
+    /// Whether nodes hold items (stored keys or resource registrations).
+    fn stores_items(&self) -> bool {
+        self.params.storage || self.params.resources
+    }
+
+    /// A put's `item` reaches `v`, its owner as the lookup found it: `v`
+    /// stores it and copies it to its replicas.
+    fn put_item(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, item: Item) {
+        self.stores.add(v, &[item]);
+        for s in self.replica_set(v) {
+            ctx.send(v, s, Msg::Store { items: vec![item] });
+        }
+    }
+
     /// With resources indexed: `v` registers every type it holds, each by a
     /// put of its registration under the type's key.
     fn publish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
@@ -1317,15 +1337,22 @@ impl Chord {
     /// (its predecessor failed or left), and its replicas get its keys.
     fn new_predecessor(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, old: Option<NodeId>, p: NodeId) {
         let (me, pid) = (self.id[v.index()], self.id[p.index()]);
+        self.hand_over(ctx, v, p);
+        if !old.is_some_and(|o| self.inside(pid, self.id[o.index()], me)) {
+            let keys = self.keys_between(v, pid, me);
+            Self::store_at(ctx, v, &self.replica_set(v), keys);
+        }
+    }
+
+    /// `v` sends its predecessor `p` the items it holds outside its own range,
+    /// (p, v] (with one replica they move: `v` keeps no copy).
+    fn hand_over(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, p: NodeId) {
+        let (me, pid) = (self.id[v.index()], self.id[p.index()]);
         let theirs = self.stores.select(v, |k| !self.inside_closed(k, pid, me));
         if self.params.replicas == 1 {
             self.stores.drop_where(v, |item| theirs.binary_search(&item).is_ok());
         }
         Self::store_at(ctx, v, &[p], theirs);
-        if !old.is_some_and(|o| self.inside(pid, self.id[o.index()], me)) {
-            let keys = self.keys_between(v, pid, me);
-            Self::store_at(ctx, v, &self.replica_set(v), keys);
-        }
     }
 
     /// The figures of its query lookups.
@@ -1478,14 +1505,15 @@ impl Protocol for Chord {
                 let closer = pred.filter(|&p| p != at && self.inside(self.id[p.index()], me, self.id[from.index()]));
                 let old = self.replica_set(at);
                 self.set_succs(at, closer.into_iter().chain([from]).chain(succs));
-                if self.params.storage {
+                if self.stores_items() {
                     self.replicate_to_new(ctx, at, &old);
                 }
                 if let Some(s) = self.first_succ(at) {
-                    ctx.send(at, s, Msg::Notify);
+                    let fresh = std::mem::take(&mut self.fresh[at.index()]);
+                    ctx.send(at, s, Msg::Notify { fresh });
                 }
             }
-            Msg::Notify => {
+            Msg::Notify { fresh } => {
                 let me = self.id[at.index()];
                 let closer = match self.pred_of(at) {
                     None => true,
@@ -1494,9 +1522,13 @@ impl Protocol for Chord {
                 if closer && from != at {
                     let old = self.pred_of(at);
                     self.pred[at.index()] = from.0;
-                    if self.params.storage {
+                    if self.stores_items() {
                         self.new_predecessor(ctx, at, old, from);
                     }
+                } else if fresh && self.pred[at.index()] == from.0 && self.stores_items() {
+                    // Its predecessor has come back with nothing, before this
+                    // node noticed it gone: it gets its items again.
+                    self.hand_over(ctx, at, from);
                 }
                 if self.first_succ(at).is_none() {
                     // A node alone learns of a second.
@@ -1510,7 +1542,7 @@ impl Protocol for Chord {
             Msg::LeavePred { pred } => {
                 if self.pred[at.index()] == from.0 {
                     self.pred[at.index()] = pred.map_or(NONE, |p| p.0);
-                    if let Some(p) = pred.filter(|_| self.params.storage) {
+                    if let Some(p) = pred.filter(|_| self.stores_items()) {
                         // The leaver's range joins this node's: its replicas get it.
                         let keys = self.keys_between(at, self.id[p.index()], self.id[from.index()]);
                         Self::store_at(ctx, at, &self.replica_set(at), keys);
@@ -1519,7 +1551,7 @@ impl Protocol for Chord {
                 self.forget(ctx, at, from);
             }
             Msg::LeaveSucc { succs } => {
-                let old = if self.params.storage { self.replica_set(at) } else { Vec::new() };
+                let old = if self.stores_items() { self.replica_set(at) } else { Vec::new() };
                 let mut list = self.succs(at);
                 if let Some(i) = list.iter().position(|&s| s == from) {
                     list.truncate(i);
@@ -1527,7 +1559,7 @@ impl Protocol for Chord {
                     self.set_succs(at, list);
                 }
                 self.unlink(at, from);
-                if self.params.storage {
+                if self.stores_items() {
                     self.replicate_to_new(ctx, at, &old);
                 }
             }
@@ -1619,7 +1651,7 @@ impl Protocol for Chord {
         let succs = self.succs(at);
         let pred = self.pred_of(at);
         if let Some(&s) = succs.first() {
-            if self.params.storage && self.params.replicas == 1 {
+            if self.stores_items() && self.params.replicas == 1 {
                 // With no replicas, the leaver's keys go to its successor
                 // (otherwise the successor holds copies already).
                 ctx.send(at, s, Msg::Store { items: self.stores.held(at).to_vec() });
@@ -1893,6 +1925,39 @@ mod tests {
         for routing in [Routing::Iterative, Routing::Recursive] {
             let params = Params { resources: true, replicas: 3, routing, ..Params::default() };
             dht::an_index_names_every_live_holder(|w| params.build(w));
+        }
+    }
+
+    #[test]
+    fn an_index_node_that_rejoins_gets_its_registrations_back_however_soon() {
+        // 200 nodes, 10 types of 20 holders. The owner of type 0's key
+        // crashes at 100 s and comes back 2 s, 10 s or 200 s later (2 s: before
+        // its successor's predecessor check notices it gone): by 600 s it and
+        // its three replicas again hold all 20 registrations.
+        use crate::dynamics::{Churn, Source, Trace};
+        let w = world(&TopologySpec::Ring {}, 200, 10, 10, 20, 3);
+        let params = Params { resources: true, ..Params::default() };
+        let run = |dynamics: Dynamics| {
+            let mut config = SimConfig::new(3, SimTime::from_secs(600));
+            config.dynamics = dynamics;
+            let spec = WorkloadSpec { rate: Rate(0.0), ..Default::default() };
+            let workload = Workload::new(&spec, 200, 10, config.duration, 3);
+            Simulation::new(&w, params.build(&w), workload, &config).run_both().1
+        };
+        let c = run(Dynamics::default());
+        let key = dht::resource_key(ResourceType(0), c.mask);
+        let start = c.ring.partition_point(|&(id, _)| id < key);
+        let owner = c.ring[start % 200].1;
+        let held =
+            |c: &Chord| (0..4).map(|i| c.stores.under(c.ring[(start + i) % 200].1, key).len()).collect::<Vec<_>>();
+        assert_eq!(held(&c), [20; 4]);
+        for back in [2, 10, 200] {
+            let rows = vec![(SimTime::from_secs(100), owner, false), (SimTime::from_secs(100 + back), owner, true)];
+            let trace = Trace { rows, starts_down: vec![] };
+            let churn =
+                Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
+            let c = run(Dynamics { churn: Some(churn), ..Dynamics::default() });
+            assert_eq!(held(&c), [20; 4], "back after {back} s");
         }
     }
 
