@@ -236,6 +236,9 @@ impl Default for Params {
 /// Nodes an answer to a routing step names at most, closest to the key first.
 const CANDIDATES: usize = 3;
 
+/// Up to this many closest nodes, a routing step picks them without sorting.
+const FEW: usize = 8;
+
 /// No node: an empty entry of a successor list or finger table, or no predecessor.
 const NONE: u32 = u32::MAX;
 
@@ -830,12 +833,29 @@ impl Chord {
         let succs = &self.succ[x.index() * r..(x.index() + 1) * r];
         let use_succs = self.params.successor_routing || !fingers.iter().any(|&f| usable(f));
         let known = fingers.iter().chain(if use_succs { succs } else { &[] });
-        let mut closer: Vec<(u64, u32)> =
-            known.filter(|&&f| usable(f)).map(|&f| (self.dist(self.id[f as usize], key), f)).collect();
-        closer.sort_unstable();
-        closer.dedup();
-        closer.truncate(most);
-        (false, closer.into_iter().map(|(_, f)| NodeId(f)).collect())
+        let closer = known.filter(|&&f| usable(f)).map(|&f| (self.dist(self.id[f as usize], key), f));
+        if most > FEW {
+            let mut closer: Vec<(u64, u32)> = closer.collect();
+            closer.sort_unstable();
+            closer.dedup();
+            closer.truncate(most);
+            return (false, closer.into_iter().map(|(_, f)| NodeId(f)).collect());
+        }
+        // The `most` closest, without repeats, kept in order as they come: the
+        // same as sorting them all, without a list to sort.
+        let mut top = [(0u64, NONE); FEW];
+        let mut n = 0;
+        for e in closer {
+            let at = top[..n].partition_point(|&t| t < e);
+            if at >= most || (at < n && top[at] == e) {
+                continue;
+            }
+            let end = n.min(most - 1);
+            top.copy_within(at..end, at + 1);
+            top[at] = e;
+            n = (n + 1).min(most);
+        }
+        (false, top[..n].iter().map(|&(_, f)| NodeId(f)).collect())
     }
 
     /// `v` has learnt that `dead` does not answer (or has left): out of its
@@ -1020,13 +1040,15 @@ impl Chord {
         if done {
             l.owners = Some(nodes);
         } else {
+            // Candidates stay sorted by distance to the key (then number).
+            let key = l.key;
+            let rank = |v: &NodeId| (key.wrapping_sub(id[v.index()]) & mask, v.0);
             for v in nodes {
                 if !l.asked.contains(&v) && !l.candidates.contains(&v) {
-                    l.candidates.push(v);
+                    let at = l.candidates.partition_point(|c| rank(c) < rank(&v));
+                    l.candidates.insert(at, v);
                 }
             }
-            let key = l.key;
-            l.candidates.sort_by_key(|v| (key.wrapping_sub(id[v.index()]) & mask, v.0));
         }
     }
 
