@@ -115,8 +115,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::dht::{
-    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
-    asks, succeeded,
+    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, Op, Outcome, Purpose, Stores,
 };
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
@@ -162,14 +161,14 @@ pub struct Params {
     #[serde(default)]
     pub storage: bool,
     /// With storage: the nodes that hold each key, its owner and the successors after it.
-    #[serde(default = "default_replicas")]
+    #[serde(default = "dht::default_replicas")]
     pub replicas: u32,
     /// With storage: keys stored at the start, drawn uniformly, each at its replicas.
     #[serde(default)]
     pub stored_keys: u64,
     /// With storage: the share of queries that put a new key; the others get a
     /// stored key drawn uniformly.
-    #[serde(default = "default_put_share")]
+    #[serde(default = "dht::default_put_share")]
     pub put_share: f64,
     /// Whether the ring indexes the grid's resources: every holder registers
     /// each type it holds under the type's key, and a query asks that key's
@@ -205,12 +204,6 @@ fn default_fix_fingers() -> SimTime {
 fn default_check_predecessor() -> SimTime {
     SimTime::from_secs(5)
 }
-fn default_replicas() -> u32 {
-    4
-}
-fn default_put_share() -> f64 {
-    0.5
-}
 
 impl Default for Params {
     fn default() -> Self {
@@ -225,9 +218,9 @@ impl Default for Params {
             successor_routing: true,
             routing: Routing::Iterative,
             storage: false,
-            replicas: default_replicas(),
+            replicas: dht::default_replicas(),
             stored_keys: 0,
-            put_share: default_put_share(),
+            put_share: dht::default_put_share(),
             resources: false,
         }
     }
@@ -330,8 +323,8 @@ impl ProtocolParams for Params {
             leaving: vec![false; n],
             ready: vec![false; n],
             fresh: vec![false; n],
-            stores: if self.storage || self.resources { Stores::new(n) } else { Stores::default() },
-            stats: LookupStats { storage: self.storage || self.resources, ..LookupStats::default() },
+            stores: if self.work().stores_items() { Stores::new(n) } else { Stores::default() },
+            stats: LookupStats { storage: self.work().stores_items(), ..LookupStats::default() },
         }
     }
 
@@ -396,15 +389,9 @@ struct Lookup {
     key: u64,
     origin: NodeId,
     purpose: Purpose,
-    /// What it does at the key's owner.
-    op: Op,
-    /// Whether the first node it reached owned the key.
-    first: Option<bool>,
-    /// What it met at the last node it was delivered to.
-    got: Found,
-    /// Nodes it was delivered to (a get goes on to the next replica while
-    /// the key is not found).
-    tries: u32,
+    /// What it does at the key's owner and what it met there (a get goes on
+    /// to the next replica while the key is not found).
+    outcome: Outcome,
     /// Nodes that answered a routing step.
     hops: u32,
     /// Calls that went unanswered.
@@ -456,18 +443,15 @@ pub struct Routed {
     key: u64,
     /// The query it serves, if any.
     q: Option<QueryId>,
-    /// What it does at the key's owner.
-    op: Op,
     /// Nodes that routed it on.
     hops: u32,
     /// Hops it waited on in vain.
     timeouts: u32,
     /// Whether the receiver is the key's owner, as the sender sees it.
     last: bool,
-    /// Nodes it was delivered to (a get goes on along the owner's successors).
-    tries: u32,
-    /// Whether the first node it was delivered to owned the key.
-    first: Option<bool>,
+    /// What it does at the key's owner and what it met there (a get goes on
+    /// along the owner's successors).
+    outcome: Outcome,
 }
 
 /// A recursive lookup's message sent on by node `at`, until the next hop
@@ -599,10 +583,8 @@ pub enum Msg {
     /// A recursive lookup's result, to its origin: what the message met at
     /// the node it reached.
     Arrived {
-        /// The message as it arrived.
+        /// The message as it arrived, with what it met.
         msg: Routed,
-        /// What it met.
-        got: Found,
     },
     /// Stored items to hold: a new one for a replica, those of a range for a
     /// node that now owns or replicates it.
@@ -673,11 +655,11 @@ impl Message for Msg {
                     // The key, the origin's handle and a hop count, and the
                     // test message or value.
                     Msg::Route { msg, .. } => {
-                        let payload = msg.q.is_some() && matches!(msg.op, Op::Route | Op::Put);
+                        let payload = msg.q.is_some() && matches!(msg.outcome.op, Op::Route | Op::Put);
                         KEY + HANDLE + 1 + if payload { KBR_PAYLOAD } else { 0 }
                     }
                     Msg::RouteAck { .. } => 0,
-                    Msg::Arrived { got, .. } => HANDLE + got.reply,
+                    Msg::Arrived { msg } => HANDLE + msg.outcome.got.reply,
                 },
         )
     }
@@ -909,10 +891,7 @@ impl Chord {
             key,
             origin,
             purpose,
-            op,
-            first: None,
-            got: Found::default(),
-            tries: 0,
+            outcome: Outcome::new(op),
             hops: 0,
             timeouts: 0,
             candidates: Vec::new(),
@@ -930,7 +909,7 @@ impl Chord {
             self.lookups.get_mut(lid).waiting = Some(wait);
             let q = purpose.query();
             let msg =
-                Routed { lid, origin, wait, key, q, op, hops: 0, timeouts: 0, last: false, tries: 0, first: None };
+                Routed { lid, origin, wait, key, q, hops: 0, timeouts: 0, last: false, outcome: Outcome::new(op) };
             match via {
                 Some(b) => self.send_on(ctx, origin, b, msg, Vec::new()),
                 None => self.route(ctx, origin, msg, Vec::new()),
@@ -975,7 +954,7 @@ impl Chord {
     /// not acknowledged it. With nowhere to go it is dropped, and the origin's
     /// wait runs out.
     fn route(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, mut msg: Routed, dead: Vec<NodeId>) {
-        let next = if msg.tries > 0 {
+        let next = if msg.outcome.tries > 0 {
             msg.last = true;
             self.succs(at).into_iter().find(|s| !dead.contains(s))
         } else {
@@ -1004,27 +983,24 @@ impl Chord {
     /// before saw it: it acts on it, and tells the origin, unless it is a get
     /// that has found nothing and replicas remain to ask.
     fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed) {
-        let got = self.receive(ctx, d, msg.key, msg.op, msg.origin);
-        msg.first.get_or_insert(got.correct);
-        msg.tries += 1;
-        if asks(msg.op) && !got.found && msg.tries < self.params.replicas {
+        let got = self.receive(ctx, d, msg.key, msg.outcome.op, msg.origin);
+        if msg.outcome.meet(got, self.params.replicas) {
             return self.route(ctx, d, msg, Vec::new());
         }
         if d == msg.origin {
             if ctx.cancel_timer(msg.wait) {
-                self.arrived(ctx, msg, d, got);
+                self.arrived(ctx, msg, d);
             }
         } else {
-            ctx.send(d, msg.origin, Msg::Arrived { msg, got });
+            ctx.send(d, msg.origin, Msg::Arrived { msg });
         }
     }
 
     /// The result of recursive lookup `msg`, from `d`, reaches its origin.
-    fn arrived(&mut self, ctx: &mut Ctx<'_, Self>, msg: Routed, d: NodeId, got: Found) {
+    fn arrived(&mut self, ctx: &mut Ctx<'_, Self>, msg: Routed, d: NodeId) {
         let l = self.lookups.get_mut(msg.lid);
-        (l.hops, l.timeouts, l.first, l.tries, l.got) = (msg.hops, msg.timeouts, msg.first, msg.tries, got);
-        let ok = succeeded(msg.op, msg.first, got);
-        self.finish(ctx, msg.lid, Some(d), ok);
+        (l.hops, l.timeouts, l.outcome) = (msg.hops, msg.timeouts, msg.outcome);
+        self.finish(ctx, msg.lid, Some(d));
     }
 
     /// Lookup `lid` has an answer: the key's successors, or nodes closer to it.
@@ -1088,10 +1064,10 @@ impl Chord {
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32) {
         loop {
             let l = self.lookups.get_mut(lid);
-            let (origin, key, q, op) = (l.origin, l.key, l.purpose.query(), l.op);
+            let (origin, key, q, op) = (l.origin, l.key, l.purpose.query(), l.outcome.op);
             if let Some(owners) = &mut l.owners {
                 if owners.is_empty() {
-                    return self.finish(ctx, lid, None, false);
+                    return self.finish(ctx, lid, None);
                 }
                 let d = owners.remove(0);
                 if d == origin {
@@ -1131,7 +1107,7 @@ impl Chord {
             }
             let l = self.lookups.get_mut(lid);
             if l.candidates.is_empty() {
-                return self.finish(ctx, lid, None, false);
+                return self.finish(ctx, lid, None);
             }
             let c = l.candidates.remove(0);
             l.asked.push(c);
@@ -1156,7 +1132,7 @@ impl Chord {
         match op {
             Op::Route => {}
             Op::Put => {
-                let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
+                let item = self.params.work().item(key, origin);
                 self.put_item(ctx, at, item);
                 got.found = true;
             }
@@ -1171,27 +1147,22 @@ impl Chord {
     fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, d: NodeId, got: Found) -> bool {
         let replicas = self.params.replicas;
         let l = self.lookups.get_mut(lid);
-        let first = *l.first.get_or_insert(got.correct);
-        l.tries += 1;
-        l.got = got;
-        let ok = succeeded(l.op, Some(first), got);
-        if asks(l.op) && !got.found && l.tries < replicas && l.owners.as_ref().is_some_and(|o| !o.is_empty()) {
+        if l.outcome.meet(got, replicas) && l.owners.as_ref().is_some_and(|o| !o.is_empty()) {
             return true;
         }
-        self.finish(ctx, lid, Some(d), ok);
+        self.finish(ctx, lid, Some(d));
         false
     }
 
     /// Lookup `lid` ends, its message delivered last to `reached` (or to
     /// nobody), and for a query a success if `ok`.
-    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<NodeId>, ok: bool) {
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, reached: Option<NodeId>) {
         let l = self.lookups.remove(lid);
         match l.purpose {
             Purpose::Query(q) => {
                 let counted = ctx.issued(q) >= ctx.warmup();
-                self.stats.end(counted, l.timeouts, l.first.map(|correct| (l.hops, correct)));
-                let end =
-                    dht::QueryEnd { q, op: l.op, key: l.key, reached: reached.is_some(), ok, got: l.got, hops: l.hops };
+                self.stats.end(counted, l.timeouts, l.outcome.first.map(|correct| (l.hops, correct)));
+                let end = dht::QueryEnd { q, key: l.key, reached: reached.is_some(), hops: l.hops, outcome: l.outcome };
                 end.report(ctx, &mut self.stats, &mut self.stores);
             }
             Purpose::Publish | Purpose::Republish => {}
@@ -1317,7 +1288,7 @@ impl Chord {
 
     /// Whether nodes hold items (stored keys or resource registrations).
     fn stores_items(&self) -> bool {
-        self.params.storage || self.params.resources
+        self.params.work().stores_items()
     }
 
     /// A put's `item` reaches `v`, its owner as the lookup found it: `v`
@@ -1335,8 +1306,7 @@ impl Chord {
         if !self.params.resources {
             return;
         }
-        for t in ctx.resources_of(v).to_vec() {
-            let key = dht::resource_key(t, self.mask);
+        for (key, _) in dht::registrations(ctx, [v], self.mask) {
             self.start_lookup(ctx, v, key, Purpose::Publish, Op::Put, None);
         }
     }
@@ -1423,48 +1393,23 @@ impl Protocol for Chord {
             self.ready[v.index()] = true;
             self.schedule(ctx, v);
         }
-        if self.params.storage && k > 0 {
-            // Keys stored before the run, each at its owner and the successors after it.
-            let keys: Vec<u64> = (0..self.params.stored_keys).map(|_| ctx.rng().random::<u64>() & self.mask).collect();
+        if self.stores_items() && k > 0 {
+            // Items stored before the run (keys, or every node's registrations),
+            // each at its owner and the successors after it.
+            let items = self.params.work().preloaded(ctx, &mut self.stores, self.params.stored_keys, &up, self.mask);
             let copies = (self.params.replicas as usize).min(k);
             let up = &up;
-            self.stores.place(keys.iter().flat_map(|&key| {
-                let i = up.partition_point(|&(id, _)| id < key);
-                (0..copies).map(move |j| (up[(i + j) % k].1, (key, NO_HOLDER)))
-            }));
-            self.stores.keys = keys;
-        }
-        if self.params.resources && k > 0 {
-            // Every node up has registered what it holds, at each type's key's
-            // owner and the successors after it.
-            let copies = (self.params.replicas as usize).min(k);
-            let mask = self.mask;
-            let registrations: Vec<Item> = up
-                .iter()
-                .flat_map(|&(_, v)| ctx.resources_of(v).iter().map(move |&t| (dht::resource_key(t, mask), v.0)))
-                .collect();
-            let up = &up;
-            self.stores.place(registrations.into_iter().flat_map(|(key, h)| {
-                let i = up.partition_point(|&(id, _)| id < key);
-                (0..copies).map(move |j| (up[(i + j) % k].1, (key, h)))
+            self.stores.place(items.into_iter().flat_map(|item| {
+                let i = up.partition_point(|&(id, _)| id < item.0);
+                (0..copies).map(move |j| (up[(i + j) % k].1, item))
             }));
         }
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
-        let work = dht::Work {
-            storage: self.params.storage,
-            resources: self.params.resources,
-            put_share: self.params.put_share,
-        };
-        let (key, op) = work.draw(ctx.rng(), &self.stores, want, self.mask);
+        let (key, op) = self.params.work().draw(ctx.rng(), &self.stores, want, self.mask);
         if ctx.issued(q) >= ctx.warmup() {
-            self.stats.lookups += 1;
-            match op {
-                Op::Route => {}
-                Op::Put => self.stats.puts.0 += 1,
-                Op::Get | Op::Find(_) => self.stats.gets.0 += 1,
-            }
+            self.stats.issue(op);
         }
         if !self.ready[origin.index()] {
             // A node still joining has no route: its lookup fails.
@@ -1525,7 +1470,7 @@ impl Protocol for Chord {
                 // Its predecessor, if closer, becomes the successor; then the
                 // successor and its list, the last entry dropped.
                 let closer = pred.filter(|&p| p != at && self.inside(self.id[p.index()], me, self.id[from.index()]));
-                let old = self.replica_set(at);
+                let old = if self.stores_items() { self.replica_set(at) } else { Vec::new() };
                 self.set_succs(at, closer.into_iter().chain([from]).chain(succs));
                 if self.stores_items() {
                     self.replicate_to_new(ctx, at, &old);
@@ -1600,9 +1545,9 @@ impl Protocol for Chord {
                     self.forwards.remove(fid);
                 }
             }
-            Msg::Arrived { msg, got } => {
+            Msg::Arrived { msg } => {
                 if ctx.cancel_timer(msg.wait) {
-                    self.arrived(ctx, msg, from, got);
+                    self.arrived(ctx, msg, from);
                 }
             }
         }
@@ -1629,7 +1574,7 @@ impl Protocol for Chord {
                     self.rejoin(ctx, at);
                 }
             }
-            Timer::Timeout { call: Call::Result(lid), .. } => self.finish(ctx, lid, None, false),
+            Timer::Timeout { call: Call::Result(lid), .. } => self.finish(ctx, lid, None),
             Timer::Timeout { target, call } => {
                 self.forget(ctx, at, target);
                 match call {
@@ -1889,12 +1834,8 @@ mod tests {
         // Before, every key is at its owner among the others; after, node 17
         // holds exactly the keys from its predecessor to itself, its successor
         // has lost exactly those, and no other node's keys have changed.
-        use crate::dynamics::{Churn, Source, Trace};
         let v = NodeId(17);
-        let trace = Trace { rows: vec![(SimTime::from_secs(50), v, true)], starts_down: vec![v] };
-        let churn =
-            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
-        let dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
+        let dynamics = dht::trace(vec![(SimTime::from_secs(50), v, true)], vec![v]);
         let (_, c) = run(100, &storing(1, 5_000, 0.0), 200, 0, 0.0, dynamics, 8);
         let keys = &c.stores.keys;
         let before = placement(&c, keys, 1, |u| u != v);
@@ -1956,7 +1897,6 @@ mod tests {
         // crashes at 100 s and comes back 2 s, 10 s or 200 s later (2 s: before
         // its successor's predecessor check notices it gone): by 600 s it and
         // its three replicas again hold all 20 registrations.
-        use crate::dynamics::{Churn, Source, Trace};
         let w = world(&TopologySpec::Ring {}, 200, 10, 10, 20, 3);
         let params = Params { resources: true, ..Params::default() };
         let run = |dynamics: Dynamics| {
@@ -1975,10 +1915,7 @@ mod tests {
         assert_eq!(held(&c), [20; 4]);
         for back in [2, 10, 200] {
             let rows = vec![(SimTime::from_secs(100), owner, false), (SimTime::from_secs(100 + back), owner, true)];
-            let trace = Trace { rows, starts_down: vec![] };
-            let churn =
-                Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
-            let c = run(Dynamics { churn: Some(churn), ..Dynamics::default() });
+            let c = run(dht::trace(rows, Vec::new()));
             assert_eq!(held(&c), [20; 4], "back after {back} s");
         }
     }

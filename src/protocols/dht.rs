@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{ParamError, UDP_IP_BYTES};
 use crate::base::SimTime;
+use crate::base::rng::mix64;
 use crate::engine::{Ctx, NodeId, Protocol, QueryId, ResourceType};
 use crate::metrics::{Column, Metric};
 
@@ -64,6 +65,16 @@ pub struct LookupStats {
 }
 
 impl LookupStats {
+    /// A query lookup of operation `op` is issued after the warm-up.
+    pub fn issue(&mut self, op: Op) {
+        self.lookups += 1;
+        match op {
+            Op::Route => {}
+            Op::Put => self.puts.0 += 1,
+            Op::Get | Op::Find(_) => self.gets.0 += 1,
+        }
+    }
+
     /// A query lookup ends, measured if `counted`: with `timeouts`, and, if it
     /// reached a node, its `hops` and whether that node owned the key.
     pub fn end(&mut self, counted: bool, timeouts: u32, reached: Option<(u32, bool)>) {
@@ -117,6 +128,16 @@ pub const JOIN_DELAY: SimTime = SimTime::from_secs(10);
 /// The default of `rpc_timeout`: OverSim's 1.5 s.
 pub fn default_rpc_timeout() -> SimTime {
     SimTime::from_millis(1500)
+}
+
+/// The default of `replicas`: OverSim's DHT keeps 4 copies of an item.
+pub fn default_replicas() -> u32 {
+    4
+}
+
+/// The default of `put_share`: half the queries put, half get.
+pub fn default_put_share() -> f64 {
+    0.5
 }
 
 /// The default of `maintenance`.
@@ -259,12 +280,14 @@ impl Stores {
 }
 
 /// The key under which resources of type `t` are registered: a hash of the
-/// type, below `mask` + 1 (SplitMix64's finaliser).
+/// type, below `mask` + 1.
 pub fn resource_key(t: ResourceType, mask: u64) -> u64 {
-    let mut z = (t.0 as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) & mask
+    mix64(t.0 as u64) & mask
+}
+
+/// The registrations of `nodes`: each type a node holds, under its key.
+pub fn registrations<P: Protocol>(ctx: &Ctx<'_, P>, nodes: impl IntoIterator<Item = NodeId>, mask: u64) -> Vec<Item> {
+    nodes.into_iter().flat_map(|v| ctx.resources_of(v).iter().map(move |&t| (resource_key(t, mask), v.0))).collect()
 }
 
 /// What a lookup's message met at the node it was delivered to.
@@ -284,19 +307,43 @@ pub struct Found {
     pub reply: u32,
 }
 
-/// Whether operation `op` asks for something stored (and so goes on to the
-/// next replica while nothing is found).
-pub fn asks(op: Op) -> bool {
-    matches!(op, Op::Get | Op::Find(_))
+/// What a lookup's message met at the nodes it was delivered to.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    /// What it does there.
+    pub op: Op,
+    /// Whether the first node it was delivered to owned the key.
+    pub first: Option<bool>,
+    /// What it met at the last.
+    pub got: Found,
+    /// Nodes it was delivered to.
+    pub tries: u32,
 }
 
-/// Whether a query's lookup of operation `op` succeeded, `first` telling
-/// whether the first node it reached owned the key and `got` what it met last.
-pub fn succeeded(op: Op, first: Option<bool>, got: Found) -> bool {
-    match op {
-        Op::Route | Op::Put => first == Some(true),
-        Op::Get => got.found,
-        Op::Find(_) => got.live > 0,
+impl Outcome {
+    /// Not delivered yet.
+    pub fn new(op: Op) -> Self {
+        Outcome { op, first: None, got: Found::default(), tries: 0 }
+    }
+
+    /// It met `got` at one more node. Returns whether it goes on to the next
+    /// of the key's `replicas` nodes: a get or a find that found nothing.
+    pub fn meet(&mut self, got: Found, replicas: u32) -> bool {
+        self.first.get_or_insert(got.correct);
+        self.tries += 1;
+        self.got = got;
+        matches!(self.op, Op::Get | Op::Find(_)) && !got.found && self.tries < replicas
+    }
+
+    /// Whether it succeeded: a test message or a put if the first node it
+    /// reached owned the key, a get if it found the key, a find if it named a
+    /// live holder.
+    pub fn ok(&self) -> bool {
+        match self.op {
+            Op::Route | Op::Put => self.first == Some(true),
+            Op::Get => self.got.found,
+            Op::Find(_) => self.got.live > 0,
+        }
     }
 }
 
@@ -436,6 +483,16 @@ pub fn churn(mean_s: f64) -> crate::dynamics::Dynamics {
     Dynamics { churn: Some(churn), ..Dynamics::default() }
 }
 
+/// Churn for tests from a trace: `rows` of (time, node, up), the nodes
+/// `starts_down` down at the start, every leave a crash.
+#[cfg(test)]
+pub fn trace(rows: Vec<(SimTime, NodeId, bool)>, starts_down: Vec<NodeId>) -> crate::dynamics::Dynamics {
+    use crate::dynamics::{Churn, Dynamics, Source, Trace};
+    let source = Source::Trace(std::sync::Arc::new(Trace { rows, starts_down }));
+    let churn = Churn { source, graceful: 0.0, leave_time: SimTime::ZERO };
+    Dynamics { churn: Some(churn), ..Dynamics::default() }
+}
+
 /// What a DHT's queries do: route test messages (a KBR test), put and get
 /// stored keys, or find resources registered in the DHT.
 #[derive(Clone, Copy, Debug)]
@@ -449,6 +506,35 @@ pub struct Work {
 }
 
 impl Work {
+    /// Whether nodes hold items (stored keys or registrations).
+    pub fn stores_items(self) -> bool {
+        self.storage || self.resources
+    }
+
+    /// The item a put of `key` from `origin` stores: a registration naming
+    /// the origin, or a plain value.
+    pub fn item(self, key: u64, origin: NodeId) -> Item {
+        (key, if self.resources { origin.0 } else { NO_HOLDER })
+    }
+
+    /// The items a DHT that has been running holds at the start: the
+    /// registrations of the nodes `up`, or `stored_keys` keys drawn uniformly
+    /// (which become the keys a get may ask for).
+    pub fn preloaded<P: Protocol>(
+        self,
+        ctx: &mut Ctx<'_, P>,
+        stores: &mut Stores,
+        stored_keys: u64,
+        up: &[(u64, NodeId)],
+        mask: u64,
+    ) -> Vec<Item> {
+        if self.resources {
+            return registrations(ctx, up.iter().map(|&(_, v)| v), mask);
+        }
+        stores.keys = (0..stored_keys).map(|_| ctx.rng().random::<u64>() & mask).collect();
+        stores.keys.iter().map(|&k| (k, NO_HOLDER)).collect()
+    }
+
     /// Checks the workload's parameters, with `stored_keys` keys in place at the start.
     pub fn check(self, stored_keys: u64) -> Result<(), ParamError> {
         if self.storage && self.resources {
@@ -497,18 +583,14 @@ impl Work {
 pub struct QueryEnd {
     /// The query.
     pub q: QueryId,
-    /// What it did.
-    pub op: Op,
     /// Its key.
     pub key: u64,
     /// Whether it was delivered anywhere.
     pub reached: bool,
-    /// Whether it succeeded.
-    pub ok: bool,
-    /// What it met at the last node it was delivered to.
-    pub got: Found,
     /// Its hops.
     pub hops: u32,
+    /// What it met.
+    pub outcome: Outcome,
 }
 
 impl QueryEnd {
@@ -516,8 +598,10 @@ impl QueryEnd {
     /// delivered adds its key to those a get may ask for; a find reports its
     /// answer, stale if it names holders gone, and its live holders as hits.
     pub fn report<P: Protocol>(self, ctx: &mut Ctx<'_, P>, stats: &mut LookupStats, stores: &mut Stores) {
-        let counted = (ctx.issued(self.q) >= ctx.warmup() && self.ok) as u64;
-        match self.op {
+        let ok = self.reached && self.outcome.ok();
+        let got = self.outcome.got;
+        let counted = (ctx.issued(self.q) >= ctx.warmup() && ok) as u64;
+        match self.outcome.op {
             Op::Route => {}
             Op::Put => {
                 if self.reached {
@@ -528,13 +612,13 @@ impl QueryEnd {
             Op::Get => stats.gets.1 += counted,
             Op::Find(_) => {
                 stats.gets.1 += counted;
-                if self.got.named > 0 {
-                    ctx.report_answer(self.q, self.got.live < self.got.named);
+                if got.named > 0 {
+                    ctx.report_answer(self.q, got.live < got.named);
                 }
             }
         }
-        if self.ok {
-            let count = if let Op::Find(_) = self.op { self.got.live } else { 1 };
+        if ok {
+            let count = if let Op::Find(_) = self.outcome.op { got.live } else { 1 };
             ctx.report_hit(self.q, self.hops, count);
         }
     }
@@ -548,7 +632,6 @@ pub(crate) use tests::an_index_names_every_live_holder;
 mod tests {
     //! What the DHTs' tests share.
 
-    use crate::dynamics::{Churn, Dynamics, Source, Trace};
     use crate::engine::{NodeId, Protocol, Rate, ResourceType, SimConfig, SimTime, Simulation};
     use crate::validate::world;
     use crate::workload::{Workload, WorkloadSpec};
@@ -565,12 +648,9 @@ mod tests {
         let joiner = NodeId(17);
         let crasher = *w.resources.holders(ResourceType(0)).iter().find(|&&h| h != joiner).expect("holders");
         let rows = vec![(SimTime::from_secs(50), joiner, true), (SimTime::from_secs(60), crasher, false)];
-        let trace = Trace { rows, starts_down: vec![joiner] };
-        let churn =
-            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
         let mut config = SimConfig::new(3, SimTime::from_secs(200));
         config.timeout = SimTime::from_secs(30);
-        config.dynamics = Dynamics { churn: Some(churn), ..Dynamics::default() };
+        config.dynamics = super::trace(rows, vec![joiner]);
         let spec = WorkloadSpec { rate: Rate(5.0), ..Default::default() };
         let workload = Workload::new(&spec, 100, 10, config.duration, 3);
         let out = Simulation::new(&w, make(&w), workload, &config).run();

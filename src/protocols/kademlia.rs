@@ -73,8 +73,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::dht::{
-    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, NO_HOLDER, Op, Purpose, Stores,
-    asks, succeeded,
+    self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, Op, Outcome, Purpose, Stores,
 };
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
@@ -119,13 +118,13 @@ pub struct Params {
     #[serde(default)]
     pub resources: bool,
     /// With storage or resources: the nodes closest to a key that hold it.
-    #[serde(default = "default_replicas")]
+    #[serde(default = "dht::default_replicas")]
     pub replicas: u32,
     /// With storage: keys stored at the start, drawn uniformly, each at its replicas.
     #[serde(default)]
     pub stored_keys: u64,
     /// With storage: the share of queries that put a new key.
-    #[serde(default = "default_put_share")]
+    #[serde(default = "dht::default_put_share")]
     pub put_share: f64,
     /// With storage or resources: how often a node stores the items it holds
     /// again at the nodes then closest to their keys.
@@ -151,12 +150,6 @@ fn default_replacement() -> u32 {
 fn default_refresh() -> SimTime {
     SimTime::from_secs(1000)
 }
-fn default_replicas() -> u32 {
-    4
-}
-fn default_put_share() -> f64 {
-    0.5
-}
 fn default_republish() -> SimTime {
     SimTime::from_secs(3600)
 }
@@ -174,9 +167,9 @@ impl Default for Params {
             maintenance: true,
             storage: false,
             resources: false,
-            replicas: default_replicas(),
+            replicas: dht::default_replicas(),
             stored_keys: 0,
-            put_share: default_put_share(),
+            put_share: dht::default_put_share(),
             republish: default_republish(),
         }
     }
@@ -247,8 +240,8 @@ impl ProtocolParams for Params {
             lookups: Lookups::default(),
             ready: vec![false; n],
             leaving: vec![false; n],
-            stores: if self.storage || self.resources { Stores::new(n) } else { Stores::default() },
-            stats: LookupStats { storage: self.storage || self.resources, ..LookupStats::default() },
+            stores: if self.work().stores_items() { Stores::new(n) } else { Stores::default() },
+            stats: LookupStats { storage: self.work().stores_items(), ..LookupStats::default() },
         }
     }
 
@@ -275,7 +268,7 @@ impl ProtocolParams for Params {
                 format!("{} is out of range; expected 0 ≤ replacement ≤ 64", self.replacement),
             ));
         }
-        if (self.storage || self.resources) && !(1..=self.k).contains(&self.replicas) {
+        if self.work().stores_items() && !(1..=self.k).contains(&self.replicas) {
             return Err(ParamError::new(
                 "replicas",
                 format!("{} is out of range; expected 1 ≤ replicas ≤ k = {}", self.replicas, self.k),
@@ -361,15 +354,9 @@ struct Lookup {
     key: u64,
     origin: NodeId,
     purpose: Purpose,
-    /// What it does at the nodes closest to the key.
-    op: Op,
-    /// Whether the first node it was delivered to owned the key.
-    first: Option<bool>,
-    /// What it met at the last node it was delivered to.
-    got: Found,
-    /// Nodes it was delivered to (a get goes on to the next closest while the
-    /// key is not found).
-    tries: u32,
+    /// What it does at the nodes closest to the key and what it met there (a
+    /// get goes on to the next closest while the key is not found).
+    outcome: Outcome,
     /// Hops to the last node it was delivered to.
     hops: u32,
     /// Every node heard of, closest to the key first (failed ones kept, to be
@@ -689,19 +676,8 @@ impl Kademlia {
             .into_iter()
             .map(|node| Entry { dist: self.id[node.index()] ^ key, node, depth: 0, state: State::Fresh })
             .collect();
-        let lookup = Lookup {
-            key,
-            origin,
-            purpose,
-            op,
-            first: None,
-            got: Found::default(),
-            tries: 0,
-            hops: 0,
-            list,
-            timeouts: 0,
-            delivering: None,
-        };
+        let lookup =
+            Lookup { key, origin, purpose, outcome: Outcome::new(op), hops: 0, list, timeouts: 0, delivering: None };
         let lid = self.lookups.insert(lookup);
         self.advance(ctx, lid);
     }
@@ -765,7 +741,7 @@ impl Kademlia {
     /// republish only stores.
     fn deliver(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, from: usize) {
         let l = self.lookups.get(lid);
-        let (origin, key, q, op, tries) = (l.origin, l.key, l.purpose.query(), l.op, l.tries);
+        let (origin, key, q, op, tries) = (l.origin, l.key, l.purpose.query(), l.outcome.op, l.outcome.tries);
         if l.purpose == Purpose::Republish {
             let items = self.stores.under(origin, key).to_vec();
             for v in self.replica_set(lid).into_iter().filter(|&v| v != origin) {
@@ -774,7 +750,7 @@ impl Kademlia {
             return self.finish(ctx, lid, None);
         }
         if from == 0 && op == Op::Put {
-            let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
+            let item = self.params.work().item(key, origin);
             for v in self.replica_set(lid).into_iter().skip(1) {
                 if v == origin {
                     self.stores.add(v, &[item]);
@@ -797,7 +773,7 @@ impl Kademlia {
             // Every node that answered has been tried.
             None if tries > 0 => {
                 let l = self.lookups.get(lid);
-                let reached = (l.hops, l.first == Some(true));
+                let reached = (l.hops, l.outcome.first == Some(true));
                 self.finish(ctx, lid, Some(reached));
             }
             _ => {
@@ -828,8 +804,7 @@ impl Kademlia {
         match op {
             Op::Route => {}
             Op::Put => {
-                let item = (key, if self.params.resources { origin.0 } else { NO_HOLDER });
-                self.stores.add(at, &[item]);
+                self.stores.add(at, &[self.params.work().item(key, origin)]);
                 got.found = true;
             }
             Op::Get | Op::Find(_) => got.read(&self.stores, ctx, at, key, op, origin),
@@ -843,15 +818,12 @@ impl Kademlia {
     fn delivered(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, at: Option<usize>, got: Found) {
         let replicas = self.params.replicas;
         let l = self.lookups.get_mut(lid);
-        let first = *l.first.get_or_insert(got.correct);
-        l.tries += 1;
-        l.got = got;
         l.hops = at.map_or(0, |i| l.list[i].depth);
-        if asks(l.op) && !got.found && l.tries < replicas {
+        if l.outcome.meet(got, replicas) {
             return self.deliver(ctx, lid, at.map_or(0, |i| i + 1));
         }
-        let hops = l.hops;
-        self.finish(ctx, lid, Some((hops, first)));
+        let reached = (l.hops, l.outcome.first == Some(true));
+        self.finish(ctx, lid, Some(reached));
     }
 
     /// Lookup `lid` ends: delivered (with its hops and whether first to the
@@ -862,9 +834,8 @@ impl Kademlia {
             Purpose::Query(q) => {
                 let counted = ctx.issued(q) >= ctx.warmup();
                 self.stats.end(counted, l.timeouts, reached);
-                let ok = reached.is_some() && succeeded(l.op, l.first, l.got);
                 let hops = reached.map_or(0, |(hops, _)| hops);
-                let end = dht::QueryEnd { q, op: l.op, key: l.key, reached: reached.is_some(), ok, got: l.got, hops };
+                let end = dht::QueryEnd { q, key: l.key, reached: reached.is_some(), hops, outcome: l.outcome };
                 end.report(ctx, &mut self.stats, &mut self.stores);
             }
             Purpose::Repair(_) | Purpose::Publish | Purpose::Republish => {}
@@ -888,8 +859,7 @@ impl Kademlia {
         if !self.params.resources {
             return;
         }
-        for t in ctx.resources_of(v).to_vec() {
-            let key = dht::resource_key(t, self.mask);
+        for (key, _) in dht::registrations(ctx, [v], self.mask) {
             self.start_lookup(ctx, v, key, Purpose::Publish, Op::Put);
         }
     }
@@ -906,7 +876,7 @@ impl Kademlia {
 
     /// Whether the DHT stores items.
     fn stores_items(&self) -> bool {
-        self.params.storage || self.params.resources
+        self.params.work().stores_items()
     }
 
     /// `v`'s republishing, at a phase of its own, where items are stored.
@@ -921,16 +891,7 @@ impl Kademlia {
     /// of `up` closest to its key: `stored_keys` keys drawn uniformly, or every
     /// node's registrations; and every node's republishing under way.
     fn preload(&mut self, ctx: &mut Ctx<'_, Self>, up: &[(u64, NodeId)]) {
-        let items: Vec<Item> = if self.params.resources {
-            let mask = self.mask;
-            up.iter()
-                .flat_map(|&(_, v)| ctx.resources_of(v).iter().map(move |&t| (dht::resource_key(t, mask), v.0)))
-                .collect()
-        } else {
-            let keys: Vec<u64> = (0..self.params.stored_keys).map(|_| ctx.rng().random::<u64>() & self.mask).collect();
-            self.stores.keys = keys.clone();
-            keys.into_iter().map(|k| (k, NO_HOLDER)).collect()
-        };
+        let items = self.params.work().preloaded(ctx, &mut self.stores, self.params.stored_keys, up, self.mask);
         let replicas = self.params.replicas as usize;
         let placed: Vec<(NodeId, Item)> = items
             .into_iter()
@@ -1060,12 +1021,7 @@ impl Protocol for Kademlia {
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
         let (key, op) = self.params.work().draw(ctx.rng(), &self.stores, want, self.mask);
         if ctx.issued(q) >= ctx.warmup() {
-            self.stats.lookups += 1;
-            match op {
-                Op::Route => {}
-                Op::Put => self.stats.puts.0 += 1,
-                Op::Get | Op::Find(_) => self.stats.gets.0 += 1,
-            }
+            self.stats.issue(op);
         }
         if !self.ready[origin.index()] {
             // A node still joining has no route: its lookup fails.
@@ -1243,11 +1199,7 @@ mod tests {
     fn keys_stored_at_their_closest_nodes_survive_crashes_by_republishing_and_joiners_get_theirs() {
         // 200 nodes, 2,000 keys in place at the start; node 17 is down until
         // 50 s; every fifth node crashes at 100 s; gets from 200 s on.
-        use crate::dynamics::{Churn, Source, Trace};
         let joiner = NodeId(17);
-        let trace = Trace { rows: vec![(SimTime::from_secs(50), joiner, true)], starts_down: vec![joiner] };
-        let churn =
-            Churn { source: Source::Trace(std::sync::Arc::new(trace)), graceful: 0.0, leave_time: SimTime::ZERO };
         let crash = Fault {
             at: SimTime::from_secs(100),
             action: Action::Crash {
@@ -1263,7 +1215,10 @@ mod tests {
             republish: SimTime::from_secs(60),
             ..Params::default()
         };
-        let dynamics = || Dynamics { churn: Some(churn.clone()), faults: vec![crash.clone()], ..Dynamics::default() };
+        let dynamics = || Dynamics {
+            faults: vec![crash.clone()],
+            ..dht::trace(vec![(SimTime::from_secs(50), joiner, true)], vec![joiner])
+        };
         let (_, before) = run(200, &storing(4), 40, 0.0, dynamics(), 5);
         for &key in &before.stores.keys {
             for v in closest_of(&before, key, 4, |v| v != joiner) {
