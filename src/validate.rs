@@ -8,6 +8,7 @@ use petgraph::graph::{NodeIndex, UnGraph};
 
 use crate::engine::{Rate, ServiceTime, SimConfig, SimTime, Simulation};
 use crate::metrics::QueryRecord;
+use crate::protocols::maan::Resolution;
 use crate::protocols::{
     ProtocolParams, ProtocolSpec, aggregation, central, chord, flooding, forwarding, gridnut, kademlia, random_walk,
 };
@@ -129,6 +130,71 @@ pub fn kademlia_path_growth(b: u32, small: u32, seeds: &[u64]) -> Within {
     };
     let want = (1.0 - 0.5f64.powi(b as i32)) * 64f64.log2() / b as f64;
     Within { got: mean(small * 64) - mean(small), want, tolerance: 0.05 * want }
+}
+
+/// A ring world of `nodes` nodes with three attributes uniform on [0, 1] and
+/// `queries` range queries of `per_query` attributes, each range spanning
+/// `selectivity` of its attribute's.
+pub fn attribute_world(nodes: u32, queries: u32, per_query: u32, selectivity: f64, seed: u64) -> World {
+    use crate::world::AttributeSpec;
+    let uniform =
+        |name: &str| AttributeSpec { name: name.into(), min: Some(0.0), max: Some(1.0), values: None, weights: None };
+    let resources = ResourcesSpec {
+        types: queries,
+        attributes: vec![uniform("cores"), uniform("memory"), uniform("bandwidth")],
+        query_attributes: per_query,
+        selectivity,
+        ..Default::default()
+    };
+    let latency = LatencySpec::Constant { value: SimTime::from_millis(10) };
+    World::build(&TopologySpec::Ring {}, Some(nodes), false, &latency, &resources, Path::new("."), seed)
+        .expect("validation worlds are valid")
+}
+
+/// MAAN on `nodes` nodes with exact tables, routing by fingers alone: three
+/// attributes uniform on [0, 1], 200 range queries of `per_query` attributes
+/// each spanning `selectivity` of its range, 3,000 queries of them resolved by
+/// `resolution`. A walk visits the node owning H(l) and every node whose
+/// identifier falls in [H(l), H(u)), N·s of them on average for identifiers
+/// drawn uniformly, so each walked sub-query visits 1 + N·s nodes (within 3%)
+/// after a route of ½·log2 N hops (Cai et al.'s O(log N + N·s), within 5%);
+/// iterative resolution walks all `per_query` sub-queries, single-attribute
+/// dominated resolution one. `exact` holds if every query's hits are exactly
+/// the nodes matching it other than its origin.
+pub fn maan_range_cost(nodes: u32, selectivity: f64, per_query: u32, resolution: Resolution, seed: u64) -> MaanCost {
+    let w = attribute_world(nodes, 200, per_query, selectivity, seed);
+    let cfg = SimConfig { timeout: SimTime::from_secs(60), ..SimConfig::new(seed, SimTime::from_secs(100)) };
+    let params =
+        chord::Params { maintenance: false, successor_routing: false, attributes: resolution, ..Default::default() };
+    let spec = WorkloadSpec { rate: Rate(30.0), ..Default::default() };
+    let workload = Workload::new(&spec, nodes as usize, 200, cfg.duration, seed);
+    let out = Simulation::new(&w, params.build(&w), workload, &cfg).run();
+    let walks = match resolution {
+        Resolution::Iterative => per_query as f64,
+        _ => 1.0,
+    };
+    let n = nodes as f64;
+    let walk = walks * (1.0 + n * selectivity);
+    let hops = walk + walks * 0.5 * n.log2();
+    let exact = out.recorder.queries.iter().all(|q| {
+        let matching = w.resources.holders(q.want).iter().filter(|&&h| h != q.origin).count();
+        q.hits as usize == matching
+    });
+    MaanCost {
+        walk: Within { got: out.metric("range_walk_mean").unwrap_or(f64::NAN), want: walk, tolerance: 0.03 * walk },
+        hops: Within { got: out.metric("range_hops_mean").unwrap_or(f64::NAN), want: hops, tolerance: 0.05 * hops },
+        exact,
+    }
+}
+
+/// What `maan_range_cost` measured.
+pub struct MaanCost {
+    /// Nodes walked per query against its sub-queries' 1 + N·s.
+    pub walk: Within,
+    /// Hops per query against its sub-queries' ½·log2 N + 1 + N·s.
+    pub hops: Within,
+    /// Whether every query's hits were exactly the nodes matching it.
+    pub exact: bool,
 }
 
 /// What `chord_path_length` measured.
@@ -575,6 +641,34 @@ pub fn suite() -> Vec<Check> {
             expected: format!("(1 − 2^−b)·log_(2^b) 64 = {want:.3} ± {tolerance:.3} hops"),
             got: format!("{got:.3}"),
             pass: (got - want).abs() < tolerance,
+        });
+    }
+    for (nodes, selectivity, resolution) in [
+        (1_000, 0.01, Resolution::SingleAttribute),
+        (1_000, 0.1, Resolution::SingleAttribute),
+        (1_000, 0.1, Resolution::Iterative),
+        (1 << 12, 0.05, Resolution::SingleAttribute),
+    ] {
+        let MaanCost { walk, hops, exact } = maan_range_cost(nodes, selectivity, 2, resolution, 5);
+        let name = match resolution {
+            Resolution::Iterative => "iterative",
+            _ => "single-attribute",
+        };
+        checks.push(Check {
+            name: format!("MAAN range query cost, {name}, 2 attributes, s={selectivity}, n={nodes}"),
+            expected: format!(
+                "hops ½·log2 n + 1 + n·s per walk = {:.2} ± {:.2}, walk {:.2} ± {:.2}, every match found",
+                hops.want, hops.tolerance, walk.want, walk.tolerance
+            ),
+            got: format!(
+                "hops {:.2}, walk {:.2}, {}",
+                hops.got,
+                walk.got,
+                if exact { "every match found" } else { "matches missed" }
+            ),
+            pass: exact
+                && (hops.got - hops.want).abs() < hops.tolerance
+                && (walk.got - walk.want).abs() < walk.tolerance,
         });
     }
     let Within { got, want, tolerance } = aggregation_variance_ratio(&[1, 2, 3, 4]);

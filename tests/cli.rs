@@ -669,13 +669,14 @@ fn list_and_validate() {
     let out = peergrid().arg("validate").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("46 checks, 0 failed") && text.contains("M/M/1"), "{text}");
+    assert!(text.contains("50 checks, 0 failed") && text.contains("M/M/1"), "{text}");
     for check in [
         "chord mean lookup path",
         "kademlia path growth",
         "gossip averaging variance ratio",
         "gossip averaging keeps the sum",
         "forwarding hops",
+        "MAAN range query cost",
     ] {
         assert!(text.contains(check), "validate lacks {check}: {text}");
     }
@@ -1117,4 +1118,47 @@ fn diff_finds_a_changed_model_and_nothing_in_a_rerun() {
     assert_eq!(diff(&a, &c, &["--fail-on", "no_such_metric"]).status.code(), Some(2));
     assert_eq!(diff(&a, &c, &["--alpha", "2"]).status.code(), Some(2));
     assert_eq!(diff(&a, &tmp.path().join("missing"), &[]).status.code(), Some(2));
+}
+
+#[test]
+fn attribute_mistakes_name_key_and_line() {
+    let attrs = "types = 20\nattributes = [\n  { name = \"cores\", values = [1, 2, 4, 8] },\n  { name = \"memory_gb\", min = 1 },\n]\n";
+    let text = replace("types = 20\nreplicas = 4\n", attrs);
+    let err = bad(&text);
+    names_line(&err, &text, "memory_gb");
+    assert!(err.contains("resources.attributes[1].max") && err.contains("missing"), "{err}");
+    let good = attrs.replace("min = 1 }", "min = 1, max = 64 }");
+    let text = replace("types = 20\nreplicas = 4\n", &format!("{good}selectivity = 2\n"));
+    let err = bad(&text);
+    names_line(&err, &text, "selectivity = 2");
+    assert!(err.contains("resources.selectivity") && err.contains("at most 1"), "{err}");
+    let text = replace("types = 20\n", &good);
+    let err = bad(&text);
+    names_line(&err, &text, "replicas = 4");
+    assert!(err.contains("resources.replicas") && err.contains("range query"), "{err}");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"chord\"\nattributes = \"iterative\"\n");
+    let err = bad(&text);
+    names_line(&err, &text, "attributes = \"iterative\"");
+    assert!(err.contains("protocol.attributes") && err.contains("[resources] attributes"), "{err}");
+    // A file's bad row is named by file and line.
+    let tmp = TempDir::new().unwrap();
+    write(tmp.path(), "hosts.csv", "cores,memory_gb\n4,16\n8,sixteen\n");
+    let text = replace("types = 20\nreplicas = 4\n", "types = 20\nattribute_file = \"hosts.csv\"\n");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("resources.attribute_file") && err.contains("hosts.csv line 3"), "{err}");
+    // And a good one runs, MAAN against the central index on the same queries.
+    write(tmp.path(), "hosts.csv", "cores,memory_gb\n4,16\n8,32\n1,2\n2,8\n");
+    let text = unswept("name = \"flooding\"\nttl = 3\n", "name = \"chord\"\nattributes = \"single-attribute\"\n")
+        .replace(
+            "types = 20\nreplicas = 4\n",
+            "types = 20\nattribute_file = \"hosts.csv\"\nquery_attributes = 2\nselectivity = 0.3\n",
+        );
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("run").arg(&file).arg("--out").arg(tmp.path().join("out")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let runs = fs::read_to_string(tmp.path().join("out/runs.csv")).unwrap();
+    assert!(runs.lines().next().unwrap_or("").contains("range_hops_mean"), "{runs}");
 }

@@ -117,9 +117,10 @@ use serde::Deserialize;
 use super::dht::{
     self, Found, HANDLE, HEADER, ITEM, Item, KBR_PAYLOAD, KEY, LookupStats, Lookups, Op, Outcome, Purpose, Stores,
 };
+use super::maan::{self, Maan, Resolution};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
-use crate::metrics::{Metric, Recorder};
+use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
 /// `[protocol]` with `name = "chord"`.
@@ -175,6 +176,11 @@ pub struct Params {
     /// owner for the holders of its type.
     #[serde(default)]
     pub resources: bool,
+    /// MAAN: nodes register each attribute value under its locality-preserving
+    /// hash, and range queries walk the arcs of their ranges, resolved by one
+    /// dominant attribute or iteratively over every one.
+    #[serde(default)]
+    pub attributes: Resolution,
 }
 
 /// How a lookup travels.
@@ -222,6 +228,7 @@ impl Default for Params {
             stored_keys: 0,
             put_share: dht::default_put_share(),
             resources: false,
+            attributes: Resolution::Off,
         }
     }
 }
@@ -238,9 +245,21 @@ const NONE: u32 = u32::MAX;
 impl Params {
     /// What its queries do.
     fn work(&self) -> dht::Work {
-        dht::Work { storage: self.storage, resources: self.resources, put_share: self.put_share }
+        let resources = self.resources || self.attributes.walks();
+        dht::Work { storage: self.storage, resources, put_share: self.put_share }
     }
 }
+
+/// Chord's columns: a DHT's, then MAAN's.
+const COLUMNS: [Column; dht::COLUMNS.len() + maan::COLUMNS.len()] = {
+    let mut out = [dht::COLUMNS[0]; dht::COLUMNS.len() + maan::COLUMNS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < dht::COLUMNS.len() { dht::COLUMNS[i] } else { maan::COLUMNS[i - dht::COLUMNS.len()] };
+        i += 1;
+    }
+    out
+};
 
 impl ProtocolParams for Params {
     type Protocol = Chord;
@@ -250,7 +269,7 @@ impl ProtocolParams for Params {
         source: "Stoica et al., SIGCOMM 2001 and IEEE/ACM ToN 2003; OverSim's Chord",
         summary: "DHT on an identifier ring: finger tables, successor lists, stabilisation, iterative or recursive lookups of random keys, replicated storage, a resource index",
         uses_overlay: false,
-        extra_columns: dht::COLUMNS,
+        extra_columns: &COLUMNS,
         roles: &[],
         keeps_state: false,
         params: &[
@@ -303,6 +322,11 @@ impl ProtocolParams for Params {
                 "false",
                 "whether the ring indexes the grid's resources: holders register each type under its key, at the key's owner and its replicas, and a query asks the owner of its type's key for the holders",
             ),
+            ParamDoc::new(
+                "attributes",
+                "\"off\"",
+                "MAAN over [resources] attributes: nodes register each value under a locality-preserving hash, and a range query walks the arc of its range, \"single-attribute\" (the narrowest range, filtering by the others) or \"iterative\" (every range, answers intersected); \"off\": none",
+            ),
         ],
     };
 
@@ -325,6 +349,10 @@ impl ProtocolParams for Params {
             fresh: vec![false; n],
             stores: if self.work().stores_items() { Stores::new(n) } else { Stores::default() },
             stats: LookupStats { storage: self.work().stores_items(), ..LookupStats::default() },
+            maan: match (self.attributes, &world.attributes) {
+                (r, Some(a)) if r.walks() => Some(Maan::new(r, a, n, dht::mask(self.bits))),
+                _ => None,
+            },
         }
     }
 
@@ -346,6 +374,25 @@ impl ProtocolParams for Params {
             ));
         }
         self.work().check(self.stored_keys)?;
+        if self.attributes.walks() && !run.range_queries {
+            return Err(ParamError::new(
+                "attributes",
+                "MAAN routes range queries over the nodes' attributes; expected [resources] attributes or attribute_file as well",
+            ));
+        }
+        if self.attributes.walks() && (self.storage || self.resources) {
+            let key = if self.storage { "storage" } else { "resources" };
+            return Err(ParamError::new(
+                key,
+                "MAAN's range queries are the workload; expected no storage or resources with attributes",
+            ));
+        }
+        if self.resources && run.range_queries {
+            return Err(ParamError::new(
+                "resources",
+                "range queries over attributes are found on the ring by MAAN; expected attributes = \"single-attribute\" or \"iterative\" in place of resources",
+            ));
+        }
         dht::check_periods(&[
             ("stabilize", self.stabilize),
             ("fix_fingers", self.fix_fingers),
@@ -362,6 +409,9 @@ impl ProtocolParams for Params {
         let stored = if self.storage {
             let puts = run.query_rate * run.duration.as_secs_f64() * self.put_share;
             run.nodes as f64 * 24.0 + (self.stored_keys as f64 + puts) * 8.0 * (self.replicas as f64 + 1.0)
+        } else if self.attributes.walks() {
+            // A registration per attribute: a few per node.
+            run.nodes as f64 * (24.0 + 4.0 * 16.0 * (self.replicas as f64 + 1.0))
         } else if self.resources {
             let holdings = run.resource_types as f64 * run.replicas as f64;
             run.nodes as f64 * 24.0 + holdings * 16.0 * (self.replicas as f64 + 1.0)
@@ -452,6 +502,9 @@ pub struct Routed {
     /// What it does at the key's owner and what it met there (a get goes on
     /// along the owner's successors).
     outcome: Outcome,
+    /// A range query's walk: the identifier of the last node it visited,
+    /// up to which it has collected.
+    walked: u64,
 }
 
 /// A recursive lookup's message sent on by node `at`, until the next hop
@@ -656,7 +709,13 @@ impl Message for Msg {
                     // test message or value.
                     Msg::Route { msg, .. } => {
                         let payload = msg.q.is_some() && matches!(msg.outcome.op, Op::Route | Op::Put);
-                        KEY + HANDLE + 1 + if payload { KBR_PAYLOAD } else { 0 }
+                        // A range query's walk carries its ranges, where it
+                        // stopped, and what it has collected.
+                        let walk = match msg.outcome.op {
+                            Op::Range { .. } => maan::QUERY_BYTES + KEY + msg.outcome.got.reply,
+                            _ => 0,
+                        };
+                        KEY + HANDLE + 1 + walk + if payload { KBR_PAYLOAD } else { 0 }
                     }
                     Msg::RouteAck { .. } => 0,
                     Msg::Arrived { msg } => HANDLE + msg.outcome.got.reply,
@@ -721,6 +780,8 @@ pub struct Chord {
     /// With storage: the keys each node holds.
     stores: Stores,
     stats: LookupStats,
+    /// With attributes: MAAN's keys, plans and range queries in progress.
+    maan: Option<Maan>,
 }
 
 impl Chord {
@@ -736,6 +797,11 @@ impl Chord {
     #[inline]
     fn dist(&self, a: u64, b: u64) -> u64 {
         b.wrapping_sub(a) & self.mask
+    }
+
+    /// Whether the ring resolves MAAN range queries.
+    fn walks(&self) -> bool {
+        self.maan.is_some()
     }
 
     /// Whether `x` lies in the open interval (a, b) (all but `a` when a = b).
@@ -908,8 +974,18 @@ impl Chord {
             let wait = ctx.set_timer(origin, ctx.timeout(), Timer::Timeout { target: origin, call: Call::Result(lid) });
             self.lookups.get_mut(lid).waiting = Some(wait);
             let q = purpose.query();
-            let msg =
-                Routed { lid, origin, wait, key, q, hops: 0, timeouts: 0, last: false, outcome: Outcome::new(op) };
+            let msg = Routed {
+                lid,
+                origin,
+                wait,
+                key,
+                q,
+                hops: 0,
+                timeouts: 0,
+                last: false,
+                outcome: Outcome::new(op),
+                walked: 0,
+            };
             match via {
                 Some(b) => self.send_on(ctx, origin, b, msg, Vec::new()),
                 None => self.route(ctx, origin, msg, Vec::new()),
@@ -945,6 +1021,9 @@ impl Chord {
             if let Some(id) = f.call {
                 ctx.cancel_timer(id);
             }
+        }
+        if let Some(m) = &mut self.maan {
+            m.drop_from(v);
         }
     }
 
@@ -983,6 +1062,9 @@ impl Chord {
     /// before saw it: it acts on it, and tells the origin, unless it is a get
     /// that has found nothing and replicas remain to ask.
     fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed) {
+        if let Op::Range { t, sub } = msg.outcome.op {
+            return self.walk(ctx, d, msg, t, sub as usize);
+        }
         let got = self.receive(ctx, d, msg.key, msg.outcome.op, msg.origin);
         if msg.outcome.meet(got, self.params.replicas) {
             return self.route(ctx, d, msg, Vec::new());
@@ -993,6 +1075,76 @@ impl Chord {
             }
         } else {
             ctx.send(d, msg.origin, Msg::Arrived { msg });
+        }
+    }
+
+    /// Walk `sub` of a range query for `t` is at `d`: `d` collects the
+    /// registrations of the walk's attribute it holds from where the walk
+    /// stopped (the range's start, on the first node) up to its own
+    /// identifier, or to the range's end if that comes first, and then sends
+    /// the walk on to its successor, or, at the end, to the origin.
+    fn walk(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed, t: ResourceType, sub: usize) {
+        let Some(m) = &self.maan else { return };
+        let span = m.plan(t)[sub];
+        let me = self.id[d.index()];
+        let first = msg.outcome.tries == 0;
+        let from = if first { span.lo.wrapping_sub(1) & self.mask } else { msg.walked };
+        let last = self.inside_closed(span.hi, from, me);
+        let end = if last { span.hi } else { me };
+        // The query's collection, while its origin still waits for this walk.
+        let rid = match self.lookups.try_get(msg.lid) {
+            Some(l) if l.waiting == Some(msg.wait) => match l.purpose {
+                Purpose::Range(_, rid) => Some(rid),
+                _ => None,
+            },
+            _ => None,
+        };
+        let found: Vec<u32> = match rid {
+            Some(rid) if from != end => self
+                .stores
+                .held(d)
+                .iter()
+                .filter(|&&(k, h)| self.inside_closed(k, from, end) && m.matches(rid, sub, k, h))
+                .map(|&(_, h)| h)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let (Some(rid), Some(m)) = (rid, &mut self.maan) {
+            m.collect(rid, sub, &found);
+        }
+        if first {
+            msg.outcome.first = Some(self.owner(ctx, span.lo) == Some(d));
+        }
+        msg.outcome.tries += 1;
+        msg.outcome.got.named += found.len() as u32;
+        msg.outcome.got.reply += found.len() as u32 * HANDLE;
+        if !last {
+            msg.walked = me;
+            return self.route(ctx, d, msg, Vec::new());
+        }
+        msg.outcome.got.found = true;
+        if d == msg.origin {
+            if ctx.cancel_timer(msg.wait) {
+                self.arrived(ctx, msg, d);
+            }
+        } else {
+            ctx.send(d, msg.origin, Msg::Arrived { msg });
+        }
+    }
+
+    /// An iterative lookup for a range query's walk has found the first node
+    /// of its arc, `d`: the origin sends it the walk, and waits for the end.
+    fn start_walk(&mut self, ctx: &mut Ctx<'_, Self>, lid: u32, d: NodeId) {
+        let l = self.lookups.get(lid);
+        let (origin, key, q, hops, timeouts, outcome) =
+            (l.origin, l.key, l.purpose.query(), l.hops, l.timeouts, l.outcome);
+        let wait = ctx.set_timer(origin, ctx.timeout(), Timer::Timeout { target: origin, call: Call::Result(lid) });
+        self.lookups.get_mut(lid).waiting = Some(wait);
+        let msg = Routed { lid, origin, wait, key, q, hops, timeouts, last: true, outcome, walked: 0 };
+        if d == origin {
+            self.arrive(ctx, origin, msg);
+        } else {
+            self.send_on(ctx, origin, d, msg, Vec::new());
         }
     }
 
@@ -1070,6 +1222,9 @@ impl Chord {
                     return self.finish(ctx, lid, None);
                 }
                 let d = owners.remove(0);
+                if let Op::Range { .. } = op {
+                    return self.start_walk(ctx, lid, d);
+                }
                 if d == origin {
                     let got = self.receive(ctx, origin, key, op, origin);
                     if self.delivered(ctx, lid, origin, got) {
@@ -1137,6 +1292,7 @@ impl Chord {
                 got.found = true;
             }
             Op::Get | Op::Find(_) => got.read(&self.stores, ctx, at, key, op, origin),
+            Op::Range { .. } => {}
         }
         got
     }
@@ -1164,6 +1320,20 @@ impl Chord {
                 self.stats.end(counted, l.timeouts, l.outcome.first.map(|correct| (l.hops, correct)));
                 let end = dht::QueryEnd { q, key: l.key, reached: reached.is_some(), hops: l.hops, outcome: l.outcome };
                 end.report(ctx, &mut self.stats, &mut self.stores);
+            }
+            Purpose::Range(q, rid) => {
+                let complete = reached.is_some() && l.outcome.got.found;
+                let walked = l.outcome.tries;
+                let Some(m) = &mut self.maan else { return };
+                let Some(done) = m.end(rid, l.hops + walked, walked, complete) else { return };
+                m.count(&done, ctx.issued(q) >= ctx.warmup());
+                let live = done.named.iter().filter(|&&h| ctx.is_up(NodeId(h))).count() as u32;
+                if !done.named.is_empty() {
+                    ctx.report_answer(q, (live as usize) < done.named.len());
+                }
+                if done.complete && live > 0 {
+                    ctx.report_hit(q, done.hops, live);
+                }
             }
             Purpose::Publish | Purpose::Republish => {}
             Purpose::Repair(i) => {
@@ -1303,6 +1473,13 @@ impl Chord {
     /// With resources indexed: `v` registers every type it holds, each by a
     /// put of its registration under the type's key.
     fn publish(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) {
+        if let Some(m) = &self.maan {
+            let keys: Vec<u64> = m.registrations(v).map(|(k, _)| k).collect();
+            for key in keys {
+                self.start_lookup(ctx, v, key, Purpose::Publish, Op::Put, None);
+            }
+            return;
+        }
         if !self.params.resources {
             return;
         }
@@ -1359,7 +1536,7 @@ impl Protocol for Chord {
     const CANCELS_TIMERS: bool = true;
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if self.params.resources {
+        if self.params.resources || self.walks() {
             ctx.answers_from_stored_state();
         }
         (self.id, self.ring) = dht::draw_ids(ctx.rng(), self.id.len(), self.mask);
@@ -1396,7 +1573,10 @@ impl Protocol for Chord {
         if self.stores_items() && k > 0 {
             // Items stored before the run (keys, or every node's registrations),
             // each at its owner and the successors after it.
-            let items = self.params.work().preloaded(ctx, &mut self.stores, self.params.stored_keys, &up, self.mask);
+            let items = match &self.maan {
+                Some(m) => up.iter().flat_map(|&(_, v)| m.registrations(v)).collect(),
+                None => self.params.work().preloaded(ctx, &mut self.stores, self.params.stored_keys, &up, self.mask),
+            };
             let copies = (self.params.replicas as usize).min(k);
             let up = &up;
             self.stores.place(items.into_iter().flat_map(|item| {
@@ -1407,6 +1587,23 @@ impl Protocol for Chord {
     }
 
     fn query(&mut self, ctx: &mut Ctx<'_, Self>, q: QueryId, origin: NodeId, want: ResourceType) {
+        if let Some(m) = &mut self.maan {
+            let counted = ctx.issued(q) >= ctx.warmup();
+            let rid = m.begin(q, origin, want, counted);
+            let plan = m.plan(want).to_vec();
+            for (sub, span) in plan.iter().enumerate() {
+                let op = Op::Range { t: want, sub: sub as u8 };
+                if self.ready[origin.index()] {
+                    self.start_lookup(ctx, origin, span.lo, Purpose::Range(q, rid), op, None);
+                } else if let Some(m) = &mut self.maan {
+                    // A node still joining has no route: its walks fail.
+                    if let Some(done) = m.end(rid, 0, 0, false) {
+                        m.count(&done, counted);
+                    }
+                }
+            }
+            return;
+        }
         let (key, op) = self.params.work().draw(ctx.rng(), &self.stores, want, self.mask);
         if ctx.issued(q) >= ctx.warmup() {
             self.stats.issue(op);
@@ -1650,10 +1847,15 @@ impl Protocol for Chord {
             + self.lookups.bytes()
             + self.forwards.bytes()
             + self.stores.bytes()
+            + self.maan.as_ref().map_or(0, Maan::bytes)
     }
 
     fn extra_metrics(&self, _: &Recorder, out: &mut Vec<Metric>) {
         self.stats.metrics(out);
+        match &self.maan {
+            Some(m) => m.metrics(out),
+            None => out.extend(maan::COLUMNS.iter().map(|c| Metric::new(c.name, None))),
+        }
     }
 }
 
@@ -1881,6 +2083,47 @@ mod tests {
         let (out, _) = run(200, &storing(1, 2_000, 0.0), 300, 150, 10.0, crash_at_50(), 6);
         let found = out.metric("success_rate").expect("gets");
         assert!((0.7..0.9).contains(&found), "one copy: {found} of the gets found their key");
+    }
+
+    #[test]
+    fn range_queries_find_exactly_the_nodes_matching_every_range_however_resolved_and_routed() {
+        // Single-attribute dominated walks the narrower range and filters by
+        // the other; iterative walks both and intersects: the same answers,
+        // and twice the walking for two ranges of equal width.
+        let w = crate::validate::attribute_world(300, 40, 2, 0.1, 4);
+        let mut walked = Vec::new();
+        for attributes in [Resolution::SingleAttribute, Resolution::Iterative] {
+            for routing in [Routing::Iterative, Routing::Recursive] {
+                let params = Params { attributes, routing, maintenance: false, ..Params::default() };
+                let config = SimConfig { timeout: SimTime::from_secs(60), ..SimConfig::new(4, SimTime::from_secs(60)) };
+                let spec = WorkloadSpec { rate: Rate(10.0), ..Default::default() };
+                let workload = Workload::new(&spec, 300, 40, config.duration, 4);
+                let out = Simulation::new(&w, params.build(&w), workload, &config).run();
+                assert!(out.recorder.queries.len() > 500);
+                for q in &out.recorder.queries {
+                    let matching = w.resources.holders(q.want).iter().filter(|&&h| h != q.origin).count();
+                    assert_eq!(q.hits as usize, matching, "{attributes:?} {routing:?}: query for {:?}", q.want);
+                }
+                assert_eq!(out.metric("range_success"), Some(1.0));
+                walked.push(out.metric("range_walk_mean").unwrap_or(f64::NAN));
+            }
+        }
+        // Each walk visits 1 + N·s = 31 nodes on average.
+        assert!(walked[..2].iter().all(|&x| (x - 31.0).abs() < 3.0), "{walked:?}");
+        assert!(walked[2..].iter().all(|&x| (x - 62.0).abs() < 6.0), "{walked:?}");
+    }
+
+    #[test]
+    fn range_registrations_follow_the_ring_through_joins_and_crashes() {
+        // One attribute, ranges of 0.3: every query from 100 s on learns
+        // exactly the matching nodes up, the joiner included.
+        let w = crate::validate::attribute_world(100, 10, 1, 0.3, 3);
+        for attributes in [Resolution::SingleAttribute, Resolution::Iterative] {
+            for routing in [Routing::Iterative, Routing::Recursive] {
+                let params = Params { attributes, routing, replicas: 3, ..Params::default() };
+                dht::an_index_names_every_live_holder_in(&w, |w| params.build(w));
+            }
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl LookupStats {
             Op::Route => {}
             Op::Put => self.puts.0 += 1,
             Op::Get | Op::Find(_) => self.gets.0 += 1,
+            Op::Range { .. } => {}
         }
     }
 
@@ -190,6 +191,14 @@ pub enum Op {
     /// Ask the owner of a resource type's key (or the replicas after it) for
     /// the nodes registered as holding the type.
     Find(ResourceType),
+    /// Walk `sub` of a MAAN range query for type `t`: collect the matching
+    /// registrations on the arc of its range, node after node.
+    Range {
+        /// The query's type.
+        t: ResourceType,
+        /// Which of its walks.
+        sub: u8,
+    },
 }
 
 /// A stored item: its key, and for a resource registration the node that
@@ -343,6 +352,7 @@ impl Outcome {
             Op::Route | Op::Put => self.first == Some(true),
             Op::Get => self.got.found,
             Op::Find(_) => self.got.live > 0,
+            Op::Range { .. } => self.got.found,
         }
     }
 }
@@ -376,7 +386,7 @@ impl Found {
                 self.found = self.named > 0;
                 self.reply = self.named * HANDLE;
             }
-            Op::Route | Op::Put => {}
+            Op::Route | Op::Put | Op::Range { .. } => {}
         }
     }
 }
@@ -396,13 +406,15 @@ pub enum Purpose {
     /// The origin's copies of the items under the key, to the nodes now
     /// closest to it (`kademlia`'s republishing).
     Republish,
+    /// A walk of MAAN range query `q`, collected under number `rid`.
+    Range(QueryId, u32),
 }
 
 impl Purpose {
     /// The query it serves, if any.
     pub fn query(self) -> Option<QueryId> {
         match self {
-            Purpose::Query(q) => Some(q),
+            Purpose::Query(q) | Purpose::Range(q, _) => Some(q),
             _ => None,
         }
     }
@@ -439,6 +451,11 @@ impl<T> Lookups<T> {
     /// Lookup `lid`, in progress.
     pub fn get(&self, lid: u32) -> &T {
         self.slots[lid as usize].as_ref().expect("a live lookup")
+    }
+
+    /// Lookup `lid`, if it is in progress.
+    pub fn try_get(&self, lid: u32) -> Option<&T> {
+        self.slots.get(lid as usize).and_then(Option::as_ref)
     }
 
     /// Lookup `lid`, in progress.
@@ -602,7 +619,7 @@ impl QueryEnd {
         let got = self.outcome.got;
         let counted = (ctx.issued(self.q) >= ctx.warmup() && ok) as u64;
         match self.outcome.op {
-            Op::Route => {}
+            Op::Route | Op::Range { .. } => {}
             Op::Put => {
                 if self.reached {
                     stores.keys.push(self.key);
@@ -626,7 +643,7 @@ impl QueryEnd {
 
 /// A test both DHTs run.
 #[cfg(test)]
-pub(crate) use tests::an_index_names_every_live_holder;
+pub(crate) use tests::{an_index_names_every_live_holder, an_index_names_every_live_holder_in};
 
 #[cfg(test)]
 mod tests {
@@ -644,7 +661,11 @@ mod tests {
     /// must learn exactly the holders up other than its origin, and the
     /// answers naming the crashed holder are stale.
     pub fn an_index_names_every_live_holder<P: Protocol>(make: impl Fn(&World) -> P) {
-        let w = world(&TopologySpec::Ring {}, 100, 10, 10, 5, 3);
+        an_index_names_every_live_holder_in(&world(&TopologySpec::Ring {}, 100, 10, 10, 5, 3), make);
+    }
+
+    /// The same on world `w`, of 100 nodes and 10 types (or range queries).
+    pub fn an_index_names_every_live_holder_in<P: Protocol>(w: &World, make: impl Fn(&World) -> P) {
         let joiner = NodeId(17);
         let crasher = *w.resources.holders(ResourceType(0)).iter().find(|&&h| h != joiner).expect("holders");
         let rows = vec![(SimTime::from_secs(50), joiner, true), (SimTime::from_secs(60), crasher, false)];
@@ -653,7 +674,7 @@ mod tests {
         config.dynamics = super::trace(rows, vec![joiner]);
         let spec = WorkloadSpec { rate: Rate(5.0), ..Default::default() };
         let workload = Workload::new(&spec, 100, 10, config.duration, 3);
-        let out = Simulation::new(&w, make(&w), workload, &config).run();
+        let out = Simulation::new(w, make(w), workload, &config).run();
         let late: Vec<_> = out
             .recorder
             .queries

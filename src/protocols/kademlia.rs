@@ -802,7 +802,7 @@ impl Kademlia {
     fn receive(&mut self, ctx: &Ctx<'_, Self>, at: NodeId, key: u64, op: Op, origin: NodeId) -> Found {
         let mut got = Found { correct: self.owner(ctx, key) == Some(at), ..Found::default() };
         match op {
-            Op::Route => {}
+            Op::Route | Op::Range { .. } => {}
             Op::Put => {
                 self.stores.add(at, &[self.params.work().item(key, origin)]);
                 got.found = true;
@@ -838,7 +838,7 @@ impl Kademlia {
                 let end = dht::QueryEnd { q, key: l.key, reached: reached.is_some(), hops, outcome: l.outcome };
                 end.report(ctx, &mut self.stats, &mut self.stores);
             }
-            Purpose::Repair(_) | Purpose::Publish | Purpose::Republish => {}
+            Purpose::Repair(_) | Purpose::Publish | Purpose::Republish | Purpose::Range(..) => {}
             Purpose::Join => {
                 if self.table[l.origin.index()].is_empty() {
                     ctx.set_timer(l.origin, dht::JOIN_DELAY, Timer::Join);

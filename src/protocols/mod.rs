@@ -19,6 +19,7 @@ use crate::workload::Workload;
 use crate::world::World;
 
 pub mod dht;
+pub mod maan;
 pub mod routes;
 
 /// Bytes of the TCP/IPv4 headers (20 + 20, no options) that every message of a
@@ -181,6 +182,8 @@ pub struct RunFigures {
     pub mean_service_s: f64,
     /// Distinct resource types.
     pub resource_types: u32,
+    /// Whether the types are range queries over the nodes' attributes.
+    pub range_queries: bool,
     /// Copies of each type.
     pub replicas: u32,
 }
@@ -198,6 +201,7 @@ impl RunFigures {
             mean_latency_s: 0.0,
             mean_service_s: 0.0,
             resource_types: 1,
+            range_queries: false,
             replicas: 1,
         }
     }

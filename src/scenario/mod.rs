@@ -23,12 +23,14 @@ use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
-pub const KEY_LABELS: [Column; 16] = [
+pub const KEY_LABELS: [Column; 18] = [
     Column::new("workload.rate", "query rate (queries/s)"),
     Column::new("network.nodes", "nodes"),
     Column::new("network.loss", "message loss probability"),
     Column::new("resources.replicas", "replicas per resource type"),
     Column::new("resources.types", "resource types"),
+    Column::new("resources.selectivity", "range selectivity (share of each attribute's range)"),
+    Column::new("resources.query_attributes", "attributes per range query"),
     Column::new("resources.changes", "resource changes per node (1/s)"),
     Column::new("resources.changes.swap", "type swaps per node (1/s)"),
     Column::new("resources.changes.move", "copy moves per node (1/s)"),
@@ -244,6 +246,7 @@ impl Scenario {
             mean_latency_s: self.network.latency.mean_s(),
             mean_service_s: self.network.service_time.mean().as_secs_f64(),
             resource_types: self.resources.types,
+            range_queries: self.resources.uses_attributes(),
             replicas: self.resources.replicas,
         }
     }
@@ -572,7 +575,7 @@ fn validate(
     let (nodes, mean_degree) = raw.network.check(base_dir, notes)?;
     // A latency matrix is read and checked now, once per file, not in the middle of a run.
     raw.network.latency.load(base_dir, matrices).map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
-    raw.resources.check(nodes)?;
+    raw.resources.check(nodes, base_dir)?;
     raw.workload.check(nodes, raw.resources.types, raw.duration)?;
     if let Some(t) = &raw.target_ci {
         t.check(raw.replicates)?;
@@ -788,11 +791,27 @@ impl TargetCi {
 
 /// Checks `[resources]` on `nodes` nodes.
 trait CheckResources {
-    fn check(&self, nodes: usize) -> Result<(), Invalid>;
+    fn check(&self, nodes: usize, base_dir: &Path) -> Result<(), Invalid>;
 }
 
 impl CheckResources for ResourcesSpec {
-    fn check(&self, nodes: usize) -> Result<(), Invalid> {
+    fn check(&self, nodes: usize, base_dir: &Path) -> Result<(), Invalid> {
+        if self.uses_attributes() {
+            return self.check_attributes(nodes, base_dir);
+        }
+        if self.query_attributes != ResourcesSpec::default().query_attributes
+            || self.selectivity != ResourcesSpec::default().selectivity
+        {
+            let key = if self.selectivity != ResourcesSpec::default().selectivity {
+                "selectivity"
+            } else {
+                "query_attributes"
+            };
+            return Err(bad(
+                &format!("resources.{key}"),
+                "range queries need attributes; expected resources.attributes or resources.attribute_file as well",
+            ));
+        }
         if self.types == 0 || self.types > 10_000_000 {
             return Err(bad(
                 "resources.types",
@@ -824,6 +843,70 @@ impl CheckResources for ResourcesSpec {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+trait CheckAttributes {
+    fn check_attributes(&self, nodes: usize, base_dir: &Path) -> Result<(), Invalid>;
+}
+
+impl CheckAttributes for ResourcesSpec {
+    /// With attributes the types are range queries: their count, shape, and
+    /// the attributes themselves, from the entries or the file (read now).
+    fn check_attributes(&self, nodes: usize, base_dir: &Path) -> Result<(), Invalid> {
+        use crate::world::attributes;
+        let fail = |e: crate::world::AttributeError| bad(&format!("resources.{}", e.key), e.message);
+        if let Some(key) = self.type_key_with_attributes() {
+            return Err(bad(
+                &format!("resources.{key}"),
+                format!(
+                    "{key} places copies of types, but with attributes every type is a range query matched by the nodes whose values fall in its ranges; expected no {key}"
+                ),
+            ));
+        }
+        let count = match &self.attribute_file {
+            Some(path) => {
+                if !self.attributes.is_empty() {
+                    return Err(bad(
+                        "resources.attribute_file",
+                        "attributes come either from the file or from the attributes entries; expected one of them",
+                    ));
+                }
+                attributes::read_table(&base_dir.join(path)).map_err(fail)?.names.len()
+            }
+            None => {
+                attributes::check_specs(&self.attributes).map_err(fail)?;
+                self.attributes.len()
+            }
+        };
+        if self.types == 0 || self.types > 100_000 {
+            return Err(bad(
+                "resources.types",
+                format!("{} range queries is out of range; expected 1 ≤ types ≤ 100,000", self.types),
+            ));
+        }
+        if (self.types as u64) * (nodes as u64) > 20_000_000_000 {
+            return Err(bad(
+                "resources.types",
+                "types × nodes exceeds 2·10^10 matches to check; expected fewer range queries",
+            ));
+        }
+        if !(1..=count as u32).contains(&self.query_attributes) {
+            return Err(bad(
+                "resources.query_attributes",
+                format!(
+                    "{} is out of range; expected 1 ≤ query_attributes ≤ {count}, the attributes there are",
+                    self.query_attributes
+                ),
+            ));
+        }
+        if !(self.selectivity > 0.0 && self.selectivity <= 1.0) {
+            return Err(bad(
+                "resources.selectivity",
+                format!("{} is out of range; expected a share above 0 and at most 1", self.selectivity),
+            ));
         }
         Ok(())
     }

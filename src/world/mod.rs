@@ -1,12 +1,14 @@
 //! The world of one run: the overlay, the underlay and the resources, built from
 //! the scenario and the run seed before the first event.
 
+pub mod attributes;
 pub mod resources;
 pub mod topology;
 pub mod underlay;
 
 use std::path::Path;
 
+pub use attributes::{AttributeError, AttributeSpec, Attributes, Range};
 pub use resources::{Changes, Placement, Replication, Resources, ResourcesSpec, Skew};
 pub use topology::{Overlay, TopologyError, TopologySpec};
 pub use underlay::{LatencyError, LatencySpec, Underlay};
@@ -22,6 +24,9 @@ pub enum WorldError {
     /// A latency model's parameters or its matrix file.
     #[error(transparent)]
     Latency(#[from] LatencyError),
+    /// The attribute file.
+    #[error("{}", .0.message)]
+    Attributes(AttributeError),
 }
 
 impl WorldError {
@@ -31,6 +36,7 @@ impl WorldError {
             WorldError::Topology(e) if e.key == "nodes" => "network.nodes".to_string(),
             WorldError::Topology(e) => format!("network.topology.{}", e.key),
             WorldError::Latency(e) => format!("network.latency.{}", e.key),
+            WorldError::Attributes(e) => format!("resources.{}", e.key),
         }
     }
 
@@ -39,6 +45,7 @@ impl WorldError {
         match self {
             WorldError::Topology(e) => &e.message,
             WorldError::Latency(e) => &e.message,
+            WorldError::Attributes(e) => &e.message,
         }
     }
 }
@@ -52,6 +59,9 @@ pub struct World {
     pub underlay: Underlay,
     /// Which node holds which resource types.
     pub resources: Resources,
+    /// With `[resources] attributes`: every node's values and the range
+    /// queries, whose matching nodes are the holders of each type.
+    pub attributes: Option<Attributes>,
 }
 
 impl World {
@@ -68,8 +78,29 @@ impl World {
         let overlay = topology::build(topology, nodes, allow_disconnected, base, &mut stream(seed, Stream::Topology))?;
         let n = overlay.nodes();
         let underlay = Underlay::new(latency, n, base, &mut stream(seed, Stream::Placement))?;
-        let resources = Resources::place(resources, n, &mut stream(seed, Stream::Resources));
-        Ok(World { overlay, underlay, resources })
+        let mut rng = stream(seed, Stream::Resources);
+        if !resources.uses_attributes() {
+            let resources = Resources::place(resources, n, &mut rng);
+            return Ok(World { overlay, underlay, resources, attributes: None });
+        }
+        let table = match &resources.attribute_file {
+            Some(path) => Some(attributes::read_table(&base.join(path)).map_err(WorldError::Attributes)?),
+            None => None,
+        };
+        let source = match &table {
+            Some(t) => attributes::Source::Table(t),
+            None => attributes::Source::Drawn(&resources.attributes),
+        };
+        let a = Attributes::generate(
+            source,
+            n,
+            resources.types,
+            resources.query_attributes,
+            resources.selectivity,
+            &mut rng,
+        );
+        let holders = Resources::from_holders(n, a.matches(n));
+        Ok(World { overlay, underlay, resources: holders, attributes: Some(a) })
     }
 
     /// How many nodes the overlay has.

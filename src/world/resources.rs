@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Deserializer};
 
+use super::attributes::AttributeSpec;
 use crate::base::{NodeId, Rate, ResourceType};
 
 /// `[resources]`.
@@ -36,6 +37,21 @@ pub struct ResourcesSpec {
     /// How copies change during a run; none by default.
     #[serde(default)]
     pub changes: Changes,
+    /// Numeric attributes every node has, each drawn from a distribution; with
+    /// attributes (or `attribute_file`) the `types` are range queries over them.
+    #[serde(default)]
+    pub attributes: Vec<AttributeSpec>,
+    /// A file of attribute values, a header of names and a row per host,
+    /// relative to the scenario's folder.
+    #[serde(default)]
+    pub attribute_file: Option<String>,
+    /// With attributes: how many attributes each range query constrains.
+    #[serde(default = "default_query_attributes")]
+    pub query_attributes: u32,
+    /// With attributes: the share of an attribute's value range that each
+    /// range of a query spans.
+    #[serde(default = "default_selectivity")]
+    pub selectivity: f64,
 }
 
 /// `[resources] changes`: resource copies that change during a run, each kind a
@@ -118,6 +134,27 @@ pub enum Replication {
 }
 
 impl ResourcesSpec {
+    /// Whether nodes have attributes and the types are range queries over them.
+    pub fn uses_attributes(&self) -> bool {
+        !self.attributes.is_empty() || self.attribute_file.is_some()
+    }
+
+    /// Which of the keys of replicated types is set though attributes make it
+    /// meaningless, if any.
+    pub fn type_key_with_attributes(&self) -> Option<&'static str> {
+        let d = ResourcesSpec::default();
+        [
+            ("replicas", self.replicas != d.replicas),
+            ("placement", self.placement != d.placement),
+            ("replication", self.replication != d.replication),
+            ("copies", self.copies.is_some()),
+            ("changes", self.changes.any()),
+        ]
+        .into_iter()
+        .find(|&(_, set)| set)
+        .map(|(k, _)| k)
+    }
+
     /// Copies of all types together (before any type is capped at the node count).
     pub fn total_copies(&self) -> u64 {
         match self.replication {
@@ -181,6 +218,12 @@ fn default_types() -> u32 {
 fn default_replicas() -> u32 {
     10
 }
+fn default_query_attributes() -> u32 {
+    1
+}
+fn default_selectivity() -> f64 {
+    0.1
+}
 
 impl Default for ResourcesSpec {
     fn default() -> Self {
@@ -192,6 +235,10 @@ impl Default for ResourcesSpec {
             copies: None,
             popularity: None,
             changes: Changes::default(),
+            attributes: Vec::new(),
+            attribute_file: None,
+            query_attributes: default_query_attributes(),
+            selectivity: default_selectivity(),
         }
     }
 }
