@@ -99,6 +99,15 @@
 //! withdrawn (a crashed holder cannot, and nothing expires): an answer that
 //! names a holder gone or changed is stale, as `central`'s are.
 //!
+//! **Range queries** (`attributes`): the ring is MAAN (see [`super::maan`]).
+//! Every node registers each attribute value under its locality-preserving
+//! hash, as items that follow the ring as registrations do; a range query's
+//! walk is looked up at the start of its range and then travels from node to
+//! node along the successors as a recursive lookup's message does, each hop
+//! acknowledged and a silent successor routed around, each node adding the
+//! matching registrations of its part of the range, and the last one sends the
+//! origin what was collected.
+//!
 //! **Churn and faults.** A joining node (or one that rejoins, with no memory of
 //! its tables) looks up its own identifier through its bootstrap contact and
 //! takes the node found as its successor (never itself: others may still list
@@ -632,6 +641,8 @@ pub enum Msg {
         call: TimerId,
         /// The sender's record.
         fid: u32,
+        /// The query the message serves, if any.
+        q: Option<QueryId>,
     },
     /// A recursive lookup's result, to its origin: what the message met at
     /// the node it reached.
@@ -684,7 +695,11 @@ impl Message for Msg {
     }
     fn query(&self) -> Option<QueryId> {
         match *self {
-            Msg::FindNode { q, .. } | Msg::Nodes { q, .. } | Msg::Deliver { q, .. } | Msg::Delivered { q, .. } => q,
+            Msg::FindNode { q, .. }
+            | Msg::Nodes { q, .. }
+            | Msg::Deliver { q, .. }
+            | Msg::Delivered { q, .. }
+            | Msg::RouteAck { q, .. } => q,
             Msg::Route { msg, .. } | Msg::Arrived { msg, .. } => msg.q,
             _ => None,
         }
@@ -1729,7 +1744,7 @@ impl Protocol for Chord {
             }
             Msg::Store { items } => self.stores.add(at, &items),
             Msg::Route { call, fid, mut msg } => {
-                ctx.send(at, from, Msg::RouteAck { call, fid });
+                ctx.send(at, from, Msg::RouteAck { call, fid, q: msg.q });
                 if msg.last {
                     self.arrive(ctx, at, msg);
                 } else {
@@ -1737,7 +1752,7 @@ impl Protocol for Chord {
                     self.route(ctx, at, msg, Vec::new());
                 }
             }
-            Msg::RouteAck { call, fid } => {
+            Msg::RouteAck { call, fid, .. } => {
                 if ctx.cancel_timer(call) {
                     self.forwards.remove(fid);
                 }
