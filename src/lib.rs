@@ -99,6 +99,7 @@
 pub mod base;
 pub mod bench;
 pub mod cli;
+pub mod compute;
 pub mod dynamics;
 pub mod engine;
 pub mod experiment;

@@ -1162,3 +1162,44 @@ fn attribute_mistakes_name_key_and_line() {
     let runs = fs::read_to_string(tmp.path().join("out/runs.csv")).unwrap();
     assert!(runs.lines().next().unwrap_or("").contains("range_hops_mean"), "{runs}");
 }
+
+#[test]
+fn job_mistakes_name_key_and_line() {
+    let tmp = TempDir::new().unwrap();
+    let jobs = "[jobs]\nrate = \"0.1/s\"\nnode_cores = { values = [1, 2], weights = [1] }\n";
+    let text = unswept("[protocol]\n", &format!("{jobs}\n[protocol]\n"))
+        .replace("[resources]\ntypes = 20\nreplicas = 4\n", "");
+    let err = bad(&text);
+    names_line(&err, &text, "node_cores");
+    assert!(err.contains("jobs.node_cores") && err.contains("one per value"), "{err}");
+    // [resources] keys make no sense with jobs.
+    let good = jobs.replace(", weights = [1]", "");
+    let text = unswept("[protocol]\n", &format!("{good}\n[protocol]\n"));
+    let err = bad(&text);
+    assert!(err.contains("resources.types") && err.contains("[jobs]"), "{err}");
+    // A trace's malformed record is named by file and line.
+    write(tmp.path(), "log.swf", "; a header\n1 0 -1 60 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 1 -1 -1\n2 5 -1 sixty 1\n");
+    let traced = format!("{good}trace = \"log.swf\"\n");
+    let text = unswept("[protocol]\n", &format!("{traced}\n[protocol]\n"))
+        .replace("[resources]\ntypes = 20\nreplicas = 4\n", "");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("check").arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("jobs.trace") && err.contains("log.swf line 3"), "{err}");
+    // A good trace runs, and jobs.csv has a row per job.
+    write(
+        tmp.path(),
+        "log.swf",
+        "; a header\n1 0 -1 60 1 -1 -1 -1 -1 -1 1 1 1 -1 -1 1 -1 -1\n2 5 -1 30 2 -1 -1 -1 -1 -1 1 1 1 -1 -1 2 -1 -1\n",
+    );
+    let text = text.replace("[output]\n", "[output]\njobs = true\n");
+    let file = write(tmp.path(), "s.toml", &text);
+    let out = peergrid().arg("run").arg(&file).arg("--out").arg(tmp.path().join("out")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jobs_csv = fs::read_to_string(tmp.path().join("out/jobs.csv")).unwrap();
+    // Two replicates of two jobs, and a header.
+    assert_eq!(jobs_csv.lines().count(), 5, "{jobs_csv}");
+    let runs = fs::read_to_string(tmp.path().join("out/runs.csv")).unwrap();
+    assert!(runs.lines().next().unwrap_or("").contains("job_wait_mean_s"), "{runs}");
+}

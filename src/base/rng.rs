@@ -34,6 +34,11 @@ pub enum Stream {
     /// Draws which nodes a share of a node class takes, and uplinks drawn from a
     /// distribution.
     Classes = 9,
+    /// Draws the jobs of a run (arrivals, needs, origins) and the nodes' cores
+    /// and speeds.
+    Jobs = 10,
+    /// Draws where each job is placed among the nodes found, and its transfers' latencies.
+    JobPlacement = 11,
 }
 
 /// SplitMix64's finaliser: a bijective mix with full avalanche.

@@ -2,6 +2,7 @@
 //! messages through per-node FIFO service queues. The ground types a protocol
 //! needs beside [`Ctx`] are re-exported here from [`crate::base`].
 
+mod jobs;
 mod live;
 pub mod queue;
 pub mod sim;

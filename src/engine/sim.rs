@@ -13,10 +13,12 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::jobs::{Act, JobEvent, JobRun};
 use super::live::{ChurnOp, Liveness};
 use super::queue::{EventQueue, FifoRadixQueue};
 use crate::base::rng::{Stream, stream};
 use crate::base::{NodeId, QueryId, ResourceType, ServiceTime, SimTime};
+use crate::compute::SharedPlan;
 use crate::dynamics::{Action, Assigned, Choose, Classes, Dynamics, Holdings, Start, Victims};
 use crate::metrics::{Metric, Recorder, Window};
 use crate::workload::Workload;
@@ -137,6 +139,8 @@ pub struct SimConfig {
     /// Node classes with their own service times, uplinks and churn; none by
     /// default (`service` then serves every node, and uplinks are unlimited).
     pub classes: Classes,
+    /// Jobs placed through discovery and run on the nodes; none by default.
+    pub jobs: Option<SharedPlan>,
 }
 
 /// Overlay repair under churn and faults, as Gnutella clients keep their
@@ -179,6 +183,7 @@ impl SimConfig {
             dynamics: Dynamics::default(),
             repair: None,
             classes: Classes::default(),
+            jobs: None,
         }
     }
 }
@@ -236,17 +241,17 @@ impl Event {
 }
 
 /// Slots for payloads in flight, reused through a free list, so events stay small.
-struct Arena<T> {
+pub(super) struct Arena<T> {
     slots: Vec<Option<T>>,
     free: Vec<u32>,
 }
 
 impl<T> Arena<T> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Arena { slots: Vec::new(), free: Vec::new() }
     }
     #[inline]
-    fn put(&mut self, value: T) -> u32 {
+    pub(super) fn put(&mut self, value: T) -> u32 {
         match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(value);
@@ -261,7 +266,7 @@ impl<T> Arena<T> {
     /// Frees slot `i` and gives what it held: `None` if it was emptied by
     /// [`Arena::empty`] since it was filled.
     #[inline]
-    fn free(&mut self, i: u32) -> Option<T> {
+    pub(super) fn free(&mut self, i: u32) -> Option<T> {
         self.free.push(i);
         self.slots[i as usize].take()
     }
@@ -389,6 +394,10 @@ pub struct Ctx<'w, P: Protocol> {
     pub(crate) recorder: Recorder,
     fingerprint: u64,
     events: u64,
+    /// With jobs: their state, and when the queries' window ends (the run goes
+    /// on while jobs remain, up to `end`).
+    jobs: Option<Box<JobRun>>,
+    query_end: SimTime,
 }
 
 impl<'w, P: Protocol> Ctx<'w, P> {
@@ -563,6 +572,12 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// origin; call when the answer reaches the origin.
     pub fn report_hit(&mut self, q: QueryId, hops: u32, count: u32) {
         self.recorder.hit(self.now, q, hops, count);
+        if count > 0
+            && !self.recorder.expired(self.now, q)
+            && let Some(act) = self.jobs.as_mut().and_then(|j| j.hit(q, self.now))
+        {
+            job_acts(self, [act]);
+        }
     }
 
     /// Declares that this protocol answers from stored state (a cache or an index)
@@ -700,6 +715,8 @@ pub struct RunOutput {
     /// When the run stopped early because more than `SimConfig::max_pending` events
     /// were pending; its metrics then cover only the time before.
     pub overflow: Option<SimTime>,
+    /// With jobs: what became of each, in the plan's order.
+    pub jobs: Vec<crate::compute::JobRecord>,
 }
 
 impl RunOutput {
@@ -785,7 +802,18 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             recorder,
             fingerprint: 0,
             events: 0,
+            jobs: None,
+            query_end: end,
         };
+        if let Some(plan) = &config.jobs {
+            let mut run = JobRun::new(plan.clone(), stream(config.seed, Stream::JobPlacement));
+            for (j, job) in plan.jobs.iter().enumerate() {
+                let slot = run.put(JobEvent::Submit(j as u32));
+                ctx.queue.push(job.submit, Event::new(Kind::Query, JOB, slot));
+            }
+            ctx.end = ctx.end.max(plan.end);
+            ctx.jobs = Some(Box::new(run));
+        }
         for (at, idx) in workload.initial() {
             ctx.queue.push(at, Event::new(Kind::Query, NodeId(0), idx));
         }
@@ -825,7 +853,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         let mut peak_pending = 0;
         let mut overflow = None;
         while let Some((t, ev)) = ctx.queue.pop() {
-            if t > ctx.end {
+            if t > ctx.end || (t > ctx.query_end && ctx.jobs.as_ref().is_some_and(|j| j.outstanding == 0)) {
                 break;
             }
             // Sampled once per 1,024 events: cheap, and exact enough for a memory figure.
@@ -882,6 +910,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                         None => {}
                     }
                 }
+                Kind::Query if ev.node() == JOB => job_event(ctx, protocol, ev.idx()),
                 Kind::Query => {
                     let (origin, want) = self.workload.draw(ev.idx());
                     if let Some((at, idx)) = self.workload.next_arrival(t, ev.idx()) {
@@ -903,6 +932,9 @@ impl<'w, P: Protocol> Simulation<'w, P> {
         }
         let mut extra = Vec::new();
         self.protocol.extra_metrics(&self.ctx.recorder, &mut extra);
+        if let Some(j) = &self.ctx.jobs {
+            crate::compute::metrics(&j.plan, &j.records, &j.busy, &mut extra);
+        }
         let memory = RunMemory {
             peak_pending,
             event_list_bytes: peak_pending * std::mem::size_of::<(u64, Event)>(),
@@ -914,6 +946,7 @@ impl<'w, P: Protocol> Simulation<'w, P> {
                 + self.ctx.live.bytes()
                 + 4 * (self.ctx.msg_epoch.capacity() + self.ctx.timer_epoch.capacity())
                 + self.ctx.holdings.as_ref().map_or(0, |h| h.bytes())
+                + self.ctx.jobs.as_ref().map_or(0, |j| j.bytes())
                 + self.ctx.class.bytes(),
             protocol_bytes: self.protocol.state_bytes(),
         };
@@ -925,8 +958,97 @@ impl<'w, P: Protocol> Simulation<'w, P> {
             fingerprint: self.ctx.fingerprint,
             extra,
             kinds: P::Msg::KINDS,
+            jobs: self.ctx.jobs.map(|j| j.records).unwrap_or_default(),
         };
         (out, self.protocol)
+    }
+}
+
+/// The node field of a `Query` event that is a job's (its index is the slot of
+/// the job event).
+const JOB: NodeId = NodeId(1);
+
+/// Queues the job layer's events.
+fn job_acts<P: Protocol>(ctx: &mut Ctx<'_, P>, acts: impl IntoIterator<Item = Act>) {
+    for Act::At(at, e) in acts {
+        let Some(j) = &mut ctx.jobs else { return };
+        let slot = j.put(e);
+        ctx.queue.push(at, Event::new(Kind::Query, JOB, slot));
+    }
+}
+
+/// How long `bytes` take out of `v`'s uplink, and then to `to`.
+fn transfer<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, to: NodeId, bytes: u64) -> SimTime {
+    let ps = ctx.class.uplink_ps.get(v.index()).copied().unwrap_or(0);
+    let serialise = SimTime(((bytes as u128 * ps as u128).div_ceil(1000)).min(u64::MAX as u128) as u64);
+    let Some(j) = &mut ctx.jobs else { return serialise };
+    serialise.saturating_add(ctx.world.underlay.latency(v, to, j.rng()))
+}
+
+/// A job's event comes due.
+fn job_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, slot: u32) {
+    let now = ctx.now;
+    let Some(e) = ctx.jobs.as_mut().and_then(|j| j.take(slot)) else { return };
+    let Some(jobs) = &ctx.jobs else { return };
+    let plan = jobs.plan.clone();
+    match e {
+        JobEvent::Submit(j) => {
+            let job = plan.jobs[j as usize];
+            let Some(want) = job.want else {
+                if let Some(r) = &mut ctx.jobs {
+                    r.impossible(j, now);
+                }
+                return;
+            };
+            if !ctx.is_up(job.origin) {
+                // Its origin is down: the try fails at once.
+                let act = ctx.jobs.as_mut().and_then(|r| {
+                    r.records[j as usize].tries += 1;
+                    r.fail(j, now)
+                });
+                return job_acts(ctx, act);
+            }
+            let q = ctx.recorder.issue(now, job.origin, want);
+            let timeout = ctx.recorder.timeout();
+            let act = ctx.jobs.as_mut().map(|r| r.asked(j, q, now, timeout));
+            job_acts(ctx, act);
+            protocol.query(ctx, q, job.origin, want);
+        }
+        JobEvent::Check(j, n) => {
+            let act = ctx.jobs.as_mut().and_then(|r| if r.unanswered(j, n) { r.timed_out(j, now) } else { None });
+            job_acts(ctx, act);
+        }
+        JobEvent::Place(j, n) => {
+            if !jobs.current(j, n) {
+                return;
+            }
+            let job = plan.jobs[j as usize];
+            let Some(want) = job.want else { return };
+            let live: Vec<NodeId> = ctx.holders(want).iter().copied().filter(|&v| ctx.is_up(v)).collect();
+            let Some(v) = ctx.jobs.as_mut().and_then(|r| r.choose(&live)) else {
+                let act = ctx.jobs.as_mut().and_then(|r| r.fail(j, now));
+                return job_acts(ctx, act);
+            };
+            let at = now.saturating_add(transfer(ctx, job.origin, v, plan.input_bytes));
+            let act = ctx.jobs.as_mut().map(|r| r.send(j, v, at));
+            job_acts(ctx, act);
+        }
+        JobEvent::Arrive(j, n) => {
+            let Some(v) = jobs.records[j as usize].node.filter(|_| jobs.placed_now(j, n)) else { return };
+            let acts = if ctx.is_up(v) {
+                ctx.jobs.as_mut().map(|r| r.arrive(j, v, now)).unwrap_or_default()
+            } else {
+                ctx.jobs.as_mut().and_then(|r| r.fail(j, now)).into_iter().collect()
+            };
+            job_acts(ctx, acts);
+        }
+        JobEvent::End(j, n) => {
+            let Some(v) = jobs.records[j as usize].node.filter(|_| jobs.placed_now(j, n)) else { return };
+            let origin = plan.jobs[j as usize].origin;
+            let back = now.saturating_add(transfer(ctx, v, origin, plan.output_bytes));
+            let acts = ctx.jobs.as_mut().map(|r| r.end(j, v, now, back)).unwrap_or_default();
+            job_acts(ctx, acts);
+        }
     }
 }
 
@@ -1062,6 +1184,10 @@ fn schedule_churn<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId, delay: SimTime, 
 /// its links already).
 fn go_down<P: Protocol>(ctx: &mut Ctx<'_, P>, v: NodeId) {
     ctx.live.set_down(v);
+    if let Some(j) = &mut ctx.jobs {
+        let acts = j.down(v, ctx.now);
+        job_acts(ctx, acts);
+    }
     if !ctx.nodes.is_empty() {
         ctx.nodes[v.index()] = NodeQueue::default();
     }

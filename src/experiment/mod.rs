@@ -6,17 +6,20 @@ pub mod memory;
 pub mod slurm;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::base::rng::run_seed;
+use crate::base::Rate;
+use crate::base::rng::{Stream, run_seed, stream};
+use crate::compute::JobPlan;
 use crate::engine::SimConfig;
 use crate::metrics::stats::summarize;
 use crate::metrics::{QueryRecord, SeriesRow};
 use crate::scenario::{InputError, Plan, Point, TargetCi};
-use crate::workload::Workload;
-use crate::world::World;
+use crate::workload::{Workload, WorkloadSpec};
+use crate::world::{Resources, World};
 
 /// Everything one run produced.
 #[derive(Clone, Debug)]
@@ -38,6 +41,8 @@ pub struct RunResult {
     pub queries: Vec<QueryRecord>,
     /// Messages served per node in the measured window.
     pub node_load: Vec<u32>,
+    /// Every job with what became of it, for jobs.csv; empty unless `[output] jobs` is set.
+    pub jobs: Vec<(crate::compute::Job, crate::compute::JobRecord)>,
     /// Events the engine processed.
     pub events: u64,
     /// A hash over (time, kind, node) of every processed event, which pins the run's trace.
@@ -111,8 +116,23 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
             .file(&plan.file)
             .key(e.key())
     })?;
-    let workload = Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed);
-    let config = SimConfig { max_pending: pending_budget(), ..s.sim_config(seed) };
+    let mut world = world;
+    let mut config = SimConfig { max_pending: pending_budget(), ..s.sim_config(seed) };
+    let workload = match &s.jobs {
+        None => Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed),
+        Some(spec) => {
+            // The jobs' needs are the types, and their queries the only ones.
+            let log = spec
+                .read_trace(&plan.base_dir)
+                .map_err(|e| InputError::new(e.message).file(&plan.file).key(format!("jobs.{}", e.key)))?;
+            let mut rng = stream(seed, Stream::Jobs);
+            let jobs = JobPlan::new(spec, log.as_ref(), world.nodes(), s.duration, &mut rng);
+            world.resources = Resources::from_holders(world.nodes(), jobs.holders());
+            config.jobs = Some(Arc::new(jobs));
+            let quiet = WorkloadSpec { rate: Rate(0.0), script: Vec::new(), ..s.workload.clone() };
+            Workload::new(&quiet, world.nodes(), world.resources.types(), s.duration, seed)
+        }
+    };
     let out = s.protocol.run(&world, workload, &config);
     if let Some(at) = out.overflow {
         return Err(InputError::new(format!(
@@ -149,6 +169,10 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         distributions: vec![("first_hit_latency_ms", latency), ("node_load_per_s", load)],
         queries: if plan.output.queries { out.recorder.queries.clone() } else { Vec::new() },
         node_load: if plan.output.nodes { out.recorder.handled.clone() } else { Vec::new() },
+        jobs: match (&config.jobs, plan.output.jobs) {
+            (Some(p), true) => p.jobs.iter().copied().zip(out.jobs.iter().copied()).collect(),
+            _ => Vec::new(),
+        },
         events: out.events,
         fingerprint: out.fingerprint,
         wall_seconds: started.elapsed().as_secs_f64(),

@@ -512,14 +512,20 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 /// The Gini coefficient of non-negative loads: 0 when all are equal, → 1 when one
 /// node carries everything.
 pub fn gini(loads: &[u32]) -> f64 {
-    let mut x: Vec<u64> = loads.iter().map(|&l| l as u64).collect();
-    x.sort_unstable();
+    gini_f64(&loads.iter().map(|&l| l as f64).collect::<Vec<_>>())
+}
+
+/// The Gini coefficient of non-negative values: 0 when all are equal, towards
+/// 1 when one holds everything.
+pub fn gini_f64(values: &[f64]) -> f64 {
+    let mut x = values.to_vec();
+    x.sort_by(f64::total_cmp);
     let n = x.len() as f64;
-    let total: f64 = x.iter().map(|&v| v as f64).sum();
+    let total: f64 = x.iter().sum();
     if n == 0.0 || total == 0.0 {
         return 0.0;
     }
-    let weighted: f64 = x.iter().enumerate().map(|(i, &v)| (i as f64 + 1.0) * v as f64).sum();
+    let weighted: f64 = x.iter().enumerate().map(|(i, &v)| (i as f64 + 1.0) * v).sum();
     2.0 * weighted / (n * total) - (n + 1.0) / n
 }
 

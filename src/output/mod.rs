@@ -34,14 +34,16 @@ pub enum Table {
     Queries,
     /// nodes.csv: messages served per node, when `[output] nodes` is set.
     Nodes,
+    /// jobs.csv: one row per job, when `[output] jobs` is set.
+    Jobs,
     /// runs.csv: one row per run with its parameters, seed and metrics; its row marks the run finished.
     Runs,
 }
 
 impl Table {
     /// Every per-run file, in the order a finished run's rows are written.
-    pub const ALL: [Table; 6] =
-        [Table::Perf, Table::Timeseries, Table::Distributions, Table::Queries, Table::Nodes, Table::Runs];
+    pub const ALL: [Table; 7] =
+        [Table::Perf, Table::Timeseries, Table::Distributions, Table::Queries, Table::Nodes, Table::Jobs, Table::Runs];
 
     /// The file's name in the results folder.
     pub fn file(self) -> &'static str {
@@ -51,13 +53,14 @@ impl Table {
             Table::Distributions => "distributions.csv",
             Table::Queries => "queries.csv",
             Table::Nodes => "nodes.csv",
+            Table::Jobs => "jobs.csv",
             Table::Runs => "runs.csv",
         }
     }
 }
 
 /// Files this program writes into a results folder, besides `plots/`.
-pub const OUTPUT_FILES: [&str; 9] = [
+pub const OUTPUT_FILES: [&str; 10] = [
     "runs.csv",
     "perf.csv",
     "summary.csv",
@@ -65,6 +68,7 @@ pub const OUTPUT_FILES: [&str; 9] = [
     "distributions.csv",
     "queries.csv",
     "nodes.csv",
+    "jobs.csv",
     "run.json",
     "scenario.toml",
 ];
@@ -112,6 +116,27 @@ pub fn headers(plan: &Plan) -> Vec<(Table, Vec<String>)> {
         ),
         (Table::Distributions, strings(&["scenario", "point", "replicate", "distribution", "p", "value"])),
     ];
+    if plan.output.jobs {
+        out.push((
+            Table::Jobs,
+            strings(&[
+                "scenario",
+                "point",
+                "replicate",
+                "job",
+                "origin",
+                "cores",
+                "runtime_s",
+                "submit_s",
+                "tries",
+                "discovery_s",
+                "node",
+                "start_s",
+                "done_s",
+                "unplaced_s",
+            ]),
+        ));
+    }
     if plan.output.queries {
         out.push((
             Table::Queries,
@@ -219,6 +244,33 @@ pub fn rows(plan: &Plan, r: &RunResult) -> Vec<(Table, Vec<Vec<String>>)> {
             })
             .collect();
         out.push((Table::Queries, q));
+    }
+    if plan.output.jobs {
+        let secs = |t: Option<crate::base::SimTime>| number(t.map(|t| t.as_secs_f64()));
+        let rows = r
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, (j, rec))| {
+                let mut row = Vec::new();
+                id(&mut row);
+                row.extend([
+                    i.to_string(),
+                    j.origin.0.to_string(),
+                    j.cores.to_string(),
+                    number(Some(j.runtime_s)),
+                    number(Some(j.submit.as_secs_f64())),
+                    rec.tries.to_string(),
+                    number(Some(rec.discovery.as_secs_f64())),
+                    rec.node.map_or(String::new(), |v| v.0.to_string()),
+                    secs(rec.start),
+                    secs(rec.done),
+                    secs(rec.unplaced),
+                ]);
+                row
+            })
+            .collect();
+        out.push((Table::Jobs, rows));
     }
     if plan.output.nodes {
         let s = &plan.points[r.point].scenario;

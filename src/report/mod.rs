@@ -39,7 +39,7 @@ pub fn determines<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
 /// metrics, the protocols' own columns and `protocol.<key>` parameters, the
 /// scenario's keys), or the name in words.
 pub fn label(name: &str) -> String {
-    let core = CORE_METRICS.iter().chain(KEY_LABELS.iter());
+    let core = CORE_METRICS.iter().chain(KEY_LABELS.iter()).chain(crate::compute::COLUMNS.iter());
     let own = PROTOCOLS.iter().flat_map(|p| p.extra_columns.iter());
     if let Some(c) = core.chain(own).find(|c| c.name == name) {
         return c.label.to_string();

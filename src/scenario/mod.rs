@@ -13,6 +13,7 @@ pub use error::InputError;
 pub use sweep::Axis;
 
 use crate::base::{ServiceTime, SimTime, parse_duration, parse_rate};
+use crate::compute::JobsSpec;
 use crate::dynamics::classes::parse_bandwidth;
 use crate::dynamics::{ChurnSpec, ClassSpec, Classes, Dynamics, FaultSpec, Uplink};
 use crate::engine::{Repair, SimConfig};
@@ -23,7 +24,7 @@ use crate::world::underlay::MatrixCache;
 use crate::world::{LatencySpec, ResourcesSpec, TopologySpec, topology};
 
 /// Plot titles of the scenario keys a sweep most often varies.
-pub const KEY_LABELS: [Column; 18] = [
+pub const KEY_LABELS: [Column; 21] = [
     Column::new("workload.rate", "query rate (queries/s)"),
     Column::new("network.nodes", "nodes"),
     Column::new("network.loss", "message loss probability"),
@@ -31,6 +32,9 @@ pub const KEY_LABELS: [Column; 18] = [
     Column::new("resources.types", "resource types"),
     Column::new("resources.selectivity", "range selectivity (share of each attribute's range)"),
     Column::new("resources.query_attributes", "attributes per range query"),
+    Column::new("jobs.best_of", "nodes a job chooses among"),
+    Column::new("jobs.scale", "trace speed-up"),
+    Column::new("jobs.rate", "job arrival rate (jobs/s)"),
     Column::new("resources.changes", "resource changes per node (1/s)"),
     Column::new("resources.changes.swap", "type swaps per node (1/s)"),
     Column::new("resources.changes.move", "copy moves per node (1/s)"),
@@ -127,6 +131,9 @@ pub struct OutputSpec {
     /// Write nodes.csv, messages served per node.
     #[serde(default)]
     pub nodes: bool,
+    /// Write jobs.csv, one row per job (with `[jobs]`).
+    #[serde(default)]
+    pub jobs: bool,
 }
 
 /// The file as written, before the protocol table is interpreted.
@@ -163,6 +170,8 @@ struct Raw {
     churn: Option<ChurnSpec>,
     #[serde(default)]
     fault: Vec<FaultSpec>,
+    #[serde(default)]
+    jobs: Option<JobsSpec>,
 }
 
 fn one() -> u32 {
@@ -213,6 +222,9 @@ pub struct Scenario {
     pub dynamics: Dynamics,
     /// `network.uplink` and `[[network.classes]]`, checked.
     pub classes: Classes,
+    /// `[jobs]`, if given: jobs placed through discovery in place of the
+    /// workload's queries.
+    pub jobs: Option<JobsSpec>,
 }
 
 /// `[target_ci]`: add replicates to a point until the 95% confidence interval of
@@ -279,6 +291,7 @@ impl Scenario {
                 detect: self.network.detect,
             }),
             classes: self.classes.clone(),
+            jobs: None,
         }
     }
 }
@@ -411,6 +424,7 @@ pub fn plan_from_str(
     let mut points = Vec::new();
     let mut notes = Vec::new();
     let mut matrices = MatrixCache::default();
+    let mut traces = Vec::new();
     let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
     if count > 1_000_000 {
         return Err(err(
@@ -433,7 +447,7 @@ pub fn plan_from_str(
         let sweep_note =
             |key: &str| chosen.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}."))).cloned();
         let raw: Raw = deserialize(&table, text, file, Some(&sweep_note)).map_err(blame)?;
-        let scenario = validate(raw, base_dir, &mut notes, &mut matrices).map_err(|(key, e)| {
+        let scenario = validate(raw, base_dir, &mut notes, &mut matrices, &mut traces).map_err(|(key, e)| {
             let mut e = e.file(file).key(&key);
             if let Some((k, v)) = sweep_note(&key) {
                 e.message = format!("{} (with sweep value {k} = {v})", e.message);
@@ -457,6 +471,9 @@ pub fn plan_from_str(
                 metrics.push(c);
             }
         }
+    }
+    if points.iter().any(|p| p.scenario.jobs.is_some()) {
+        metrics.extend(crate::compute::COLUMNS.iter().map(|c| c.name.to_string()));
     }
     let mut plan = Plan {
         file: file.to_string(),
@@ -570,12 +587,16 @@ fn validate(
     base_dir: &Path,
     notes: &mut Vec<String>,
     matrices: &mut MatrixCache,
+    traces: &mut Vec<PathBuf>,
 ) -> Result<Scenario, Invalid> {
     raw.check_top()?;
     let (nodes, mean_degree) = raw.network.check(base_dir, notes)?;
     // A latency matrix is read and checked now, once per file, not in the middle of a run.
     raw.network.latency.load(base_dir, matrices).map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
     raw.resources.check(nodes, base_dir)?;
+    if let Some(jobs) = &raw.jobs {
+        check_jobs(jobs, &raw.resources, base_dir, notes, traces)?;
+    }
     raw.workload.check(nodes, raw.resources.types, raw.duration)?;
     if let Some(t) = &raw.target_ci {
         t.check(raw.replicates)?;
@@ -605,6 +626,7 @@ fn validate(
         mean_degree,
         dynamics,
         classes,
+        jobs: raw.jobs,
     };
     scenario.protocol.validate(&scenario.figures()).map_err(|e| bad(&join("protocol", &e.key), e.message))?;
     // An edge file means nothing to a protocol that does not route over it: say so.
@@ -642,6 +664,59 @@ fn check_dynamics(raw: &Raw, nodes: usize, base_dir: &Path, protocol: &ProtocolS
         faults.push(fault);
     }
     Ok(Dynamics { churn, faults, changes: raw.resources.changes })
+}
+
+/// Checks `[jobs]`, reading its trace, against `[resources]`, whose types the
+/// jobs' needs replace.
+fn check_jobs(
+    jobs: &JobsSpec,
+    resources: &ResourcesSpec,
+    base_dir: &Path,
+    notes: &mut Vec<String>,
+    traces: &mut Vec<PathBuf>,
+) -> Result<(), Invalid> {
+    let fail = |e: crate::compute::JobsError| bad(&format!("jobs.{}", e.key), e.message);
+    jobs.check().map_err(fail)?;
+    let d = ResourcesSpec::default();
+    if resources.uses_attributes()
+        || resources.changes.any()
+        || resources.types != d.types
+        || resources.replicas != d.replicas
+    {
+        let key = if resources.uses_attributes() {
+            "attributes"
+        } else if resources.changes.any() {
+            "changes"
+        } else if resources.types != d.types {
+            "types"
+        } else {
+            "replicas"
+        };
+        return Err(bad(
+            &format!("resources.{key}"),
+            "with [jobs] the resource types are the jobs' needs (the nodes with at least so many cores); expected no [resources] keys",
+        ));
+    }
+    // A trace is read once per plan, whatever the points that name it.
+    let seen = jobs.trace.as_ref().is_some_and(|t| traces.contains(&base_dir.join(t)));
+    if let Some(t) = &jobs.trace {
+        traces.push(base_dir.join(t));
+    }
+    if let Some(log) = if seen { None } else { jobs.read_trace(base_dir).map_err(fail)? } {
+        let usable = log.jobs.iter().filter(|j| j.run > 0 && j.submit >= 0).count();
+        if usable < log.jobs.len() {
+            note_once(
+                notes,
+                format!(
+                    "jobs.trace: {} of its {} records have no positive run time and are left out",
+                    log.jobs.len() - usable,
+                    log.jobs.len()
+                ),
+            );
+        }
+    }
+    note_once(notes, "[jobs]: the queries are the jobs' discovery queries; workload.rate and workload.script are not used (workload.timeout is each query's)".into());
+    Ok(())
 }
 
 /// Adds `note` unless the plan already has it (every sweep point checks its own copy).

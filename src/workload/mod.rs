@@ -4,6 +4,8 @@
 //! nodes drawn once per run (Iamnitchi and Foster's few requesting nodes) instead of
 //! from every node.
 
+pub mod swf;
+
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
