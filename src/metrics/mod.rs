@@ -342,6 +342,11 @@ impl Recorder {
         self.queries[q.index()].reached += 1;
     }
 
+    /// The times the run is measured by.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
     /// Queries issued before this are left out of the per-query metrics.
     pub(crate) fn warmup(&self) -> SimTime {
         self.window.warmup

@@ -89,6 +89,7 @@ registry! {
     aggregation => Aggregation,
     chord => Chord,
     kademlia => Kademlia,
+    volunteer => Volunteer,
 }
 
 /// A protocol's parameters, and through them everything the registry needs of it.
