@@ -29,6 +29,19 @@
 //! or no answer within `retry`, asks again after `retry`. A volunteer that goes
 //! down loses the result it was computing (its deadline will pass); when it
 //! comes back it asks for work again.
+//!
+//! **Super-peers** (`cluster_size` = C > 0): in place of the single server
+//! handing out every result, the first node of every run of C consecutive nodes
+//! (but node 0's run, which the server serves) is a super-peer that relays: its
+//! volunteers ask it for work; it hands out results from a local stock, which it
+//! refills from the server `chunk` results at a time (a super-peer counts as one
+//! host for the one-result-per-host rule, so it never holds two results of a
+//! unit), and it forwards its volunteers' reports with its next fetch, at the
+//! latest every `retry`. Deadlines run at the server from the moment a result
+//! leaves it; a super-peer whose fetch brought nothing tells its volunteers
+//! there is no work for `retry` before it fetches again; a super-peer that
+//! goes down loses its stock and the reports it held, and its volunteers, finding it silent, ask the server directly until
+//! their next request. Super-peers relay and do not compute.
 
 use rand::RngExt;
 use serde::Deserialize;
@@ -79,6 +92,12 @@ pub struct Params {
     /// Bytes of a result's output.
     #[serde(default = "default_output")]
     pub output_bytes: u32,
+    /// With C > 0, super-peers relay work for runs of C consecutive nodes.
+    #[serde(default)]
+    pub cluster_size: u32,
+    /// Results a super-peer fetches from the server at a time.
+    #[serde(default = "default_chunk")]
+    pub chunk: u32,
 }
 
 fn default_units() -> u32 {
@@ -108,6 +127,9 @@ fn default_input() -> u32 {
 fn default_output() -> u32 {
     10_000
 }
+fn default_chunk() -> u32 {
+    10
+}
 
 /// The columns `volunteer` adds.
 const COLUMNS: &[Column] = &[
@@ -116,7 +138,7 @@ const COLUMNS: &[Column] = &[
     Column::new("vc_batch_time_s", "time to finish the batch (s)"),
     Column::new("vc_validated_per_hour", "units validated per hour"),
     Column::new("vc_results_reported", "results reported"),
-    Column::new("vc_wasted_share", "share of reported results wasted"),
+    Column::new("vc_wasted_share", "share of settled results wasted"),
     Column::new("vc_redundant_results", "results reported for units already validated"),
     Column::new("vc_wrong_results", "wrong results reported"),
     Column::new("vc_wrong_accepted", "units validated with a wrong result (share)"),
@@ -133,7 +155,10 @@ impl ProtocolParams for Params {
         summary: "a project server hands out work units to churning volunteers: deadlines, re-issue, redundant results with a quorum, wrong results",
         uses_overlay: false,
         extra_columns: COLUMNS,
-        roles: &[("server", "the node that runs the project server")],
+        roles: &[
+            ("server", "the node that runs the project server"),
+            ("superpeers", "the super-peers that relay work, with cluster_size"),
+        ],
         keeps_state: false,
         params: &[
             ParamDoc::new("server", "0", "the node that runs the project server"),
@@ -154,6 +179,14 @@ impl ProtocolParams for Params {
             ParamDoc::new("retry", "\"10min\"", "how long a volunteer waits to ask again after no work or no answer"),
             ParamDoc::new("input_bytes", "100000", "bytes of a unit's input, sent with its result"),
             ParamDoc::new("output_bytes", "10000", "bytes of a result's output, sent with its report"),
+            ParamDoc::new(
+                "cluster_size",
+                "0",
+                "0: every volunteer asks the server; C > 0: the first node of every run of C consecutive nodes relays work for the others",
+            )
+            .label("cluster size"),
+            ParamDoc::new("chunk", "10", "with super-peers: results a super-peer fetches from the server at a time")
+                .label("results per fetch"),
         ],
     };
 
@@ -166,6 +199,9 @@ impl ProtocolParams for Params {
             wrong: vec![false; n],
             working: vec![None; n],
             asking: vec![0; n],
+            answered: vec![true; n],
+            direct: vec![false; n],
+            relays: vec![Relay::default(); n],
             units: vec![Unit::default(); self.units as usize],
             queue: std::collections::VecDeque::new(),
             results: Vec::new(),
@@ -190,6 +226,12 @@ impl ProtocolParams for Params {
                     "min_quorum {}, target_results {}, max_results {}; expected 1 ≤ min_quorum ≤ target_results ≤ max_results",
                     self.min_quorum, self.target_results, self.max_results
                 ),
+            ));
+        }
+        if self.cluster_size == 1 || self.chunk == 0 {
+            return Err(ParamError::new(
+                if self.chunk == 0 { "chunk" } else { "cluster_size" },
+                "expected cluster_size 0 (no super-peers) or at least 2, and chunk at least 1",
             ));
         }
         if !(0.0..=1.0).contains(&self.wrong_fraction) {
@@ -234,6 +276,20 @@ struct Unit {
     closed: bool,
 }
 
+/// A super-peer's relay: results in stock, volunteers waiting, reports held.
+#[derive(Clone, Debug, Default)]
+struct Relay {
+    stock: std::collections::VecDeque<(u32, u32)>,
+    waiting: Vec<(NodeId, u32)>,
+    reports: Vec<(u32, bool)>,
+    /// The fetch in flight (0: none), and the last fetch's number.
+    fetching: u32,
+    fetches: u32,
+    /// After a fetch that brought nothing, it fetches again only after this
+    /// (its volunteers get no work until then).
+    dry_until: SimTime,
+}
+
 /// A result sent to a volunteer.
 #[derive(Clone, Copy, Debug)]
 struct Out {
@@ -259,7 +315,7 @@ struct Stats {
 }
 
 /// Messages between volunteers and the server.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Msg {
     /// A volunteer asks for work, reporting a finished result if it has one.
     Request {
@@ -286,15 +342,37 @@ pub enum Msg {
         /// The request answered.
         ask: u32,
     },
+    /// A super-peer fetches up to `want` results and forwards reports.
+    Fetch {
+        /// Reports held: result and whether it is correct.
+        reports: Vec<(u32, bool)>,
+        /// Results wanted.
+        want: u32,
+        /// The fetch's number.
+        seq: u32,
+        /// Bytes on the wire: the request, and the outputs reported.
+        bytes: u32,
+    },
+    /// The server's answer to a fetch: results and their units.
+    Chunk {
+        /// The results.
+        results: Vec<(u32, u32)>,
+        /// The fetch answered.
+        seq: u32,
+        /// Bytes on the wire: the reply, and the units' inputs.
+        bytes: u32,
+    },
 }
 
 impl Message for Msg {
-    const KINDS: &'static [&'static str] = &["request", "assign", "no_work"];
+    const KINDS: &'static [&'static str] = &["request", "assign", "no_work", "fetch", "chunk"];
     fn kind(&self) -> usize {
         match self {
             Msg::Request { .. } => 0,
             Msg::Assign { .. } => 1,
             Msg::NoWork { .. } => 2,
+            Msg::Fetch { .. } => 3,
+            Msg::Chunk { .. } => 4,
         }
     }
     fn query(&self) -> Option<QueryId> {
@@ -303,8 +381,11 @@ impl Message for Msg {
     // A scheduler RPC over HTTP: a request of about 1 kB, with the output when
     // it reports; an answer of about 1 kB, with the input when it assigns.
     fn size(&self) -> Option<u32> {
-        Some(match *self {
-            Msg::Request { bytes, .. } | Msg::Assign { bytes, .. } => bytes,
+        Some(match self {
+            Msg::Request { bytes, .. }
+            | Msg::Assign { bytes, .. }
+            | Msg::Fetch { bytes, .. }
+            | Msg::Chunk { bytes, .. } => *bytes,
             Msg::NoWork { .. } => TCP_IP_BYTES + RPC_BYTES,
         })
     }
@@ -319,6 +400,10 @@ pub enum Timer {
     Done(u32),
     /// The project's: result `rid`'s deadline.
     Deadline(u32),
+    /// A super-peer's fetch `seq` has had its time.
+    Fetch(u32),
+    /// A super-peer forwards the reports it holds.
+    Flush,
 }
 
 /// The volunteer-computing project for one run.
@@ -329,8 +414,13 @@ pub struct Volunteer {
     wrong: Vec<bool>,
     /// Per volunteer, the result it computes.
     working: Vec<Option<u32>>,
-    /// Per volunteer, its latest request's number.
+    /// Per volunteer, its latest request's number, whether it was answered,
+    /// and whether its next goes to the server directly.
     asking: Vec<u32>,
+    answered: Vec<bool>,
+    direct: Vec<bool>,
+    /// Per super-peer, its relay.
+    relays: Vec<Relay>,
     units: Vec<Unit>,
     /// Units whose next result waits to be sent, first first.
     queue: std::collections::VecDeque<u32>,
@@ -342,13 +432,68 @@ pub struct Volunteer {
 const RPC_BYTES: u32 = 1000;
 
 impl Volunteer {
-    /// `v` asks the server for work, reporting `report` if it has one.
+    /// `v` asks for work, reporting `report` if it has one: its super-peer,
+    /// or the server.
     fn ask(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, report: Option<(u32, bool)>) {
         self.asking[v.index()] += 1;
+        self.answered[v.index()] = false;
         let ask = self.asking[v.index()];
         let bytes = TCP_IP_BYTES + RPC_BYTES + if report.is_some() { self.params.output_bytes } else { 0 };
-        ctx.send(v, self.server, Msg::Request { report, ask, bytes });
+        let to = if self.direct[v.index()] { self.server } else { self.home(v) };
+        ctx.send(v, to, Msg::Request { report, ask, bytes });
         ctx.set_timer(v, self.params.retry, Timer::Ask(ask));
+    }
+
+    /// Whether `v` is a super-peer.
+    fn relays(&self, v: NodeId) -> bool {
+        let c = self.params.cluster_size;
+        c > 0 && v.0.is_multiple_of(c) && v != self.server
+    }
+
+    /// Where `v` asks for work: its cluster's super-peer, or the server.
+    fn home(&self, v: NodeId) -> NodeId {
+        let c = self.params.cluster_size;
+        if c == 0 {
+            return self.server;
+        }
+        let sp = NodeId(v.0 / c * c);
+        if self.relays(sp) { sp } else { self.server }
+    }
+
+    /// Super-peer `sp` fetches results for its stock and forwards its reports.
+    fn fetch(&mut self, ctx: &mut Ctx<'_, Self>, sp: NodeId) {
+        let chunk = self.params.chunk as usize;
+        let r = &mut self.relays[sp.index()];
+        r.fetches += 1;
+        r.fetching = r.fetches;
+        let want = chunk.saturating_sub(r.stock.len()).max(r.waiting.len()) as u32;
+        let reports = std::mem::take(&mut r.reports);
+        let seq = r.fetching;
+        let bytes = TCP_IP_BYTES + RPC_BYTES + reports.len() as u32 * self.params.output_bytes;
+        ctx.send(sp, self.server, Msg::Fetch { reports, want, seq, bytes });
+        ctx.set_timer(sp, self.params.retry, Timer::Fetch(seq));
+    }
+
+    /// Super-peer `sp` hands result `(rid, unit)` to volunteer `v` for its request `ask`.
+    fn hand(&self, ctx: &mut Ctx<'_, Self>, sp: NodeId, v: NodeId, (rid, unit): (u32, u32), ask: u32) {
+        let bytes = TCP_IP_BYTES + RPC_BYTES + self.params.input_bytes;
+        ctx.send(sp, v, Msg::Assign { rid, unit, ask, bytes });
+    }
+
+    /// A request reaches super-peer `sp` from `v`.
+    fn relay(&mut self, ctx: &mut Ctx<'_, Self>, sp: NodeId, v: NodeId, report: Option<(u32, bool)>, ask: u32) {
+        let chunk = self.params.chunk as usize;
+        let r = &mut self.relays[sp.index()];
+        r.reports.extend(report);
+        match r.stock.pop_front() {
+            Some(result) => self.hand(ctx, sp, v, result, ask),
+            None if ctx.now() < r.dry_until => ctx.send(sp, v, Msg::NoWork { ask }),
+            None => self.relays[sp.index()].waiting.push((v, ask)),
+        }
+        let r = &self.relays[sp.index()];
+        if r.fetching == 0 && (!r.waiting.is_empty() || r.reports.len() >= chunk) {
+            self.fetch(ctx, sp);
+        }
     }
 
     /// Queues results of `unit` until its correct and pending results reach
@@ -417,21 +562,25 @@ impl Volunteer {
     /// The server answers `v`'s request `ask`: the first queued result of a
     /// unit `v` has not had, or no work.
     fn assign(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, ask: u32) {
+        match self.take_result(ctx, v) {
+            Some(result) => self.hand(ctx, self.server, v, result, ask),
+            None => ctx.send(self.server, v, Msg::NoWork { ask }),
+        }
+    }
+
+    /// The server sends host `v` the first queued result of a unit `v` has not
+    /// had: its number and unit, with its deadline started.
+    fn take_result(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) -> Option<(u32, u32)> {
         let units = &self.units;
-        let pick = self.queue.iter().position(|&u| !units[u as usize].hosts.contains(&v.0));
-        let Some(i) = pick else {
-            ctx.send(self.server, v, Msg::NoWork { ask });
-            return;
-        };
-        let unit = self.queue.remove(i).unwrap_or(0);
+        let i = self.queue.iter().position(|&u| !units[u as usize].hosts.contains(&v.0))?;
+        let unit = self.queue.remove(i)?;
         self.units[unit as usize].hosts.push(v.0);
         let rid = self.results.len() as u32;
         self.results.push(Out { unit, missed: false, reported: false });
         // The server's database outlives a crash of its host: deadlines are the
         // project's, not the node's.
         ctx.set_global_timer(self.params.deadline, Timer::Deadline(rid));
-        let bytes = TCP_IP_BYTES + RPC_BYTES + self.params.input_bytes;
-        ctx.send(self.server, v, Msg::Assign { rid, unit, ask, bytes });
+        Some((rid, unit))
     }
 
     /// Units validated so far.
@@ -471,6 +620,10 @@ impl Protocol for Volunteer {
         // Volunteers up at the start ask at moments spread over one retry period.
         let spread = self.params.retry.0.max(1);
         for v in (0..n as u32).map(NodeId) {
+            if self.relays(v) && ctx.is_up(v) {
+                ctx.set_timer(v, self.params.retry, Timer::Flush);
+                continue;
+            }
             if v != self.server && ctx.is_up(v) {
                 let at = SimTime(ctx.rng().random_range(0..spread));
                 self.asking[v.index()] += 1;
@@ -484,6 +637,7 @@ impl Protocol for Volunteer {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         match msg {
+            Msg::Request { report, ask, .. } if at != self.server => self.relay(ctx, at, from, report, ask),
             Msg::Request { report, ask, .. } => {
                 self.stats.server_messages += 1;
                 if let Some((rid, correct)) = report {
@@ -491,17 +645,49 @@ impl Protocol for Volunteer {
                 }
                 self.assign(ctx, from, ask);
             }
+            Msg::Fetch { reports, want, seq, .. } => {
+                self.stats.server_messages += 1;
+                for (rid, correct) in reports {
+                    self.report(ctx, rid, correct);
+                }
+                let results: Vec<(u32, u32)> = (0..want).map_while(|_| self.take_result(ctx, from)).collect();
+                let bytes = TCP_IP_BYTES + RPC_BYTES + results.len() as u32 * self.params.input_bytes;
+                ctx.send(at, from, Msg::Chunk { results, seq, bytes });
+            }
+            Msg::Chunk { results, seq, .. } => {
+                let r = &mut self.relays[at.index()];
+                if r.fetching == seq {
+                    r.fetching = 0;
+                }
+                if results.is_empty() {
+                    r.dry_until = ctx.now().saturating_add(self.params.retry);
+                }
+                r.stock.extend(results);
+                let waiting = std::mem::take(&mut self.relays[at.index()].waiting);
+                for (v, ask) in waiting {
+                    match self.relays[at.index()].stock.pop_front() {
+                        Some(result) => self.hand(ctx, at, v, result, ask),
+                        None => ctx.send(at, v, Msg::NoWork { ask }),
+                    }
+                }
+            }
             Msg::Assign { rid, ask, .. } => {
                 if self.asking[at.index()] != ask || self.working[at.index()].is_some() {
                     return;
                 }
+                self.answered[at.index()] = true;
+                self.direct[at.index()] = false;
                 self.asking[at.index()] += 1;
                 self.working[at.index()] = Some(rid);
                 let secs = self.params.unit_time.as_secs_f64() / self.speed[at.index()];
                 ctx.set_timer(at, SimTime::from_secs_f64(secs), Timer::Done(rid));
             }
             // The request's own timer asks again after `retry`.
-            Msg::NoWork { .. } => {}
+            Msg::NoWork { ask } => {
+                if self.asking[at.index()] == ask {
+                    self.answered[at.index()] = true;
+                }
+            }
         }
     }
 
@@ -509,8 +695,26 @@ impl Protocol for Volunteer {
         match timer {
             Timer::Ask(ask) => {
                 if self.asking[at.index()] == ask && self.working[at.index()].is_none() {
+                    // Unanswered by its super-peer: the server, once.
+                    let home = self.home(at) != self.server;
+                    self.direct[at.index()] = home && !self.answered[at.index()] && !self.direct[at.index()];
                     self.ask(ctx, at, None);
                 }
+            }
+            Timer::Fetch(seq) => {
+                let r = &mut self.relays[at.index()];
+                if r.fetching == seq {
+                    // Lost: its volunteers ask again on their own.
+                    r.fetching = 0;
+                    r.waiting.clear();
+                }
+            }
+            Timer::Flush => {
+                let r = &self.relays[at.index()];
+                if r.fetching == 0 && !r.reports.is_empty() {
+                    self.fetch(ctx, at);
+                }
+                ctx.set_timer(at, self.params.retry, Timer::Flush);
             }
             Timer::Done(rid) => {
                 if self.working[at.index()] == Some(rid) {
@@ -538,21 +742,30 @@ impl Protocol for Volunteer {
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
         self.working[at.index()] = None;
-        if at != self.server {
+        self.relays[at.index()] = Relay::default();
+        if self.relays(at) {
+            ctx.set_timer(at, self.params.retry, Timer::Flush);
+        } else if at != self.server {
             self.ask(ctx, at, None);
         }
     }
 
     fn crashed(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
         self.working[at.index()] = None;
+        self.relays[at.index()] = Relay::default();
     }
 
     fn leaving(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
         self.working[at.index()] = None;
+        self.relays[at.index()] = Relay::default();
     }
 
     fn role(&self, name: &str) -> Vec<NodeId> {
-        if name == "server" { vec![self.server] } else { Vec::new() }
+        match name {
+            "server" => vec![self.server],
+            "superpeers" => (0..self.speed.len() as u32).map(NodeId).filter(|&v| self.relays(v)).collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn state_bytes(&self) -> usize {
@@ -560,14 +773,18 @@ impl Protocol for Volunteer {
             + self.units.iter().map(|u| 32 + u.hosts.capacity() * 4).sum::<usize>()
             + self.queue.capacity() * 4
             + self.results.capacity() * std::mem::size_of::<Out>()
+            + self.relays.capacity() * std::mem::size_of::<Relay>()
     }
 
     fn extra_metrics(&self, recorder: &Recorder, out: &mut Vec<Metric>) {
         let s = &self.stats;
         let end = s.finished.unwrap_or(recorder.window().duration);
         let hours = end.as_secs_f64() / 3600.0;
+        // Of the results reported for units closed by the end, those beyond
+        // the quorums that validated them (units still open are not judged).
+        let settled = self.results.iter().filter(|r| r.reported && self.units[r.unit as usize].closed).count() as u64;
         let useful = s.validated as u64 * self.params.min_quorum as u64;
-        let wasted = s.reported.saturating_sub(useful);
+        let wasted = settled.saturating_sub(useful);
         let span = recorder.window().duration.as_secs_f64();
         out.extend([
             Metric::new("vc_units_validated", Some(s.validated as f64)),
@@ -575,7 +792,7 @@ impl Protocol for Volunteer {
             Metric::new("vc_batch_time_s", s.finished.map(|t| t.as_secs_f64())),
             Metric::new("vc_validated_per_hour", (hours > 0.0).then(|| s.validated as f64 / hours)),
             Metric::new("vc_results_reported", Some(s.reported as f64)),
-            Metric::new("vc_wasted_share", (s.reported > 0).then(|| wasted as f64 / s.reported as f64)),
+            Metric::new("vc_wasted_share", (settled > 0).then(|| wasted as f64 / settled as f64)),
             Metric::new("vc_redundant_results", Some(s.redundant as f64)),
             Metric::new("vc_wrong_results", Some(s.wrong as f64)),
             Metric::new("vc_wrong_accepted", (s.validated > 0).then(|| s.accepted_wrong as f64 / s.validated as f64)),
@@ -645,6 +862,32 @@ mod tests {
         assert!(out.metric("vc_batch_time_s").is_some_and(|t| t > 4.0 * 3600.0));
         let (clean, _) = run(&params(200, 1, 0.0), Dynamics::default());
         assert_eq!(clean.metric("vc_deadline_misses"), Some(0.0));
+    }
+
+    #[test]
+    fn super_peers_take_the_load_off_the_server_and_the_batch_still_completes() {
+        let direct = params(200, 1, 0.0);
+        let relayed = Params { cluster_size: 10, chunk: 10, ..direct.clone() };
+        let (a, _) = run(&direct, Dynamics::default());
+        let (b, v) = run(&relayed, Dynamics::default());
+        assert_eq!(v.validated(), 200);
+        let (la, lb) = (a.metric("vc_server_load").unwrap_or(0.0), b.metric("vc_server_load").unwrap_or(1.0));
+        assert!(lb < 0.3 * la, "server load {lb} with super-peers against {la} without");
+        // The super-peers (nodes 10, 20, 30, 40, 50) computed nothing.
+        assert!(v.results.iter().all(|r| r.reported));
+        assert_eq!(v.role("superpeers"), [10, 20, 30, 40, 50].map(NodeId));
+    }
+
+    #[test]
+    fn a_crashed_super_peers_volunteers_turn_to_the_server_and_its_stock_is_issued_again() {
+        let relayed = Params { cluster_size: 10, chunk: 10, ..params(200, 1, 0.0) };
+        let crash = Fault {
+            at: SimTime::from_secs(1800),
+            action: Action::Crash { victims: Victims::Nodes(vec![NodeId(20)]), recover: None },
+        };
+        let (out, v) = run(&relayed, Dynamics { faults: vec![crash], ..Dynamics::default() });
+        assert_eq!(v.validated(), 200);
+        assert!(out.metric("vc_deadline_misses").is_some_and(|m| m >= 1.0));
     }
 
     #[test]
