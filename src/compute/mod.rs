@@ -21,10 +21,12 @@
 //! cores (type i = the nodes whose cores are at least the i-th smallest core
 //! count in the grid). The job is submitted as a query of that type from its
 //! origin, through whichever protocol the scenario names. When the query's
-//! first hit reaches the origin, the job is placed on a live node that holds
-//! the type, drawn uniformly (`best_of` = 1: the first matching resource an
-//! answer names), or the one of `best_of` such nodes where it would start
-//! first. Its input then travels there (one latency plus `input_bytes` at the
+//! first hit reaches the origin, the job is placed on a node the answers named
+//! (protocols whose answers come from the holders themselves report them,
+//! `Ctx::report_found`): the first, or the one of the first `best_of` where it
+//! would start first, if still up. Index designs, whose answers name every
+//! match, report none: the job then goes to a live holder drawn uniformly, or
+//! the best of `best_of` so drawn. Its input then travels there (one latency plus `input_bytes` at the
 //! origin's uplink), it waits its turn and runs, and its output travels back.
 //! A job whose query times out with no hit, or whose node goes down before it
 //! ends, tries again after `retry`, up to `retries` times, and is then
@@ -574,6 +576,35 @@ mod tests {
         assert!(eights > 0 && out.metric("jobs_unplaced") == Some(eights as f64 / p.jobs.len() as f64));
         // Some waited for cores: more jobs than cores at times.
         assert!(out.metric("job_wait_p95_s").is_some_and(|w| w > 1.0));
+    }
+
+    #[test]
+    fn a_flooded_job_runs_on_a_node_its_answer_named() {
+        // On a ring of 20, only nodes 6 and 15 have 2 cores; a flood of TTL 1
+        // from node 5 reaches 4 and 6 alone, so every job goes to node 6.
+        let mut cores = vec![1; 20];
+        cores[6] = 2;
+        cores[15] = 2;
+        let jobs = (0..10)
+            .map(|i| Job {
+                submit: SimTime::from_secs(1 + i),
+                origin: NodeId(5),
+                cores: 2,
+                runtime_s: 1.0,
+                want: Some(ResourceType(1)),
+            })
+            .collect();
+        let p = plan(jobs, cores, vec![1.0; 20]);
+        let mut w = world(&TopologySpec::Ring {}, 20, 10, 1, 1, 5);
+        w.resources = Resources::from_holders(20, p.holders());
+        let mut config = SimConfig::new(5, SimTime::from_secs(60));
+        config.timeout = SimTime::from_secs(5);
+        config.jobs = Some(Arc::new(p));
+        let workload =
+            Workload::new(&WorkloadSpec { rate: Rate(0.0), ..Default::default() }, 20, 2, config.duration, 5);
+        let flooding = crate::protocols::flooding::Params { ttl: 1, ..Default::default() };
+        let out = Simulation::new(&w, flooding.build(&w), workload, &config).run();
+        assert!(out.jobs.iter().all(|r| r.node == Some(NodeId(6)) && r.done.is_some()), "{:?}", out.jobs);
     }
 
     #[test]

@@ -41,9 +41,11 @@ pub(crate) struct JobRun {
     rng: ChaCha8Rng,
     /// Per query, its job (`NONE` for none).
     of_query: Vec<u32>,
-    /// Per job: when its current query was issued, and whether it found a node.
+    /// Per job: when its current query was issued, whether it found a node,
+    /// and the holders its answers named (the first `best_of`).
     asked: Vec<SimTime>,
     found: Vec<bool>,
+    named: Vec<Vec<NodeId>>,
     /// Per job: its placements so far (an event of an older one is stale).
     placement: Vec<u32>,
     /// Per job: when it started on its current placement.
@@ -69,6 +71,7 @@ impl JobRun {
             of_query: Vec::new(),
             asked: vec![SimTime::ZERO; jobs],
             found: vec![false; jobs],
+            named: vec![Vec::new(); jobs],
             placement: vec![0; jobs],
             started: vec![SimTime::ZERO; jobs],
             free: plan.cores.clone(),
@@ -99,9 +102,28 @@ impl JobRun {
         self.of_query[q.index()] = j;
         self.asked[j as usize] = now;
         self.found[j as usize] = false;
+        self.named[j as usize].clear();
         let r = &mut self.records[j as usize];
         r.tries += 1;
         Act::At(now.saturating_add(timeout), JobEvent::Check(j, r.tries))
+    }
+
+    /// An answer to query `q` names `holder`: one of the first `best_of`
+    /// named, it is a candidate for the job.
+    pub fn found(&mut self, q: QueryId, holder: NodeId) {
+        let Some(&j) = self.of_query.get(q.index()) else { return };
+        if j == NONE || self.found[j as usize] {
+            return;
+        }
+        let named = &mut self.named[j as usize];
+        if named.len() < self.plan.best_of as usize && !named.contains(&holder) {
+            named.push(holder);
+        }
+    }
+
+    /// The holders named to job `j`'s current try.
+    pub fn candidates(&self, j: u32) -> &[NodeId] {
+        &self.named[j as usize]
     }
 
     /// Query `q` has its first hit at `now`: its job, if it waits for one, is placed.
@@ -156,7 +178,7 @@ impl JobRun {
         self.outstanding -= 1;
     }
 
-    /// Picks the node for job `j` among `live` holders of its type: one drawn
+    /// Picks the node for a job among `live` holders of its type: one drawn
     /// uniformly, or the one of `best_of` drawn where it would start first
     /// (fewest jobs queued, then most cores free, then first drawn).
     pub fn choose(&mut self, live: &[NodeId]) -> Option<NodeId> {

@@ -568,6 +568,15 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         self.service_override.push((v, service));
     }
 
+    /// A node holding what query `q` wants was found: the holder an answer
+    /// names. Protocols whose answers come from particular holders report
+    /// them, before the hit, so that a job is placed on a node its query found.
+    pub fn report_found(&mut self, q: QueryId, holder: NodeId) {
+        if let Some(j) = &mut self.jobs {
+            j.found(q, holder);
+        }
+    }
+
     /// `count` resources matching query `q` were found, `hops` overlay hops from the
     /// origin; call when the answer reaches the origin.
     pub fn report_hit(&mut self, q: QueryId, hops: u32, count: u32) {
@@ -1024,7 +1033,14 @@ fn job_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, slot: u32) {
             }
             let job = plan.jobs[j as usize];
             let Some(want) = job.want else { return };
-            let live: Vec<NodeId> = ctx.holders(want).iter().copied().filter(|&v| ctx.is_up(v)).collect();
+            // The nodes the answer named, if the protocol says which; else an
+            // index's answer: every holder, in an order of its own.
+            let named = jobs.candidates(j);
+            let live: Vec<NodeId> = if named.is_empty() {
+                ctx.holders(want).iter().copied().filter(|&v| ctx.is_up(v)).collect()
+            } else {
+                named.iter().copied().filter(|&v| ctx.is_up(v) && ctx.holds(v, want)).collect()
+            };
             let Some(v) = ctx.jobs.as_mut().and_then(|r| r.choose(&live)) else {
                 let act = ctx.jobs.as_mut().and_then(|r| r.fail(j, now));
                 return job_acts(ctx, act);

@@ -163,6 +163,8 @@ pub enum Msg {
         q: QueryId,
         /// Overlay hops between the responder and the origin.
         hops: u8,
+        /// The responder (its servent identifier).
+        holder: NodeId,
     },
 }
 
@@ -310,7 +312,7 @@ impl Gnutella {
                 }
                 let hops = hops.saturating_add(1);
                 if ctx.holds(at, want) {
-                    send(ctx, at, from, Msg::Hit { q, hops });
+                    send(ctx, at, from, Msg::Hit { q, hops, holder: at });
                 }
                 let ttl = ttl - 1;
                 if ttl > 0 {
@@ -321,14 +323,17 @@ impl Gnutella {
                     }
                 }
             }
-            Msg::Hit { q, hops } => {
+            Msg::Hit { q, hops, holder } => {
                 if ctx.expired(q) {
                     self.expired += 1;
                     return;
                 }
                 match self.parents.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).map(|e| e.0)) {
-                    Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
-                    Some(parent) => send(ctx, at, parent, Msg::Hit { q, hops }),
+                    Some(parent) if parent == at => {
+                        ctx.report_found(q, holder);
+                        ctx.report_hit(q, hops as u32, 1);
+                    }
+                    Some(parent) => send(ctx, at, parent, Msg::Hit { q, hops, holder }),
                     None => {}
                 }
             }

@@ -470,10 +470,16 @@ impl Protocol for Forwarding {
                 // A late answer no longer counts as a hit, but it still teaches.
                 self.learn(ctx.world, at, want, holder);
                 match self.answer {
-                    Answer::Direct => ctx.report_hit(q, hops as u32, 1),
+                    Answer::Direct => {
+                        ctx.report_found(q, holder);
+                        ctx.report_hit(q, hops as u32, 1);
+                    }
                     Answer::ReversePath => {
                         match self.paths.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).copied()) {
-                            Some(parent) if parent == at => ctx.report_hit(q, hops as u32, 1),
+                            Some(parent) if parent == at => {
+                                ctx.report_found(q, holder);
+                                ctx.report_hit(q, hops as u32, 1);
+                            }
                             Some(parent) => ctx.send(at, parent, Msg::Answer { q, want, holder, hops }),
                             None => {}
                         }

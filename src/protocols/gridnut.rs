@@ -570,7 +570,7 @@ mod tests {
     fn an_exchange_belongs_to_a_query_only_if_all_its_messages_do() {
         let (a, b) = (QueryId(1), QueryId(2));
         let query = |q| Logical::Query { q, want: ResourceType(0), ttl: 3, hops: 0, ring: 0 };
-        let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2 }], epoch: 0 };
+        let one = Msg::Exchange { batch: vec![query(a), Logical::Hit { q: a, hops: 2, holder: NodeId(1) }], epoch: 0 };
         let mixed = Msg::Exchange { batch: vec![query(a), query(b), query(a)], epoch: 0 };
         assert_eq!(one.query(), Some(a));
         assert_eq!(mixed.query(), None);

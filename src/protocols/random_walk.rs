@@ -418,6 +418,7 @@ impl Protocol for RandomWalk {
             Msg::Hit { q, hops } => {
                 let Some(seen) = self.responders.of(ctx.issued(q)) else { return };
                 if seen.insert(key(q, from), ()).is_none() {
+                    ctx.report_found(q, from);
                     ctx.report_hit(q, hops, 1);
                 }
             }
