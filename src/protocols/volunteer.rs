@@ -140,6 +140,7 @@ const COLUMNS: &[Column] = &[
     Column::new("vc_results_reported", "results reported"),
     Column::new("vc_wasted_share", "share of settled results wasted"),
     Column::new("vc_redundant_results", "results reported for units already validated"),
+    Column::new("vc_late_results", "results reported after their deadline"),
     Column::new("vc_wrong_results", "wrong results reported"),
     Column::new("vc_wrong_accepted", "units validated with a wrong result (share)"),
     Column::new("vc_deadline_misses", "results that missed their deadline"),
@@ -308,6 +309,7 @@ struct Stats {
     finished: Option<SimTime>,
     reported: u64,
     redundant: u64,
+    late: u64,
     wrong: u64,
     accepted_wrong: u32,
     missed: u64,
@@ -533,6 +535,7 @@ impl Volunteer {
         let (unit, missed) = (out.unit, out.missed);
         self.stats.reported += 1;
         self.stats.wrong += !correct as u64;
+        self.stats.late += missed as u64;
         let u = &mut self.units[unit as usize];
         if !missed {
             u.pending -= 1;
@@ -794,6 +797,7 @@ impl Protocol for Volunteer {
             Metric::new("vc_results_reported", Some(s.reported as f64)),
             Metric::new("vc_wasted_share", (settled > 0).then(|| wasted as f64 / settled as f64)),
             Metric::new("vc_redundant_results", Some(s.redundant as f64)),
+            Metric::new("vc_late_results", Some(s.late as f64)),
             Metric::new("vc_wrong_results", Some(s.wrong as f64)),
             Metric::new("vc_wrong_accepted", (s.validated > 0).then(|| s.accepted_wrong as f64 / s.validated as f64)),
             Metric::new("vc_deadline_misses", Some(s.missed as f64)),
