@@ -23,8 +23,8 @@
 //! origin, through whichever protocol the scenario names. When the query's
 //! first hit reaches the origin, the job is placed on a node the answers named
 //! (protocols whose answers come from the holders themselves report them,
-//! `Ctx::report_found`): the first, or the one of the first `best_of` where it
-//! would start first, if still up. Index designs, whose answers name every
+//! `Ctx::report_found`): the first, or the one of the first `best_of` named by
+//! `gather` after the first answer where it would start first, if still up. Index designs, whose answers name every
 //! match, report none: the job then goes to a live holder drawn uniformly, or
 //! the best of `best_of` so drawn. Its input then travels there (one latency plus `input_bytes` at the
 //! origin's uplink), it waits its turn and runs, and its output travels back.
@@ -224,6 +224,10 @@ pub struct JobsSpec {
     /// A job goes to the node, of this many found, where it starts first.
     #[serde(default = "default_best_of")]
     pub best_of: u32,
+    /// How long the origin gathers answers after the first before it places
+    /// the job (for `best_of` to see several holders' own answers).
+    #[serde(default)]
+    pub gather: SimTime,
     /// How long a job that found no node, or lost its node, waits to try again.
     #[serde(default = "default_retry")]
     pub retry: SimTime,
@@ -314,6 +318,8 @@ pub struct JobPlan {
     pub classes: Vec<u32>,
     /// Placement and retries.
     pub best_of: u32,
+    /// How long the origin gathers answers after the first.
+    pub gather: SimTime,
     /// Back-off before a new try.
     pub retry: SimTime,
     /// Tries beyond the first.
@@ -396,6 +402,7 @@ impl JobPlan {
             speed,
             classes,
             best_of: spec.best_of,
+            gather: spec.gather,
             retry: spec.retry,
             retries: spec.retries,
             input_bytes: spec.input_bytes,
@@ -522,6 +529,7 @@ mod tests {
             speed,
             classes,
             best_of: 1,
+            gather: SimTime::ZERO,
             retry: SimTime::from_secs(60),
             retries: 3,
             input_bytes: 0,

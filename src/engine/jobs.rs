@@ -41,10 +41,13 @@ pub(crate) struct JobRun {
     rng: ChaCha8Rng,
     /// Per query, its job (`NONE` for none).
     of_query: Vec<u32>,
-    /// Per job: when its current query was issued, whether it found a node,
-    /// and the holders its answers named (the first `best_of`).
+    /// Per job: when its current query was issued and which it is, whether it
+    /// had a hit, whether that try may still place the job, and the holders
+    /// its answers named (the first `best_of`).
     asked: Vec<SimTime>,
+    query: Vec<u32>,
     found: Vec<bool>,
+    open: Vec<bool>,
     named: Vec<Vec<NodeId>>,
     /// Per job: its placements so far (an event of an older one is stale).
     placement: Vec<u32>,
@@ -70,7 +73,9 @@ impl JobRun {
             rng,
             of_query: Vec::new(),
             asked: vec![SimTime::ZERO; jobs],
+            query: vec![NONE; jobs],
             found: vec![false; jobs],
+            open: vec![false; jobs],
             named: vec![Vec::new(); jobs],
             placement: vec![0; jobs],
             started: vec![SimTime::ZERO; jobs],
@@ -100,8 +105,10 @@ impl JobRun {
             self.of_query.resize(q.index() + 1, NONE);
         }
         self.of_query[q.index()] = j;
+        self.query[j as usize] = q.0;
         self.asked[j as usize] = now;
         self.found[j as usize] = false;
+        self.open[j as usize] = true;
         self.named[j as usize].clear();
         let r = &mut self.records[j as usize];
         r.tries += 1;
@@ -111,10 +118,7 @@ impl JobRun {
     /// An answer to query `q` names `holder`: one of the first `best_of`
     /// named, it is a candidate for the job.
     pub fn found(&mut self, q: QueryId, holder: NodeId) {
-        let Some(&j) = self.of_query.get(q.index()) else { return };
-        if j == NONE || self.found[j as usize] {
-            return;
-        }
+        let Some(j) = self.waiting(q) else { return };
         let named = &mut self.named[j as usize];
         if named.len() < self.plan.best_of as usize && !named.contains(&holder) {
             named.push(holder);
@@ -128,24 +132,42 @@ impl JobRun {
 
     /// Query `q` has its first hit at `now`: its job, if it waits for one, is placed.
     pub fn hit(&mut self, q: QueryId, now: SimTime) -> Option<Act> {
-        let j = *self.of_query.get(q.index())?;
-        if j == NONE || self.found[j as usize] {
+        let j = self.waiting(q)?;
+        if self.found[j as usize] {
             return None;
         }
         self.found[j as usize] = true;
+        // The origin gathers answers for a while before it places the job.
+        let at = now.saturating_add(self.plan.gather);
         let r = &mut self.records[j as usize];
-        r.discovery = r.discovery.saturating_add(now - self.asked[j as usize]);
-        Some(Act::At(now, JobEvent::Place(j, r.tries)))
+        r.discovery = r.discovery.saturating_add(at - self.asked[j as usize]);
+        Some(Act::At(at, JobEvent::Place(j, r.tries)))
     }
 
-    /// Whether try `n` of job `j` is its current one and still unanswered.
+    /// The job whose current, open try issued query `q`, if any.
+    fn waiting(&self, q: QueryId) -> Option<u32> {
+        let j = *self.of_query.get(q.index())?;
+        (j != NONE && self.query[j as usize] == q.0 && self.open[j as usize]).then_some(j)
+    }
+
+    /// Whether try `n` of job `j` is its current one, open and still unanswered.
     pub fn unanswered(&self, j: u32, n: u32) -> bool {
-        self.records[j as usize].tries == n && !self.found[j as usize]
+        self.records[j as usize].tries == n && self.open[j as usize] && !self.found[j as usize]
     }
 
-    /// Whether try `n` of job `j` is its current one.
-    pub fn current(&self, j: u32, n: u32) -> bool {
-        self.records[j as usize].tries == n
+    /// Try `n` of job `j` places it now, if it is the current, open try: the
+    /// try closes.
+    pub fn placing(&mut self, j: u32, n: u32) -> bool {
+        let ok = self.records[j as usize].tries == n && self.open[j as usize];
+        self.open[j as usize] = false;
+        ok
+    }
+
+    /// Whether a new try of job `j` would be one too many: it has finished,
+    /// given up, or has a try under way.
+    pub fn ended(&self, j: u32) -> bool {
+        let r = &self.records[j as usize];
+        r.done.is_some() || r.unplaced.is_some() || self.open[j as usize]
     }
 
     /// Whether placement `n` of job `j` is its current one.
@@ -163,6 +185,7 @@ impl JobRun {
     /// Job `j`'s try failed at `now`: it tries again after the back-off, or,
     /// out of tries, is unplaced.
     pub fn fail(&mut self, j: u32, now: SimTime) -> Option<Act> {
+        self.open[j as usize] = false;
         let r = &mut self.records[j as usize];
         if r.tries > self.plan.retries {
             r.unplaced = Some(now);

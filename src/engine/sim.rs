@@ -1002,6 +1002,9 @@ fn job_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, slot: u32) {
     let plan = jobs.plan.clone();
     match e {
         JobEvent::Submit(j) => {
+            if jobs.ended(j) {
+                return;
+            }
             let job = plan.jobs[j as usize];
             let Some(want) = job.want else {
                 if let Some(r) = &mut ctx.jobs {
@@ -1028,9 +1031,10 @@ fn job_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, slot: u32) {
             job_acts(ctx, act);
         }
         JobEvent::Place(j, n) => {
-            if !jobs.current(j, n) {
+            if !ctx.jobs.as_mut().is_some_and(|r| r.placing(j, n)) {
                 return;
             }
+            let Some(jobs) = &ctx.jobs else { return };
             let job = plan.jobs[j as usize];
             let Some(want) = job.want else { return };
             // The nodes the answer named, if the protocol says which; else an

@@ -25,14 +25,15 @@
 //! error.
 //!
 //! **Volunteers** report a finished result (with its output, `output_bytes`) and
-//! ask for more in the same message, as BOINC clients do; one that gets no work,
+//! ask for more in the same message, as BOINC clients do, repeating the report
+//! with every request until one is answered; one that gets no work,
 //! or no answer within `retry`, asks again after `retry`. A volunteer that goes
 //! down loses the result it was computing (its deadline will pass); when it
 //! comes back it asks for work again.
 //!
 //! **Super-peers** (`cluster_size` = C > 0): in place of the single server
 //! handing out every result, the first node of every run of C consecutive nodes
-//! (but node 0's run, which the server serves) is a super-peer that relays: its
+//! (but the server's own run, which it serves) is a super-peer that relays: its
 //! volunteers ask it for work; it hands out results from a local stock, which it
 //! refills from the server `chunk` results at a time (a super-peer counts as one
 //! host for the one-result-per-host rule, so it never holds two results of a
@@ -201,6 +202,7 @@ impl ProtocolParams for Params {
             working: vec![None; n],
             asking: vec![0; n],
             answered: vec![true; n],
+            held: vec![None; n],
             direct: vec![false; n],
             relays: vec![Relay::default(); n],
             units: vec![Unit::default(); self.units as usize],
@@ -419,6 +421,9 @@ pub struct Volunteer {
     /// Per volunteer, its latest request's number, whether it was answered,
     /// and whether its next goes to the server directly.
     asking: Vec<u32>,
+    /// Per volunteer, the finished result it reports until a request of it
+    /// is answered (a request lost on the way loses no report).
+    held: Vec<Option<(u32, bool)>>,
     answered: Vec<bool>,
     direct: Vec<bool>,
     /// Per super-peer, its relay.
@@ -437,6 +442,10 @@ impl Volunteer {
     /// `v` asks for work, reporting `report` if it has one: its super-peer,
     /// or the server.
     fn ask(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, report: Option<(u32, bool)>) {
+        if report.is_some() {
+            self.held[v.index()] = report;
+        }
+        let report = self.held[v.index()];
         self.asking[v.index()] += 1;
         self.answered[v.index()] = false;
         let ask = self.asking[v.index()];
@@ -449,7 +458,8 @@ impl Volunteer {
     /// Whether `v` is a super-peer.
     fn relays(&self, v: NodeId) -> bool {
         let c = self.params.cluster_size;
-        c > 0 && v.0.is_multiple_of(c) && v != self.server
+        // The server serves its own run of nodes.
+        c > 0 && v.0.is_multiple_of(c) && v.0 / c != self.server.0 / c
     }
 
     /// Where `v` asks for work: its cluster's super-peer, or the server.
@@ -490,7 +500,11 @@ impl Volunteer {
         match r.stock.pop_front() {
             Some(result) => self.hand(ctx, sp, v, result, ask),
             None if ctx.now() < r.dry_until => ctx.send(sp, v, Msg::NoWork { ask }),
-            None => self.relays[sp.index()].waiting.push((v, ask)),
+            None => {
+                let waiting = &mut self.relays[sp.index()].waiting;
+                waiting.retain(|&(w, _)| w != v);
+                waiting.push((v, ask));
+            }
         }
         let r = &self.relays[sp.index()];
         if r.fetching == 0 && (!r.waiting.is_empty() || r.reports.len() >= chunk) {
@@ -565,7 +579,10 @@ impl Volunteer {
     /// The server answers `v`'s request `ask`: the first queued result of a
     /// unit `v` has not had, or no work.
     fn assign(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, ask: u32) {
-        match self.take_result(ctx, v) {
+        // A volunteer that fell back from its super-peer may hold its results
+        // under the super-peer's name: one result per host still.
+        let home = self.home(v);
+        match self.take_result(ctx, v, home) {
             Some(result) => self.hand(ctx, self.server, v, result, ask),
             None => ctx.send(self.server, v, Msg::NoWork { ask }),
         }
@@ -573,9 +590,10 @@ impl Volunteer {
 
     /// The server sends host `v` the first queued result of a unit `v` has not
     /// had: its number and unit, with its deadline started.
-    fn take_result(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId) -> Option<(u32, u32)> {
+    fn take_result(&mut self, ctx: &mut Ctx<'_, Self>, v: NodeId, also: NodeId) -> Option<(u32, u32)> {
         let units = &self.units;
-        let i = self.queue.iter().position(|&u| !units[u as usize].hosts.contains(&v.0))?;
+        let fresh = |u: u32| !units[u as usize].hosts.iter().any(|&h| h == v.0 || h == also.0);
+        let i = self.queue.iter().position(|&u| fresh(u))?;
         let unit = self.queue.remove(i)?;
         self.units[unit as usize].hosts.push(v.0);
         let rid = self.results.len() as u32;
@@ -653,7 +671,7 @@ impl Protocol for Volunteer {
                 for (rid, correct) in reports {
                     self.report(ctx, rid, correct);
                 }
-                let results: Vec<(u32, u32)> = (0..want).map_while(|_| self.take_result(ctx, from)).collect();
+                let results: Vec<(u32, u32)> = (0..want).map_while(|_| self.take_result(ctx, from, from)).collect();
                 let bytes = TCP_IP_BYTES + RPC_BYTES + results.len() as u32 * self.params.input_bytes;
                 ctx.send(at, from, Msg::Chunk { results, seq, bytes });
             }
@@ -675,11 +693,16 @@ impl Protocol for Volunteer {
                 }
             }
             Msg::Assign { rid, ask, .. } => {
-                if self.asking[at.index()] != ask || self.working[at.index()].is_some() {
+                // Work is taken even on an older request's answer, if idle:
+                // the server has issued it and started its deadline.
+                if self.working[at.index()].is_some() {
                     return;
                 }
-                self.answered[at.index()] = true;
-                self.direct[at.index()] = false;
+                if self.asking[at.index()] == ask {
+                    self.answered[at.index()] = true;
+                    self.direct[at.index()] = false;
+                    self.held[at.index()] = None;
+                }
                 self.asking[at.index()] += 1;
                 self.working[at.index()] = Some(rid);
                 let secs = self.params.unit_time.as_secs_f64() / self.speed[at.index()];
@@ -689,6 +712,7 @@ impl Protocol for Volunteer {
             Msg::NoWork { ask } => {
                 if self.asking[at.index()] == ask {
                     self.answered[at.index()] = true;
+                    self.held[at.index()] = None;
                 }
             }
         }
@@ -745,7 +769,7 @@ impl Protocol for Volunteer {
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
         self.working[at.index()] = None;
-        self.relays[at.index()] = Relay::default();
+        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
         if self.relays(at) {
             ctx.set_timer(at, self.params.retry, Timer::Flush);
         } else if at != self.server {
@@ -755,12 +779,12 @@ impl Protocol for Volunteer {
 
     fn crashed(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
         self.working[at.index()] = None;
-        self.relays[at.index()] = Relay::default();
+        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
     }
 
     fn leaving(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
         self.working[at.index()] = None;
-        self.relays[at.index()] = Relay::default();
+        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
     }
 
     fn role(&self, name: &str) -> Vec<NodeId> {
@@ -866,6 +890,23 @@ mod tests {
         assert!(out.metric("vc_batch_time_s").is_some_and(|t| t > 4.0 * 3600.0));
         let (clean, _) = run(&params(200, 1, 0.0), Dynamics::default());
         assert_eq!(clean.metric("vc_deadline_misses"), Some(0.0));
+    }
+
+    #[test]
+    fn a_server_outage_shorter_than_the_deadline_loses_no_report() {
+        // The server is down from 30 minutes to 2 hours: the results finished
+        // meanwhile are reported again until it answers, within their 4 hours.
+        let outage = Fault {
+            at: SimTime::from_secs(1800),
+            action: Action::Crash {
+                victims: Victims::Nodes(vec![NodeId(0)]),
+                recover: Some(SimTime::from_secs(7200)),
+            },
+        };
+        let (out, v) = run(&params(200, 1, 0.0), Dynamics { faults: vec![outage], ..Dynamics::default() });
+        assert_eq!(v.validated(), 200);
+        assert_eq!(out.metric("vc_deadline_misses"), Some(0.0));
+        assert!(out.metric("vc_batch_time_s").is_some_and(|t| t > 7200.0));
     }
 
     #[test]
