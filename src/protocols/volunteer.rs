@@ -898,10 +898,7 @@ mod tests {
         // meanwhile are reported again until it answers, within their 4 hours.
         let outage = Fault {
             at: SimTime::from_secs(1800),
-            action: Action::Crash {
-                victims: Victims::Nodes(vec![NodeId(0)]),
-                recover: Some(SimTime::from_secs(7200)),
-            },
+            action: Action::Crash { victims: Victims::Nodes(vec![NodeId(0)]), recover: Some(SimTime::from_secs(7200)) },
         };
         let (out, v) = run(&params(200, 1, 0.0), Dynamics { faults: vec![outage], ..Dynamics::default() });
         assert_eq!(v.validated(), 200);
