@@ -727,7 +727,7 @@ impl Message for Msg {
                         // A range query's walk carries its ranges, where it
                         // stopped, and what it has collected.
                         let walk = match msg.outcome.op {
-                            Op::Range { .. } => maan::QUERY_BYTES + KEY + msg.outcome.got.reply,
+                            Op::Range { ranges, .. } => ranges as u32 * maan::RANGE_BYTES + KEY + msg.outcome.got.reply,
                             _ => 0,
                         };
                         KEY + HANDLE + 1 + walk + if payload { KBR_PAYLOAD } else { 0 }
@@ -1077,7 +1077,7 @@ impl Chord {
     /// before saw it: it acts on it, and tells the origin, unless it is a get
     /// that has found nothing and replicas remain to ask.
     fn arrive(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, mut msg: Routed) {
-        if let Op::Range { t, sub } = msg.outcome.op {
+        if let Op::Range { t, sub, .. } = msg.outcome.op {
             return self.walk(ctx, d, msg, t, sub as usize);
         }
         let got = self.receive(ctx, d, msg.key, msg.outcome.op, msg.origin);
@@ -1606,8 +1606,9 @@ impl Protocol for Chord {
             let counted = ctx.issued(q) >= ctx.warmup();
             let rid = m.begin(q, origin, want, counted);
             let plan = m.plan(want).to_vec();
+            let ranges = m.carried(want);
             for (sub, span) in plan.iter().enumerate() {
-                let op = Op::Range { t: want, sub: sub as u8 };
+                let op = Op::Range { t: want, sub: sub as u8, ranges };
                 if self.ready[origin.index()] {
                     self.start_lookup(ctx, origin, span.lo, Purpose::Range(q, rid), op, None);
                 } else if let Some(m) = &mut self.maan {

@@ -198,6 +198,8 @@ pub enum Op {
         t: ResourceType,
         /// Which of its walks.
         sub: u8,
+        /// The ranges its message carries, for the nodes on the walk to filter by.
+        ranges: u8,
     },
 }
 

@@ -44,9 +44,8 @@ pub const COLUMNS: &[Column] = &[
     Column::new("range_success", "range queries answered in full"),
 ];
 
-/// Bytes of a range query's description in a walk's message: each range's
-/// attribute and bounds, for up to three attributes.
-pub const QUERY_BYTES: u32 = 3 * (4 + 8 + 8);
+/// Bytes of a range in a walk's message: its attribute and its bounds.
+pub const RANGE_BYTES: u32 = 4 + 8 + 8;
 
 /// `protocol.attributes`: how a query over several attributes is resolved.
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -173,6 +172,15 @@ impl Maan {
     /// The walks of a query for type `t`.
     pub fn plan(&self, t: ResourceType) -> &[Span] {
         &self.plans[t.0 as usize]
+    }
+
+    /// The ranges a walk of a query for `t` carries: every range of the query
+    /// to filter by (single-attribute dominated), or its own (iterative).
+    pub fn carried(&self, t: ResourceType) -> u8 {
+        match self.resolution {
+            Resolution::Iterative => 1,
+            _ => self.attributes.queries[t.0 as usize].len().min(u8::MAX as usize) as u8,
+        }
     }
 
     /// Starts collecting query `q` for `t` from `origin`; counts it if `counted`.
