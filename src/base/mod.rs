@@ -3,12 +3,14 @@
 //! seeded random streams, service-time distributions, and the reading of TOML
 //! values (key paths, their lines, serde's errors in plain words).
 
+pub mod choice;
 pub mod locate;
 pub mod rng;
 pub mod service;
 pub mod time;
 pub mod wording;
 
+pub use choice::Choice;
 pub use service::ServiceTime;
 pub use time::{Rate, SimTime, parse_duration, parse_rate};
 pub use wording::{KeyError, from_serde};

@@ -195,6 +195,13 @@ impl JobRun {
         Some(Act::At(now.saturating_add(self.plan.retry), JobEvent::Submit(j)))
     }
 
+    /// Job `j`'s try cannot start at `now`, its origin being down: it counts
+    /// as a try, failed.
+    pub fn origin_down(&mut self, j: u32, now: SimTime) -> Option<Act> {
+        self.records[j as usize].tries += 1;
+        self.fail(j, now)
+    }
+
     /// A job that no node can run is unplaced at `now`.
     pub fn impossible(&mut self, j: u32, now: SimTime) {
         self.records[j as usize].unplaced = Some(now);

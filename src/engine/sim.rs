@@ -581,9 +581,10 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// origin; call when the answer reaches the origin.
     pub fn report_hit(&mut self, q: QueryId, hops: u32, count: u32) {
         self.recorder.hit(self.now, q, hops, count);
-        if count > 0
+        if let Some(j) = &mut self.jobs
+            && count > 0
             && !self.recorder.expired(self.now, q)
-            && let Some(act) = self.jobs.as_mut().and_then(|j| j.hit(q, self.now))
+            && let Some(act) = j.hit(q, self.now)
         {
             job_acts(self, [act]);
         }
@@ -1014,10 +1015,7 @@ fn job_event<P: Protocol>(ctx: &mut Ctx<'_, P>, protocol: &mut P, slot: u32) {
             };
             if !ctx.is_up(job.origin) {
                 // Its origin is down: the try fails at once.
-                let act = ctx.jobs.as_mut().and_then(|r| {
-                    r.records[j as usize].tries += 1;
-                    r.fail(j, now)
-                });
+                let act = ctx.jobs.as_mut().and_then(|r| r.origin_down(j, now));
                 return job_acts(ctx, act);
             }
             let q = ctx.recorder.issue(now, job.origin, want);

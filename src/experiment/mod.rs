@@ -122,11 +122,8 @@ pub fn execute(plan: &Plan, point: &Point, replicate: u32) -> Result<RunResult, 
         None => Workload::new(&s.workload, world.nodes(), s.resources.types, s.duration, seed),
         Some(spec) => {
             // The jobs' needs are the types, and their queries the only ones.
-            let log = spec
-                .read_trace(&plan.base_dir)
-                .map_err(|e| InputError::new(e.message).file(&plan.file).key(format!("jobs.{}", e.key)))?;
             let mut rng = stream(seed, Stream::Jobs);
-            let jobs = JobPlan::new(spec, log.as_ref(), world.nodes(), s.duration, &mut rng);
+            let jobs = JobPlan::new(spec, spec.log.as_deref(), world.nodes(), s.duration, &mut rng);
             world.resources = Resources::from_holders(world.nodes(), jobs.holders());
             config.jobs = Some(Arc::new(jobs));
             let quiet = WorkloadSpec { rate: Rate(0.0), script: Vec::new(), ..s.workload.clone() };

@@ -242,6 +242,14 @@ impl Default for Params {
     }
 }
 
+/// Whether `x` lies in (a, b] on a ring of `mask` + 1 identifiers (the whole
+/// ring when a = b).
+#[inline]
+fn closed(mask: u64, x: u64, a: u64, b: u64) -> bool {
+    let dist = |from: u64, to: u64| to.wrapping_sub(from) & mask;
+    a == b || (dist(a, x) != 0 && dist(a, x) <= dist(a, b))
+}
+
 /// Nodes an answer to a routing step names at most, closest to the key first.
 const CANDIDATES: usize = 3;
 
@@ -829,7 +837,7 @@ impl Chord {
     /// Whether `x` lies in (a, b] (the whole ring when a = b).
     #[inline]
     fn inside_closed(&self, x: u64, a: u64, b: u64) -> bool {
-        a == b || (self.dist(a, x) != 0 && self.dist(a, x) <= self.dist(a, b))
+        closed(self.mask, x, a, b)
     }
 
     /// The successor list of `v`, without empty entries.
@@ -1084,13 +1092,7 @@ impl Chord {
         if msg.outcome.meet(got, self.params.replicas) {
             return self.route(ctx, d, msg, Vec::new());
         }
-        if d == msg.origin {
-            if ctx.cancel_timer(msg.wait) {
-                self.arrived(ctx, msg, d);
-            }
-        } else {
-            ctx.send(d, msg.origin, Msg::Arrived { msg });
-        }
+        self.answer_origin(ctx, d, msg);
     }
 
     /// Walk `sub` of a range query for `t` is at `d`: `d` collects the
@@ -1114,36 +1116,35 @@ impl Chord {
             },
             _ => None,
         };
-        let found: Vec<u32> = match rid {
-            Some(rid) if from != end => self
-                .stores
-                .held(d)
-                .iter()
-                .filter(|&&(k, h)| self.inside_closed(k, from, end) && m.matches(rid, sub, k, h))
-                .map(|&(_, h)| h)
-                .collect(),
-            _ => Vec::new(),
+        let mask = self.mask;
+        let found = match (rid, &mut self.maan) {
+            (Some(rid), Some(m)) if from != end => {
+                let held = self.stores.held(d).iter().copied();
+                m.collect(rid, sub, held.filter(|&(k, _)| closed(mask, k, from, end)))
+            }
+            _ => 0,
         };
-        if let (Some(rid), Some(m)) = (rid, &mut self.maan) {
-            m.collect(rid, sub, &found);
-        }
         if first {
             msg.outcome.first = Some(self.owner(ctx, span.lo) == Some(d));
         }
         msg.outcome.tries += 1;
-        msg.outcome.got.named += found.len() as u32;
-        msg.outcome.got.reply += found.len() as u32 * HANDLE;
+        msg.outcome.got.named += found;
+        msg.outcome.got.reply += found * HANDLE;
         if !last {
             msg.walked = me;
             return self.route(ctx, d, msg, Vec::new());
         }
         msg.outcome.got.found = true;
-        if d == msg.origin {
-            if ctx.cancel_timer(msg.wait) {
-                self.arrived(ctx, msg, d);
-            }
-        } else {
+        self.answer_origin(ctx, d, msg);
+    }
+
+    /// `d`, where recursive message `msg` ends, tells its origin what it met
+    /// (itself, if it is the origin and still waits).
+    fn answer_origin(&mut self, ctx: &mut Ctx<'_, Self>, d: NodeId, msg: Routed) {
+        if d != msg.origin {
             ctx.send(d, msg.origin, Msg::Arrived { msg });
+        } else if ctx.cancel_timer(msg.wait) {
+            self.arrived(ctx, msg, d);
         }
     }
 

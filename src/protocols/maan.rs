@@ -211,17 +211,16 @@ impl Maan {
     }
 
     /// Whether a registration of `holder` under `key`, met by walk `sub` of
-    /// query `rid`, answers it: a registration of the walk's attribute whose
-    /// node satisfies every sub-query (single-attribute dominated) or the
-    /// walk's own (iterative).
-    pub fn matches(&self, rid: u32, sub: usize, key: u64, holder: u32) -> bool {
-        let Some(c) = &self.collects[rid as usize] else { return false };
-        let span = self.plans[c.t.0 as usize][sub];
+    /// a query for `t`, answers it: a registration of the walk's attribute
+    /// whose node satisfies every sub-query (single-attribute dominated) or
+    /// the walk's own (iterative).
+    fn matches(&self, t: ResourceType, sub: usize, key: u64, holder: u32) -> bool {
+        let span = self.plans[t.0 as usize][sub];
         let a = self.attributes.count();
         if holder as usize * a >= self.keys.len() || self.keys[holder as usize * a + span.attr as usize] != key {
             return false;
         }
-        let ranges = &self.attributes.queries[c.t.0 as usize];
+        let ranges = &self.attributes.queries[t.0 as usize];
         let v = holder as usize;
         if self.resolution == Resolution::Iterative {
             let own = ranges.iter().filter(|r| r.attr == span.attr);
@@ -230,11 +229,18 @@ impl Maan {
         self.attributes.satisfies(v, ranges)
     }
 
-    /// Walk `sub` of query `rid` found `holders` at one more node.
-    pub fn collect(&mut self, rid: u32, sub: usize, holders: &[u32]) {
+    /// Walk `sub` of query `rid` meets `items` at one more node: it keeps the
+    /// registrations that answer it. Returns how many.
+    pub fn collect(&mut self, rid: u32, sub: usize, items: impl Iterator<Item = (u64, u32)>) -> u32 {
+        let Some(c) = &mut self.collects[rid as usize] else { return 0 };
+        let (t, mut found) = (c.t, std::mem::take(&mut c.found[sub]));
+        let before = found.len();
+        found.extend(items.filter(|&(k, h)| self.matches(t, sub, k, h)).map(|(_, h)| h));
+        let added = (found.len() - before) as u32;
         if let Some(c) = &mut self.collects[rid as usize] {
-            c.found[sub].extend_from_slice(holders);
+            c.found[sub] = found;
         }
+        added
     }
 
     /// Walk `sub` of query `rid` ended, after `hops` hops and `walked` nodes;
@@ -252,13 +258,13 @@ impl Maan {
         }
         let c = self.collects[rid as usize].take()?;
         self.free.push(rid);
-        let mut sets: Vec<Vec<u32>> = c.found;
-        for s in &mut sets {
+        let mut sets = c.found.into_iter().map(|mut s| {
             s.sort_unstable();
             s.dedup();
-        }
-        let mut named = sets.first().cloned().unwrap_or_default();
-        for s in &sets[1..] {
+            s
+        });
+        let mut named = sets.next().unwrap_or_default();
+        for s in sets {
             named.retain(|h| s.binary_search(h).is_ok());
         }
         named.retain(|&h| h != c.origin.0);

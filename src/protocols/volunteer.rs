@@ -48,7 +48,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
-use crate::compute::Choice;
+use crate::base::Choice;
 use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
@@ -604,6 +604,15 @@ impl Volunteer {
         Some((rid, unit))
     }
 
+    /// `v` goes, or comes back: it has lost the result it computed, and as a
+    /// super-peer its stock, waiting volunteers and reports (its fetches keep
+    /// their numbers, so an answer to one before cannot pass for a new one's).
+    fn forget(&mut self, v: NodeId) {
+        self.working[v.index()] = None;
+        let fetches = self.relays[v.index()].fetches;
+        self.relays[v.index()] = Relay { fetches, ..Relay::default() };
+    }
+
     /// Units validated so far.
     pub fn validated(&self) -> u32 {
         self.stats.validated
@@ -768,8 +777,7 @@ impl Protocol for Volunteer {
     }
 
     fn joined(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, _: Option<NodeId>) {
-        self.working[at.index()] = None;
-        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
+        self.forget(at);
         if self.relays(at) {
             ctx.set_timer(at, self.params.retry, Timer::Flush);
         } else if at != self.server {
@@ -778,13 +786,11 @@ impl Protocol for Volunteer {
     }
 
     fn crashed(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
-        self.working[at.index()] = None;
-        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
+        self.forget(at);
     }
 
     fn leaving(&mut self, _: &mut Ctx<'_, Self>, at: NodeId) {
-        self.working[at.index()] = None;
-        self.relays[at.index()] = Relay { fetches: self.relays[at.index()].fetches, ..Relay::default() };
+        self.forget(at);
     }
 
     fn role(&self, name: &str) -> Vec<NodeId> {

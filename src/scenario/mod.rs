@@ -5,6 +5,7 @@ pub mod error;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -424,7 +425,7 @@ pub fn plan_from_str(
     let mut points = Vec::new();
     let mut notes = Vec::new();
     let mut matrices = MatrixCache::default();
-    let mut traces = Vec::new();
+    let mut traces: Traces = Vec::new();
     let count = axes.iter().try_fold(1usize, |acc, a| acc.checked_mul(a.len())).unwrap_or(usize::MAX);
     if count > 1_000_000 {
         return Err(err(
@@ -587,14 +588,14 @@ fn validate(
     base_dir: &Path,
     notes: &mut Vec<String>,
     matrices: &mut MatrixCache,
-    traces: &mut Vec<PathBuf>,
+    traces: &mut Traces,
 ) -> Result<Scenario, Invalid> {
     raw.check_top()?;
     let (nodes, mean_degree) = raw.network.check(base_dir, notes)?;
     // A latency matrix is read and checked now, once per file, not in the middle of a run.
     raw.network.latency.load(base_dir, matrices).map_err(|e| bad(&format!("network.latency.{}", e.key), e.message))?;
     raw.resources.check(nodes, base_dir)?;
-    if let Some(jobs) = &raw.jobs {
+    if let Some(jobs) = &mut raw.jobs {
         check_jobs(jobs, &raw.resources, base_dir, notes, traces)?;
     }
     raw.workload.check(nodes, raw.resources.types, raw.duration)?;
@@ -666,43 +667,43 @@ fn check_dynamics(raw: &Raw, nodes: usize, base_dir: &Path, protocol: &ProtocolS
     Ok(Dynamics { churn, faults, changes: raw.resources.changes })
 }
 
-/// Checks `[jobs]`, reading its trace, against `[resources]`, whose types the
-/// jobs' needs replace.
+/// What a plan with `[jobs]` is told.
+const JOBS_NOTE: &str = "[jobs]: the queries are the jobs' discovery queries; workload.rate and workload.script are not used (workload.timeout is each query's)";
+
+/// The traces a plan has read, each once: its path and its log.
+type Traces = Vec<(PathBuf, Arc<crate::workload::swf::SwfLog>)>;
+
+/// Checks `[jobs]` against `[resources]`, whose types the jobs' needs replace,
+/// and reads its trace (once per plan) into the spec, for every run to share.
 fn check_jobs(
-    jobs: &JobsSpec,
+    jobs: &mut JobsSpec,
     resources: &ResourcesSpec,
     base_dir: &Path,
     notes: &mut Vec<String>,
-    traces: &mut Vec<PathBuf>,
+    traces: &mut Traces,
 ) -> Result<(), Invalid> {
     let fail = |e: crate::compute::JobsError| bad(&format!("jobs.{}", e.key), e.message);
     jobs.check().map_err(fail)?;
-    let d = ResourcesSpec::default();
-    if resources.uses_attributes()
-        || resources.changes.any()
-        || resources.types != d.types
-        || resources.replicas != d.replicas
-    {
-        let key = if resources.uses_attributes() {
-            "attributes"
-        } else if resources.changes.any() {
-            "changes"
-        } else if resources.types != d.types {
-            "types"
-        } else {
-            "replicas"
-        };
+    let key = if resources.uses_attributes() {
+        Some("attributes")
+    } else if resources.types != ResourcesSpec::default().types {
+        Some("types")
+    } else {
+        resources.placement_key()
+    };
+    if let Some(key) = key {
         return Err(bad(
             &format!("resources.{key}"),
             "with [jobs] the resource types are the jobs' needs (the nodes with at least so many cores); expected no [resources] keys",
         ));
     }
-    // A trace is read once per plan, whatever the points that name it.
-    let seen = jobs.trace.as_ref().is_some_and(|t| traces.contains(&base_dir.join(t)));
-    if let Some(t) = &jobs.trace {
-        traces.push(base_dir.join(t));
-    }
-    if let Some(log) = if seen { None } else { jobs.read_trace(base_dir).map_err(fail)? } {
+    let Some(path) = jobs.trace.as_ref().map(|t| base_dir.join(t)) else {
+        note_once(notes, JOBS_NOTE.into());
+        return Ok(());
+    };
+    if let Some((_, log)) = traces.iter().find(|(p, _)| *p == path) {
+        jobs.log = Some(log.clone());
+    } else if let Some(log) = jobs.read_trace(base_dir).map_err(fail)? {
         let usable = log.jobs.iter().filter(|j| j.run > 0 && j.submit >= 0).count();
         if usable < log.jobs.len() {
             note_once(
@@ -714,8 +715,11 @@ fn check_jobs(
                 ),
             );
         }
+        let log = Arc::new(log);
+        traces.push((path, log.clone()));
+        jobs.log = Some(log);
     }
-    note_once(notes, "[jobs]: the queries are the jobs' discovery queries; workload.rate and workload.script are not used (workload.timeout is each query's)".into());
+    note_once(notes, JOBS_NOTE.into());
     Ok(())
 }
 
@@ -933,7 +937,7 @@ impl CheckAttributes for ResourcesSpec {
     fn check_attributes(&self, nodes: usize, base_dir: &Path) -> Result<(), Invalid> {
         use crate::world::attributes;
         let fail = |e: crate::world::AttributeError| bad(&format!("resources.{}", e.key), e.message);
-        if let Some(key) = self.type_key_with_attributes() {
+        if let Some(key) = self.placement_key() {
             return Err(bad(
                 &format!("resources.{key}"),
                 format!(

@@ -20,6 +20,8 @@ use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
+use crate::base::Choice;
+
 /// One entry of `[resources] attributes`.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -271,12 +273,17 @@ impl Attributes {
                         None => (s.min.unwrap_or(0.0), s.max.unwrap_or(1.0)),
                     })
                     .collect();
+                let draws: Vec<Choice> = specs
+                    .iter()
+                    .zip(&bounds)
+                    .map(|(s, &(lo, hi))| match &s.values {
+                        Some(v) => Choice::Values(v.clone(), s.weights.clone().unwrap_or_else(|| vec![1.0; v.len()])),
+                        None => Choice::Uniform(lo, hi),
+                    })
+                    .collect();
                 for v in 0..nodes {
-                    for (i, s) in specs.iter().enumerate() {
-                        values[v * a + i] = match &s.values {
-                            Some(vals) => vals[pick(s.weights.as_deref(), vals.len(), rng)],
-                            None => bounds[i].0 + rng.random::<f64>() * (bounds[i].1 - bounds[i].0),
-                        };
+                    for (i, d) in draws.iter().enumerate() {
+                        values[v * a + i] = d.sample(rng);
                     }
                 }
                 (specs.iter().map(|s| s.name.clone()).collect(), bounds, values)
@@ -337,20 +344,6 @@ impl Attributes {
     pub fn bytes(&self) -> usize {
         self.values.capacity() * 8 + self.queries.iter().map(|q| 24 + q.capacity() * 24).sum::<usize>()
     }
-}
-
-/// An index drawn with probability ∝ `weights` (uniform if none) among `n`.
-fn pick(weights: Option<&[f64]>, n: usize, rng: &mut ChaCha8Rng) -> usize {
-    let Some(w) = weights else { return rng.random_range(0..n) };
-    let total: f64 = w.iter().sum();
-    let mut u = rng.random::<f64>() * total;
-    for (i, &x) in w.iter().enumerate() {
-        if u < x {
-            return i;
-        }
-        u -= x;
-    }
-    w.iter().rposition(|&x| x > 0.0).unwrap_or(0)
 }
 
 #[cfg(test)]

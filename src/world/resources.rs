@@ -139,9 +139,9 @@ impl ResourcesSpec {
         !self.attributes.is_empty() || self.attribute_file.is_some()
     }
 
-    /// Which of the keys of replicated types is set though attributes make it
-    /// meaningless, if any.
-    pub fn type_key_with_attributes(&self) -> Option<&'static str> {
+    /// Which of the keys that place copies of types is set, if any: they mean
+    /// nothing where the types are range queries or jobs' needs.
+    pub fn placement_key(&self) -> Option<&'static str> {
         let d = ResourcesSpec::default();
         [
             ("replicas", self.replicas != d.replicas),
