@@ -180,23 +180,33 @@ pub struct PerNode {
     pub bytes: f64,
 }
 
-/// The protocol runs `peergrid bench` measures on `nodes` nodes: Gnutella
-/// flooding, PeerSim's push-pull averaging example, and a Chord ring with
-/// OverSim's periods and one lookup per node a minute (its maintenance runs
-/// at random phases from the start, so any window shows its steady rate).
-pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
+/// The protocol runs `peergrid bench` measures, those whose label contains `only`
+/// (all without it): Gnutella flooding, PeerSim's push-pull averaging example and a
+/// Chord ring with OverSim's periods and one lookup per node a minute (its
+/// maintenance runs at random phases from the start, so any window shows its steady
+/// rate), each on `nodes` nodes; and PeerSim's example exactly as PeerSim's
+/// `example/config-edexample.txt` runs it at `SIZE=100000 CYCLES=100` (the figure
+/// `benches/peersim.sh` compares with PeerSim's own).
+pub fn scale_runs(nodes: u32, only: Option<&str>) -> Vec<ScaleFigures> {
     use crate::protocols::{ProtocolSpec, aggregation, chord, flooding};
-    vec![
-        scale_run(
-            "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s",
+    let wanted = |label: &str| only.is_none_or(|o| label.contains(o));
+    let mut out = Vec::new();
+    let label = "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s";
+    if wanted(label) {
+        out.push(scale_run(
+            label,
             &TopologySpec::RandomRegular { degree: 4 },
             nodes,
             &ProtocolSpec::Flooding(flooding::Params { ttl: 7, ..Default::default() }),
             &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
             SimTime::from_secs(10),
-        ),
-        scale_run(
-            "aggregation, 20-out overlay, 3 cycles",
+            &bench_latency(),
+        ));
+    }
+    let label = "aggregation, 20-out overlay, 3 cycles";
+    if wanted(label) {
+        out.push(scale_run(
+            label,
             &TopologySpec::KOut { k: 20 },
             nodes,
             &ProtocolSpec::Aggregation(aggregation::Params {
@@ -206,16 +216,48 @@ pub fn scale_runs(nodes: u32) -> Vec<ScaleFigures> {
             }),
             &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
             SimTime::from_secs(3),
-        ),
-        scale_run(
-            "chord, OverSim's periods, 1 lookup per node a minute, 30 s",
+            &bench_latency(),
+        ));
+    }
+    let label = "peersim example (config-edexample.txt: 20-out, zero delay, 100 cycles)";
+    if wanted(label) {
+        out.push(scale_run(
+            label,
+            &TopologySpec::KOut { k: 20 },
+            PEERSIM_NODES,
+            &ProtocolSpec::Aggregation(aggregation::Params {
+                cycle: SimTime::from_secs(1),
+                cycles: PEERSIM_CYCLES,
+                values: aggregation::Values::Linear,
+            }),
+            &WorkloadSpec { rate: Rate(0.0), ..Default::default() },
+            SimTime::from_secs(PEERSIM_CYCLES as u64),
+            &LatencySpec::Constant { value: SimTime::ZERO },
+        ));
+    }
+    let label = "chord, OverSim's periods, 1 lookup per node a minute, 30 s";
+    if wanted(label) {
+        out.push(scale_run(
+            label,
             &TopologySpec::Ring {},
             nodes,
             &ProtocolSpec::Chord(chord::Params::default()),
             &WorkloadSpec { rate: Rate(nodes as f64 / 60.0), ..Default::default() },
             SimTime::from_secs(30),
-        ),
-    ]
+            &bench_latency(),
+        ));
+    }
+    out
+}
+
+/// The network size at which PeerSim's example is compared with PeerSim.
+pub const PEERSIM_NODES: u32 = 100_000;
+/// Its cycles.
+pub const PEERSIM_CYCLES: u32 = 100;
+
+/// The links of the benchmark worlds: uniform in [10 ms, 100 ms].
+fn bench_latency() -> LatencySpec {
+    LatencySpec::Uniform { min: SimTime::from_millis(10), max: SimTime::from_millis(100) }
 }
 
 /// Builds a world and runs `protocol` on it with `workload`, measuring time and
@@ -227,12 +269,13 @@ pub fn scale_run(
     protocol: &crate::protocols::ProtocolSpec,
     workload: &WorkloadSpec,
     duration: SimTime,
+    latency: &LatencySpec,
 ) -> ScaleFigures {
     let world = World::build(
         topology,
         Some(nodes),
         false,
-        &LatencySpec::Uniform { min: SimTime::from_millis(10), max: SimTime::from_millis(100) },
+        latency,
         &ResourcesSpec { types: 1000, replicas: 100, ..Default::default() },
         Path::new("."),
         1,

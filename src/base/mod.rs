@@ -5,12 +5,14 @@
 
 pub mod choice;
 pub mod locate;
+pub mod prefetch;
 pub mod rng;
 pub mod service;
 pub mod time;
 pub mod wording;
 
 pub use choice::Choice;
+pub use prefetch::{prefetch, prefetch_range};
 pub use service::ServiceTime;
 pub use time::{Rate, SimTime, parse_duration, parse_rate};
 pub use wording::{KeyError, from_serde};

@@ -137,6 +137,10 @@ enum Command {
         /// Nodes of the protocol runs measured for throughput and bytes per node.
         #[arg(long, default_value_t = 1_000_000)]
         nodes: u32,
+        /// Measure only what this names: "queues", or the protocol runs whose
+        /// label contains it (e.g. "aggregation", "peersim", "chord").
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -187,7 +191,7 @@ pub fn main() -> ExitCode {
         Command::Slurm { file, tasks, out, set, seed, cpus_per_task, partition, time } => {
             slurm(&file, tasks, out, &set, seed, cpus_per_task, partition, time)
         }
-        Command::Bench { pending, holds, nodes } => bench(pending, holds, nodes),
+        Command::Bench { pending, holds, nodes, only } => bench(pending, holds, nodes, only.as_deref()),
         Command::Validate => validate(),
         Command::Diff { a, b, out, alpha, fail_on } => diff(&a, &b, out, alpha, &fail_on),
     };
@@ -739,7 +743,7 @@ fn validate() -> Result<(), Failure> {
     Ok(())
 }
 
-fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
+fn bench(pending: usize, holds: u64, nodes: u32, only: Option<&str>) -> Result<(), Failure> {
     if pending == 0 || holds == 0 {
         return Err(InputError::new("--pending and --holds must be at least 1").into());
     }
@@ -747,25 +751,27 @@ fn bench(pending: usize, holds: u64, nodes: u32) -> Result<(), Failure> {
         return Err(InputError::new("--nodes: expected 1000 to 100000000").into());
     }
     use crate::bench::{QUEUES, hold_engine};
-    let best = |f: &dyn Fn(u64) -> f64| (0..3).map(f).fold(0.0, f64::max);
-    say!("event lists, hold model (pop the earliest, push it again at now + Exp(1 ms)), best of 3:");
-    let mut sizes: Vec<usize> = [1_000usize, 100_000, pending].into_iter().filter(|&s| s <= pending).collect();
-    sizes.dedup();
-    let mut heap_at_pending = 0.0;
-    for size in sizes {
-        let rates: Vec<f64> = QUEUES.iter().map(|(_, f)| best(&|r| f(size, holds, r).per_second())).collect();
-        heap_at_pending = rates[0];
-        say!("  {size:>9} pending");
-        for ((name, _), rate) in QUEUES.iter().zip(&rates) {
-            say!("    {name:<42} {:>8.2} M holds/s   {:>6.2}x BinaryHeap", rate / 1e6, rate / rates[0]);
+    if only.is_none_or(|o| o == "queues") {
+        let best = |f: &dyn Fn(u64) -> f64| (0..3).map(f).fold(0.0, f64::max);
+        say!("event lists, hold model (pop the earliest, push it again at now + Exp(1 ms)), best of 3:");
+        let mut sizes: Vec<usize> = [1_000usize, 100_000, pending].into_iter().filter(|&s| s <= pending).collect();
+        sizes.dedup();
+        let mut heap_at_pending = 0.0;
+        for size in sizes {
+            let rates: Vec<f64> = QUEUES.iter().map(|(_, f)| best(&|r| f(size, holds, r).per_second())).collect();
+            heap_at_pending = rates[0];
+            say!("  {size:>9} pending");
+            for ((name, _), rate) in QUEUES.iter().zip(&rates) {
+                say!("    {name:<42} {:>8.2} M holds/s   {:>6.2}x BinaryHeap", rate / 1e6, rate / rates[0]);
+            }
         }
+        say!("the whole engine (timers through Simulation), {pending} pending, {holds} holds:");
+        let (h, e) = (heap_at_pending, best(&|r| hold_engine(pending, holds, r).per_second()));
+        say!("  std BinaryHeap       {:>8.2} M events/s (from above)", h / 1e6);
+        say!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
+        say!("  ratio engine/heap    {:>8.2}", e / h);
     }
-    say!("the whole engine (timers through Simulation), {pending} pending, {holds} holds:");
-    let (h, e) = (heap_at_pending, best(&|r| hold_engine(pending, holds, r).per_second()));
-    say!("  std BinaryHeap       {:>8.2} M events/s (from above)", h / 1e6);
-    say!("  peergrid engine      {:>8.2} M events/s", e / 1e6);
-    say!("  ratio engine/heap    {:>8.2}", e / h);
-    let runs = crate::bench::scale_runs(nodes);
+    let runs = crate::bench::scale_runs(nodes, only);
     for r in &runs {
         say!(
             "{} on {} nodes: {} events in {:.2} s = {:.2} M events/s",

@@ -45,11 +45,12 @@ impl ChurnOp {
 pub(super) struct Liveness {
     /// Whether anything can change: false for a static run, whose vectors are empty.
     pub active: bool,
-    /// Per node: up (a leaving node is still up).
-    pub up: Vec<bool>,
-    /// Per node: how many times it has joined. A timer or a queued message from an
-    /// earlier epoch belongs to a past life of the node and is dropped.
-    pub epoch: Vec<u32>,
+    /// Per node, its life: how many times it has joined (its epoch, 31 bits,
+    /// wrapping) above a low bit that is set while it is up (a leaving node is still
+    /// up). One word, because the run loop reads both together: a timer or a queued
+    /// message carries the stamp of the life it was made in, and is dropped unless
+    /// the node is in that life still, up (see [`Liveness::stamp`]).
+    life: Vec<u32>,
     /// Per node: announced a graceful leave and not yet gone.
     pub leaving: Vec<bool>,
     /// Per node: down by a scripted crash, deaf to churn until it recovers.
@@ -85,8 +86,7 @@ impl Liveness {
     pub fn fixed() -> Liveness {
         Liveness {
             active: false,
-            up: Vec::new(),
-            epoch: Vec::new(),
+            life: Vec::new(),
             leaving: Vec::new(),
             held: Vec::new(),
             seq: Vec::new(),
@@ -127,8 +127,7 @@ impl Liveness {
         };
         Liveness {
             active: true,
-            up: vec![true; nodes],
-            epoch: vec![0; nodes],
+            life: vec![1; nodes],
             leaving: vec![false; nodes],
             held: vec![false; nodes],
             seq: vec![0; nodes],
@@ -156,15 +155,40 @@ impl Liveness {
     /// Whether `v` is up (always, in a static run).
     #[inline]
     pub fn is_up(&self, v: NodeId) -> bool {
-        !self.active || self.up[v.index()]
+        !self.active || self.up(v)
+    }
+
+    /// Whether `v` is up, in a run with dynamics.
+    #[inline]
+    pub fn up(&self, v: NodeId) -> bool {
+        self.life[v.index()] & 1 != 0
+    }
+
+    /// The stamp of `v`'s present life, for a timer or a message queued at it:
+    /// its epoch, with the up bit set.
+    #[inline]
+    pub fn stamp(&self, v: NodeId) -> u32 {
+        self.life[v.index()] | 1
+    }
+
+    /// Whether `v` is up in the life `stamp` was made in.
+    #[inline]
+    pub fn in_life(&self, v: NodeId, stamp: u32) -> bool {
+        self.life[v.index()] == stamp
+    }
+
+    /// The per-node lives, for prefetching.
+    #[inline]
+    pub fn lives(&self) -> &[u32] {
+        &self.life
     }
 
     /// Marks `v` up, in a new epoch.
     pub fn set_up(&mut self, v: NodeId) {
         let i = v.index();
-        debug_assert!(!self.up[i]);
-        self.up[i] = true;
-        self.epoch[i] = self.epoch[i].wrapping_add(1);
+        debug_assert!(self.life[i] & 1 == 0);
+        // The next epoch, up: (e + 1) << 1 | 1 from e << 1.
+        self.life[i] = self.life[i].wrapping_add(3);
         self.pos[i] = self.up_list.len() as u32;
         self.up_list.push(v);
     }
@@ -172,8 +196,8 @@ impl Liveness {
     /// Marks `v` down.
     pub fn set_down(&mut self, v: NodeId) {
         let i = v.index();
-        debug_assert!(self.up[i]);
-        self.up[i] = false;
+        debug_assert!(self.life[i] & 1 != 0);
+        self.life[i] &= !1;
         self.leaving[i] = false;
         let p = self.pos[i] as usize;
         let last = self.up_list.pop().expect("an up node is listed");
@@ -198,7 +222,7 @@ impl Liveness {
     /// An up node other than `v`, drawn uniformly, if there is one.
     pub fn contact(&mut self, v: NodeId) -> Option<NodeId> {
         let n = self.up_list.len();
-        let own = self.up[v.index()];
+        let own = self.up(v);
         let others = n - own as usize;
         if others == 0 {
             return None;
@@ -217,11 +241,10 @@ impl Liveness {
 
     /// Bytes per node this holds.
     pub fn bytes(&self) -> usize {
-        self.up.capacity()
-            + self.leaving.capacity()
+        self.leaving.capacity()
             + self.held.capacity()
             + self.group.capacity()
-            + 4 * (self.epoch.capacity() + self.seq.capacity() + self.up_list.capacity() + self.pos.capacity())
+            + 4 * (self.life.capacity() + self.seq.capacity() + self.up_list.capacity() + self.pos.capacity())
             + self.lifetimes.as_ref().map_or(0, NodeLifetimes::bytes)
     }
 }
@@ -254,7 +277,9 @@ mod tests {
         assert_eq!(l.contact(NodeId(2)), None);
         l.set_up(NodeId(4));
         assert_eq!(l.contact(NodeId(2)), Some(NodeId(4)));
-        assert_eq!(l.epoch[4], 1);
+        // Node 4's second life, up; its first is over.
+        assert_eq!(l.stamp(NodeId(4)), 3);
+        assert!(l.in_life(NodeId(4), 3) && !l.in_life(NodeId(4), 1));
         let mut listed: Vec<u32> = l.up_nodes().iter().map(|v| v.0).collect();
         listed.sort();
         assert_eq!(listed, vec![2, 4]);

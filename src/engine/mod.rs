@@ -9,4 +9,4 @@ pub mod sim;
 
 pub use crate::base::{NodeId, QueryId, Rate, ResourceType, ServiceTime, SimTime, parse_duration, parse_rate};
 pub use queue::{EventQueue, FifoRadixQueue, HeapQueue, RadixQueue};
-pub use sim::{Ctx, Message, Protocol, Repair, RunMemory, RunOutput, SimConfig, Simulation, TimerId};
+pub use sim::{Ahead, Ctx, Message, Protocol, Repair, RunMemory, RunOutput, SimConfig, Simulation, TimerId};

@@ -61,29 +61,44 @@ impl<E> EventQueue<E> for RadixQueue<E> {
     }
 }
 
-/// A radix heap over plain `u64` times with first-in first-out ties.
+/// A radix heap over plain `u64` times with first-in first-out ties, and a sorted
+/// front that shows the next events before they are popped.
 ///
-/// Bucket `b ≥ 1` holds the events whose time first differs from the last popped
-/// time `last` in bit `b − 1`; the events at exactly `last` wait in a FIFO. All
-/// events of one time always share a bucket and are appended in push order, and a
-/// bucket is redistributed in order, so equal times pop in push order without a
-/// sequence number in the key. Half the key of the `u128` radix heap, and each event
-/// moves down at most 64 times in its life.
+/// Bucket `b ≥ 1` holds the events whose time first differs from `last` in bit
+/// `b − 1`, so every event of a lower bucket comes before every event of a higher
+/// one. The front holds the next events in pop order: it is refilled from the
+/// lowest bucket, which is sorted whole when it is small ([`SORT`] events; the sort
+/// is stable, and events of one time always share a bucket in push order) and
+/// otherwise split around its earliest time, whose events go to the front while
+/// the rest move down. `last` is then the front's latest time, and an event pushed
+/// at or before it is inserted into the front after every event of its time. So
+/// equal times pop in push order without a sequence number in the key, each event
+/// moves down at most 64 times in its life, and [`FifoRadixQueue::ahead`] can name
+/// the events that come next (the run loop prefetches what they will touch).
 pub struct FifoRadixQueue<E> {
     last: u64,
     len: usize,
-    now: VecDeque<E>,
+    /// The next events in pop order, with their times; every one of them is at or
+    /// before `last`, and every event in a bucket after it.
+    front: VecDeque<(u64, E)>,
     buckets: Vec<Vec<(u64, E)>>,
     /// Bit b − 1 is set when bucket b holds events: the lowest is one instruction away.
     occupied: u64,
 }
+
+/// A bucket with at most this many events is sorted whole into the front.
+const SORT: usize = 64;
+
+/// The front is refilled while it holds fewer events than this: how far ahead
+/// [`FifoRadixQueue::ahead`] can see.
+pub const AHEAD: usize = 16;
 
 impl<E> Default for FifoRadixQueue<E> {
     fn default() -> Self {
         FifoRadixQueue {
             last: 0,
             len: 0,
-            now: VecDeque::new(),
+            front: VecDeque::new(),
             buckets: (0..64).map(|_| Vec::new()).collect(),
             occupied: 0,
         }
@@ -96,48 +111,71 @@ impl<E> FifoRadixQueue<E> {
     fn bucket(time: u64, last: u64) -> usize {
         64 - (time ^ last).leading_zeros() as usize
     }
-}
 
-impl<E> EventQueue<E> for FifoRadixQueue<E> {
+    /// The event that will be popped after `i` more pops (0: the next one), if the
+    /// front holds it; `None` does not mean the queue has no such event.
     #[inline]
-    fn push(&mut self, time: SimTime, event: E) {
-        debug_assert!(time.0 >= self.last, "event scheduled in the past");
-        self.len += 1;
-        if time.0 == self.last {
-            self.now.push_back(event);
-        } else {
-            let b = Self::bucket(time.0, self.last) - 1;
-            self.buckets[b].push((time.0, event));
-            self.occupied |= 1 << b;
-        }
+    pub fn ahead(&self, i: usize) -> Option<&E> {
+        self.front.get(i).map(|(_, e)| e)
     }
 
-    #[inline]
-    fn pop(&mut self) -> Option<(SimTime, E)> {
-        if self.now.is_empty() {
-            if self.occupied == 0 {
-                return None;
-            }
+    /// Moves the lowest buckets' events into the front until it holds [`AHEAD`]
+    /// events or the buckets are empty.
+    fn refill(&mut self) {
+        while self.front.len() < AHEAD && self.occupied != 0 {
             let b = self.occupied.trailing_zeros() as usize;
             self.occupied &= !(1 << b);
             let mut items = std::mem::take(&mut self.buckets[b]);
-            let min = items.iter().map(|(t, _)| *t).min().unwrap_or(self.last);
-            self.last = min;
-            for (t, e) in items.drain(..) {
-                if t == min {
-                    self.now.push_back(e);
-                } else {
-                    let lower = Self::bucket(t, min) - 1;
-                    self.buckets[lower].push((t, e));
-                    self.occupied |= 1 << lower;
+            if items.len() <= SORT {
+                // The lowest bucket holds the earliest events: sorted (stably, so
+                // equal times keep push order) they are the next ones in order.
+                items.sort_by_key(|&(t, _)| t);
+                self.last = items.last().map_or(self.last, |&(t, _)| t);
+                self.front.extend(items.drain(..));
+            } else {
+                let min = items.iter().map(|(t, _)| *t).min().unwrap_or(self.last);
+                self.last = min;
+                for (t, e) in items.drain(..) {
+                    if t == min {
+                        self.front.push_back((t, e));
+                    } else {
+                        let lower = Self::bucket(t, min) - 1;
+                        self.buckets[lower].push((t, e));
+                        self.occupied |= 1 << lower;
+                    }
                 }
             }
             // Keep the bucket's allocation for the next time it fills.
             self.buckets[b] = items;
         }
-        let e = self.now.pop_front()?;
+    }
+}
+
+impl<E> EventQueue<E> for FifoRadixQueue<E> {
+    #[inline]
+    fn push(&mut self, time: SimTime, event: E) {
+        let t = time.0;
+        self.len += 1;
+        if t > self.last {
+            let b = Self::bucket(t, self.last) - 1;
+            self.buckets[b].push((t, event));
+            self.occupied |= 1 << b;
+        } else if self.front.back().is_none_or(|&(u, _)| u <= t) {
+            self.front.push_back((t, event));
+        } else {
+            let at = self.front.partition_point(|&(u, _)| u <= t);
+            self.front.insert(at, (t, event));
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(SimTime, E)> {
+        if self.front.len() < AHEAD {
+            self.refill();
+        }
+        let (t, e) = self.front.pop_front()?;
         self.len -= 1;
-        Some((SimTime(self.last), e))
+        Some((SimTime(t), e))
     }
 
     fn len(&self) -> usize {
@@ -231,6 +269,47 @@ mod tests {
         for w in radix.windows(2) {
             assert!(w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1), "{w:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod ahead {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// What `ahead` shows is what the next pops give, unless a push comes between;
+    /// after a pop it shows the next `AHEAD - 1` events whenever that many are pending.
+    #[test]
+    fn ahead_names_the_next_events_in_pop_order() {
+        let mut q = FifoRadixQueue::default();
+        let mut reference = HeapQueue::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for i in 0..5_000u32 {
+            // Wide spreads and many ties, so both the sort and the split refill.
+            let t = if i % 3 == 0 { rng.random_range(0..1u64 << 30) } else { rng.random_range(0..100) };
+            q.push(SimTime(t), i);
+            reference.push(SimTime(t), i);
+        }
+        while let Some((t, e)) = q.pop() {
+            assert_eq!(Some((t, e)), reference.pop());
+            let shown: Vec<u32> = (0..AHEAD).map_while(|i| q.ahead(i).copied()).collect();
+            assert!(shown.len() >= (AHEAD - 1).min(q.len()), "{} shown of {} pending", shown.len(), q.len());
+            if e % 7 == 0 && q.len() > 100 {
+                // A push between: at the current time it goes after the events
+                // of that time, before the later ones the front shows.
+                q.push(t, e + 1_000_000);
+                reference.push(t, e + 1_000_000);
+                continue;
+            }
+            // Without a push between, the next pops are exactly what was shown.
+            for &want in &shown {
+                let next = q.pop().expect("a shown event is pending");
+                assert_eq!(next.1, want);
+                assert_eq!(Some(next), reference.pop());
+            }
+        }
+        assert_eq!(reference.pop(), None);
     }
 }
 

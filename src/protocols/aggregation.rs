@@ -29,7 +29,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, UDP_IP_BYTES};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::engine::{Ahead, Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
@@ -283,6 +283,19 @@ impl Protocol for Aggregation {
                 ctx.send(at, from, Msg::Pull { delta });
             }
             Msg::Pull { delta } => self.value[at.index()] -= delta,
+        }
+    }
+
+    fn prefetch(&self, ctx: &Ctx<'_, Self>, at: NodeId, what: Ahead) {
+        crate::base::prefetch(&self.value, at.index());
+        if what == Ahead::Timer {
+            ctx.world.overlay.prefetch(at);
+        }
+    }
+
+    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, what: Ahead) {
+        if what == Ahead::Timer {
+            ctx.world.overlay.prefetch_neighbours(at);
         }
     }
 

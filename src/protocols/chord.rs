@@ -128,7 +128,7 @@ use super::dht::{
 };
 use super::maan::{self, Maan, Resolution};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
+use crate::engine::{Ahead, Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime, TimerId};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
@@ -1630,6 +1630,14 @@ impl Protocol for Chord {
             return;
         }
         self.start_lookup(ctx, origin, key, Purpose::Query(q), op, None);
+    }
+
+    fn prefetch(&self, _: &Ctx<'_, Self>, at: NodeId, _: Ahead) {
+        let (v, m, r) = (at.index(), self.m(), self.r());
+        crate::base::prefetch(&self.ready, v);
+        crate::base::prefetch(&self.id, v);
+        crate::base::prefetch_range(&self.succ, v * r, (v + 1) * r);
+        crate::base::prefetch_range(&self.finger, v * m, (v + 1) * m);
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {

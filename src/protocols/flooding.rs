@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::routes::{QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
-use crate::engine::{Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
+use crate::engine::{Ahead, Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
 use crate::world::World;
 
@@ -401,6 +401,14 @@ impl Protocol for Flooding {
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
         self.logic.message(ctx, at, from, msg, send_now);
+    }
+
+    fn prefetch(&self, ctx: &Ctx<'_, Self>, at: NodeId, _: Ahead) {
+        ctx.prefetch_node(at);
+    }
+
+    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, _: Ahead) {
+        ctx.prefetch_node_near(at);
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: NextRing) {

@@ -490,6 +490,22 @@ impl Resources {
         &self.node_types[self.node_offsets[v.index()] as usize..self.node_offsets[v.index() + 1] as usize]
     }
 
+    /// Hints that `v`'s types will be read soon: the bounds of its list.
+    #[inline(always)]
+    pub fn prefetch(&self, v: NodeId) {
+        crate::base::prefetch(&self.node_offsets, v.index());
+    }
+
+    /// Hints each cache line of `v`'s list of types (its bounds are read, cheap
+    /// after [`Resources::prefetch`]).
+    #[inline(always)]
+    pub fn prefetch_types(&self, v: NodeId) {
+        let i = v.index();
+        if let (Some(&a), Some(&b)) = (self.node_offsets.get(i), self.node_offsets.get(i + 1)) {
+            crate::base::prefetch_range(&self.node_types, a as usize, b as usize);
+        }
+    }
+
     /// Whether node `v` holds a copy of type `t`.
     #[inline]
     pub fn holds(&self, v: NodeId, t: ResourceType) -> bool {

@@ -180,6 +180,23 @@ impl Overlay {
         &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// Hints that `v`'s neighbour list will be read soon: its bounds, which are
+    /// what a cold read of the list waits for first.
+    #[inline(always)]
+    pub fn prefetch(&self, v: NodeId) {
+        crate::base::prefetch(&self.offsets, v.index());
+    }
+
+    /// Hints that `v`'s neighbours will be read soon: reads the list's bounds
+    /// (cheap after [`Overlay::prefetch`]) and hints each cache line of the list.
+    #[inline(always)]
+    pub fn prefetch_neighbours(&self, v: NodeId) {
+        let i = v.index();
+        if let (Some(&a), Some(&b)) = (self.offsets.get(i), self.offsets.get(i + 1)) {
+            crate::base::prefetch_range(&self.targets, a as usize, b as usize);
+        }
+    }
+
     /// The directed link v → u as an index in 0..`links()`, for per-link state
     /// kept in a flat `Vec`; `None` if u is not a neighbour of v.
     #[inline]
