@@ -191,7 +191,7 @@ pub fn scale_runs(nodes: u32, only: Option<&str>) -> Vec<ScaleFigures> {
     use crate::protocols::{ProtocolSpec, aggregation, chord, flooding};
     let wanted = |label: &str| only.is_none_or(|o| label.contains(o));
     let mut out = Vec::new();
-    let label = "flooding, random 4-regular, TTL 7, 20 queries/s for 10 s";
+    let label = "flooding, random 4-regular, TTL 7, 20 queries/s for 60 s";
     if wanted(label) {
         out.push(scale_run(
             label,
@@ -199,7 +199,7 @@ pub fn scale_runs(nodes: u32, only: Option<&str>) -> Vec<ScaleFigures> {
             nodes,
             &ProtocolSpec::Flooding(flooding::Params { ttl: 7, ..Default::default() }),
             &WorkloadSpec { rate: Rate(20.0), ..Default::default() },
-            SimTime::from_secs(10),
+            SimTime::from_secs(60),
             &bench_latency(),
         ));
     }

@@ -61,29 +61,33 @@ impl<E> EventQueue<E> for RadixQueue<E> {
     }
 }
 
-/// A radix heap over plain `u64` times with first-in first-out ties, and a sorted
-/// front that shows the next events before they are popped.
+/// A radix heap over plain `u64` times with first-in first-out ties, 16-way
+/// buckets, and a sorted front that shows the next events before they are popped.
 ///
-/// Bucket `b ≥ 1` holds the events whose time first differs from `last` in bit
-/// `b − 1`, so every event of a lower bucket comes before every event of a higher
-/// one. The front holds the next events in pop order: it is refilled from the
-/// lowest bucket, which is sorted whole when it is small ([`SORT`] events; the sort
-/// is stable, and events of one time always share a bucket in push order) and
+/// Times are read as 16 hexadecimal digits. Bucket (p, v) holds the events whose
+/// time first differs from `last` in digit p (counted from the lowest), where it is
+/// v; ordered by (p, v), every event of a lower bucket comes before every event of
+/// a higher one. The front holds the next events in pop order: it is refilled from
+/// the lowest bucket, which is sorted whole when it is small ([`SORT`] events; the
+/// sort is stable, and events of one time always share a bucket in push order) and
 /// otherwise split around its earliest time, whose events go to the front while
-/// the rest move down. `last` is then the front's latest time, and an event pushed
-/// at or before it is inserted into the front after every event of its time. So
-/// equal times pop in push order without a sequence number in the key, each event
-/// moves down at most 64 times in its life, and [`FifoRadixQueue::ahead`] can name
-/// the events that come next (the run loop prefetches what they will touch).
+/// the rest move to lower digits. `last` is then the front's latest time, and an
+/// event pushed at or before it is inserted into the front after every event of
+/// its time. So equal times pop in push order without a sequence number in the
+/// key, each event moves down at most 16 times in its life (a binary radix heap
+/// moves it up to 64 times, about four times as often in practice), and
+/// [`FifoRadixQueue::ahead`] can name the events that come next (the run loop
+/// prefetches what they will touch).
 pub struct FifoRadixQueue<E> {
     last: u64,
     len: usize,
     /// The next events in pop order, with their times; every one of them is at or
     /// before `last`, and every event in a bucket after it.
     front: VecDeque<(u64, E)>,
+    /// Bucket (p, v) at index 16·p + v.
     buckets: Vec<Vec<(u64, E)>>,
-    /// Bit b − 1 is set when bucket b holds events: the lowest is one instruction away.
-    occupied: u64,
+    /// Bit i is set when bucket i holds events: the lowest is a few instructions away.
+    occupied: [u64; 4],
 }
 
 /// A bucket with at most this many events is sorted whole into the front.
@@ -99,17 +103,32 @@ impl<E> Default for FifoRadixQueue<E> {
             last: 0,
             len: 0,
             front: VecDeque::new(),
-            buckets: (0..64).map(|_| Vec::new()).collect(),
-            occupied: 0,
+            buckets: (0..256).map(|_| Vec::new()).collect(),
+            occupied: [0; 4],
         }
     }
 }
 
 impl<E> FifoRadixQueue<E> {
-    /// The bucket (1..=64) of a time after `last`.
+    /// The bucket of a time after `last`: 16·p + v, for the highest digit p in
+    /// which they differ and the time's digit v there.
     #[inline]
     fn bucket(time: u64, last: u64) -> usize {
-        64 - (time ^ last).leading_zeros() as usize
+        let p = (63 - (time ^ last).leading_zeros()) / 4;
+        (p * 16) as usize + ((time >> (p * 4)) & 15) as usize
+    }
+
+    #[inline]
+    fn put(&mut self, b: usize, time: u64, event: E) {
+        self.buckets[b].push((time, event));
+        self.occupied[b / 64] |= 1 << (b % 64);
+    }
+
+    /// The lowest bucket holding events, if any.
+    #[inline]
+    fn lowest(&self) -> Option<usize> {
+        let w = self.occupied.iter().position(|&w| w != 0)?;
+        Some(w * 64 + self.occupied[w].trailing_zeros() as usize)
     }
 
     /// The event that will be popped after `i` more pops (0: the next one), if the
@@ -119,12 +138,19 @@ impl<E> FifoRadixQueue<E> {
         self.front.get(i).map(|(_, e)| e)
     }
 
+    /// Whether an event at `time` would go into the front: it comes among the
+    /// events [`FifoRadixQueue::ahead`] shows, or just after them.
+    #[inline]
+    pub fn is_near(&self, time: SimTime) -> bool {
+        time.0 <= self.last
+    }
+
     /// Moves the lowest buckets' events into the front until it holds [`AHEAD`]
     /// events or the buckets are empty.
     fn refill(&mut self) {
-        while self.front.len() < AHEAD && self.occupied != 0 {
-            let b = self.occupied.trailing_zeros() as usize;
-            self.occupied &= !(1 << b);
+        while self.front.len() < AHEAD {
+            let Some(b) = self.lowest() else { break };
+            self.occupied[b / 64] &= !(1 << (b % 64));
             let mut items = std::mem::take(&mut self.buckets[b]);
             if items.len() <= SORT {
                 // The lowest bucket holds the earliest events: sorted (stably, so
@@ -139,9 +165,7 @@ impl<E> FifoRadixQueue<E> {
                     if t == min {
                         self.front.push_back((t, e));
                     } else {
-                        let lower = Self::bucket(t, min) - 1;
-                        self.buckets[lower].push((t, e));
-                        self.occupied |= 1 << lower;
+                        self.put(Self::bucket(t, min), t, e);
                     }
                 }
             }
@@ -157,11 +181,12 @@ impl<E> EventQueue<E> for FifoRadixQueue<E> {
         let t = time.0;
         self.len += 1;
         if t > self.last {
-            let b = Self::bucket(t, self.last) - 1;
-            self.buckets[b].push((t, event));
-            self.occupied |= 1 << b;
+            self.put(Self::bucket(t, self.last), t, event);
         } else if self.front.back().is_none_or(|&(u, _)| u <= t) {
             self.front.push_back((t, event));
+        } else if self.front.front().is_some_and(|&(u, _)| u > t) {
+            // Before every event shown, as an event at the current time usually is.
+            self.front.push_front((t, event));
         } else {
             let at = self.front.partition_point(|&(u, _)| u <= t);
             self.front.insert(at, (t, event));

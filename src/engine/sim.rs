@@ -570,6 +570,12 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         }
         let at = departs + self.world.underlay.latency(from, to, &mut self.net_rng);
         let idx = self.messages.put(Envelope { from, msg });
+        if self.queue.is_near(at) {
+            // It comes among the next few events, too soon for the run loop's
+            // look-ahead (with zero latency, next): hint its node's counters now.
+            crate::base::prefetch(&self.recorder.handled, to.index());
+            crate::base::prefetch(&self.nodes, to.index());
+        }
         self.queue.push(at, Event::new(Kind::Arrive, to, idx));
     }
 

@@ -306,6 +306,8 @@ impl Protocol for Aggregation {
         let neighbours = ctx.neighbours(at);
         if !neighbours.is_empty() {
             let peer = neighbours[ctx.rng().random_range(0..neighbours.len())];
+            // Its value is read when the push arrives: next, with zero latency.
+            crate::base::prefetch(&self.value, peer.index());
             ctx.send(at, peer, Msg::Push { value: self.value[at.index()] });
         }
         ctx.set_timer(at, self.params.cycle, Timer::Exchange);
