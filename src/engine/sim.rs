@@ -111,9 +111,11 @@ pub trait Protocol: Sized {
     fn prefetch(&self, _ctx: &Ctx<'_, Self>, _at: NodeId, _what: Ahead) {}
     /// The same event has come nearer, half as many places ahead: hint the state
     /// found through what [`Protocol::prefetch`] loaded (the neighbour list whose
-    /// bounds it loaded, say), which reading that is now cheap.
+    /// bounds it loaded, say), which reading that is now cheap. A message's event
+    /// comes with the message (its arena slot was hinted at the first stage), for
+    /// state that only the message locates: an entry keyed by its query.
     #[inline(always)]
-    fn prefetch_near(&self, _ctx: &Ctx<'_, Self>, _at: NodeId, _what: Ahead) {}
+    fn prefetch_near(&self, _ctx: &Ctx<'_, Self>, _at: NodeId, _what: Ahead, _msg: Option<&Self::Msg>) {}
     /// Bytes of per-node and per-query state the protocol holds (for `peergrid bench`).
     fn state_bytes(&self) -> usize {
         0
@@ -1077,12 +1079,15 @@ impl<P: Protocol> Ctx<'_, P> {
     /// The second stage of [`Ctx::prefetch`], half as far ahead.
     #[inline(always)]
     fn prefetch_near(&self, protocol: &P, ev: Event) {
-        let what = match ev.kind() {
-            Kind::Arrive | Kind::Served => Ahead::Message,
-            Kind::Timer if ev.idx() & GLOBAL == 0 => Ahead::Timer,
+        let (what, msg) = match ev.kind() {
+            Kind::Arrive | Kind::Served => {
+                let msg = self.messages.slots.get(ev.idx() as usize).and_then(|s| s.as_ref()).map(|e| &e.msg);
+                (Ahead::Message, msg)
+            }
+            Kind::Timer if ev.idx() & GLOBAL == 0 => (Ahead::Timer, None),
             _ => return,
         };
-        protocol.prefetch_near(self, ev.node(), what);
+        protocol.prefetch_near(self, ev.node(), what, msg);
     }
 }
 

@@ -293,7 +293,7 @@ impl Protocol for Aggregation {
         }
     }
 
-    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, what: Ahead) {
+    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, what: Ahead, _: Option<&Msg>) {
         if what == Ahead::Timer {
             ctx.world.overlay.prefetch_neighbours(at);
         }

@@ -20,11 +20,9 @@
 //! the wait ends comes after the origin's timer, which then starts the next ring.
 //! A test checks the ring's messages against the sum of single floods.
 
-use std::collections::hash_map::Entry;
-
 use serde::Deserialize;
 
-use super::routes::{QueryTables, key};
+use super::routes::{FlatTable, QueryTables, key};
 use super::{MemoryPart, ParamDoc, ParamError, ProtocolInfo, ProtocolParams, RunFigures, TCP_IP_BYTES};
 use crate::engine::{Ahead, Ctx, Message, NodeId, Protocol, QueryId, ResourceType, SimTime};
 use crate::metrics::{Column, Metric, Recorder};
@@ -223,7 +221,7 @@ pub(crate) struct Gnutella {
     ttl: u8,
     /// (query, node) → the neighbour the Query first came from (the origin maps to
     /// itself), and the ring it came with.
-    parents: QueryTables<(NodeId, u8)>,
+    parents: QueryTables<(NodeId, u8), FlatTable<(NodeId, u8)>>,
     /// Query copies dropped because their GUID had been seen.
     pub(crate) duplicates: u64,
     /// Messages dropped because their query was past its timeout.
@@ -291,22 +289,17 @@ impl Gnutella {
                     return;
                 }
                 let Some(table) = self.parents.of(ctx.issued(q)) else { return };
-                let first = match table.entry(key(q, at)) {
-                    Entry::Occupied(e) if e.get().1 >= ring => {
+                let first = match table.get(key(q, at)) {
+                    Some(&(_, seen)) if seen >= ring => {
                         // A duplicate GUID.
                         self.duplicates += 1;
                         return;
                     }
                     // A later ring is a new flood.
-                    Entry::Occupied(mut e) => {
-                        e.insert((from, ring));
-                        false
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert((from, ring));
-                        true
-                    }
+                    Some(_) => false,
+                    None => true,
                 };
+                table.insert(key(q, at), (from, ring));
                 if first {
                     ctx.report_reached(q);
                 }
@@ -328,7 +321,7 @@ impl Gnutella {
                     self.expired += 1;
                     return;
                 }
-                match self.parents.get(ctx.issued(q)).and_then(|t| t.get(&key(q, at)).map(|e| e.0)) {
+                match self.parents.get(ctx.issued(q)).and_then(|t| t.get(key(q, at)).map(|e| e.0)) {
                     Some(parent) if parent == at => {
                         ctx.report_found(q, holder);
                         ctx.report_hit(q, hops as u32, 1);
@@ -337,6 +330,15 @@ impl Gnutella {
                     None => {}
                 }
             }
+        }
+    }
+
+    /// Hints the duplicate-table slot `msg` will read at `at`.
+    #[inline(always)]
+    pub(crate) fn prefetch<P: Protocol>(&self, ctx: &Ctx<'_, P>, at: NodeId, msg: &Msg) {
+        let (Msg::Query { q, .. } | Msg::Hit { q, .. }) = *msg;
+        if let Some(t) = self.parents.get(ctx.issued(q)) {
+            t.prefetch(key(q, at));
         }
     }
 
@@ -407,8 +409,11 @@ impl Protocol for Flooding {
         ctx.prefetch_node(at);
     }
 
-    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, _: Ahead) {
+    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, at: NodeId, _: Ahead, msg: Option<&Msg>) {
         ctx.prefetch_node_near(at);
+        if let Some(msg) = msg {
+            self.logic.prefetch(ctx, at, msg);
+        }
     }
 
     fn timer(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, timer: NextRing) {
