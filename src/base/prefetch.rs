@@ -32,3 +32,13 @@ pub fn prefetch_range<T>(slice: &[T], a: usize, b: usize) {
         prefetch(slice, b - 1);
     }
 }
+
+/// Hints row `i` of a compressed-sparse-row list (`items[offsets[i]..offsets[i + 1]]`),
+/// reading its bounds: call it once an earlier [`prefetch`] of `offsets[i]` has
+/// made them cheap.
+#[inline(always)]
+pub fn prefetch_row<T>(offsets: &[u32], items: &[T], i: usize) {
+    if let (Some(&a), Some(&b)) = (offsets.get(i), offsets.get(i + 1)) {
+        prefetch_range(items, a as usize, b as usize);
+    }
+}

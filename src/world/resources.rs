@@ -500,10 +500,7 @@ impl Resources {
     /// after [`Resources::prefetch`]).
     #[inline(always)]
     pub fn prefetch_types(&self, v: NodeId) {
-        let i = v.index();
-        if let (Some(&a), Some(&b)) = (self.node_offsets.get(i), self.node_offsets.get(i + 1)) {
-            crate::base::prefetch_range(&self.node_types, a as usize, b as usize);
-        }
+        crate::base::prefetch_row(&self.node_offsets, &self.node_types, v.index());
     }
 
     /// Whether node `v` holds a copy of type `t`.

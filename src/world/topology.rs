@@ -191,10 +191,7 @@ impl Overlay {
     /// (cheap after [`Overlay::prefetch`]) and hints each cache line of the list.
     #[inline(always)]
     pub fn prefetch_neighbours(&self, v: NodeId) {
-        let i = v.index();
-        if let (Some(&a), Some(&b)) = (self.offsets.get(i), self.offsets.get(i + 1)) {
-            crate::base::prefetch_range(&self.targets, a as usize, b as usize);
-        }
+        crate::base::prefetch_row(&self.offsets, &self.targets, v.index());
     }
 
     /// The directed link v → u as an index in 0..`links()`, for per-link state
