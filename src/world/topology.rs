@@ -135,20 +135,21 @@ pub struct Overlay {
 
 impl Overlay {
     /// Builds from undirected edges; self-loops and duplicates are dropped.
+    ///
+    /// Each edge is written into both endpoints' rows, then every row is sorted and
+    /// deduplicated on its own: rows are short, so this is linear in the edges
+    /// where one sort of the whole edge list is not. A row depends only on the set
+    /// of edges, so the order they come in does not matter.
     pub fn from_edges(n: usize, edges: impl IntoIterator<Item = (u32, u32)>) -> Overlay {
-        let mut list: Vec<(u32, u32)> =
-            edges.into_iter().filter(|(a, b)| a != b).map(|(a, b)| (a.min(b), a.max(b))).collect();
-        list.sort_unstable();
-        list.dedup();
-        let mut degree = vec![0u32; n + 1];
+        let list: Vec<(u32, u32)> = edges.into_iter().filter(|(a, b)| a != b).collect();
+        let mut offsets = vec![0u32; n + 1];
         for &(a, b) in &list {
-            degree[a as usize + 1] += 1;
-            degree[b as usize + 1] += 1;
+            offsets[a as usize + 1] += 1;
+            offsets[b as usize + 1] += 1;
         }
         for i in 0..n {
-            degree[i + 1] += degree[i];
+            offsets[i + 1] += offsets[i];
         }
-        let offsets = degree;
         let mut fill = offsets.clone();
         let mut targets = vec![NodeId(0); list.len() * 2];
         for &(a, b) in &list {
@@ -157,9 +158,23 @@ impl Overlay {
             targets[fill[b as usize] as usize] = NodeId(a);
             fill[b as usize] += 1;
         }
+        drop(list);
+        // Sort and deduplicate each row, moving it down over what earlier rows dropped.
+        let mut kept = 0usize;
         for v in 0..n {
-            targets[offsets[v] as usize..offsets[v + 1] as usize].sort_unstable();
+            let (start, end) = (offsets[v] as usize, offsets[v + 1] as usize);
+            targets[start..end].sort_unstable();
+            offsets[v] = kept as u32;
+            for i in start..end {
+                if i == start || targets[i] != targets[i - 1] {
+                    targets[kept] = targets[i];
+                    kept += 1;
+                }
+            }
         }
+        offsets[n] = kept as u32;
+        targets.truncate(kept);
+        targets.shrink_to_fit();
         Overlay { offsets, targets }
     }
 
@@ -900,5 +915,28 @@ mod tests {
             count += 1;
         }
         assert_eq!(count, o.bfs(NodeId(5)).iter().filter(|&&d| d != u32::MAX).count());
+    }
+
+    #[test]
+    fn rows_are_the_sorted_distinct_neighbours_whatever_the_edge_order() {
+        let mut rng = stream(3, Stream::Topology);
+        let n = 60;
+        // Repeats in both directions and self-loops, in random order.
+        let edges: Vec<(u32, u32)> =
+            (0..600).map(|_| (rng.random_range(0..n as u32), rng.random_range(0..n as u32))).collect();
+        let o = Overlay::from_edges(n, edges.iter().copied());
+        let mut truth = vec![std::collections::BTreeSet::new(); n];
+        for &(a, b) in edges.iter().filter(|(a, b)| a != b) {
+            truth[a as usize].insert(NodeId(b));
+            truth[b as usize].insert(NodeId(a));
+        }
+        for v in 0..n {
+            assert_eq!(o.neighbours(NodeId(v as u32)), truth[v].iter().copied().collect::<Vec<_>>(), "row {v}");
+        }
+        assert_eq!(o.edges(), truth.iter().map(|t| t.len()).sum::<usize>() / 2);
+        let mut reversed = edges.clone();
+        reversed.reverse();
+        let r = Overlay::from_edges(n, reversed.into_iter().map(|(a, b)| (b, a)));
+        assert_eq!((r.offsets, r.targets), (o.offsets, o.targets));
     }
 }
