@@ -161,6 +161,10 @@ pub struct Recorder {
     /// The protocol answers from stored state, so with no answers the stale rate is undefined.
     pub(crate) answers_from_state: bool,
     buckets: Vec<Bucket>,
+    /// The bucket the last sample fell in and the times it covers, [from, to):
+    /// most samples fall in the same bucket as the one before, and finding it
+    /// again costs no division.
+    last_bucket: (usize, SimTime, SimTime),
     /// Messages that reached a down node, or waited in the queue of one that crashed.
     lost_dead: u64,
     /// Nodes up over time; `None` while every node is up throughout.
@@ -197,6 +201,7 @@ impl Recorder {
             stale_answers: 0,
             answers_from_state: false,
             buckets: Vec::new(),
+            last_bucket: (0, SimTime(0), SimTime(0)),
             lost_dead: 0,
             alive: None,
             connects: 0,
@@ -241,10 +246,22 @@ impl Recorder {
 
     #[inline]
     fn bucket(&mut self, t: SimTime) -> &mut Bucket {
-        let b = (t.0 / self.window.sample_every.0) as usize;
+        let (b, from, to) = self.last_bucket;
+        if t >= from && t < to {
+            return &mut self.buckets[b];
+        }
+        self.bucket_of(t)
+    }
+
+    #[cold]
+    fn bucket_of(&mut self, t: SimTime) -> &mut Bucket {
+        let every = self.window.sample_every.0;
+        let b = (t.0 / every) as usize;
         if b >= self.buckets.len() {
             self.buckets.resize(b + 1, Bucket::default());
         }
+        let from = b as u64 * every;
+        self.last_bucket = (b, SimTime(from), SimTime(from.saturating_add(every)));
         &mut self.buckets[b]
     }
 
