@@ -930,8 +930,8 @@ mod tests {
             truth[a as usize].insert(NodeId(b));
             truth[b as usize].insert(NodeId(a));
         }
-        for v in 0..n {
-            assert_eq!(o.neighbours(NodeId(v as u32)), truth[v].iter().copied().collect::<Vec<_>>(), "row {v}");
+        for (v, row) in truth.iter().enumerate() {
+            assert_eq!(o.neighbours(NodeId(v as u32)), row.iter().copied().collect::<Vec<_>>(), "row {v}");
         }
         assert_eq!(o.edges(), truth.iter().map(|t| t.len()).sum::<usize>() / 2);
         let mut reversed = edges.clone();
