@@ -12,7 +12,7 @@ pub mod time;
 pub mod wording;
 
 pub use choice::Choice;
-pub use prefetch::{prefetch, prefetch_range, prefetch_row};
+pub use prefetch::{prefetch, prefetch_range, prefetch_row, prefetch_whole};
 pub use service::ServiceTime;
 pub use time::{Rate, SimTime, parse_duration, parse_rate};
 pub use wording::{KeyError, from_serde};

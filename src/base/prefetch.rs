@@ -19,6 +19,25 @@ pub fn prefetch<T>(slice: &[T], i: usize) {
     }
 }
 
+/// Hints that all of `slice[i]` will be read soon: every cache line of a value
+/// larger than one; nothing when `i` is out of range.
+#[inline(always)]
+pub fn prefetch_whole<T>(slice: &[T], i: usize) {
+    if let Some(x) = slice.get(i) {
+        let start = x as *const T as usize;
+        let mut line = start & !63;
+        while line < start + std::mem::size_of::<T>() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch never faults and reads nothing the program sees.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            }
+            line += 64;
+        }
+    }
+}
+
 /// Hints that `slice[a..b]` will be read soon: one hint per 64-byte cache line.
 #[inline(always)]
 pub fn prefetch_range<T>(slice: &[T], a: usize, b: usize) {

@@ -465,6 +465,15 @@ impl<'w, P: Protocol> Ctx<'w, P> {
         }
     }
 
+    /// For [`Protocol::prefetch`] and [`Protocol::prefetch_near`]: hints what
+    /// cancelling timer `id` touches, for a message whose handler will cancel it
+    /// (a reply cancels its call's timeout).
+    #[inline(always)]
+    pub fn prefetch_timer(&self, id: TimerId) {
+        crate::base::prefetch(&self.timers.generations, id.slot as usize);
+        crate::base::prefetch(&self.timers.arena.slots, id.slot as usize);
+    }
+
     /// For [`Protocol::prefetch_near`]: hints `v`'s neighbour list and resource
     /// list themselves, after [`Ctx::prefetch_node`] has loaded their bounds.
     #[inline(always)]
@@ -1060,7 +1069,9 @@ impl<P: Protocol> Ctx<'_, P> {
                 Ahead::Message
             }
             Kind::Timer => {
-                prefetch(&self.timers.arena.slots, (ev.idx() & !GLOBAL) as usize);
+                let slot = (ev.idx() & !GLOBAL) as usize;
+                prefetch(&self.timers.arena.slots, slot);
+                prefetch(&self.timers.generations, slot);
                 if ev.idx() & GLOBAL != 0 {
                     return;
                 }

@@ -356,6 +356,7 @@ impl ProtocolParams for Params {
             mask: dht::mask(self.bits),
             id: vec![0; n],
             ring: Vec::new(),
+            ring_index: dht::RingIndex::default(),
             succ: vec![NONE; n * r],
             pred: vec![NONE; n],
             finger: vec![NONE; n * m],
@@ -463,8 +464,9 @@ struct Lookup {
     hops: u32,
     /// Calls that went unanswered.
     timeouts: u32,
-    /// Nodes preceding the key not yet asked, closest to the key first.
-    candidates: Vec<NodeId>,
+    /// Nodes preceding the key not yet asked, each after its distance to the
+    /// key, closest first (then by number).
+    candidates: Vec<(u64, NodeId)>,
     /// Nodes asked, answered or not.
     asked: Vec<NodeId>,
     /// Nodes asked that did not answer.
@@ -666,6 +668,21 @@ pub enum Msg {
     },
 }
 
+impl Msg {
+    /// The call a reply answers, whose timeout its receiver cancels.
+    fn answers(&self) -> Option<TimerId> {
+        match *self {
+            Msg::Nodes { call, .. }
+            | Msg::Delivered { call, .. }
+            | Msg::Predecessor { call, .. }
+            | Msg::Pong { call }
+            | Msg::RouteAck { call, .. } => Some(call),
+            Msg::Arrived { msg } => Some(msg.wait),
+            _ => None,
+        }
+    }
+}
+
 // Bytes on the wire (see `dht`): a find-node carries a key, a delivery a key
 // and a query's test message, and each message rides in a UDP datagram.
 impl Message for Msg {
@@ -783,6 +800,8 @@ pub struct Chord {
     id: Vec<u64>,
     /// Every node by identifier, ascending: the oracle's view of the ring.
     ring: Vec<(u64, NodeId)>,
+    /// Where a key falls in `ring`, without a binary search of all of it.
+    ring_index: dht::RingIndex,
     /// Successor lists, `successors` entries a node, `NONE` past the end.
     succ: Vec<u32>,
     /// Predecessors, `NONE` for none.
@@ -877,7 +896,7 @@ impl Chord {
     /// leaving), as an oracle sees it: OverSim's global list of active nodes.
     fn owner(&self, ctx: &Ctx<'_, Self>, key: u64) -> Option<NodeId> {
         let n = self.ring.len();
-        let start = self.ring.partition_point(|&(id, _)| id < key);
+        let start = self.ring_index.position(&self.ring, key);
         (0..n)
             .map(|i| self.ring[(start + i) % n].1)
             .find(|&v| ctx.is_up(v) && self.ready[v.index()] && !self.leaving[v.index()])
@@ -904,7 +923,11 @@ impl Chord {
         let succs = &self.succ[x.index() * r..(x.index() + 1) * r];
         let use_succs = self.params.successor_routing || !fingers.iter().any(|&f| usable(f));
         let known = fingers.iter().chain(if use_succs { succs } else { &[] });
-        let closer = known.filter(|&&f| usable(f)).map(|&f| (self.dist(self.id[f as usize], key), f));
+        // Most fingers repeat the one before (all those below the successor's
+        // distance are the successor): a repeat adds nothing, so it is not weighed.
+        let mut previous = NONE;
+        let fresh = known.filter(move |&&f| std::mem::replace(&mut previous, f) != f);
+        let closer = fresh.filter(|&&f| usable(f)).map(|&f| (self.dist(self.id[f as usize], key), f));
         if most > FEW {
             let mut closer: Vec<(u64, u32)> = closer.collect();
             closer.sort_unstable();
@@ -1017,7 +1040,10 @@ impl Chord {
         }
         match via {
             // A joining node knows nobody but its contact.
-            Some(b) => self.lookups.get_mut(lid).candidates.push(b),
+            Some(b) => {
+                let gap = self.gap(key, b);
+                self.lookups.get_mut(lid).candidates.push((gap, b));
+            }
             None => {
                 // Its own table, whole: it needs no message to read it.
                 let (done, nodes) = self.step(origin, key, &[], usize::MAX);
@@ -1186,11 +1212,11 @@ impl Chord {
         } else {
             // Candidates stay sorted by distance to the key (then number).
             let key = l.key;
-            let rank = |v: &NodeId| (key.wrapping_sub(id[v.index()]) & mask, v.0);
             for v in nodes {
-                if !l.asked.contains(&v) && !l.candidates.contains(&v) {
-                    let at = l.candidates.partition_point(|c| rank(c) < rank(&v));
-                    l.candidates.insert(at, v);
+                if !l.asked.contains(&v) && !l.candidates.iter().any(|&(_, c)| c == v) {
+                    let entry = (key.wrapping_sub(id[v.index()]) & mask, v);
+                    let at = l.candidates.partition_point(|&c| c < entry);
+                    l.candidates.insert(at, entry);
                 }
             }
         }
@@ -1262,7 +1288,7 @@ impl Chord {
             let l = self.lookups.get(lid);
             if let Some((b, _)) = l.best
                 && l.failed.len() > l.best_failures
-                && l.candidates.first().is_none_or(|&c| self.gap(key, c) > self.gap(key, b))
+                && l.candidates.first().is_none_or(|&(gap, _)| gap > self.gap(key, b))
             {
                 let dead = l.failed.clone();
                 self.lookups.get_mut(lid).best_failures = dead.len();
@@ -1280,7 +1306,7 @@ impl Chord {
             if l.candidates.is_empty() {
                 return self.finish(ctx, lid, None);
             }
-            let c = l.candidates.remove(0);
+            let (_, c) = l.candidates.remove(0);
             l.asked.push(c);
             if c == origin {
                 // The origin itself is the closest node known: it answers from its own table.
@@ -1556,6 +1582,7 @@ impl Protocol for Chord {
             ctx.answers_from_stored_state();
         }
         (self.id, self.ring) = dht::draw_ids(ctx.rng(), self.id.len(), self.mask);
+        self.ring_index = dht::RingIndex::new(&self.ring, self.params.bits);
         // A ring that has been running: the nodes up, each with its exact tables.
         let up: Vec<(u64, NodeId)> = self.ring.iter().copied().filter(|&(_, v)| ctx.is_up(v)).collect();
         let k = up.len();
@@ -1638,6 +1665,26 @@ impl Protocol for Chord {
         crate::base::prefetch(&self.id, v);
         crate::base::prefetch_range(&self.succ, v * r, (v + 1) * r);
         crate::base::prefetch_range(&self.finger, v * m, (v + 1) * m);
+    }
+
+    fn prefetch_near(&self, ctx: &Ctx<'_, Self>, _: NodeId, _: Ahead, msg: Option<&Msg>) {
+        let Some(msg) = msg else { return };
+        if let Some(call) = msg.answers() {
+            ctx.prefetch_timer(call);
+        }
+        match msg {
+            Msg::Nodes { lid, nodes, .. } => {
+                self.lookups.prefetch(*lid);
+                // The origin weighs each node named by its distance to the key.
+                for v in nodes {
+                    crate::base::prefetch(&self.id, v.index());
+                }
+            }
+            Msg::Delivered { lid, .. } => self.lookups.prefetch(*lid),
+            Msg::Arrived { msg } => self.lookups.prefetch(msg.lid),
+            Msg::RouteAck { fid, .. } => self.forwards.prefetch(*fid),
+            _ => {}
+        }
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
@@ -1868,6 +1915,7 @@ impl Protocol for Chord {
     fn state_bytes(&self) -> usize {
         self.id.capacity() * 8
             + self.ring.capacity() * 16
+            + self.ring_index.bytes()
             + (self.succ.capacity() + self.pred.capacity() + self.finger.capacity()) * 4
             + self.lookups.bytes()
             + self.forwards.bytes()

@@ -179,6 +179,50 @@ pub fn draw_ids(rng: &mut ChaCha8Rng, n: usize, mask: u64) -> (Vec<u64>, Vec<(u6
     (id, ring)
 }
 
+/// Where each identifier would fall in a ring sorted by identifier, found
+/// without a binary search of the whole ring: identifiers are uniform, so the
+/// ring is cut into 2^k buckets of equal identifier span, about one node each,
+/// and the bucket's first position is stored.
+#[derive(Clone, Debug, Default)]
+pub struct RingIndex {
+    /// Identifier bits below the bucket number.
+    shift: u32,
+    /// Ring position of each bucket's first node, and the ring's length last.
+    start: Vec<u32>,
+}
+
+impl RingIndex {
+    /// The index of `ring` (sorted by identifier, each below 2^`bits`).
+    pub fn new(ring: &[(u64, NodeId)], bits: u32) -> RingIndex {
+        let k = (usize::BITS - ring.len().leading_zeros()).min(bits).min(24);
+        let shift = bits - k;
+        let mut start = Vec::with_capacity((1 << k) + 1);
+        let mut at = 0;
+        for b in 0..1u64 << k {
+            while at < ring.len() && ring[at].0 >> shift < b {
+                at += 1;
+            }
+            start.push(at as u32);
+        }
+        start.push(ring.len() as u32);
+        RingIndex { shift, start }
+    }
+
+    /// The position of the first node of `ring` whose identifier is at least
+    /// `key`: `ring.partition_point(|&(id, _)| id < key)`.
+    #[inline]
+    pub fn position(&self, ring: &[(u64, NodeId)], key: u64) -> usize {
+        let b = (key.checked_shr(self.shift).unwrap_or(0) as usize).min(self.start.len() - 2);
+        let (lo, hi) = (self.start[b] as usize, self.start[b + 1] as usize);
+        lo + ring[lo..hi].partition_point(|&(id, _)| id < key)
+    }
+
+    /// Bytes the index occupies.
+    pub fn bytes(&self) -> usize {
+        self.start.capacity() * 4
+    }
+}
+
 /// What a query does when the DHT stores data.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
@@ -450,6 +494,12 @@ impl<T> Lookups<T> {
         }
     }
 
+    /// Hints that lookup `lid` will be read soon (all of its record).
+    #[inline(always)]
+    pub fn prefetch(&self, lid: u32) {
+        crate::base::prefetch_whole(&self.slots, lid as usize);
+    }
+
     /// Lookup `lid`, in progress.
     pub fn get(&self, lid: u32) -> &T {
         self.slots[lid as usize].as_ref().expect("a live lookup")
@@ -690,5 +740,25 @@ mod tests {
         }
         assert!(late.iter().any(|q| w.resources.holders(q.want).contains(&joiner) && q.origin != joiner));
         assert!(out.metric("stale_answer_rate").is_some_and(|r| r > 0.0));
+    }
+
+    #[test]
+    fn the_ring_index_finds_what_a_binary_search_of_the_ring_finds() {
+        use super::{RingIndex, draw_ids};
+        use crate::base::rng::{Stream, stream};
+        use rand::RngExt;
+        let mut rng = stream(9, Stream::Topology);
+        for (n, bits) in [(0, 64), (1, 64), (2, 3), (7, 3), (100, 8), (1000, 64), (5000, 20), (300, 1)] {
+            let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+            let (_, ring) = draw_ids(&mut rng, n, mask);
+            let index = RingIndex::new(&ring, bits);
+            let mut keys: Vec<u64> = (0..2000).map(|_| rng.random::<u64>() & mask).collect();
+            keys.extend(ring.iter().flat_map(|&(id, _)| [id, id.wrapping_sub(1) & mask, id.wrapping_add(1) & mask]));
+            keys.extend([0, mask]);
+            for key in keys {
+                let truth = ring.partition_point(|&(id, _)| id < key);
+                assert_eq!(index.position(&ring, key), truth, "n {n}, bits {bits}, key {key}");
+            }
+        }
     }
 }
