@@ -97,6 +97,10 @@ const SORT: usize = 64;
 /// [`FifoRadixQueue::ahead`] can see.
 pub const AHEAD: usize = 16;
 
+/// The most events an empty bucket keeps room for: 256 buckets keep at most
+/// 4 MiB of 16-byte entries.
+const KEEP: usize = 1024;
+
 impl<E> Default for FifoRadixQueue<E> {
     fn default() -> Self {
         FifoRadixQueue {
@@ -169,7 +173,13 @@ impl<E> FifoRadixQueue<E> {
                     }
                 }
             }
-            // Keep the bucket's allocation for the next time it fills.
+            // Keep the bucket's allocation for the next time it fills, unless it
+            // is large: each bucket's largest batch would otherwise stay allocated
+            // for the whole run, and over 256 buckets that adds up to many times
+            // the events pending (ten times, for Chord's call timeouts).
+            if items.capacity() > KEEP {
+                items = Vec::new();
+            }
             self.buckets[b] = items;
         }
     }
@@ -335,6 +345,25 @@ mod ahead {
             }
         }
         assert_eq!(reference.pop(), None);
+    }
+
+    /// A bucket that once held a large batch does not keep room for it once
+    /// emptied: the event list's memory follows what is pending, not the largest
+    /// batch each bucket ever held.
+    #[test]
+    fn emptied_buckets_give_back_large_allocations() {
+        let mut q = FifoRadixQueue::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for round in 0..4u64 {
+            // A wide batch far ahead, as timeouts and periodic timers make.
+            let base = round << 40;
+            for i in 0..50_000u32 {
+                q.push(SimTime(base + rng.random_range(0..1u64 << 36)), i);
+            }
+            while q.pop().is_some() {}
+            let room: usize = q.buckets.iter().map(Vec::capacity).sum();
+            assert!(room <= 256 * KEEP, "{room} entries kept with nothing pending");
+        }
     }
 }
 
