@@ -3,19 +3,25 @@
 //! will touch, so that their cache misses overlap instead of following one another.
 //! It changes nothing but timing; on targets without the instruction it does nothing.
 
+/// Hints the cache line holding `address`.
+#[inline(always)]
+fn hint(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing the program sees, whatever
+    // the address; callers pass addresses of live values besides.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// Hints that `slice[i]` will be read soon; does nothing when `i` is out of range.
 #[inline(always)]
 pub fn prefetch<T>(slice: &[T], i: usize) {
     if let Some(x) = slice.get(i) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch never faults and reads nothing the program sees; the
-        // address is of a live element besides.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = x;
+        hint(x as *const T as *const u8);
     }
 }
 
@@ -24,15 +30,11 @@ pub fn prefetch<T>(slice: &[T], i: usize) {
 #[inline(always)]
 pub fn prefetch_whole<T>(slice: &[T], i: usize) {
     if let Some(x) = slice.get(i) {
-        let start = x as *const T as usize;
-        let mut line = start & !63;
-        while line < start + std::mem::size_of::<T>() {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch never faults and reads nothing the program sees.
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
-            }
+        let start = x as *const T as *const u8;
+        let mut line = 0;
+        // From the line `x` starts in to the one it ends in.
+        while line < (start as usize % 64) + std::mem::size_of::<T>() {
+            hint(start.wrapping_add(line));
             line += 64;
         }
     }

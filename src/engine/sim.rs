@@ -339,6 +339,14 @@ struct Timers<T> {
 }
 
 impl<T> Timers<T> {
+    /// Hints what taking or cancelling the timer in `slot` touches: its slot and,
+    /// when timers are cancelled, its generation.
+    #[inline(always)]
+    fn prefetch(&self, slot: u32) {
+        crate::base::prefetch(&self.arena.slots, slot as usize);
+        crate::base::prefetch(&self.generations, slot as usize);
+    }
+
     fn new() -> Self {
         Timers { arena: Arena::new(), generations: Vec::new() }
     }
@@ -470,8 +478,7 @@ impl<'w, P: Protocol> Ctx<'w, P> {
     /// (a reply cancels its call's timeout).
     #[inline(always)]
     pub fn prefetch_timer(&self, id: TimerId) {
-        crate::base::prefetch(&self.timers.generations, id.slot as usize);
-        crate::base::prefetch(&self.timers.arena.slots, id.slot as usize);
+        self.timers.prefetch(id.slot);
     }
 
     /// For [`Protocol::prefetch_near`]: hints `v`'s neighbour list and resource
@@ -1069,9 +1076,7 @@ impl<P: Protocol> Ctx<'_, P> {
                 Ahead::Message
             }
             Kind::Timer => {
-                let slot = (ev.idx() & !GLOBAL) as usize;
-                prefetch(&self.timers.arena.slots, slot);
-                prefetch(&self.timers.generations, slot);
+                self.timers.prefetch(ev.idx() & !GLOBAL);
                 if ev.idx() & GLOBAL != 0 {
                     return;
                 }

@@ -438,9 +438,9 @@ impl ProtocolParams for Params {
         };
         // Every call leaves its timeout pending until due, answered or not (16 B
         // in the event list, 48 B in the timer arena, and half as much again for
-        // vectors that grow by doubling); maintenance keeps three
-        // periodic timers a node and, per node and second, a stabilise call, a
-        // ping and, each finger repair, ~log2 N lookups of ½·log2 N + 1 steps.
+        // vectors that grow by doubling). Maintenance keeps three periodic timers
+        // a node and, per node and period, a stabilise call, a ping, and at each
+        // finger repair ~log2 N lookups of ½·log2 N + 1 steps.
         let log_n = (run.nodes.max(2) as f64).log2();
         let steps = log_n / 2.0 + 1.0;
         let per_s = |t: SimTime| 1.0 / t.as_secs_f64().max(1e-3);
@@ -689,7 +689,8 @@ pub enum Msg {
 }
 
 impl Msg {
-    /// The call a reply answers, whose timeout its receiver cancels.
+    /// The call a reply answers, whose timeout its receiver cancels; `None` for
+    /// a call or a notice, which a node off the ring ignores.
     fn answers(&self) -> Option<TimerId> {
         match *self {
             Msg::Nodes { call, .. }
@@ -1708,15 +1709,7 @@ impl Protocol for Chord {
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, at: NodeId, from: NodeId, msg: Msg) {
-        let answer = matches!(
-            msg,
-            Msg::Nodes { .. }
-                | Msg::Delivered { .. }
-                | Msg::Predecessor { .. }
-                | Msg::Pong { .. }
-                | Msg::RouteAck { .. }
-                | Msg::Arrived { .. }
-        );
+        let answer = msg.answers().is_some();
         if !self.ready[at.index()] && !answer {
             // Off the ring, a node takes no call: the caller's timeout runs out.
             return;
